@@ -1,0 +1,174 @@
+//! Project configuration: finding a Workers project's `wrangler.json`,
+//! `wrangler.jsonc` or `wrangler.toml`, parsing it, and validating the subset
+//! stepflare reads (name, main, compatibility date, vars and workflow bindings).
+//! Every error and warning names the file, line and column it is about.
+
+mod location;
+mod raw;
+#[cfg(test)]
+mod tests;
+mod validate;
+
+use std::path::{Component, Path, PathBuf};
+
+pub use location::SourceLocation;
+
+/// Config file names in wrangler's own precedence order.
+pub const CONFIG_FILE_NAMES: [&str; 3] = ["wrangler.json", "wrangler.jsonc", "wrangler.toml"];
+
+/// The validated project configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProjectConfig {
+    /// Absolute path of the config file read.
+    pub path: PathBuf,
+    /// The config file's directory; relative paths in the config resolve against it.
+    pub root: PathBuf,
+    /// The Worker's name.
+    pub name: Option<String>,
+    /// The entry module, absolute.
+    pub main: Option<PathBuf>,
+    pub compatibility_date: Option<String>,
+    pub workflows: Vec<WorkflowConfig>,
+    /// Environment variables; TOML values are converted to their JSON equivalents.
+    pub vars: serde_json::Map<String, serde_json::Value>,
+    pub warnings: Vec<ConfigWarning>,
+}
+
+/// One entry of the `workflows` array.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkflowConfig {
+    pub name: String,
+    pub binding: String,
+    pub class_name: String,
+    /// Set when the workflow class lives in another Worker.
+    pub script_name: Option<String>,
+    pub limits: WorkflowLimits,
+    /// Cron expressions; a single string in the config becomes a one-element list.
+    pub schedules: Vec<String>,
+    /// Where this binding's object (or `[[workflows]]` header) starts.
+    pub location: SourceLocation,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WorkflowLimits {
+    pub steps: Option<u32>,
+}
+
+/// Something wrangler accepts but which is probably a mistake.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigWarning {
+    pub location: SourceLocation,
+    pub message: String,
+}
+
+impl std::fmt::Display for ConfigWarning {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: warning: {}", self.location, self.message)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error(
+        "no wrangler.json, wrangler.jsonc or wrangler.toml found in {} or any parent directory",
+        searched_from.display()
+    )]
+    NotFound { searched_from: PathBuf },
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file is not well-formed JSON(C) or TOML.
+    #[error("{location}: {message}")]
+    Syntax {
+        location: SourceLocation,
+        message: String,
+    },
+    /// The file parsed but breaks a configuration rule.
+    #[error("{location}: {message}")]
+    Invalid {
+        location: SourceLocation,
+        message: String,
+    },
+}
+
+impl ConfigError {
+    pub fn location(&self) -> Option<&SourceLocation> {
+        match self {
+            ConfigError::Syntax { location, .. } | ConfigError::Invalid { location, .. } => {
+                Some(location)
+            }
+            ConfigError::NotFound { .. } | ConfigError::Io { .. } => None,
+        }
+    }
+}
+
+/// Finds the config file the way wrangler does: each name in precedence order is
+/// searched for in `start_dir` and then every parent before the next name is tried,
+/// so the same file is chosen as `wrangler dev` would choose.
+pub fn find_config(start_dir: &Path) -> Result<PathBuf, ConfigError> {
+    let start_dir = absolute(start_dir);
+    CONFIG_FILE_NAMES
+        .iter()
+        .find_map(|name| {
+            start_dir
+                .ancestors()
+                .map(|dir| dir.join(name))
+                .find(|candidate| candidate.is_file())
+        })
+        .ok_or(ConfigError::NotFound {
+            searched_from: start_dir,
+        })
+}
+
+/// Reads and validates a config file, or, given a directory, the config file
+/// [`find_config`] finds from it.
+pub fn load(path: &Path) -> Result<ProjectConfig, ConfigError> {
+    let path = if path.is_dir() {
+        find_config(path)?
+    } else {
+        absolute(path)
+    };
+    let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Io {
+        path: path.clone(),
+        source,
+    })?;
+    parse(&path, &text)
+}
+
+/// Parses and validates config text; `path` picks the format (`.toml`, otherwise
+/// JSONC) and is used in locations and to resolve `main`.
+pub fn parse(path: &Path, text: &str) -> Result<ProjectConfig, ConfigError> {
+    let path = absolute(path);
+    let lines = location::LineIndex::new(text);
+    let is_toml = path.extension().is_some_and(|ext| ext == "toml");
+    let parsed = if is_toml {
+        raw::parse_toml(text, &lines)
+    } else {
+        raw::parse_jsonc(text, &lines)
+    };
+    let root = parsed.map_err(|e| ConfigError::Syntax {
+        location: SourceLocation::new(&path, e.position),
+        message: e.message,
+    })?;
+    validate::validate(path, &root)
+}
+
+/// Makes `path` absolute and resolves `.` and `..` lexically, like Node's
+/// `path.resolve`, which is how wrangler resolves paths in its config.
+fn absolute(path: &Path) -> PathBuf {
+    let path = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    let mut resolved = PathBuf::new();
+    for component in path.components() {
+        match component {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                resolved.pop();
+            }
+            other => resolved.push(other),
+        }
+    }
+    resolved
+}

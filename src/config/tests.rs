@@ -1,0 +1,400 @@
+//! Tests for config discovery, both file formats and every validation rule.
+
+use std::path::{Path, PathBuf};
+
+use super::*;
+
+fn jsonc(text: &str) -> Result<ProjectConfig, ConfigError> {
+    parse(Path::new("/x/wrangler.jsonc"), text)
+}
+
+fn toml(text: &str) -> Result<ProjectConfig, ConfigError> {
+    parse(Path::new("/x/wrangler.toml"), text)
+}
+
+/// Asserts the whole error text: the file, then `line:col`, then `message`.
+#[track_caller]
+fn assert_error(result: Result<ProjectConfig, ConfigError>, at: &str, message: &str) {
+    let error = result.expect_err("expected an error");
+    let path = error.location().expect("a located error").path.display();
+    assert_eq!(error.to_string(), format!("{path}:{at}: {message}"));
+}
+
+/// Runs a table of `input | line:col | message` cases through `parse`.
+#[track_caller]
+fn assert_error_cases(parse: fn(&str) -> Result<ProjectConfig, ConfigError>, cases: &[&str]) {
+    for case in cases {
+        let [input, at, message] = case.split(" | ").collect::<Vec<_>>()[..] else {
+            panic!("malformed case {case}");
+        };
+        assert_error(parse(input), at, message);
+    }
+}
+
+/// One workflow entry with `fields` in an otherwise valid JSONC config: the
+/// entry's `{` is at 3:17 and `fields` start at 4:5.
+fn jsonc_workflow(fields: &str) -> Result<ProjectConfig, ConfigError> {
+    jsonc(&format!(
+        "{{\n  \"main\": \"index.ts\",\n  \"workflows\": [{{\n    {fields}\n  }}]\n}}"
+    ))
+}
+
+/// Valid workflow fields, 46 characters long: extra fields start at 4:53.
+const FIELDS: &str = r#""binding": "B", "name": "n", "class_name": "C""#;
+
+#[test]
+fn valid_jsonc_with_comments_and_trailing_commas() {
+    let text = r#"{
+  // the worker
+  "$schema": "node_modules/wrangler/config-schema.json",
+  "name": "my-worker", /* block comment */
+  "main": "./src/../src/index.ts",
+  "compatibility_date": "2025-01-01",
+  "compatibility_flags": ["nodejs_compat"],
+  "triggers": { "crons": [] },
+  "vars": { "A": "x", "N": 5, "F": 1.5, "O": { "k": [true, null] }, "BIG": 1e400, },
+  "workflows": [
+    { "binding": "MY_WF", "name": "my-wf", "class_name": "MyWorkflow",
+      "limits": { "steps": 100 }, "schedules": "0 * * * *", },
+    { "binding": "$other", "name": "_other", "class_name": "Other",
+      "script_name": "other-worker" },
+    { "binding": "C", "name": "c", "class_name": "C", "schedules": ["a", "b"],
+      "limits": { "steps": 5.0 } },
+  ],
+}"#;
+    let config = jsonc(text).unwrap();
+    assert_eq!(config.path, PathBuf::from("/x/wrangler.jsonc"));
+    assert_eq!(config.root, PathBuf::from("/x"));
+    assert_eq!(config.name.as_deref(), Some("my-worker"));
+    assert_eq!(config.main, Some(PathBuf::from("/x/src/index.ts")));
+    assert_eq!(config.compatibility_date.as_deref(), Some("2025-01-01"));
+    let vars =
+        serde_json::json!({ "A": "x", "N": 5, "F": 1.5, "O": { "k": [true, null] }, "BIG": null });
+    assert_eq!(serde_json::Value::Object(config.vars), vars);
+    assert!(config.warnings.is_empty());
+    let [first, second, third] = &config.workflows[..] else {
+        panic!("expected three workflows");
+    };
+    let names = (
+        first.binding.as_str(),
+        first.name.as_str(),
+        first.class_name.as_str(),
+    );
+    assert_eq!(names, ("MY_WF", "my-wf", "MyWorkflow"));
+    assert_eq!(first.limits.steps, Some(100));
+    assert_eq!(first.schedules, vec!["0 * * * *"]);
+    assert_eq!(first.script_name, None);
+    assert_eq!(first.location.to_string(), "/x/wrangler.jsonc:11:5");
+    assert_eq!(second.script_name.as_deref(), Some("other-worker"));
+    assert_eq!(second.limits, WorkflowLimits::default());
+    assert!(second.schedules.is_empty());
+    assert_eq!((second.location.line, second.location.column), (13, 5));
+    assert_eq!(third.schedules, vec!["a", "b"]);
+    assert_eq!(third.limits.steps, Some(5));
+}
+
+#[test]
+fn valid_toml_with_vars_converted_to_json() {
+    let text = r#"name = "my-worker"
+main = "src/index.ts"
+compatibility_date = "2025-01-01"
+compatibility_flags = ["nodejs_compat"]
+
+[vars]
+S = "x"
+I = 0x10
+F = 2.5
+B = true
+D = 1979-05-27T07:32:00Z
+A = [1, "two"]
+T = { k = "v" }
+INF = inf
+
+[[workflows]]
+binding = "MY_WF"
+name = "my-wf"
+class_name = "MyWorkflow"
+schedules = ["0 * * * *", "*/5 * * * *"]
+limits = { steps = 30_000 }
+
+[[workflows]]
+binding = "OTHER"
+name = "other"
+class_name = "Other"
+script_name = "other-worker"
+
+[workflows.limits]
+"#;
+    let error = toml(text).expect_err("limits beside script_name");
+    assert_eq!(error.location().map(|l| (l.line, l.column)), Some((29, 1)));
+
+    let config = toml(text.trim_end_matches("[workflows.limits]\n")).unwrap();
+    assert_eq!(config.main, Some(PathBuf::from("/x/src/index.ts")));
+    assert_eq!(config.compatibility_date.as_deref(), Some("2025-01-01"));
+    let vars = serde_json::json!({
+        "S": "x", "I": 16, "F": 2.5, "B": true, "D": "1979-05-27T07:32:00Z",
+        "A": [1, "two"], "T": { "k": "v" }, "INF": null,
+    });
+    assert_eq!(serde_json::Value::Object(config.vars), vars);
+    let [first, second] = &config.workflows[..] else {
+        panic!("expected two workflows");
+    };
+    assert_eq!(first.schedules, vec!["0 * * * *", "*/5 * * * *"]);
+    assert_eq!(first.limits.steps, Some(30_000));
+    assert_eq!(first.location.to_string(), "/x/wrangler.toml:16:1");
+    assert_eq!(second.script_name.as_deref(), Some("other-worker"));
+    assert_eq!((second.location.line, second.location.column), (23, 1));
+    let [warning] = &config.warnings[..] else {
+        panic!("expected one warning");
+    };
+    assert_eq!(
+        warning.to_string(),
+        "/x/wrangler.toml:21:20: warning: workflows[0].limits.steps 30000 exceeds the production maximum of 25000"
+    );
+}
+
+#[test]
+fn toml_inline_workflows_and_limits_table() {
+    let text = "main = \"i.ts\"\nworkflows = [\n  { binding = \"W\", name = \"w\", class_name = \"W\", schedules = \"@daily\" },\n]\n";
+    let config = toml(text).unwrap();
+    assert_eq!(config.workflows[0].schedules, vec!["@daily"]);
+    assert_eq!(
+        config.workflows[0].location.to_string(),
+        "/x/wrangler.toml:3:3"
+    );
+    let text = "main = \"i.ts\"\n[[workflows]]\nbinding = \"B\"\nname = \"n\"\nclass_name = \"C\"\n[workflows.limits]\nsteps = 0\n";
+    let message = "workflows[0].limits.steps must be an integer >= 1 (got 0)";
+    assert_error(toml(text), "7:9", message);
+}
+
+#[test]
+fn spec_example_error_location() {
+    let text = "{\n  \"name\": \"w\",\n  \"main\": \"src/index.ts\",\n  \"workflows\": [\n    {\n      \"binding\": \"WF\",\n      \"name\": \"my wf\",\n      \"class_name\": \"W\"\n    }\n  ]\n}";
+    assert_eq!(
+        jsonc(text).unwrap_err().to_string(),
+        r#"/x/wrangler.jsonc:7:15: workflows[0].name must match ^[a-zA-Z0-9_][a-zA-Z0-9-_]*$ (got "my wf")"#
+    );
+}
+
+#[test]
+fn syntax_errors_carry_the_parser_location() {
+    let cases = [
+        (jsonc("{\n  \"a\": 1\n  \"b\": 2\n}"), (2, 9)),
+        (jsonc("{\n  'a': 1\n}"), (2, 3)),
+        (jsonc(""), (1, 1)),
+        (toml("name = \"w\"\nmain = \n"), (2, 8)),
+        (toml("a = 1\na = 2\n"), (2, 1)),
+    ];
+    for (result, (line, column)) in cases {
+        let Err(ConfigError::Syntax { location, .. }) = result else {
+            panic!("expected a syntax error, got {result:?}");
+        };
+        assert_eq!((location.line, location.column), (line, column));
+    }
+    assert!(toml("").unwrap().workflows.is_empty());
+}
+
+#[test]
+fn wrong_types_on_top_level_keys() {
+    assert_error_cases(
+        jsonc,
+        &[
+            r#"[1] | 1:1 | the top level must be an object (got an array)"#,
+            r#"{ "main": 3 } | 1:11 | main must be a string (got a number)"#,
+            r#"{ "main": "" } | 1:11 | main must not be empty"#,
+            r#"{ "name": true } | 1:11 | name must be a string (got a boolean)"#,
+            r#"{ "vars": [1] } | 1:11 | vars must be an object (got an array)"#,
+            r#"{ "workflows": {} } | 1:16 | workflows must be an array (got an object)"#,
+            r#"{ "name": "é✓", "main": 3 } | 1:25 | main must be a string (got a number)"#,
+        ],
+    );
+    assert_error_cases(
+        toml,
+        &[
+            "compatibility_date = 2025-01-01 | 1:22 | compatibility_date must be a string (got a date-time)",
+            "\n\nworkflows = [\"x\"] | 3:14 | workflows[0] must be an object (got a string)",
+        ],
+    );
+}
+
+#[test]
+fn workflow_field_rules() {
+    assert_error_cases(
+        jsonc_workflow,
+        &[
+            r#""name": "n", "class_name": "C" | 3:17 | workflows[0] is missing required field "binding""#,
+            r#""binding": "B", "class_name": "C" | 3:17 | workflows[0] is missing required field "name""#,
+            r#""binding": "B", "name": "n" | 3:17 | workflows[0] is missing required field "class_name""#,
+            r#""binding": 7 | 4:16 | workflows[0].binding must be a string (got a number)"#,
+            r#""binding": "1B" | 4:16 | workflows[0].binding must be a valid JavaScript identifier matching ^[A-Za-z_$][A-Za-z0-9_$]*$ (got "1B")"#,
+            r#""binding": "B", "name": "n", "class_name": "My-Class" | 4:48 | workflows[0].class_name must be a valid JavaScript identifier matching ^[A-Za-z_$][A-Za-z0-9_$]*$ (got "My-Class")"#,
+            r#""binding": "B", "name": "" | 4:29 | workflows[0].name must be 1 to 64 characters long (got 0)"#,
+            r#""binding": "B", "name": "-n" | 4:29 | workflows[0].name must match ^[a-zA-Z0-9_][a-zA-Z0-9-_]*$ (got "-n")"#,
+            r#""binding": "B", "name": "n", "class_name": "C", "script_name": 1 | 4:68 | workflows[0].script_name must be a string (got a number)"#,
+        ],
+    );
+    let long = "n".repeat(64);
+    let fields = format!(r#""binding": "B", "name": "{long}", "class_name": "C""#);
+    assert!(jsonc_workflow(&fields).is_ok());
+    let message = "workflows[0].name must be 1 to 64 characters long (got 65)";
+    assert_error(
+        jsonc_workflow(&fields.replace(&long, &format!("{long}x"))),
+        "4:29",
+        message,
+    );
+}
+
+#[test]
+fn limits_rules() {
+    let with_limits = |limits: &str| jsonc_workflow(&format!("{FIELDS}, \"limits\": {limits}"));
+    assert_error_cases(
+        with_limits,
+        &[
+            r#"5 | 4:63 | workflows[0].limits must be an object (got a number)"#,
+            r#"{ "steps": 1, "cpu_ms": 5 } | 4:77 | unexpected field "cpu_ms" in workflows[0].limits (only "steps" is allowed)"#,
+            r#"{ "steps": 0 } | 4:74 | workflows[0].limits.steps must be an integer >= 1 (got 0)"#,
+            r#"{ "steps": -3 } | 4:74 | workflows[0].limits.steps must be an integer >= 1 (got -3)"#,
+            r#"{ "steps": 2.5 } | 4:74 | workflows[0].limits.steps must be an integer >= 1 (got 2.5)"#,
+            r#"{ "steps": "5" } | 4:74 | workflows[0].limits.steps must be an integer >= 1 (got a string)"#,
+            r#"{ "steps": 4294967296 } | 4:74 | workflows[0].limits.steps must be at most 4294967295 (got 4294967296)"#,
+        ],
+    );
+    let valid = |limits: &str| with_limits(limits).unwrap();
+    assert_eq!(valid("{}").workflows[0].limits.steps, None);
+    assert!(valid(r#"{ "steps": 25000 }"#).warnings.is_empty());
+    let config = valid(r#"{ "steps": 25001 }"#);
+    assert_eq!(config.workflows[0].limits.steps, Some(25_001));
+    assert_eq!(
+        config.warnings[0].to_string(),
+        "/x/wrangler.jsonc:4:74: warning: workflows[0].limits.steps 25001 exceeds the production maximum of 25000"
+    );
+}
+
+#[test]
+fn schedules_rules() {
+    assert_error_cases(
+        |schedules| jsonc_workflow(&format!("{FIELDS}, \"schedules\": {schedules}")),
+        &[
+            r#""" | 4:66 | workflows[0].schedules must be a non-empty string or a non-empty array of strings (got an empty string)"#,
+            r#"[] | 4:66 | workflows[0].schedules must be a non-empty string or a non-empty array of strings (got an empty array)"#,
+            r#"{} | 4:66 | workflows[0].schedules must be a non-empty string or a non-empty array of strings (got an object)"#,
+            r#"["a", 1] | 4:72 | workflows[0].schedules[1] must be a non-empty string (got a number)"#,
+            r#"[""] | 4:67 | workflows[0].schedules[0] must be a non-empty string (got an empty string)"#,
+        ],
+    );
+}
+
+#[test]
+fn script_name_excludes_limits_and_schedules() {
+    let base =
+        "[[workflows]]\nbinding = \"B\"\nname = \"n\"\nclass_name = \"C\"\nscript_name = \"o\"\n";
+    let problem = "cannot be set on a workflow bound from another script (script_name)";
+    let result = toml(&format!("{base}limits = {{ steps = 5 }}\n"));
+    assert_error(result, "6:10", &format!("workflows[0].limits {problem}"));
+    let result = toml(&format!("{base}schedules = \"@daily\"\n"));
+    assert_error(result, "6:13", &format!("workflows[0].schedules {problem}"));
+    // Every workflow lives in another script, so no local module is needed.
+    let config = toml(base).unwrap();
+    assert_eq!(config.main, None);
+    assert_eq!(config.workflows[0].script_name.as_deref(), Some("o"));
+}
+
+#[test]
+fn unknown_workflow_fields_only_warn() {
+    let text = "main = \"i.ts\"\n[[workflows]]\nbinding = \"B\"\nname = \"n\"\nclass_name = \"C\"\nclassname = \"C\"\n";
+    let config = toml(text).unwrap();
+    assert_eq!(config.workflows.len(), 1);
+    assert_eq!(
+        config.warnings[0].to_string(),
+        "/x/wrangler.toml:6:1: warning: unexpected field \"classname\" in workflows[0]"
+    );
+}
+
+#[test]
+fn duplicate_names_and_bindings_error_at_the_second() {
+    let entry = |binding: &str, name: &str| {
+        format!("[[workflows]]\nbinding = \"{binding}\"\nname = \"{name}\"\nclass_name = \"C\"\n")
+    };
+    let text = format!("main = \"i.ts\"\n{}{}", entry("A", "n"), entry("B", "n"));
+    let message = r#"workflows[1].name "n" is already used by workflows[0]"#;
+    assert_error(toml(&text), "8:8", message);
+    let text = format!("main = \"i.ts\"\n{}{}", entry("A", "a"), entry("A", "b"));
+    let message = r#"workflows[1].binding "A" is already used by workflows[0]"#;
+    assert_error(toml(&text), "7:11", message);
+}
+
+#[test]
+fn main_is_required_for_local_workflows() {
+    let text = format!("{{ \"workflows\": [{{ {FIELDS} }}] }}");
+    let message = "main is required: it names the module that exports the workflow classes";
+    assert_error(jsonc(&text), "1:1", message);
+    assert_eq!(toml("name = \"w\"\n").unwrap().main, None);
+}
+
+#[test]
+fn no_panics_on_truncated_input() {
+    let jsonc_text = "{ \"main\": \"é\", // c\n \"workflows\": [{ \"binding\": \"B\", \"name\": \"n\", \"class_name\": \"C\", \"limits\": { \"steps\": 3 } }] }";
+    let toml_text = "main = \"é\"\n[vars]\nx = 1979-05-27\n[[workflows]]\nbinding = \"B\"\nname = \"n\"\nclass_name = \"C\"\nschedules = [\"a\"]\n";
+    for text in [jsonc_text, toml_text] {
+        for end in (0..=text.len()).filter(|&i| text.is_char_boundary(i)) {
+            let _ = jsonc(&text[..end]);
+            let _ = toml(&text[..end]);
+        }
+    }
+}
+
+/// A fresh directory under the system temp dir, unique to this process and test.
+fn scratch_dir(label: &str) -> PathBuf {
+    let unique = format!("stepflare-config-{}-{label}", std::process::id());
+    let dir = std::env::temp_dir().join(unique);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[test]
+fn find_config_walks_up_and_load_reads_it() {
+    let dir = scratch_dir("walk");
+    let nested = dir.join("a/b/c");
+    std::fs::create_dir_all(&nested).unwrap();
+    std::fs::write(dir.join("a/wrangler.toml"), "name = \"from-toml\"\n").unwrap();
+    assert_eq!(find_config(&nested).unwrap(), dir.join("a/wrangler.toml"));
+    let config = load(&nested).unwrap();
+    assert_eq!(config.name.as_deref(), Some("from-toml"));
+    assert_eq!(config.root, dir.join("a"));
+    assert_eq!(
+        load(&dir.join("a/b/../wrangler.toml")).unwrap().path,
+        dir.join("a/wrangler.toml")
+    );
+    let missing = dir.join("a/wrangler.json");
+    assert!(matches!(load(&missing), Err(ConfigError::Io { path, .. }) if path == missing));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn find_config_follows_wrangler_precedence() {
+    let dir = scratch_dir("precedence");
+    let nested = dir.join("child");
+    std::fs::create_dir_all(&nested).unwrap();
+    std::fs::write(nested.join("wrangler.toml"), "").unwrap();
+    std::fs::write(nested.join("wrangler.jsonc"), "{}").unwrap();
+    assert_eq!(find_config(&nested).unwrap(), nested.join("wrangler.jsonc"));
+    std::fs::write(nested.join("wrangler.json"), "{}").unwrap();
+    assert_eq!(find_config(&nested).unwrap(), nested.join("wrangler.json"));
+    // Like wrangler, a higher-precedence name anywhere up the tree wins.
+    std::fs::remove_file(nested.join("wrangler.json")).unwrap();
+    std::fs::write(dir.join("wrangler.json"), "{}").unwrap();
+    assert_eq!(find_config(&nested).unwrap(), dir.join("wrangler.json"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn not_found_message() {
+    let error = ConfigError::NotFound {
+        searched_from: PathBuf::from("/p"),
+    };
+    assert_eq!(
+        error.to_string(),
+        "no wrangler.json, wrangler.jsonc or wrangler.toml found in /p or any parent directory"
+    );
+}

@@ -1,0 +1,305 @@
+//! The validation stage: checks the raw tree against wrangler's rules for the
+//! keys stepflare reads and builds the public config types from it.
+
+use std::path::PathBuf;
+
+use super::location::{Position, SourceLocation};
+use super::raw::{RawKind, RawValue};
+use super::{ConfigError, ConfigWarning, ProjectConfig, WorkflowConfig, WorkflowLimits, absolute};
+
+/// Above this, deploying to Cloudflare would fail, but running locally still works.
+const PRODUCTION_MAX_STEPS: u64 = 25_000;
+const WORKFLOW_FIELDS: &[&str] = &[
+    "binding",
+    "name",
+    "class_name",
+    "script_name",
+    "limits",
+    "schedules",
+];
+const IDENTIFIER_RULE: &str = "a valid JavaScript identifier matching ^[A-Za-z_$][A-Za-z0-9_$]*$";
+
+pub(crate) fn validate(path: PathBuf, root: &RawValue) -> Result<ProjectConfig, ConfigError> {
+    let mut checker = Validator {
+        path,
+        warnings: Vec::new(),
+    };
+    if !matches!(root.kind, RawKind::Table(_)) {
+        return Err(checker.wrong_type(root, "the top level", "an object"));
+    }
+    let name = checker.string(root, "name", "name")?;
+    let main = checker.string(root, "main", "main")?;
+    let compatibility_date = checker.string(root, "compatibility_date", "compatibility_date")?;
+    let vars = match root.entry("vars").map(|e| (&e.value, e.value.to_json())) {
+        None => serde_json::Map::new(),
+        Some((_, serde_json::Value::Object(vars))) => vars,
+        Some((value, _)) => return Err(checker.wrong_type(value, "vars", "an object")),
+    };
+    let workflows = checker.workflows(root)?;
+
+    let root_dir = checker.path.parent().map(PathBuf::from).unwrap_or_default();
+    let main = match main {
+        Some(("", position)) => return Err(checker.error(position, "main must not be empty")),
+        Some((main, _)) => Some(absolute(&root_dir.join(main))),
+        None if workflows.iter().any(|w| w.script_name.is_none()) => {
+            let message = "main is required: it names the module that exports the workflow classes";
+            return Err(checker.error(Position::START, message));
+        }
+        None => None,
+    };
+    Ok(ProjectConfig {
+        path: checker.path,
+        root: root_dir,
+        name: name.map(|(s, _)| s.to_string()),
+        main,
+        compatibility_date: compatibility_date.map(|(s, _)| s.to_string()),
+        workflows,
+        vars,
+        warnings: checker.warnings,
+    })
+}
+
+struct Validator {
+    path: PathBuf,
+    warnings: Vec<ConfigWarning>,
+}
+
+impl Validator {
+    fn error(&self, position: Position, message: impl Into<String>) -> ConfigError {
+        let location = SourceLocation::new(&self.path, position);
+        ConfigError::Invalid {
+            location,
+            message: message.into(),
+        }
+    }
+
+    fn wrong_type(&self, value: &RawValue, label: &str, expected: &str) -> ConfigError {
+        let got = value.type_name();
+        self.error(
+            value.position,
+            format!("{label} must be {expected} (got {got})"),
+        )
+    }
+
+    fn warn(&mut self, position: Position, message: String) {
+        let location = SourceLocation::new(&self.path, position);
+        self.warnings.push(ConfigWarning { location, message });
+    }
+
+    fn string<'v>(
+        &self,
+        table: &'v RawValue,
+        key: &str,
+        label: &str,
+    ) -> Result<Option<(&'v str, Position)>, ConfigError> {
+        match table.entry(key).map(|e| &e.value) {
+            None => Ok(None),
+            Some(RawValue {
+                kind: RawKind::String(s),
+                position,
+            }) => Ok(Some((s, *position))),
+            Some(value) => Err(self.wrong_type(value, label, "a string")),
+        }
+    }
+
+    fn required_string<'v>(
+        &self,
+        item: &'v RawValue,
+        at: &str,
+        key: &str,
+    ) -> Result<(&'v str, Position), ConfigError> {
+        self.string(item, key, &format!("{at}.{key}"))?
+            .ok_or_else(|| {
+                self.error(
+                    item.position,
+                    format!("{at} is missing required field {key:?}"),
+                )
+            })
+    }
+
+    fn identifier<'v>(
+        &self,
+        item: &'v RawValue,
+        at: &str,
+        key: &str,
+    ) -> Result<(&'v str, Position), ConfigError> {
+        let (value, position) = self.required_string(item, at, key)?;
+        if is_js_identifier(value) {
+            return Ok((value, position));
+        }
+        Err(self.error(
+            position,
+            format!("{at}.{key} must be {IDENTIFIER_RULE} (got {value:?})"),
+        ))
+    }
+
+    fn workflows(&mut self, root: &RawValue) -> Result<Vec<WorkflowConfig>, ConfigError> {
+        let Some(entry) = root.entry("workflows") else {
+            return Ok(Vec::new());
+        };
+        let RawKind::Array(items) = &entry.value.kind else {
+            return Err(self.wrong_type(&entry.value, "workflows", "an array"));
+        };
+        let mut workflows = Vec::with_capacity(items.len());
+        for (index, item) in items.iter().enumerate() {
+            let workflow = self.workflow(&format!("workflows[{index}]"), item, &workflows)?;
+            workflows.push(workflow);
+        }
+        Ok(workflows)
+    }
+
+    /// `earlier` holds the entries before this one, for the uniqueness rules.
+    fn workflow(
+        &mut self,
+        at: &str,
+        item: &RawValue,
+        earlier: &[WorkflowConfig],
+    ) -> Result<WorkflowConfig, ConfigError> {
+        let RawKind::Table(fields) = &item.kind else {
+            return Err(self.wrong_type(item, at, "an object"));
+        };
+        // Wrangler only warns about unknown fields, so a typo must not stop the run.
+        for field in fields
+            .iter()
+            .filter(|f| !WORKFLOW_FIELDS.contains(&f.key.as_str()))
+        {
+            self.warn(
+                field.key_position,
+                format!("unexpected field {:?} in {at}", field.key),
+            );
+        }
+
+        let (binding, binding_position) = self.identifier(item, at, "binding")?;
+        if let Some(first) = earlier.iter().position(|w| w.binding == binding) {
+            let message = format!("{at}.binding {binding:?} is already used by workflows[{first}]");
+            return Err(self.error(binding_position, message));
+        }
+        let (name, name_position) = self.required_string(item, at, "name")?;
+        let name_length = name.chars().count();
+        if !(1..=64).contains(&name_length) {
+            let message = format!("{at}.name must be 1 to 64 characters long (got {name_length})");
+            return Err(self.error(name_position, message));
+        }
+        if !is_workflow_name(name) {
+            let message =
+                format!("{at}.name must match ^[a-zA-Z0-9_][a-zA-Z0-9-_]*$ (got {name:?})");
+            return Err(self.error(name_position, message));
+        }
+        if let Some(first) = earlier.iter().position(|w| w.name == name) {
+            let message = format!("{at}.name {name:?} is already used by workflows[{first}]");
+            return Err(self.error(name_position, message));
+        }
+        let (class_name, _) = self.identifier(item, at, "class_name")?;
+        let script_name = self.string(item, "script_name", &format!("{at}.script_name"))?;
+
+        // The other script owns its workflow's limits and schedules.
+        for key in ["limits", "schedules"] {
+            if let (Some(entry), Some(_)) = (item.entry(key), script_name) {
+                let message = format!(
+                    "{at}.{key} cannot be set on a workflow bound from another script (script_name)"
+                );
+                return Err(self.error(entry.value.position, message));
+            }
+        }
+        let limits = match item.entry("limits") {
+            Some(entry) => self.limits(at, &entry.value)?,
+            None => WorkflowLimits::default(),
+        };
+        let schedules = match item.entry("schedules") {
+            Some(entry) => self.schedules(at, &entry.value)?,
+            None => Vec::new(),
+        };
+        Ok(WorkflowConfig {
+            name: name.to_string(),
+            binding: binding.to_string(),
+            class_name: class_name.to_string(),
+            script_name: script_name.map(|(s, _)| s.to_string()),
+            limits,
+            schedules,
+            location: SourceLocation::new(&self.path, item.position),
+        })
+    }
+
+    fn limits(&mut self, at: &str, limits: &RawValue) -> Result<WorkflowLimits, ConfigError> {
+        let RawKind::Table(fields) = &limits.kind else {
+            return Err(self.wrong_type(limits, &format!("{at}.limits"), "an object"));
+        };
+        if let Some(field) = fields.iter().find(|f| f.key != "steps") {
+            let message = format!(
+                "unexpected field {:?} in {at}.limits (only \"steps\" is allowed)",
+                field.key
+            );
+            return Err(self.error(field.key_position, message));
+        }
+        let Some(steps) = limits.entry("steps").map(|e| &e.value) else {
+            return Ok(WorkflowLimits::default());
+        };
+        // JavaScript has no integer type, so `5.0` counts as the integer 5.
+        let count = match &steps.kind {
+            RawKind::Number(n) => n.as_u64().or_else(|| {
+                n.as_f64()
+                    .filter(|f| f.fract() == 0.0 && *f >= 0.0)
+                    .map(|f| f as u64)
+            }),
+            _ => None,
+        };
+        let Some(count) = count.filter(|&n| n >= 1) else {
+            let got = match &steps.kind {
+                RawKind::Number(n) => n.to_string(),
+                _ => steps.type_name().to_string(),
+            };
+            let message = format!("{at}.limits.steps must be an integer >= 1 (got {got})");
+            return Err(self.error(steps.position, message));
+        };
+        let Ok(steps_u32) = u32::try_from(count) else {
+            let message = format!(
+                "{at}.limits.steps must be at most {} (got {count})",
+                u32::MAX
+            );
+            return Err(self.error(steps.position, message));
+        };
+        if count > PRODUCTION_MAX_STEPS {
+            let message = format!(
+                "{at}.limits.steps {count} exceeds the production maximum of {PRODUCTION_MAX_STEPS}"
+            );
+            self.warn(steps.position, message);
+        }
+        Ok(WorkflowLimits {
+            steps: Some(steps_u32),
+        })
+    }
+
+    fn schedules(&self, at: &str, schedules: &RawValue) -> Result<Vec<String>, ConfigError> {
+        let items = match &schedules.kind {
+            RawKind::String(s) if !s.is_empty() => return Ok(vec![s.clone()]),
+            RawKind::Array(items) if !items.is_empty() => items,
+            _ => {
+                let expected = "a non-empty string or a non-empty array of strings";
+                return Err(self.wrong_type(schedules, &format!("{at}.schedules"), expected));
+            }
+        };
+        let schedule = |(i, item): (usize, &RawValue)| match &item.kind {
+            RawKind::String(s) if !s.is_empty() => Ok(s.clone()),
+            _ => Err(self.wrong_type(item, &format!("{at}.schedules[{i}]"), "a non-empty string")),
+        };
+        items.iter().enumerate().map(schedule).collect()
+    }
+}
+
+/// `^[A-Za-z_$][A-Za-z0-9_$]*$`: bindings and class names become JavaScript names.
+fn is_js_identifier(s: &str) -> bool {
+    let mut chars = s.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_' || c == '$')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$')
+}
+
+/// `^[a-zA-Z0-9_][a-zA-Z0-9-_]*$`, the workflow name rule.
+fn is_workflow_name(s: &str) -> bool {
+    let mut chars = s.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}

@@ -1,0 +1,686 @@
+//! The engine decides: it owns every instance's lifecycle, hands out concurrency slots, runs
+//! instances (through `js`), fires timers, delivers events, and carries out pause, resume,
+//! terminate and restart. It persists through `store` and never speaks HTTP.
+//!
+//! Concurrency model: one tokio task per running instance, a timer task, and a small
+//! `Scheduler` behind a mutex that is never held across an `.await`. A run is stopped by
+//! dropping its JS future; before the engine changes the state of an instance that is running,
+//! it stops the run and waits for its task to end, so a stale run never writes after a decision.
+
+pub mod clock;
+pub mod duration;
+pub mod lifecycle;
+pub mod retry;
+mod run;
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::{Arc, Mutex, RwLock};
+
+use serde_json::Value;
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+
+use self::clock::Clock;
+use self::lifecycle::{Command, Effect, InstanceStatus, Refusal, transition};
+use self::run::{RunControl, RunHost};
+use crate::ids::{EventType, InstanceId, InvalidId, StepKind, WorkflowName};
+use crate::js::{ProjectCode, RunOutcome, RunRequest, run_workflow};
+use crate::store::{AttemptRow, InstanceFilter, InstanceRow, StepRow, Store, StoreError};
+
+/// Params and event payloads are limited to 1 MiB (spec §1.3).
+pub const MAX_PAYLOAD_BYTES: usize = 1 << 20;
+/// The default `limits.steps` (spec §2.6, paid plan default).
+pub const DEFAULT_STEPS_LIMIT: u32 = 10_000;
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("workflow {0} not found")]
+    WorkflowNotFound(String),
+    #[error("instance {0} not found")]
+    InstanceNotFound(String),
+    #[error("(instance.already_exists) Instance already exists")]
+    InstanceExists(String),
+    #[error(transparent)]
+    InvalidId(#[from] InvalidId),
+    #[error("{0}")]
+    Refused(#[from] Refusal),
+    #[error("(instance.cannot_restart) Step \"{0}\" not found in execution history")]
+    StepNotFound(String),
+    #[error("{what} is {size} bytes, over the 1 MiB limit")]
+    TooLarge { what: &'static str, size: usize },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// A workflow the engine can run: a binding of the loaded config, at one version of the code.
+#[derive(Debug, Clone)]
+pub struct WorkflowDef {
+    pub name: WorkflowName,
+    pub class_name: String,
+    pub script_name: String,
+    pub code: Arc<ProjectCode>,
+    pub steps_limit: u32,
+    pub version_id: String,
+    pub workflow_id: String,
+    /// The Worker's `env` as seen by workflow code (vars).
+    pub env: Value,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct EngineConfig {
+    /// Instances running at once; more wait in `queued`. Waiting (sleeping) ones do not count.
+    pub max_concurrent: usize,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            max_concurrent: 100,
+        }
+    }
+}
+
+/// What `create` takes.
+#[derive(Debug, Clone)]
+pub struct NewInstance {
+    pub id: Option<InstanceId>,
+    /// The event payload.
+    pub params: Value,
+    pub trigger_source: &'static str,
+}
+
+/// `restart({from})`: the step to restart from.
+#[derive(Debug, Clone)]
+pub struct RestartFrom {
+    pub name: String,
+    pub count: u32,
+    pub kind: StepKind,
+}
+
+/// An instance with its step history, for describe.
+#[derive(Debug, Clone)]
+pub struct InstanceHistory {
+    pub instance: InstanceRow,
+    pub steps: Vec<StepRow>,
+    pub attempts: Vec<AttemptRow>,
+}
+
+type InstanceKey = (String, String);
+
+pub(crate) struct Inner {
+    store: Store,
+    clock: Arc<dyn Clock>,
+    config: EngineConfig,
+    workflows: RwLock<HashMap<String, Arc<WorkflowDef>>>,
+    scheduler: Mutex<Scheduler>,
+    timers_changed: Notify,
+}
+
+struct ActiveRun {
+    control: Arc<RunControl>,
+    task: Option<JoinHandle<()>>,
+}
+
+#[derive(Default)]
+struct Scheduler {
+    active: HashMap<InstanceKey, ActiveRun>,
+    ready: VecDeque<InstanceKey>,
+    in_line: HashSet<InstanceKey>,
+}
+
+/// Cheap to clone: every clone drives the same engine.
+#[derive(Clone)]
+pub struct Engine {
+    inner: Arc<Inner>,
+}
+
+impl Engine {
+    pub fn new(store: Store, clock: Arc<dyn Clock>, config: EngineConfig) -> Self {
+        Engine {
+            inner: Arc::new(Inner {
+                store,
+                clock,
+                config,
+                workflows: RwLock::new(HashMap::new()),
+                scheduler: Mutex::new(Scheduler::default()),
+                timers_changed: Notify::new(),
+            }),
+        }
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    pub fn now_ms(&self) -> i64 {
+        self.inner.clock.now_ms()
+    }
+
+    /// Replaces the set of runnable workflows.
+    pub fn set_workflows(&self, defs: Vec<WorkflowDef>) {
+        let map = defs
+            .into_iter()
+            .map(|def| (def.name.to_string(), Arc::new(def)))
+            .collect();
+        *self
+            .inner
+            .workflows
+            .write()
+            .unwrap_or_else(|p| p.into_inner()) = map;
+    }
+
+    pub fn workflow(&self, name: &str) -> Result<Arc<WorkflowDef>, EngineError> {
+        self.inner
+            .workflow(name)
+            .ok_or_else(|| EngineError::WorkflowNotFound(name.to_owned()))
+    }
+
+    pub fn workflows(&self) -> Vec<Arc<WorkflowDef>> {
+        let map = self
+            .inner
+            .workflows
+            .read()
+            .unwrap_or_else(|p| p.into_inner());
+        let mut defs: Vec<_> = map.values().cloned().collect();
+        defs.sort_by(|a, b| a.name.cmp(&b.name));
+        defs
+    }
+
+    /// Recovers what a previous process left (running instances run again, queued ones start,
+    /// woken ones wake) and starts the timer task. Call once, inside the tokio runtime.
+    pub fn start(&self) -> Result<(), EngineError> {
+        let inner = &self.inner;
+        let store = &inner.store;
+        let now = inner.clock.now_ms();
+        {
+            let mut scheduler = inner.lock_scheduler();
+            for key in
+                store.instances_in(&[InstanceStatus::Running, InstanceStatus::WaitingForPause])?
+            {
+                scheduler.push(key, false);
+            }
+            for key in store.instances_in(&[InstanceStatus::Queued])? {
+                scheduler.push(key, false);
+            }
+            for key in store.instances_in(&[InstanceStatus::Waiting])? {
+                if store.has_deliverable_event(&key.0, &key.1)?
+                    || store.has_due_timer(&key.0, &key.1, now)?
+                {
+                    scheduler.push(key, true);
+                }
+            }
+        }
+        inner.start_ready();
+        tokio::spawn(fire_timers(inner.clone()));
+        Ok(())
+    }
+
+    /// Creates an instance in `queued`; it starts when a slot is free.
+    pub fn create(&self, workflow: &str, new: NewInstance) -> Result<InstanceRow, EngineError> {
+        let def = self.workflow(workflow)?;
+        let params = new.params.to_string();
+        if params.len() > MAX_PAYLOAD_BYTES {
+            return Err(EngineError::TooLarge {
+                what: "params",
+                size: params.len(),
+            });
+        }
+        let id = new.id.unwrap_or_else(InstanceId::generate);
+        let now = self.now_ms();
+        let row = InstanceRow {
+            workflow_name: def.name.to_string(),
+            id: id.to_string(),
+            version_id: def.version_id.clone(),
+            status: InstanceStatus::Queued,
+            params,
+            trigger_source: new.trigger_source.to_owned(),
+            schedule: None,
+            created_on: now,
+            modified_on: now,
+            started_on: None,
+            ended_on: None,
+            output: None,
+            error: None,
+            terminated_by: None,
+        };
+        match self.inner.store.insert_instance(&row) {
+            Err(StoreError::InstanceExists) => return Err(EngineError::InstanceExists(row.id)),
+            other => other?,
+        }
+        self.inner
+            .lock_scheduler()
+            .push((row.workflow_name.clone(), row.id.clone()), false);
+        self.inner.start_ready();
+        Ok(row)
+    }
+
+    pub fn instance(&self, workflow: &str, id: &str) -> Result<InstanceRow, EngineError> {
+        self.workflow(workflow)?;
+        self.inner
+            .store
+            .instance(workflow, id)?
+            .ok_or_else(|| EngineError::InstanceNotFound(id.to_owned()))
+    }
+
+    pub fn history(&self, workflow: &str, id: &str) -> Result<InstanceHistory, EngineError> {
+        let instance = self.instance(workflow, id)?;
+        let steps = self.inner.store.steps(workflow, id)?;
+        let attempts = self.inner.store.attempts(workflow, id)?;
+        Ok(InstanceHistory {
+            instance,
+            steps,
+            attempts,
+        })
+    }
+
+    pub fn list(&self, filter: &InstanceFilter) -> Result<Vec<InstanceRow>, EngineError> {
+        self.workflow(&filter.workflow)?;
+        Ok(self.inner.store.list_instances(filter)?)
+    }
+
+    pub fn pause(&self, workflow: &str, id: &str) -> Result<InstanceStatus, EngineError> {
+        self.simple_command(workflow, id, Command::Pause)
+    }
+
+    pub fn resume(&self, workflow: &str, id: &str) -> Result<InstanceStatus, EngineError> {
+        self.simple_command(workflow, id, Command::Resume)
+    }
+
+    /// Pause and resume: transitions that never need to wait for a run to stop.
+    fn simple_command(
+        &self,
+        workflow: &str,
+        id: &str,
+        command: Command,
+    ) -> Result<InstanceStatus, EngineError> {
+        let row = self.instance(workflow, id)?;
+        let key = (row.workflow_name.clone(), row.id.clone());
+        let inner = &self.inner;
+        let mut scheduler = inner.lock_scheduler();
+        // Re-read under the lock: the run may have moved on since.
+        let status = inner
+            .store
+            .instance(workflow, id)?
+            .map(|r| r.status)
+            .unwrap_or(row.status);
+        let step = transition(status, command)?;
+        if step.to != status {
+            inner
+                .store
+                .set_status(workflow, id, step.to, inner.clock.now_ms())?;
+        }
+        for effect in &step.effects {
+            match effect {
+                Effect::RequestPause => {
+                    if let Some(run) = scheduler.active.get(&key) {
+                        run.control.request_pause();
+                    }
+                }
+                Effect::WithdrawPause => {
+                    if let Some(run) = scheduler.active.get(&key) {
+                        run.control.withdraw_pause();
+                    }
+                }
+                Effect::Enqueue => scheduler.push(key.clone(), false),
+                Effect::CancelRun | Effect::ClearTimers | Effect::ClearSteps => {}
+            }
+        }
+        drop(scheduler);
+        inner.start_ready();
+        Ok(step.to)
+    }
+
+    /// Stops the instance for good; a run in progress is cancelled mid-step.
+    pub async fn terminate(&self, workflow: &str, id: &str) -> Result<InstanceStatus, EngineError> {
+        let row = self.instance(workflow, id)?;
+        transition(row.status, Command::Terminate)?;
+        let key = (row.workflow_name.clone(), row.id.clone());
+        let status = self.stop_run(&key).await?;
+        transition(status, Command::Terminate)?;
+        let inner = &self.inner;
+        inner.store.finish_instance(
+            workflow,
+            id,
+            InstanceStatus::Terminated,
+            None,
+            None,
+            Some("api"),
+            inner.clock.now_ms(),
+        )?;
+        inner.lock_scheduler().remove_from_line(&key);
+        inner.start_ready();
+        Ok(InstanceStatus::Terminated)
+    }
+
+    /// Runs the instance again from the start, or from step `from` with the steps before it kept.
+    pub async fn restart(
+        &self,
+        workflow: &str,
+        id: &str,
+        from: Option<RestartFrom>,
+    ) -> Result<InstanceStatus, EngineError> {
+        let row = self.instance(workflow, id)?;
+        let from_seq = match &from {
+            None => None,
+            Some(from) => {
+                let steps = self.inner.store.steps(workflow, id)?;
+                let found = steps.iter().find(|s| {
+                    s.key.kind == from.kind && s.key.name == from.name && s.key.count == from.count
+                });
+                Some(
+                    found
+                        .ok_or_else(|| EngineError::StepNotFound(from.name.clone()))?
+                        .seq,
+                )
+            }
+        };
+        let key = (row.workflow_name.clone(), row.id.clone());
+        self.stop_run(&key).await?;
+        let inner = &self.inner;
+        inner
+            .store
+            .reset_for_restart(workflow, id, from_seq, inner.clock.now_ms())?;
+        inner.lock_scheduler().push(key, false);
+        inner.start_ready();
+        Ok(InstanceStatus::Queued)
+    }
+
+    /// Buffers an event for the instance and wakes it if it waits for that type.
+    pub fn send_event(
+        &self,
+        workflow: &str,
+        id: &str,
+        event_type: &EventType,
+        payload: &Value,
+    ) -> Result<(), EngineError> {
+        let row = self.instance(workflow, id)?;
+        let payload = payload.to_string();
+        if payload.len() > MAX_PAYLOAD_BYTES {
+            return Err(EngineError::TooLarge {
+                what: "event payload",
+                size: payload.len(),
+            });
+        }
+        let inner = &self.inner;
+        inner.store.insert_event(
+            workflow,
+            id,
+            event_type.as_str(),
+            &payload,
+            inner.clock.now_ms(),
+        )?;
+        let key = (row.workflow_name, row.id);
+        let mut scheduler = inner.lock_scheduler();
+        let status = inner.store.instance(workflow, id)?.map(|r| r.status);
+        if status == Some(InstanceStatus::Waiting)
+            && !scheduler.active.contains_key(&key)
+            && inner.store.has_deliverable_event(workflow, id)?
+        {
+            scheduler.push(key, true);
+        }
+        drop(scheduler);
+        inner.start_ready();
+        Ok(())
+    }
+
+    /// Cancels the run of `key` if there is one and waits until its task has ended. Returns the
+    /// status the instance has once nothing runs.
+    async fn stop_run(&self, key: &InstanceKey) -> Result<InstanceStatus, EngineError> {
+        let task = {
+            let mut scheduler = self.inner.lock_scheduler();
+            scheduler.remove_from_line(key);
+            scheduler.active.remove(key).and_then(|mut run| {
+                run.control.stop.cancel();
+                run.task.take()
+            })
+        };
+        if let Some(task) = task {
+            // The task only ends by itself or by being stopped; a panic inside it was logged.
+            let _ = task.await;
+        }
+        self.inner.start_ready();
+        let row = self.inner.store.instance(&key.0, &key.1)?;
+        row.map(|r| r.status)
+            .ok_or_else(|| EngineError::InstanceNotFound(key.1.clone()))
+    }
+
+    /// Stops every run (their instances stay `running` and are recovered at the next start).
+    pub async fn shutdown(&self) {
+        let tasks: Vec<_> = {
+            let mut scheduler = self.inner.lock_scheduler();
+            scheduler.ready.clear();
+            scheduler.in_line.clear();
+            scheduler
+                .active
+                .drain()
+                .filter_map(|(_, mut run)| {
+                    run.control.stop.cancel();
+                    run.task.take()
+                })
+                .collect()
+        };
+        for task in tasks {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Scheduler {
+    /// Puts an instance in line for a slot; woken instances go first, as in production.
+    fn push(&mut self, key: InstanceKey, woken: bool) {
+        if self.active.contains_key(&key) || !self.in_line.insert(key.clone()) {
+            return;
+        }
+        if woken {
+            self.ready.push_front(key)
+        } else {
+            self.ready.push_back(key)
+        }
+    }
+
+    fn remove_from_line(&mut self, key: &InstanceKey) {
+        if self.in_line.remove(key) {
+            self.ready.retain(|k| k != key);
+        }
+    }
+}
+
+impl Inner {
+    fn lock_scheduler(&self) -> std::sync::MutexGuard<'_, Scheduler> {
+        self.scheduler.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn workflow(&self, name: &str) -> Option<Arc<WorkflowDef>> {
+        self.workflows
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(name)
+            .cloned()
+    }
+
+    /// Starts instances from the line while slots are free.
+    fn start_ready(self: &Arc<Self>) {
+        let mut scheduler = self.lock_scheduler();
+        while scheduler.active.len() < self.config.max_concurrent {
+            let Some(key) = scheduler.ready.pop_front() else {
+                break;
+            };
+            scheduler.in_line.remove(&key);
+            if let Err(error) = self.start_run(&mut scheduler, key.clone()) {
+                tracing::error!(workflow = %key.0, instance = %key.1, "cannot start instance: {error}");
+            }
+        }
+    }
+
+    fn start_run(
+        self: &Arc<Self>,
+        scheduler: &mut Scheduler,
+        key: InstanceKey,
+    ) -> Result<(), EngineError> {
+        let Some(row) = self.store.instance(&key.0, &key.1)? else {
+            return Ok(());
+        };
+        let Ok(step) = transition(row.status, Command::Start) else {
+            return Ok(());
+        };
+        if step.to != InstanceStatus::Running {
+            if step.to != row.status {
+                self.store
+                    .set_status(&key.0, &key.1, step.to, self.clock.now_ms())?;
+            }
+            return Ok(());
+        }
+        let Some(def) = self.workflow(&key.0) else {
+            tracing::warn!(workflow = %key.0, instance = %key.1, "the workflow is no longer in the config; the instance waits");
+            return Ok(());
+        };
+        self.store
+            .mark_running(&key.0, &key.1, &def.version_id, self.clock.now_ms())?;
+        let stored_steps = self.store.steps(&key.0, &key.1)?;
+        let control = Arc::new(RunControl::default());
+        let host = Arc::new(RunHost::new(
+            self.clone(),
+            key.clone(),
+            def.steps_limit,
+            control.clone(),
+            stored_steps,
+        ));
+        let request = RunRequest {
+            code: def.code.clone(),
+            class_name: def.class_name.clone(),
+            payload: row.params,
+            created_on: row.created_on,
+            instance_id: row.id,
+            workflow_name: row.workflow_name,
+            schedule: row.schedule,
+            env: def.env.clone(),
+        };
+        let task = tokio::spawn(drive_run(self.clone(), key.clone(), request, host));
+        scheduler.active.insert(
+            key,
+            ActiveRun {
+                control,
+                task: Some(task),
+            },
+        );
+        Ok(())
+    }
+
+    /// Records how a run ended, unless the engine stopped it (then the stopper decides).
+    fn finish_run(
+        self: &Arc<Self>,
+        key: &InstanceKey,
+        host: &RunHost,
+        outcome: Option<RunOutcome>,
+    ) -> Result<(), EngineError> {
+        let mut scheduler = self.lock_scheduler();
+        if host.control.stop.is_cancelled() {
+            return Ok(());
+        }
+        scheduler.active.remove(key);
+        let (workflow, id) = (&key.0, &key.1);
+        let now = self.clock.now_ms();
+        let Some(row) = self.store.instance(workflow, id)? else {
+            return Ok(());
+        };
+        let fatal = host.fatal.lock().unwrap_or_else(|p| p.into_inner()).take();
+        let outcome = match (fatal, outcome) {
+            (Some(error), _) => Some(RunOutcome::Errored(error)),
+            (None, outcome) => outcome,
+        };
+        match outcome {
+            Some(RunOutcome::Complete(output)) => {
+                transition(row.status, Command::Complete)?;
+                self.store.finish_instance(
+                    workflow,
+                    id,
+                    InstanceStatus::Complete,
+                    output.as_deref(),
+                    None,
+                    None,
+                    now,
+                )?;
+            }
+            Some(RunOutcome::Errored(error)) => {
+                transition(row.status, Command::Fail)?;
+                self.store.finish_instance(
+                    workflow,
+                    id,
+                    InstanceStatus::Errored,
+                    None,
+                    Some(&error),
+                    None,
+                    now,
+                )?;
+            }
+            None => {
+                let command = if host.control.pause_requested() {
+                    Command::PauseReached
+                } else {
+                    Command::Suspend
+                };
+                let step = transition(row.status, command)?;
+                self.store.set_status(workflow, id, step.to, now)?;
+                // Wake-ups that raced with the suspension: an event sent, a timer already due, or
+                // a pause withdrawn after the run parked for it.
+                let withdrawn_pause =
+                    host.control.parked_for_pause() && !host.control.pause_requested();
+                if step.to == InstanceStatus::Waiting
+                    && (withdrawn_pause
+                        || self.store.has_deliverable_event(workflow, id)?
+                        || self.store.has_due_timer(workflow, id, now)?)
+                {
+                    scheduler.push(key.clone(), true);
+                }
+            }
+        }
+        drop(scheduler);
+        self.timers_changed.notify_one();
+        self.start_ready();
+        Ok(())
+    }
+}
+
+/// The task of one run: run the JS until it settles, suspends, or is stopped.
+async fn drive_run(inner: Arc<Inner>, key: InstanceKey, request: RunRequest, host: Arc<RunHost>) {
+    let control = host.control.clone();
+    let outcome = tokio::select! {
+        outcome = run_workflow(request, host.clone()) => Some(outcome),
+        _ = control.suspend.cancelled() => None,
+        _ = control.stop.cancelled() => return,
+    };
+    if let Err(error) = inner.finish_run(&key, &host, outcome) {
+        tracing::error!(workflow = %key.0, instance = %key.1, "cannot record the end of a run: {error}");
+    }
+}
+
+/// Wakes suspended instances whose timers are due.
+async fn fire_timers(inner: Arc<Inner>) {
+    loop {
+        let now = inner.clock.now_ms();
+        match inner.store.due_instances(now) {
+            Ok(due) if !due.is_empty() => {
+                {
+                    let mut scheduler = inner.lock_scheduler();
+                    for key in due {
+                        scheduler.push(key, true);
+                    }
+                }
+                inner.start_ready();
+            }
+            Ok(_) => {}
+            Err(error) => tracing::error!("cannot read timers: {error}"),
+        }
+        let next = inner.store.next_timer().unwrap_or(None);
+        let wait = match next {
+            Some(due) if due > now => std::time::Duration::from_millis((due - now) as u64),
+            // Due now but the instance could not start yet (no slot): look again shortly.
+            Some(_) => std::time::Duration::from_millis(50),
+            None => std::time::Duration::from_secs(3600),
+        };
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = inner.timers_changed.notified() => {}
+        }
+    }
+}

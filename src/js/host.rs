@@ -1,0 +1,98 @@
+//! The boundary between a running workflow and the engine: the requests `WorkflowStep` makes and
+//! the replies it gets. The JS side of `step.do`/`sleep`/`waitForEvent` is a thin loop that
+//! follows these replies; every decision (replay, retries, timers, limits) is the host's.
+
+use std::future::Future;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::store::ErrorInfo;
+
+/// What `WorkflowStep` asks of the host.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "op")]
+pub enum HostRequest {
+    /// `step.do(name, config?)` is called: replay it, or say which attempt to run.
+    #[serde(rename = "do.begin")]
+    DoBegin { name: String, config: Value },
+    /// An attempt of a `do` step settled.
+    #[serde(rename = "do.end")]
+    DoEnd {
+        token: String,
+        attempt: u32,
+        outcome: AttemptOutcome,
+    },
+    #[serde(rename = "sleep")]
+    Sleep { name: String, duration: Value },
+    #[serde(rename = "sleepUntil")]
+    SleepUntil { name: String, until: f64 },
+    #[serde(rename = "waitForEvent")]
+    WaitForEvent {
+        name: String,
+        #[serde(rename = "type")]
+        event_type: Value,
+        timeout: Value,
+    },
+    /// The workflow broke a rule that ends the instance whatever it catches (an unserializable
+    /// step result).
+    #[serde(rename = "fatal")]
+    Fatal { error: ErrorInfo },
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(
+    tag = "status",
+    rename_all = "camelCase",
+    rename_all_fields = "camelCase"
+)]
+pub enum AttemptOutcome {
+    /// `output` is the result as JSON text; absent when the callback returned `undefined`.
+    Ok { output: Option<String> },
+    Err {
+        error: ErrorInfo,
+        non_retryable: bool,
+    },
+}
+
+/// The host's answer.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "kind", rename_all = "camelCase")]
+pub enum HostReply {
+    /// The step already has a result: return it without running anything.
+    Cached { output: Option<String> },
+    /// The step already failed for good: throw this.
+    Failed { error: ErrorInfo },
+    /// Run attempt `attempt` of the callback.
+    #[serde(rename_all = "camelCase")]
+    Run {
+        token: String,
+        count: u32,
+        attempt: u32,
+        timeout_ms: u64,
+        config: Value,
+    },
+    /// The attempt's result was committed: resolve with it.
+    Resolved,
+    /// A sleep ended.
+    Done,
+    /// A wait got its event: `{payload, timestamp (ms), type}`.
+    Event { event: Value },
+}
+
+/// The engine's side of a run. `None` means "never answer": the host is about to stop the run
+/// (suspend, pause, terminate), so the promise must stay pending while the runtime is dropped.
+pub trait StepHost: Send + Sync + 'static {
+    fn handle(&self, request: HostRequest) -> impl Future<Output = Option<HostReply>> + Send;
+
+    /// A `console` call of the workflow's code.
+    fn log(&self, level: LogLevel, message: &str);
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogLevel {
+    Debug,
+    Info,
+    Warn,
+    Error,
+}

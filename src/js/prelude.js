@@ -1,0 +1,259 @@
+// The JavaScript half of stepflare's workflow API, evaluated once in every fresh context before
+// the user's module. It defines the classes `cloudflare:workers` and `cloudflare:workflows`
+// export and the `WorkflowStep` handed to `run()`. Every decision is the host's: this code only
+// runs callbacks, checks that results can be stored, and follows the host's replies.
+(() => {
+  const host = globalThis.__stepflare_host;
+  const log = globalThis.__stepflare_log;
+  const nativeFetch = globalThis.__stepflare_fetch;
+  delete globalThis.__stepflare_host;
+  delete globalThis.__stepflare_log;
+  const randomUUID = globalThis.__stepflare_uuid;
+  delete globalThis.__stepflare_fetch;
+  delete globalThis.__stepflare_uuid;
+
+  const call = async (request) => JSON.parse(await host(JSON.stringify(request)));
+
+  class NonRetryableError extends Error {
+    constructor(message, name = "NonRetryableError") {
+      super(message);
+      this.name = name;
+    }
+  }
+  class WorkflowEntrypoint {
+    constructor(ctx, env) {
+      this.ctx = ctx;
+      this.env = env;
+    }
+  }
+  class WorkerEntrypoint {
+    constructor(ctx, env) {
+      this.ctx = ctx;
+      this.env = env;
+    }
+  }
+  class DurableObject {
+    constructor(ctx, env) {
+      this.ctx = ctx;
+      this.env = env;
+    }
+  }
+  class RpcTarget {}
+  // Exported so that code importing these names as values still loads; they are types in
+  // production and have no behaviour of their own.
+  class WorkflowStep {}
+  class WorkflowEvent {}
+
+  const toError = (info) => {
+    const error = info.name === "NonRetryableError" ? new NonRetryableError(info.message) : new Error(info.message);
+    error.name = info.name;
+    return error;
+  };
+
+  const describeError = (error) => {
+    if (error !== null && typeof error === "object" && "message" in error) {
+      return { name: String(error.name ?? "Error"), message: String(error.message ?? "") };
+    }
+    return { name: "Error", message: String(error) };
+  };
+
+  // Step results must survive storage: functions, symbols, bigints and cycles cannot.
+  const unserializable = (value, stack) => {
+    const type = typeof value;
+    if (type === "function" || type === "symbol" || type === "bigint") return true;
+    if (value === null || type !== "object") return false;
+    if (stack.includes(value)) return true;
+    stack.push(value);
+    const found = Object.values(value).some((child) => unserializable(child, stack));
+    stack.pop();
+    return found;
+  };
+
+  // `undefined` is a valid result and is kept distinct from `null`.
+  const encode = (value) => (value === undefined ? undefined : JSON.stringify(value));
+  const decode = (text) => (text === undefined || text === null ? undefined : JSON.parse(text));
+
+  const withTimeout = (promise, ms) => {
+    let timer;
+    const timeout = new Promise((_, reject) => {
+      timer = setTimeout(() => {
+        const error = new Error(`Execution timed out after ${ms}ms`);
+        error.name = "WorkflowTimeoutError";
+        reject(error);
+      }, ms);
+    });
+    return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+  };
+
+  const checkName = (method, name) => {
+    if (typeof name !== "string") throw new TypeError(`step.${method}: the step name must be a string`);
+  };
+
+  class Step {
+    async do(name, configOrCallback, maybeCallback) {
+      checkName("do", name);
+      const [config, callback] =
+        typeof configOrCallback === "function" ? [null, configOrCallback] : [configOrCallback ?? null, maybeCallback];
+      if (typeof callback !== "function") {
+        throw new TypeError(`step.do("${name}"): the last argument must be a callback function`);
+      }
+      let reply = await call({ op: "do.begin", name, config });
+      for (;;) {
+        if (reply.kind === "cached") return decode(reply.output);
+        if (reply.kind === "failed") throw toError(reply.error);
+        const context = { step: { name, count: reply.count }, attempt: reply.attempt, config: reply.config };
+        let outcome;
+        try {
+          const value = await withTimeout(Promise.resolve().then(() => callback(context)), reply.timeoutMs);
+          if (unserializable(value, [])) {
+            await call({
+              op: "fatal",
+              error: {
+                name: "Error",
+                message: `The execution of the Workflow instance was terminated, as the step "${name}" returned a value which is not serialisable`,
+              },
+            });
+          }
+          outcome = { status: "ok", output: encode(value) };
+        } catch (error) {
+          outcome = {
+            status: "err",
+            error: describeError(error),
+            nonRetryable: error instanceof NonRetryableError || error?.name === "NonRetryableError",
+          };
+        }
+        const token = reply.token;
+        reply = await call({ op: "do.end", token, attempt: reply.attempt, outcome });
+        if (reply.kind === "resolved") return decode(outcome.output);
+      }
+    }
+
+    async sleep(name, duration) {
+      checkName("sleep", name);
+      const reply = await call({ op: "sleep", name, duration: duration ?? null });
+      if (reply.kind === "failed") throw toError(reply.error);
+    }
+
+    async sleepUntil(name, timestamp) {
+      checkName("sleepUntil", name);
+      const until = timestamp instanceof Date ? timestamp.getTime() : Number(timestamp);
+      const reply = await call({ op: "sleepUntil", name, until });
+      if (reply.kind === "failed") throw toError(reply.error);
+    }
+
+    async waitForEvent(name, options) {
+      checkName("waitForEvent", name);
+      const reply = await call({
+        op: "waitForEvent",
+        name,
+        type: options?.type ?? null,
+        timeout: options?.timeout ?? null,
+      });
+      if (reply.kind === "failed") throw toError(reply.error);
+      if (reply.kind === "cached") {
+        const event = decode(reply.output);
+        return { payload: event.payload, timestamp: new Date(event.timestamp), type: event.type };
+      }
+      const event = reply.event;
+      return { payload: event.payload, timestamp: new Date(event.timestamp), type: event.type };
+    }
+  }
+
+  const format = (value) => {
+    if (typeof value === "string") return value;
+    if (value instanceof Error) return value.stack ? `${value.name}: ${value.message}\n${value.stack}` : `${value.name}: ${value.message}`;
+    if (typeof value === "function") return `[Function ${value.name || "anonymous"}]`;
+    if (value === undefined) return "undefined";
+    try {
+      return JSON.stringify(value) ?? String(value);
+    } catch {
+      return String(value);
+    }
+  };
+  const logger = (level) => (...args) => log(level, args.map(format).join(" "));
+  globalThis.console = {
+    log: logger("info"),
+    info: logger("info"),
+    debug: logger("debug"),
+    trace: logger("debug"),
+    warn: logger("warn"),
+    error: logger("error"),
+  };
+
+  class Headers {
+    #map = new Map();
+    constructor(init) {
+      if (init instanceof Headers) init = [...init.entries()];
+      else if (init && !Array.isArray(init)) init = Object.entries(init);
+      for (const [name, value] of init ?? []) this.append(name, value);
+    }
+    append(name, value) {
+      const key = String(name).toLowerCase();
+      const old = this.#map.get(key);
+      this.#map.set(key, old === undefined ? String(value) : `${old}, ${value}`);
+    }
+    set(name, value) { this.#map.set(String(name).toLowerCase(), String(value)); }
+    get(name) { return this.#map.get(String(name).toLowerCase()) ?? null; }
+    has(name) { return this.#map.has(String(name).toLowerCase()); }
+    delete(name) { this.#map.delete(String(name).toLowerCase()); }
+    entries() { return this.#map.entries(); }
+    keys() { return this.#map.keys(); }
+    values() { return this.#map.values(); }
+    forEach(callback) { this.#map.forEach((value, key) => callback(value, key, this)); }
+    [Symbol.iterator]() { return this.#map.entries(); }
+  }
+
+  const bodyText = (body) => {
+    if (body === undefined || body === null) return null;
+    if (typeof body === "string") return body;
+    return String(body);
+  };
+
+  class Response {
+    #text;
+    constructor(body = null, init = {}) {
+      this.#text = bodyText(body) ?? "";
+      this.status = init.status ?? 200;
+      this.statusText = init.statusText ?? "";
+      this.headers = new Headers(init.headers);
+      this.url = init.url ?? "";
+      this.bodyUsed = false;
+    }
+    get ok() { return this.status >= 200 && this.status < 300; }
+    async text() { this.bodyUsed = true; return this.#text; }
+    async json() { return JSON.parse(await this.text()); }
+    clone() { return new Response(this.#text, this); }
+    static json(data, init = {}) {
+      const headers = new Headers(init.headers);
+      if (!headers.has("content-type")) headers.set("content-type", "application/json");
+      return new Response(JSON.stringify(data), { ...init, headers });
+    }
+  }
+
+  globalThis.Headers = Headers;
+  globalThis.Response = Response;
+  globalThis.fetch = async (input, init = {}) => {
+    const url = typeof input === "string" ? input : String(input?.url ?? input);
+    const headers = [...new Headers(init.headers ?? input?.headers).entries()];
+    const reply = JSON.parse(
+      await nativeFetch(JSON.stringify({ url, method: init.method ?? input?.method ?? "GET", headers, body: bodyText(init.body) })),
+    );
+    return new Response(reply.body, { status: reply.status, statusText: reply.statusText, headers: reply.headers, url: reply.url });
+  };
+  globalThis.crypto ??= {};
+  globalThis.crypto.randomUUID ??= () => randomUUID();
+
+  globalThis.__stepflare = {
+    NonRetryableError,
+    WorkflowEntrypoint,
+    WorkerEntrypoint,
+    DurableObject,
+    RpcTarget,
+    WorkflowStep,
+    WorkflowEvent,
+    env: {},
+    newStep: () => new Step(),
+    describeError,
+    unserializable,
+  };
+})();

@@ -1,0 +1,278 @@
+//! One run of a workflow instance: a fresh QuickJS runtime and context, the prelude, the user's
+//! module, `new Class(ctx, env).run(event, step)`, and the settled result. The runtime lives only
+//! as long as the run; suspending an instance means dropping this future, which frees the
+//! context with everything it held.
+
+use std::sync::Arc;
+
+use rquickjs::function::Constructor;
+use rquickjs::prelude::{Async, Func, Rest};
+use rquickjs::{
+    AsyncContext, AsyncRuntime, CatchResultExt, CaughtError, Ctx, Function, Module, Object, Value,
+    async_with,
+};
+use serde_json::Value as Json;
+
+use super::host::{HostRequest, LogLevel, StepHost};
+use super::loader::{ProjectCode, ProjectLoader, ProjectResolver};
+use super::timers;
+use crate::store::ErrorInfo;
+
+const PRELUDE: &str = include_str!("prelude.js");
+
+/// Everything a run needs to know about the instance.
+#[derive(Debug, Clone)]
+pub struct RunRequest {
+    pub code: Arc<ProjectCode>,
+    pub class_name: String,
+    /// The event payload as JSON text.
+    pub payload: String,
+    pub created_on: i64,
+    pub instance_id: String,
+    pub workflow_name: String,
+    /// `{"cron", "scheduledTime"}` as JSON text, for cron-created instances.
+    pub schedule: Option<String>,
+    /// The Worker's `env` (vars) as a JSON object.
+    pub env: Json,
+}
+
+/// How `run()` settled.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RunOutcome {
+    /// `run()` returned this value, as JSON text (`None` for `undefined`).
+    Complete(Option<String>),
+    Errored(ErrorInfo),
+}
+
+/// Runs `run()` to completion. The host's replies drive the steps; when the host decides to stop
+/// the run it never replies, and the caller drops this future.
+pub async fn run_workflow<H: StepHost>(request: RunRequest, host: Arc<H>) -> RunOutcome {
+    match run_in_fresh_context(request, host).await {
+        Ok(outcome) => outcome,
+        Err(error) => RunOutcome::Errored(ErrorInfo::new("Error", error.to_string())),
+    }
+}
+
+async fn run_in_fresh_context<H: StepHost>(
+    request: RunRequest,
+    host: Arc<H>,
+) -> rquickjs::Result<RunOutcome> {
+    let runtime = AsyncRuntime::new()?;
+    runtime
+        .set_loader(
+            ProjectResolver,
+            ProjectLoader {
+                code: request.code.clone(),
+            },
+        )
+        .await;
+    let context = AsyncContext::full(&runtime).await?;
+    let outcome = async_with!(context => |ctx| {
+        match call_run(&ctx, &request, host).await.catch(&ctx) {
+            Ok(outcome) => Ok(outcome),
+            Err(caught) => Ok(RunOutcome::Errored(error_info(&ctx, caught))),
+        }
+    })
+    .await;
+    outcome
+}
+
+async fn call_run<'js, H: StepHost>(
+    ctx: &Ctx<'js>,
+    request: &RunRequest,
+    host: Arc<H>,
+) -> rquickjs::Result<RunOutcome> {
+    install_host(ctx, host)?;
+    timers::install(ctx)?;
+    ctx.eval::<(), _>(PRELUDE)?;
+    let stepflare: Object = ctx.globals().get("__stepflare")?;
+    let env = ctx.json_parse(request.env.to_string())?;
+    stepflare.set("env", env.clone())?;
+
+    let main = request.code.main().display().to_string();
+    let namespace: Object = Module::import(ctx, main.clone())?.into_future().await?;
+    let class: Value = namespace.get(request.class_name.as_str())?;
+    let Some(class) = class.into_constructor() else {
+        return Err(rquickjs::Exception::throw_reference(
+            ctx,
+            &format!(
+                "{main} does not export a class named {}",
+                request.class_name
+            ),
+        ));
+    };
+    let execution_context = Object::new(ctx.clone())?;
+    execution_context.set("waitUntil", Func::from(|_promise: Value<'js>| ()))?;
+    execution_context.set("passThroughOnException", Func::from(|| ()))?;
+    let workflow: Object = class.construct((execution_context, env))?;
+    let run: Function = workflow.get("run").map_err(|_| {
+        rquickjs::Exception::throw_type(
+            ctx,
+            &format!("class {} has no run() method", request.class_name),
+        )
+    })?;
+
+    let event = build_event(ctx, request)?;
+    let new_step: Function = stepflare.get("newStep")?;
+    let step: Object = new_step.call(())?;
+    let returned: Value = run.call((rquickjs::function::This(workflow), event, step))?;
+    let settled: Value = match returned.as_promise() {
+        Some(promise) => promise.clone().into_future().await?,
+        None => returned,
+    };
+    let unserializable: Function = stepflare.get("unserializable")?;
+    if unserializable.call::<_, bool>((settled.clone(), rquickjs::Array::new(ctx.clone())?))? {
+        return Ok(RunOutcome::Errored(ErrorInfo::new(
+            "Error",
+            "The value returned by run() is not serialisable",
+        )));
+    }
+    let output = ctx
+        .json_stringify(settled)?
+        .map(|text| text.to_string())
+        .transpose()?;
+    Ok(RunOutcome::Complete(output))
+}
+
+/// `{payload, timestamp: Date, instanceId, workflowName, schedule?}`, frozen: the event is
+/// immutable in production too.
+fn build_event<'js>(ctx: &Ctx<'js>, request: &RunRequest) -> rquickjs::Result<Object<'js>> {
+    let event = Object::new(ctx.clone())?;
+    event.set("payload", ctx.json_parse(request.payload.as_str())?)?;
+    let date: Constructor = ctx.globals().get("Date")?;
+    event.set(
+        "timestamp",
+        date.construct::<_, Value>((request.created_on as f64,))?,
+    )?;
+    event.set("instanceId", request.instance_id.as_str())?;
+    event.set("workflowName", request.workflow_name.as_str())?;
+    if let Some(schedule) = &request.schedule {
+        event.set("schedule", ctx.json_parse(schedule.as_str())?)?;
+    }
+    let object: Object = ctx.globals().get("Object")?;
+    let freeze: Function = object.get("freeze")?;
+    freeze.call::<_, Value>((event.clone(),))?;
+    Ok(event)
+}
+
+/// `__stepflare_host(requestJson) -> Promise<replyJson>` and `__stepflare_log(level, text)`, which
+/// the prelude captures and removes from the global scope.
+fn install_host<'js, H: StepHost>(ctx: &Ctx<'js>, host: Arc<H>) -> rquickjs::Result<()> {
+    let globals = ctx.globals();
+    let call_host = host.clone();
+    globals.set(
+        "__stepflare_host",
+        Func::from(Async(move |ctx: Ctx<'js>, request: String| {
+            let host = call_host.clone();
+            async move {
+                let request: HostRequest = serde_json::from_str(&request).map_err(|error| {
+                    rquickjs::Exception::throw_type(&ctx, &format!("invalid step request: {error}"))
+                })?;
+                match host.handle(request).await {
+                    Some(reply) => Ok::<String, rquickjs::Error>(
+                        serde_json::to_string(&reply).unwrap_or_else(|_| "{}".to_owned()),
+                    ),
+                    None => std::future::pending().await,
+                }
+            }
+        })),
+    )?;
+    globals.set(
+        "__stepflare_uuid",
+        Func::from(|| uuid::Uuid::new_v4().to_string()),
+    )?;
+    super::fetch::install(ctx)?;
+    globals.set(
+        "__stepflare_log",
+        Func::from(move |level: String, text: Rest<String>| {
+            let level = match level.as_str() {
+                "debug" => LogLevel::Debug,
+                "warn" => LogLevel::Warn,
+                "error" => LogLevel::Error,
+                _ => LogLevel::Info,
+            };
+            host.log(level, &text.0.join(" "));
+        }),
+    )?;
+    Ok(())
+}
+
+/// The `{name, message}` of whatever a run threw.
+fn error_info<'js>(ctx: &Ctx<'js>, caught: CaughtError<'js>) -> ErrorInfo {
+    match caught {
+        CaughtError::Exception(exception) => {
+            let object = exception.as_object();
+            let name = object
+                .get::<_, Option<String>>("name")
+                .ok()
+                .flatten()
+                .unwrap_or_else(|| "Error".into());
+            ErrorInfo::new(name, exception.message().unwrap_or_default())
+        }
+        CaughtError::Value(value) => {
+            let described = ctx
+                .globals()
+                .get::<_, Object>("__stepflare")
+                .and_then(|sf| sf.get::<_, Function>("describeError"))
+                .and_then(|describe| describe.call::<_, Object>((value.clone(),)));
+            match described {
+                Ok(info) => ErrorInfo::new(
+                    info.get::<_, String>("name")
+                        .unwrap_or_else(|_| "Error".into()),
+                    info.get::<_, String>("message").unwrap_or_default(),
+                ),
+                Err(_) => ErrorInfo::new("Error", format!("{value:?}")),
+            }
+        }
+        CaughtError::Error(error) => ErrorInfo::new("Error", error.to_string()),
+    }
+}
+
+/// A host for code that must load but never run a step: checking a module's exports.
+struct NoSteps;
+
+impl StepHost for NoSteps {
+    async fn handle(&self, _request: HostRequest) -> Option<super::HostReply> {
+        None
+    }
+
+    fn log(&self, level: LogLevel, message: &str) {
+        tracing::debug!(?level, "while loading the module: {message}");
+    }
+}
+
+/// Loads the project's entry module in a fresh context and returns the names of its exports
+/// that are classes (constructors). Load errors (syntax, missing imports) come back as text.
+pub async fn exported_classes(code: Arc<ProjectCode>) -> Result<Vec<String>, String> {
+    let runtime = AsyncRuntime::new().map_err(|e| e.to_string())?;
+    runtime
+        .set_loader(ProjectResolver, ProjectLoader { code: code.clone() })
+        .await;
+    let context = AsyncContext::full(&runtime)
+        .await
+        .map_err(|e| e.to_string())?;
+    async_with!(context => |ctx| {
+        let result: rquickjs::Result<Vec<String>> = async {
+            install_host(&ctx, Arc::new(NoSteps))?;
+            timers::install(&ctx)?;
+            ctx.eval::<(), _>(PRELUDE)?;
+            let main = code.main().display().to_string();
+            let namespace: Object = Module::import(&ctx, main)?.into_future().await?;
+            let mut classes = Vec::new();
+            for key in namespace.keys::<String>() {
+                let key = key?;
+                let value: Value = namespace.get(key.as_str())?;
+                if value.is_constructor() {
+                    classes.push(key);
+                }
+            }
+            Ok(classes)
+        }
+        .await;
+        result.catch(&ctx).map_err(|caught| {
+            let info = error_info(&ctx, caught);
+            format!("{}: {}", info.name, info.message)
+        })
+    })
+    .await
+}

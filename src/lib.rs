@@ -1,0 +1,24 @@
+//! stepflare: Cloudflare Workflows on your machine.
+//!
+//! It reads a Workers project's `wrangler.jsonc`/`wrangler.json`/`wrangler.toml`, runs its
+//! workflow classes in an embedded JavaScript engine, keeps every instance durable in SQLite,
+//! and serves Cloudflare's REST API for Workflows on loopback.
+//!
+//! # Layout
+//! - [`config`]: finds and validates the project's wrangler config; errors carry file:line:col.
+//! - [`ids`]: validated identifiers (workflow names, instance ids, event types, step keys).
+//! - [`store`]: every durable fact, in one SQLite file; commits before callers are told.
+//! - [`engine`]: the instance lifecycle, concurrency slots, timers, events, replay decisions.
+//! - [`js`]: runs workflow code in QuickJS; the `cloudflare:*` modules; `WorkflowStep`.
+//! - [`api`]: the Cloudflare v4 REST API for Workflows over HTTP.
+//! - [`project`]: turns a loaded config into the workflows the engine runs.
+//! - [`cli`]: the `stepflare` command line.
+
+pub mod api;
+pub mod cli;
+pub mod config;
+pub mod engine;
+pub mod ids;
+pub mod js;
+pub mod project;
+pub mod store;

@@ -1,0 +1,167 @@
+//! Turns a loaded config into the workflows the engine runs: checks that the entry module loads
+//! and exports every configured class, records the workflow and a version (a new one whenever
+//! the config or any loaded source changed), and builds each binding's `env`.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use crate::config::{self, ConfigError, ProjectConfig};
+use crate::engine::{DEFAULT_STEPS_LIMIT, WorkflowDef};
+use crate::ids::WorkflowName;
+use crate::js::{self, ProjectCode};
+use crate::store::{Store, StoreError, VersionRow, WorkflowRow};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProjectError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("{config}: `main` is not set, so there is no module to load the workflow classes from")]
+    NoMain { config: String },
+    #[error("{main}: {message}")]
+    Load { main: String, message: String },
+    #[error(
+        "{location}: workflow {workflow:?} names class_name {class:?}, but {main} exports no class of that name{hint}"
+    )]
+    MissingClass {
+        location: String,
+        workflow: String,
+        class: String,
+        main: String,
+        hint: String,
+    },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The project as loaded: its config and the workflows to run.
+pub struct Project {
+    pub config: ProjectConfig,
+    pub workflows: Vec<WorkflowDef>,
+}
+
+/// Loads the config at `path` (a file or a directory to search from), loads the code, and
+/// records versions in `store`.
+pub async fn load(path: &Path, store: &Store, now_ms: i64) -> Result<Project, ProjectError> {
+    let config = config::load(path)?;
+    let local: Vec<_> = config
+        .workflows
+        .iter()
+        .filter(|w| is_local(&config, w.script_name.as_deref()))
+        .collect();
+    for skipped in config
+        .workflows
+        .iter()
+        .filter(|w| !is_local(&config, w.script_name.as_deref()))
+    {
+        tracing::warn!(
+            "{}: workflow {:?} lives in script {:?}, which this stepflare does not run; it is skipped",
+            skipped.location,
+            skipped.name,
+            skipped.script_name.as_deref().unwrap_or_default()
+        );
+    }
+    if local.is_empty() {
+        return Ok(Project {
+            config,
+            workflows: Vec::new(),
+        });
+    }
+    let main = config.main.clone().ok_or_else(|| ProjectError::NoMain {
+        config: config.path.display().to_string(),
+    })?;
+    let code = ProjectCode::new(main.clone());
+    let classes = js::exported_classes(code.clone())
+        .await
+        .map_err(|message| ProjectError::Load {
+            main: main.display().to_string(),
+            message,
+        })?;
+    for workflow in &local {
+        if !classes.contains(&workflow.class_name) {
+            let hint = if classes.is_empty() {
+                String::new()
+            } else {
+                format!(" (it exports {})", classes.join(", "))
+            };
+            return Err(ProjectError::MissingClass {
+                location: workflow.location.to_string(),
+                workflow: workflow.name.clone(),
+                class: workflow.class_name.clone(),
+                main: main.display().to_string(),
+                hint,
+            });
+        }
+    }
+    let source_hash = hash_sources(&config, &code);
+    let env = Value::Object(config.vars.clone());
+    let script_name = config.name.clone().unwrap_or_else(|| "worker".to_owned());
+    let mut workflows = Vec::new();
+    for workflow in local {
+        let name = WorkflowName::parse(&workflow.name).map_err(|e| ConfigError::Invalid {
+            location: workflow.location.clone(),
+            message: e.to_string(),
+        })?;
+        let row = store.upsert_workflow(&WorkflowRow {
+            name: workflow.name.clone(),
+            id: uuid::Uuid::new_v4().to_string(),
+            class_name: workflow.class_name.clone(),
+            script_name: script_name.clone(),
+            created_on: now_ms,
+            modified_on: now_ms,
+        })?;
+        let version_hash = format!("{source_hash}:{}", workflow.class_name);
+        let version_id = match store.latest_version(&workflow.name)? {
+            Some(version) if version.source_hash == version_hash => version.id,
+            _ => {
+                let version = VersionRow {
+                    id: uuid::Uuid::new_v4().to_string(),
+                    workflow_name: workflow.name.clone(),
+                    source_hash: version_hash,
+                    class_name: workflow.class_name.clone(),
+                    created_on: now_ms,
+                };
+                store.insert_version(&version)?;
+                version.id
+            }
+        };
+        workflows.push(WorkflowDef {
+            name,
+            class_name: workflow.class_name.clone(),
+            script_name: script_name.clone(),
+            code: code.clone(),
+            steps_limit: workflow.limits.steps.unwrap_or(DEFAULT_STEPS_LIMIT),
+            version_id,
+            workflow_id: row.id,
+            env: env.clone(),
+        });
+    }
+    Ok(Project { config, workflows })
+}
+
+/// A binding without `script_name`, or naming this Worker itself, runs here.
+fn is_local(config: &ProjectConfig, script_name: Option<&str>) -> bool {
+    match script_name {
+        None => true,
+        Some(script) => config.name.as_deref() == Some(script),
+    }
+}
+
+/// FNV-1a over the config and every module loaded: stable across runs and Rust versions, which
+/// the standard library's hasher is not.
+fn hash_sources(config: &ProjectConfig, code: &Arc<ProjectCode>) -> String {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut feed = |bytes: &[u8]| {
+        for byte in bytes {
+            hash ^= u64::from(*byte);
+            hash = hash.wrapping_mul(0x0100_0000_01b3);
+        }
+    };
+    feed(std::fs::read(&config.path).unwrap_or_default().as_slice());
+    for (path, text) in code.loaded_sources() {
+        feed(path.display().to_string().as_bytes());
+        feed(text.as_bytes());
+    }
+    format!("{hash:016x}")
+}

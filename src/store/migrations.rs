@@ -1,0 +1,114 @@
+//! The schema, as an ordered list of migrations. `PRAGMA user_version` records how many were
+//! applied; a database written by a newer stepflare is refused rather than misread.
+
+use rusqlite::Connection;
+
+use super::StoreError;
+
+const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE workflows (
+    name        TEXT PRIMARY KEY,
+    id          TEXT NOT NULL,
+    class_name  TEXT NOT NULL,
+    script_name TEXT NOT NULL,
+    created_on  INTEGER NOT NULL,
+    modified_on INTEGER NOT NULL
+);
+CREATE TABLE versions (
+    id            TEXT PRIMARY KEY,
+    workflow_name TEXT NOT NULL,
+    source_hash   TEXT NOT NULL,
+    class_name    TEXT NOT NULL,
+    created_on    INTEGER NOT NULL
+);
+CREATE INDEX versions_by_workflow ON versions (workflow_name, created_on);
+CREATE TABLE instances (
+    workflow_name  TEXT NOT NULL,
+    id             TEXT NOT NULL,
+    version_id     TEXT NOT NULL,
+    status         TEXT NOT NULL,
+    params         TEXT NOT NULL,
+    trigger_source TEXT NOT NULL,
+    schedule       TEXT,
+    created_on     INTEGER NOT NULL,
+    modified_on    INTEGER NOT NULL,
+    started_on     INTEGER,
+    ended_on       INTEGER,
+    output         TEXT,
+    error_name     TEXT,
+    error_message  TEXT,
+    terminated_by  TEXT,
+    PRIMARY KEY (workflow_name, id)
+);
+CREATE INDEX instances_by_status ON instances (status, created_on);
+CREATE INDEX instances_by_created ON instances (workflow_name, created_on);
+CREATE TABLE steps (
+    workflow_name TEXT NOT NULL,
+    instance_id   TEXT NOT NULL,
+    kind          TEXT NOT NULL,
+    name          TEXT NOT NULL,
+    count         INTEGER NOT NULL,
+    seq           INTEGER NOT NULL,
+    state         TEXT NOT NULL,
+    started_on    INTEGER NOT NULL,
+    ended_on      INTEGER,
+    output        TEXT,
+    error_name    TEXT,
+    error_message TEXT,
+    config        TEXT,
+    attempts_made INTEGER NOT NULL DEFAULT 0,
+    wake_at       INTEGER,
+    event_type    TEXT,
+    PRIMARY KEY (workflow_name, instance_id, kind, name, count)
+);
+CREATE TABLE attempts (
+    workflow_name TEXT NOT NULL,
+    instance_id   TEXT NOT NULL,
+    kind          TEXT NOT NULL,
+    name          TEXT NOT NULL,
+    count         INTEGER NOT NULL,
+    attempt       INTEGER NOT NULL,
+    started_on    INTEGER NOT NULL,
+    ended_on      INTEGER,
+    success       INTEGER,
+    error_name    TEXT,
+    error_message TEXT,
+    PRIMARY KEY (workflow_name, instance_id, kind, name, count, attempt)
+);
+CREATE TABLE events (
+    seq           INTEGER PRIMARY KEY AUTOINCREMENT,
+    workflow_name TEXT NOT NULL,
+    instance_id   TEXT NOT NULL,
+    event_type    TEXT NOT NULL,
+    payload       TEXT NOT NULL,
+    received_on   INTEGER NOT NULL,
+    consumed_by   TEXT
+);
+CREATE INDEX events_pending ON events (workflow_name, instance_id, event_type, consumed_by);
+CREATE TABLE timers (
+    workflow_name TEXT NOT NULL,
+    instance_id   TEXT NOT NULL,
+    step          TEXT NOT NULL,
+    due_at        INTEGER NOT NULL,
+    PRIMARY KEY (workflow_name, instance_id, step)
+);
+CREATE INDEX timers_by_due ON timers (due_at);
+"#];
+
+pub fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    let applied: i64 = conn.query_row("PRAGMA user_version", [], |row| row.get(0))?;
+    let applied = usize::try_from(applied).unwrap_or(usize::MAX);
+    if applied > MIGRATIONS.len() {
+        return Err(StoreError::TooNew {
+            found: applied,
+            known: MIGRATIONS.len(),
+        });
+    }
+    for (index, sql) in MIGRATIONS.iter().enumerate().skip(applied) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", (index + 1) as i64)?;
+        tx.commit()?;
+    }
+    Ok(())
+}

@@ -1,0 +1,592 @@
+//! Every durable fact lives here: workflows, versions, instances, steps, attempts, events and
+//! timers, in one SQLite file in WAL mode. The store knows rows, not rules: the engine decides
+//! what to write, and each method that a caller depends on for durability commits before it
+//! returns.
+
+mod migrations;
+mod rows;
+
+use std::path::Path;
+use std::sync::{Mutex, MutexGuard};
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+pub use rows::{
+    AttemptRow, ErrorInfo, EventRow, InstanceFilter, InstanceRow, StepRow, StepState, VersionRow,
+    WorkflowRow,
+};
+
+use crate::engine::lifecycle::InstanceStatus;
+use crate::ids::{StepKey, StepKind};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("cannot create the state directory {path}: {source}")]
+    CreateDir {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error(
+        "the database was written by a newer stepflare (schema {found}, this one knows {known})"
+    )]
+    TooNew { found: usize, known: usize },
+    #[error("an instance with this id already exists")]
+    InstanceExists,
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// The SQLite database. One connection behind a mutex: every statement is short, and a single
+/// writer is what SQLite wants anyway.
+pub struct Store {
+    conn: Mutex<Connection>,
+}
+
+impl Store {
+    /// Opens (creating if needed) `dir/state.sqlite`.
+    pub fn open_in_dir(dir: &Path) -> Result<Self> {
+        std::fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir {
+            path: dir.display().to_string(),
+            source,
+        })?;
+        let conn = Connection::open(dir.join("state.sqlite"))?;
+        // NORMAL in WAL mode survives a killed process (not a power cut) at a tenth of FULL's cost.
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        Self::with_connection(conn)
+    }
+
+    pub fn open_in_memory() -> Result<Self> {
+        Self::with_connection(Connection::open_in_memory()?)
+    }
+
+    fn with_connection(mut conn: Connection) -> Result<Self> {
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        conn.set_prepared_statement_cache_capacity(64);
+        migrations::migrate(&mut conn)?;
+        Ok(Store {
+            conn: Mutex::new(conn),
+        })
+    }
+
+    fn conn(&self) -> MutexGuard<'_, Connection> {
+        // A panic while holding the lock leaves SQLite consistent (statements are atomic), so a
+        // poisoned lock is still usable.
+        self.conn
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    // ---- workflows and versions ----
+
+    pub fn upsert_workflow(&self, row: &WorkflowRow) -> Result<WorkflowRow> {
+        let conn = self.conn();
+        conn.execute(
+            "INSERT INTO workflows (name, id, class_name, script_name, created_on, modified_on)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?5)
+             ON CONFLICT (name) DO UPDATE SET class_name = ?3, script_name = ?4,
+                 modified_on = CASE WHEN class_name = ?3 AND script_name = ?4 THEN modified_on ELSE ?5 END",
+            params![row.name, row.id, row.class_name, row.script_name, row.created_on],
+        )?;
+        conn.query_row(
+            "SELECT name, id, class_name, script_name, created_on, modified_on FROM workflows WHERE name = ?1",
+            [&row.name],
+            WorkflowRow::from_row,
+        )
+        .map_err(Into::into)
+    }
+
+    pub fn workflows(&self) -> Result<Vec<WorkflowRow>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(
+            "SELECT name, id, class_name, script_name, created_on, modified_on FROM workflows ORDER BY name",
+        )?;
+        let rows = stmt.query_map([], WorkflowRow::from_row)?;
+        rows.collect::<rusqlite::Result<_>>().map_err(Into::into)
+    }
+
+    pub fn latest_version(&self, workflow: &str) -> Result<Option<VersionRow>> {
+        let conn = self.conn();
+        conn.query_row(
+            "SELECT id, workflow_name, source_hash, class_name, created_on FROM versions
+             WHERE workflow_name = ?1 ORDER BY created_on DESC, rowid DESC LIMIT 1",
+            [workflow],
+            VersionRow::from_row,
+        )
+        .optional()
+        .map_err(Into::into)
+    }
+
+    pub fn insert_version(&self, row: &VersionRow) -> Result<()> {
+        self.conn().execute(
+            "INSERT INTO versions (id, workflow_name, source_hash, class_name, created_on) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![row.id, row.workflow_name, row.source_hash, row.class_name, row.created_on],
+        )?;
+        Ok(())
+    }
+
+    // ---- instances ----
+
+    /// Inserts a new instance; refuses an id that exists in the same workflow.
+    pub fn insert_instance(&self, row: &InstanceRow) -> Result<()> {
+        let inserted = self.conn().execute(
+            "INSERT INTO instances (workflow_name, id, version_id, status, params, trigger_source, schedule,
+                 created_on, modified_on)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)
+             ON CONFLICT (workflow_name, id) DO NOTHING",
+            params![
+                row.workflow_name,
+                row.id,
+                row.version_id,
+                row.status.as_str(),
+                row.params,
+                row.trigger_source,
+                row.schedule,
+                row.created_on
+            ],
+        )?;
+        if inserted == 0 {
+            return Err(StoreError::InstanceExists);
+        }
+        Ok(())
+    }
+
+    pub fn instance(&self, workflow: &str, id: &str) -> Result<Option<InstanceRow>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT {} FROM instances WHERE workflow_name = ?1 AND id = ?2",
+            InstanceRow::COLUMNS
+        ))?;
+        stmt.query_row([workflow, id], InstanceRow::from_row)
+            .optional()
+            .map_err(Into::into)
+    }
+
+    /// Instances of a workflow, newest first unless `ascending`, after the `(created_on, id)`
+    /// cursor if one is given.
+    pub fn list_instances(&self, filter: &InstanceFilter) -> Result<Vec<InstanceRow>> {
+        let conn = self.conn();
+        let order = if filter.ascending { "ASC" } else { "DESC" };
+        let cmp = if filter.ascending { ">" } else { "<" };
+        let sql = format!(
+            "SELECT {cols} FROM instances
+             WHERE workflow_name = ?1
+               AND (?2 IS NULL OR status = ?2)
+               AND (?3 IS NULL OR created_on >= ?3)
+               AND (?4 IS NULL OR created_on <= ?4)
+               AND (?5 IS NULL OR (created_on, id) {cmp} (?5, ?6))
+             ORDER BY created_on {order}, id {order} LIMIT ?7",
+            cols = InstanceRow::COLUMNS
+        );
+        let mut stmt = conn.prepare_cached(&sql)?;
+        let (after_created, after_id) = match &filter.after {
+            Some((created, id)) => (Some(*created), Some(id.as_str())),
+            None => (None, None),
+        };
+        let rows = stmt.query_map(
+            params![
+                filter.workflow,
+                filter.status.map(InstanceStatus::as_str),
+                filter.created_from,
+                filter.created_to,
+                after_created,
+                after_id,
+                filter.limit
+            ],
+            InstanceRow::from_row,
+        )?;
+        rows.collect::<rusqlite::Result<_>>().map_err(Into::into)
+    }
+
+    /// `(workflow, id)` of every instance in one of `statuses`, oldest first.
+    pub fn instances_in(&self, statuses: &[InstanceStatus]) -> Result<Vec<(String, String)>> {
+        let conn = self.conn();
+        let list = statuses
+            .iter()
+            .map(|s| format!("'{}'", s.as_str()))
+            .collect::<Vec<_>>()
+            .join(",");
+        let mut stmt = conn.prepare(&format!(
+            "SELECT workflow_name, id FROM instances WHERE status IN ({list}) ORDER BY created_on, rowid"
+        ))?;
+        let rows = stmt.query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?;
+        rows.collect::<rusqlite::Result<_>>().map_err(Into::into)
+    }
+
+    pub fn count_by_status(&self, workflow: &str) -> Result<Vec<(InstanceStatus, u64)>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(
+            "SELECT status, COUNT(*) FROM instances WHERE workflow_name = ?1 GROUP BY status",
+        )?;
+        let rows = stmt.query_map([workflow], |row| {
+            Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?))
+        })?;
+        let mut counts = Vec::new();
+        for row in rows {
+            let (status, count) = row?;
+            if let Some(status) = InstanceStatus::parse(&status) {
+                counts.push((status, count.max(0) as u64));
+            }
+        }
+        Ok(counts)
+    }
+
+    pub fn set_status(
+        &self,
+        workflow: &str,
+        id: &str,
+        status: InstanceStatus,
+        now: i64,
+    ) -> Result<()> {
+        self.conn()
+            .prepare_cached("UPDATE instances SET status = ?3, modified_on = ?4 WHERE workflow_name = ?1 AND id = ?2")?
+            .execute(params![workflow, id, status.as_str(), now])?;
+        Ok(())
+    }
+
+    /// Marks the start of a run: `started_on` is set once, on the first start.
+    pub fn mark_running(&self, workflow: &str, id: &str, version_id: &str, now: i64) -> Result<()> {
+        self.conn()
+            .prepare_cached(
+                "UPDATE instances SET status = 'running', modified_on = ?3, version_id = ?4,
+                     started_on = COALESCE(started_on, ?3)
+                 WHERE workflow_name = ?1 AND id = ?2",
+            )?
+            .execute(params![workflow, id, now, version_id])?;
+        Ok(())
+    }
+
+    /// Records the end of an instance: its final status and output or error, in one commit.
+    pub fn finish_instance(
+        &self,
+        workflow: &str,
+        id: &str,
+        status: InstanceStatus,
+        output: Option<&str>,
+        error: Option<&ErrorInfo>,
+        terminated_by: Option<&str>,
+        now: i64,
+    ) -> Result<()> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        tx.execute(
+            "UPDATE instances SET status = ?3, modified_on = ?4, ended_on = ?4, output = ?5,
+                 error_name = ?6, error_message = ?7, terminated_by = ?8
+             WHERE workflow_name = ?1 AND id = ?2",
+            params![
+                workflow,
+                id,
+                status.as_str(),
+                now,
+                output,
+                error.map(|e| &e.name),
+                error.map(|e| &e.message),
+                terminated_by
+            ],
+        )?;
+        tx.execute(
+            "DELETE FROM timers WHERE workflow_name = ?1 AND instance_id = ?2",
+            [workflow, id],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Erases the step state of an instance, all of it or from step `from_seq` on, and makes it
+    /// queued again as if just created. Events that erased waits had consumed are erased with
+    /// them; events never consumed stay buffered.
+    pub fn reset_for_restart(
+        &self,
+        workflow: &str,
+        id: &str,
+        from_seq: Option<u32>,
+        now: i64,
+    ) -> Result<()> {
+        let from_seq = from_seq.unwrap_or(0);
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        tx.execute(
+            "DELETE FROM events WHERE workflow_name = ?1 AND instance_id = ?2 AND consumed_by IN (
+                 SELECT kind || ':' || count || ':' || name FROM steps
+                 WHERE workflow_name = ?1 AND instance_id = ?2 AND seq >= ?3)",
+            params![workflow, id, from_seq],
+        )?;
+        tx.execute(
+            "DELETE FROM attempts WHERE workflow_name = ?1 AND instance_id = ?2 AND (kind, name, count) IN (
+                 SELECT kind, name, count FROM steps WHERE workflow_name = ?1 AND instance_id = ?2 AND seq >= ?3)",
+            params![workflow, id, from_seq],
+        )?;
+        tx.execute(
+            "DELETE FROM steps WHERE workflow_name = ?1 AND instance_id = ?2 AND seq >= ?3",
+            params![workflow, id, from_seq],
+        )?;
+        tx.execute(
+            "DELETE FROM timers WHERE workflow_name = ?1 AND instance_id = ?2",
+            [workflow, id],
+        )?;
+        tx.execute(
+            "UPDATE instances SET status = 'queued', modified_on = ?3, started_on = NULL, ended_on = NULL,
+                 output = NULL, error_name = NULL, error_message = NULL, terminated_by = NULL
+             WHERE workflow_name = ?1 AND id = ?2",
+            params![workflow, id, now],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    // ---- steps and attempts ----
+
+    pub fn steps(&self, workflow: &str, id: &str) -> Result<Vec<StepRow>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT {} FROM steps WHERE workflow_name = ?1 AND instance_id = ?2 ORDER BY seq",
+            StepRow::COLUMNS
+        ))?;
+        let rows = stmt.query_map([workflow, id], StepRow::from_row)?;
+        rows.collect::<rusqlite::Result<_>>().map_err(Into::into)
+    }
+
+    pub fn attempts(&self, workflow: &str, id: &str) -> Result<Vec<AttemptRow>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(
+            "SELECT kind, name, count, attempt, started_on, ended_on, success, error_name, error_message
+             FROM attempts WHERE workflow_name = ?1 AND instance_id = ?2 ORDER BY kind, name, count, attempt",
+        )?;
+        let rows = stmt.query_map([workflow, id], AttemptRow::from_row)?;
+        rows.collect::<rusqlite::Result<_>>().map_err(Into::into)
+    }
+
+    /// Writes a step row and, when given, the attempt that produced it and the timer the step
+    /// now waits on, in one commit. This is the commit a `step.do` promise waits for.
+    pub fn save_step(
+        &self,
+        workflow: &str,
+        id: &str,
+        step: &StepRow,
+        attempt: Option<&AttemptRow>,
+        timer: TimerChange,
+    ) -> Result<()> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        tx.prepare_cached(
+            "INSERT OR REPLACE INTO steps (workflow_name, instance_id, kind, name, count, seq, state, started_on,
+                 ended_on, output, error_name, error_message, config, attempts_made, wake_at, event_type)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+        )?
+        .execute(params![
+            workflow,
+            id,
+            step.key.kind.as_str(),
+            step.key.name,
+            step.key.count,
+            step.seq,
+            step.state.as_str(),
+            step.started_on,
+            step.ended_on,
+            step.output,
+            step.error.as_ref().map(|e| &e.name),
+            step.error.as_ref().map(|e| &e.message),
+            step.config,
+            step.attempts_made,
+            step.wake_at,
+            step.event_type
+        ])?;
+        if let Some(attempt) = attempt {
+            tx.prepare_cached(
+                "INSERT OR REPLACE INTO attempts (workflow_name, instance_id, kind, name, count, attempt, started_on,
+                     ended_on, success, error_name, error_message)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+            )?
+            .execute(params![
+                workflow,
+                id,
+                attempt.key.kind.as_str(),
+                attempt.key.name,
+                attempt.key.count,
+                attempt.attempt,
+                attempt.started_on,
+                attempt.ended_on,
+                attempt.success,
+                attempt.error.as_ref().map(|e| &e.name),
+                attempt.error.as_ref().map(|e| &e.message)
+            ])?;
+        }
+        match timer {
+            TimerChange::Keep => {}
+            TimerChange::Set(due_at) => {
+                tx.prepare_cached(
+                    "INSERT OR REPLACE INTO timers (workflow_name, instance_id, step, due_at) VALUES (?1, ?2, ?3, ?4)",
+                )?
+                .execute(params![workflow, id, step_token(&step.key), due_at])?;
+            }
+            TimerChange::Clear => {
+                tx.prepare_cached("DELETE FROM timers WHERE workflow_name = ?1 AND instance_id = ?2 AND step = ?3")?
+                    .execute(params![workflow, id, step_token(&step.key)])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    // ---- events ----
+
+    pub fn insert_event(
+        &self,
+        workflow: &str,
+        id: &str,
+        event_type: &str,
+        payload: &str,
+        now: i64,
+    ) -> Result<()> {
+        self.conn().execute(
+            "INSERT INTO events (workflow_name, instance_id, event_type, payload, received_on) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![workflow, id, event_type, payload, now],
+        )?;
+        Ok(())
+    }
+
+    /// Delivers the oldest buffered event of `event_type` to the wait `step`: marks the event
+    /// consumed and completes the step, in one commit.
+    pub fn deliver_event(
+        &self,
+        workflow: &str,
+        id: &str,
+        step: &mut StepRow,
+        now: i64,
+    ) -> Result<Option<EventRow>> {
+        let event_type = step.event_type.clone().unwrap_or_default();
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let event = tx
+            .query_row(
+                "SELECT seq, event_type, payload, received_on FROM events
+                 WHERE workflow_name = ?1 AND instance_id = ?2 AND event_type = ?3 AND consumed_by IS NULL
+                 ORDER BY seq LIMIT 1",
+                params![workflow, id, event_type],
+                EventRow::from_row,
+            )
+            .optional()?;
+        let Some(event) = event else { return Ok(None) };
+        tx.execute(
+            "UPDATE events SET consumed_by = ?2 WHERE seq = ?1",
+            params![event.seq, step_token(&step.key)],
+        )?;
+        step.state = StepState::Succeeded;
+        step.ended_on = Some(now);
+        step.output = Some(
+            serde_json::json!({
+                "payload": serde_json::from_str::<serde_json::Value>(&event.payload).unwrap_or_default(),
+                "timestamp": event.received_on,
+                "type": event.event_type,
+            })
+            .to_string(),
+        );
+        tx.execute(
+            "UPDATE steps SET state = ?6, ended_on = ?7, output = ?8
+             WHERE workflow_name = ?1 AND instance_id = ?2 AND kind = ?3 AND name = ?4 AND count = ?5",
+            params![
+                workflow,
+                id,
+                step.key.kind.as_str(),
+                step.key.name,
+                step.key.count,
+                step.state.as_str(),
+                step.ended_on,
+                step.output
+            ],
+        )?;
+        tx.execute(
+            "DELETE FROM timers WHERE workflow_name = ?1 AND instance_id = ?2 AND step = ?3",
+            params![workflow, id, step_token(&step.key)],
+        )?;
+        tx.commit()?;
+        Ok(Some(event))
+    }
+
+    /// Whether an event is buffered for one of the waits this instance is suspended on.
+    pub fn has_deliverable_event(&self, workflow: &str, id: &str) -> Result<bool> {
+        let conn = self.conn();
+        let found = conn
+            .prepare_cached(
+                "SELECT 1 FROM steps s JOIN events e
+                   ON e.workflow_name = s.workflow_name AND e.instance_id = s.instance_id
+                  AND e.event_type = s.event_type AND e.consumed_by IS NULL
+                 WHERE s.workflow_name = ?1 AND s.instance_id = ?2 AND s.kind = 'waitForEvent' AND s.state = 'waiting'
+                 LIMIT 1",
+            )?
+            .query_row([workflow, id], |_| Ok(()))
+            .optional()?;
+        Ok(found.is_some())
+    }
+
+    // ---- timers ----
+
+    pub fn clear_timers(&self, workflow: &str, id: &str) -> Result<()> {
+        self.conn()
+            .prepare_cached("DELETE FROM timers WHERE workflow_name = ?1 AND instance_id = ?2")?
+            .execute([workflow, id])?;
+        Ok(())
+    }
+
+    /// The earliest timer of an instance that is suspended (`waiting`).
+    pub fn next_timer(&self) -> Result<Option<i64>> {
+        let conn = self.conn();
+        conn.query_row(
+            "SELECT MIN(t.due_at) FROM timers t JOIN instances i
+               ON i.workflow_name = t.workflow_name AND i.id = t.instance_id
+             WHERE i.status = 'waiting'",
+            [],
+            |row| row.get(0),
+        )
+        .map_err(Into::into)
+    }
+
+    /// Suspended instances with a timer due at or before `now`.
+    pub fn due_instances(&self, now: i64) -> Result<Vec<(String, String)>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(
+            "SELECT DISTINCT t.workflow_name, t.instance_id FROM timers t JOIN instances i
+               ON i.workflow_name = t.workflow_name AND i.id = t.instance_id
+             WHERE i.status = 'waiting' AND t.due_at <= ?1",
+        )?;
+        let rows = stmt.query_map([now], |row| Ok((row.get(0)?, row.get(1)?)))?;
+        rows.collect::<rusqlite::Result<_>>().map_err(Into::into)
+    }
+
+    /// Whether any timer of this instance is due.
+    pub fn has_due_timer(&self, workflow: &str, id: &str, now: i64) -> Result<bool> {
+        let conn = self.conn();
+        let found = conn
+            .prepare_cached("SELECT 1 FROM timers WHERE workflow_name = ?1 AND instance_id = ?2 AND due_at <= ?3")?
+            .query_row(params![workflow, id, now], |_| Ok(()))
+            .optional()?;
+        Ok(found.is_some())
+    }
+}
+
+/// What saving a step does to its timer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimerChange {
+    Keep,
+    Set(i64),
+    Clear,
+}
+
+/// How a step is named in `timers.step` and `events.consumed_by`.
+fn step_token(key: &StepKey) -> String {
+    format!("{}:{}:{}", key.kind.as_str(), key.count, key.name)
+}
+
+pub(crate) fn parse_kind(text: &str) -> rusqlite::Result<StepKind> {
+    StepKind::parse(text).ok_or_else(|| {
+        rusqlite::Error::FromSqlConversionFailure(
+            0,
+            rusqlite::types::Type::Text,
+            format!("step kind {text}").into(),
+        )
+    })
+}
