@@ -27,11 +27,7 @@ fn matches_name_pattern(value: &str) -> bool {
 }
 
 fn check_name(what: &'static str, value: &str, max_len: usize) -> Result<(), InvalidId> {
-    let invalid = |rule| InvalidId {
-        what,
-        value: value.to_owned(),
-        rule,
-    };
+    let invalid = |rule| InvalidId { what, value: value.to_owned(), rule };
     if value.is_empty() {
         return Err(invalid("it must not be empty"));
     }
@@ -174,11 +170,7 @@ impl StepKey {
 
 /// A step name is at most 256 characters with no control characters.
 pub fn check_step_name(name: &str) -> Result<(), InvalidId> {
-    let invalid = |rule| InvalidId {
-        what: "step name",
-        value: name.to_owned(),
-        rule,
-    };
+    let invalid = |rule| InvalidId { what: "step name", value: name.to_owned(), rule };
     if name.is_empty() {
         return Err(invalid("it must not be empty"));
     }

@@ -24,13 +24,7 @@ pub enum ProjectError {
     #[error(
         "{location}: workflow {workflow:?} names class_name {class:?}, but {main} exports no class of that name{hint}"
     )]
-    MissingClass {
-        location: String,
-        workflow: String,
-        class: String,
-        main: String,
-        hint: String,
-    },
+    MissingClass { location: String, workflow: String, class: String, main: String, hint: String },
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -45,16 +39,8 @@ pub struct Project {
 /// records versions in `store`.
 pub async fn load(path: &Path, store: &Store, now_ms: i64) -> Result<Project, ProjectError> {
     let config = config::load(path)?;
-    let local: Vec<_> = config
-        .workflows
-        .iter()
-        .filter(|w| is_local(&config, w.script_name.as_deref()))
-        .collect();
-    for skipped in config
-        .workflows
-        .iter()
-        .filter(|w| !is_local(&config, w.script_name.as_deref()))
-    {
+    let local: Vec<_> = config.workflows.iter().filter(|w| is_local(&config, w.script_name.as_deref())).collect();
+    for skipped in config.workflows.iter().filter(|w| !is_local(&config, w.script_name.as_deref())) {
         tracing::warn!(
             "{}: workflow {:?} lives in script {:?}, which this stepflare does not run; it is skipped",
             skipped.location,
@@ -63,28 +49,16 @@ pub async fn load(path: &Path, store: &Store, now_ms: i64) -> Result<Project, Pr
         );
     }
     if local.is_empty() {
-        return Ok(Project {
-            config,
-            workflows: Vec::new(),
-        });
+        return Ok(Project { config, workflows: Vec::new() });
     }
-    let main = config.main.clone().ok_or_else(|| ProjectError::NoMain {
-        config: config.path.display().to_string(),
-    })?;
+    let main = config.main.clone().ok_or_else(|| ProjectError::NoMain { config: config.path.display().to_string() })?;
     let code = ProjectCode::new(main.clone());
     let classes = js::exported_classes(code.clone())
         .await
-        .map_err(|message| ProjectError::Load {
-            main: main.display().to_string(),
-            message,
-        })?;
+        .map_err(|message| ProjectError::Load { main: main.display().to_string(), message })?;
     for workflow in &local {
         if !classes.contains(&workflow.class_name) {
-            let hint = if classes.is_empty() {
-                String::new()
-            } else {
-                format!(" (it exports {})", classes.join(", "))
-            };
+            let hint = if classes.is_empty() { String::new() } else { format!(" (it exports {})", classes.join(", ")) };
             return Err(ProjectError::MissingClass {
                 location: workflow.location.to_string(),
                 workflow: workflow.name.clone(),
@@ -99,10 +73,8 @@ pub async fn load(path: &Path, store: &Store, now_ms: i64) -> Result<Project, Pr
     let script_name = config.name.clone().unwrap_or_else(|| "worker".to_owned());
     let mut workflows = Vec::new();
     for workflow in local {
-        let name = WorkflowName::parse(&workflow.name).map_err(|e| ConfigError::Invalid {
-            location: workflow.location.clone(),
-            message: e.to_string(),
-        })?;
+        let name = WorkflowName::parse(&workflow.name)
+            .map_err(|e| ConfigError::Invalid { location: workflow.location.clone(), message: e.to_string() })?;
         let row = store.upsert_workflow(&WorkflowRow {
             name: workflow.name.clone(),
             id: uuid::Uuid::new_v4().to_string(),

@@ -39,11 +39,7 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(status: StatusCode, code: u32, message: impl Into<String>) -> Self {
-        ApiError {
-            status,
-            code,
-            message: message.into(),
-        }
+        ApiError { status, code, message: message.into() }
     }
 
     pub fn bad_request(message: impl Into<String>) -> Self {
@@ -70,9 +66,7 @@ impl From<EngineError> for ApiError {
             EngineError::WorkflowNotFound(_) => (StatusCode::NOT_FOUND, codes::WORKFLOW_NOT_FOUND),
             EngineError::InstanceNotFound(_) => (StatusCode::NOT_FOUND, codes::INSTANCE_NOT_FOUND),
             EngineError::InstanceExists(_) => (StatusCode::CONFLICT, codes::INSTANCE_EXISTS),
-            EngineError::InvalidId(_) | EngineError::TooLarge { .. } => {
-                (StatusCode::BAD_REQUEST, codes::INVALID_BODY)
-            }
+            EngineError::InvalidId(_) | EngineError::TooLarge { .. } => (StatusCode::BAD_REQUEST, codes::INVALID_BODY),
             EngineError::Refused(_) | EngineError::StepNotFound(_) => {
                 (StatusCode::CONFLICT, codes::INVALID_STATUS_CHANGE)
             }
@@ -87,9 +81,8 @@ impl From<EngineError> for ApiError {
 
 /// RFC 3339 UTC with milliseconds, as Cloudflare prints timestamps.
 pub fn timestamp(ms: i64) -> String {
-    let format = time::macros::format_description!(
-        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
-    );
+    let format =
+        time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z");
     time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
         .ok()
         .and_then(|t| t.format(&format).ok())
@@ -97,14 +90,12 @@ pub fn timestamp(ms: i64) -> String {
 }
 
 pub fn optional_timestamp(ms: Option<i64>) -> Value {
-    ms.map(|ms| Value::String(timestamp(ms)))
-        .unwrap_or(Value::Null)
+    ms.map(|ms| Value::String(timestamp(ms))).unwrap_or(Value::Null)
 }
 
 /// Parses an RFC 3339 timestamp into milliseconds.
 pub fn parse_timestamp(text: &str) -> Option<i64> {
-    let t =
-        time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).ok()?;
+    let t = time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).ok()?;
     i64::try_from(t.unix_timestamp_nanos() / 1_000_000).ok()
 }
 
@@ -115,9 +106,6 @@ mod tests {
     #[test]
     fn timestamps_have_milliseconds_and_z() {
         assert_eq!(timestamp(1_786_001_400_123), "2026-08-06T07:30:00.123Z");
-        assert_eq!(
-            parse_timestamp("2026-08-06T07:30:00.123Z"),
-            Some(1_786_001_400_123)
-        );
+        assert_eq!(parse_timestamp("2026-08-06T07:30:00.123Z"), Some(1_786_001_400_123));
     }
 }

@@ -54,11 +54,8 @@ pub async fn create(
     Path(path): Path<WorkflowPath>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let body: CreateBody = if body.iter().all(u8::is_ascii_whitespace) {
-        CreateBody::default()
-    } else {
-        parse_json_body(&body)?
-    };
+    let body: CreateBody =
+        if body.iter().all(u8::is_ascii_whitespace) { CreateBody::default() } else { parse_json_body(&body)? };
     let id = body
         .instance_id
         .as_deref()
@@ -67,11 +64,7 @@ pub async fn create(
         .map_err(|e| ApiError::bad_request(e.to_string()))?;
     let row = state.engine.create(
         &path.workflow_name,
-        NewInstance {
-            id,
-            params: body.params.unwrap_or(Value::Null),
-            trigger_source: "api",
-        },
+        NewInstance { id, params: body.params.unwrap_or(Value::Null), trigger_source: "api" },
     )?;
     let def = state.engine.workflow(&path.workflow_name)?;
     Ok(ok(json!({
@@ -101,36 +94,24 @@ pub async fn list(
     let status = query
         .status
         .as_deref()
-        .map(|s| {
-            InstanceStatus::parse(s)
-                .ok_or_else(|| ApiError::bad_request(format!("unknown status {s:?}")))
-        })
+        .map(|s| InstanceStatus::parse(s).ok_or_else(|| ApiError::bad_request(format!("unknown status {s:?}"))))
         .transpose()?;
     let per_page = query.per_page.unwrap_or(50).clamp(1, 100);
     let ascending = match query.direction.as_deref() {
         None | Some("desc") => false,
         Some("asc") => true,
         Some(other) => {
-            return Err(ApiError::bad_request(format!(
-                "direction must be asc or desc, not {other:?}"
-            )));
+            return Err(ApiError::bad_request(format!("direction must be asc or desc, not {other:?}")));
         }
     };
     let date = |text: &Option<String>, what: &str| {
         text.as_deref()
             .map(|t| {
-                parse_timestamp(t).ok_or_else(|| {
-                    ApiError::bad_request(format!("{what} must be an ISO 8601 date"))
-                })
+                parse_timestamp(t).ok_or_else(|| ApiError::bad_request(format!("{what} must be an ISO 8601 date")))
             })
             .transpose()
     };
-    let after = query
-        .cursor
-        .as_deref()
-        .filter(|c| !c.is_empty())
-        .map(decode_cursor)
-        .transpose()?;
+    let after = query.cursor.as_deref().filter(|c| !c.is_empty()).map(decode_cursor).transpose()?;
     let filter = InstanceFilter {
         workflow: path.workflow_name.clone(),
         status,
@@ -143,11 +124,7 @@ pub async fn list(
     let mut rows = state.engine.list(&filter)?;
     let more = rows.len() > per_page as usize;
     rows.truncate(per_page as usize);
-    let cursor = if more {
-        rows.last().map(|r| format!("{}.{}", r.created_on, r.id))
-    } else {
-        None
-    };
+    let cursor = if more { rows.last().map(|r| format!("{}.{}", r.created_on, r.id)) } else { None };
     let def = state.engine.workflow(&path.workflow_name)?;
     let result: Vec<Value> = rows
         .iter()
@@ -179,19 +156,14 @@ fn decode_cursor(cursor: &str) -> Result<(i64, String), ApiError> {
 }
 
 /// `GET …/instances/{id}`.
-pub async fn describe(
-    State(state): State<AppState>,
-    Path(path): Path<InstancePath>,
-) -> Result<Response, ApiError> {
-    let id = InstanceId::parse_addressable(&path.instance_id)
-        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+pub async fn describe(State(state): State<AppState>, Path(path): Path<InstancePath>) -> Result<Response, ApiError> {
+    let id = InstanceId::parse_addressable(&path.instance_id).map_err(|e| ApiError::bad_request(e.to_string()))?;
     let history = state.engine.history(&path.workflow_name, id.as_str())?;
     Ok(ok(instance_details(&history)))
 }
 
 fn parse_json_text(text: Option<&str>) -> Value {
-    text.and_then(|t| serde_json::from_str(t).ok())
-        .unwrap_or(Value::Null)
+    text.and_then(|t| serde_json::from_str(t).ok()).unwrap_or(Value::Null)
 }
 
 fn instance_details(history: &InstanceHistory) -> Value {
@@ -201,11 +173,7 @@ fn instance_details(history: &InstanceHistory) -> Value {
         InstanceStatus::Errored | InstanceStatus::Terminated => json!(false),
         _ => Value::Null,
     };
-    let mut steps: Vec<Value> = history
-        .steps
-        .iter()
-        .map(|step| step_details(step, history))
-        .collect();
+    let mut steps: Vec<Value> = history.steps.iter().map(|step| step_details(step, history)).collect();
     if let Some(source) = &row.terminated_by {
         steps.push(json!({ "type": "termination", "trigger": { "source": source } }));
     }
@@ -231,10 +199,7 @@ fn instance_details(history: &InstanceHistory) -> Value {
 
 fn step_details(step: &StepRow, history: &InstanceHistory) -> Value {
     let finished = step.state == StepState::Succeeded || step.state == StepState::Failed;
-    let error = step
-        .error
-        .as_ref()
-        .map(|e| json!({ "name": e.name, "message": e.message }));
+    let error = step.error.as_ref().map(|e| json!({ "name": e.name, "message": e.message }));
     match step.key.kind {
         StepKind::Do => {
             let config = parse_json_text(step.config.as_deref());
@@ -321,8 +286,7 @@ pub async fn change_status(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let body: StatusBody = parse_json_body(&body)?;
-    let id = InstanceId::parse_addressable(&path.instance_id)
-        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let id = InstanceId::parse_addressable(&path.instance_id).map_err(|e| ApiError::bad_request(e.to_string()))?;
     let (workflow, id) = (path.workflow_name.as_str(), id.as_str());
     let engine = &state.engine;
     let _ = body.rollback;
@@ -336,21 +300,14 @@ pub async fn change_status(
                 .map(|from| {
                     let kind = match from.kind.as_deref() {
                         None => StepKind::Do,
-                        Some(text) => StepKind::parse(text).ok_or_else(|| {
-                            ApiError::bad_request("from.type must be do, sleep or waitForEvent")
-                        })?,
+                        Some(text) => StepKind::parse(text)
+                            .ok_or_else(|| ApiError::bad_request("from.type must be do, sleep or waitForEvent"))?,
                     };
                     let count = from.count.unwrap_or(1);
                     if count == 0 {
-                        return Err(ApiError::bad_request(
-                            "from.count must be a positive integer",
-                        ));
+                        return Err(ApiError::bad_request("from.count must be a positive integer"));
                     }
-                    Ok(RestartFrom {
-                        name: from.name,
-                        count,
-                        kind,
-                    })
+                    Ok(RestartFrom { name: from.name, count, kind })
                 })
                 .transpose()?;
             engine.restart(workflow, id, from).await?
@@ -361,9 +318,7 @@ pub async fn change_status(
             )));
         }
     };
-    Ok(ok(
-        json!({ "status": status.as_str(), "timestamp": timestamp(engine.now_ms()) }),
-    ))
+    Ok(ok(json!({ "status": status.as_str(), "timestamp": timestamp(engine.now_ms()) })))
 }
 
 /// `POST …/instances/{id}/events/{event_type}`: the body is the payload.
@@ -372,17 +327,9 @@ pub async fn send_event(
     Path(path): Path<EventPath>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let event_type =
-        EventType::parse(&path.event_type).map_err(|e| ApiError::bad_request(e.to_string()))?;
-    let id = InstanceId::parse_addressable(&path.instance_id)
-        .map_err(|e| ApiError::bad_request(e.to_string()))?;
-    let payload: Value = if body.iter().all(u8::is_ascii_whitespace) {
-        Value::Null
-    } else {
-        parse_json_body(&body)?
-    };
-    state
-        .engine
-        .send_event(&path.workflow_name, id.as_str(), &event_type, &payload)?;
+    let event_type = EventType::parse(&path.event_type).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let id = InstanceId::parse_addressable(&path.instance_id).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let payload: Value = if body.iter().all(u8::is_ascii_whitespace) { Value::Null } else { parse_json_body(&body)? };
+    state.engine.send_event(&path.workflow_name, id.as_str(), &event_type, &payload)?;
     Ok(ok(Value::Null))
 }

@@ -18,20 +18,15 @@ pub struct WorkflowPath {
 
 fn workflow_json(state: &AppState, def: &WorkflowDef) -> Result<Value, ApiError> {
     let store = state.engine.store();
-    let row = store
-        .workflows()
-        .map_err(crate::engine::EngineError::from)?
-        .into_iter()
-        .find(|w| w.name == def.name.as_str());
+    let row =
+        store.workflows().map_err(crate::engine::EngineError::from)?.into_iter().find(|w| w.name == def.name.as_str());
     let counts: Map<String, Value> = store
         .count_by_status(def.name.as_str())
         .map_err(crate::engine::EngineError::from)?
         .into_iter()
         .map(|(status, count)| (status.as_str().to_owned(), json!(count)))
         .collect();
-    let (created, modified) = row
-        .map(|r| (r.created_on, r.modified_on))
-        .unwrap_or_default();
+    let (created, modified) = row.map(|r| (r.created_on, r.modified_on)).unwrap_or_default();
     Ok(json!({
         "id": def.workflow_id,
         "name": def.name.as_str(),
@@ -47,10 +42,7 @@ fn workflow_json(state: &AppState, def: &WorkflowDef) -> Result<Value, ApiError>
 /// `GET …/workflows`.
 pub async fn list(State(state): State<AppState>) -> Result<Response, ApiError> {
     let defs = state.engine.workflows();
-    let result = defs
-        .iter()
-        .map(|def| workflow_json(&state, def))
-        .collect::<Result<Vec<_>, _>>()?;
+    let result = defs.iter().map(|def| workflow_json(&state, def)).collect::<Result<Vec<_>, _>>()?;
     let count = result.len();
     Ok(ok_with_info(
         Value::Array(result),
@@ -59,10 +51,7 @@ pub async fn list(State(state): State<AppState>) -> Result<Response, ApiError> {
 }
 
 /// `GET …/workflows/{name}`.
-pub async fn get(
-    State(state): State<AppState>,
-    Path(path): Path<WorkflowPath>,
-) -> Result<Response, ApiError> {
+pub async fn get(State(state): State<AppState>, Path(path): Path<WorkflowPath>) -> Result<Response, ApiError> {
     let def = state.engine.workflow(&path.workflow_name)?;
     Ok(ok(workflow_json(&state, &def)?))
 }

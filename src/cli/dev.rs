@@ -46,56 +46,28 @@ pub async fn run(args: DevArgs) -> Result<(), CliError> {
     let store = if args.in_memory {
         Store::open_in_memory()?
     } else {
-        Store::open_in_dir(
-            &args
-                .persist_to
-                .clone()
-                .unwrap_or_else(|| project_root.join(".stepflare")),
-        )?
+        Store::open_in_dir(&args.persist_to.clone().unwrap_or_else(|| project_root.join(".stepflare")))?
     };
     let project = crate::project::load(&config_path, &store, clock.now_ms()).await?;
     for warning in &project.config.warnings {
         tracing::warn!("{warning}");
     }
-    let engine = Engine::new(
-        store,
-        clock,
-        EngineConfig {
-            max_concurrent: args.max_concurrent.max(1),
-        },
-    );
-    let names: Vec<String> = project
-        .workflows
-        .iter()
-        .map(|w| w.name.to_string())
-        .collect();
+    let engine = Engine::new(store, clock, EngineConfig { max_concurrent: args.max_concurrent.max(1) });
+    let names: Vec<String> = project.workflows.iter().map(|w| w.name.to_string()).collect();
     engine.set_workflows(project.workflows);
     engine.start()?;
 
     let address = std::net::SocketAddr::new(args.ip, args.port);
-    let listener = TcpListener::bind(address)
-        .await
-        .map_err(|source| CliError::Listen {
-            address: address.to_string(),
-            source,
-        })?;
+    let listener =
+        TcpListener::bind(address).await.map_err(|source| CliError::Listen { address: address.to_string(), source })?;
     let bound = listener.local_addr().map_err(CliError::Serve)?;
-    tracing::info!(
-        "workflows: {}",
-        if names.is_empty() {
-            "(none)".to_owned()
-        } else {
-            names.join(", ")
-        }
-    );
+    tracing::info!("workflows: {}", if names.is_empty() { "(none)".to_owned() } else { names.join(", ") });
     // Tests and scripts wait for this exact line on stdout.
     println!("stepflare ready on http://{bound}");
     let shutdown = async {
         let _ = tokio::signal::ctrl_c().await;
     };
-    crate::api::serve(listener, engine.clone(), shutdown)
-        .await
-        .map_err(CliError::Serve)?;
+    crate::api::serve(listener, engine.clone(), shutdown).await.map_err(CliError::Serve)?;
     engine.shutdown().await;
     Ok(())
 }

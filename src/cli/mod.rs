@@ -7,11 +7,7 @@ use clap::{Parser, Subcommand};
 pub use dev::DevArgs;
 
 #[derive(Debug, Parser)]
-#[command(
-    name = "stepflare",
-    version,
-    about = "Cloudflare Workflows on your machine: durable, fast, and faithful."
-)]
+#[command(name = "stepflare", version, about = "Cloudflare Workflows on your machine: durable, fast, and faithful.")]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -39,10 +35,7 @@ pub enum CliError {
     #[error(transparent)]
     Engine(#[from] crate::engine::EngineError),
     #[error("cannot listen on {address}: {source}")]
-    Listen {
-        address: String,
-        source: std::io::Error,
-    },
+    Listen { address: String, source: std::io::Error },
     #[error("the server failed: {0}")]
     Serve(std::io::Error),
 }

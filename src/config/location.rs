@@ -25,11 +25,7 @@ pub struct SourceLocation {
 
 impl SourceLocation {
     pub(crate) fn new(path: &Path, position: Position) -> Self {
-        SourceLocation {
-            path: path.to_path_buf(),
-            line: position.line,
-            column: position.column,
-        }
+        SourceLocation { path: path.to_path_buf(), line: position.line, column: position.column }
     }
 }
 
@@ -47,9 +43,7 @@ pub(crate) struct LineIndex<'a> {
 
 impl<'a> LineIndex<'a> {
     pub fn new(text: &'a str) -> Self {
-        let line_starts = std::iter::once(0)
-            .chain(text.match_indices('\n').map(|(i, _)| i + 1))
-            .collect();
+        let line_starts = std::iter::once(0).chain(text.match_indices('\n').map(|(i, _)| i + 1)).collect();
         LineIndex { text, line_starts }
     }
 
@@ -60,19 +54,8 @@ impl<'a> LineIndex<'a> {
             offset -= 1;
         }
         let line = self.line_starts.partition_point(|&start| start <= offset);
-        let line_start = self
-            .line_starts
-            .get(line.wrapping_sub(1))
-            .copied()
-            .unwrap_or(0);
-        let column = self
-            .text
-            .get(line_start..offset)
-            .map_or(0, |s| s.chars().count())
-            + 1;
-        Position {
-            line: line.max(1),
-            column,
-        }
+        let line_start = self.line_starts.get(line.wrapping_sub(1)).copied().unwrap_or(0);
+        let column = self.text.get(line_start..offset).map_or(0, |s| s.chars().count()) + 1;
+        Position { line: line.max(1), column }
     }
 }

@@ -82,24 +82,16 @@ pub enum ConfigError {
     },
     /// The file is not well-formed JSON(C) or TOML.
     #[error("{location}: {message}")]
-    Syntax {
-        location: SourceLocation,
-        message: String,
-    },
+    Syntax { location: SourceLocation, message: String },
     /// The file parsed but breaks a configuration rule.
     #[error("{location}: {message}")]
-    Invalid {
-        location: SourceLocation,
-        message: String,
-    },
+    Invalid { location: SourceLocation, message: String },
 }
 
 impl ConfigError {
     pub fn location(&self) -> Option<&SourceLocation> {
         match self {
-            ConfigError::Syntax { location, .. } | ConfigError::Invalid { location, .. } => {
-                Some(location)
-            }
+            ConfigError::Syntax { location, .. } | ConfigError::Invalid { location, .. } => Some(location),
             ConfigError::NotFound { .. } | ConfigError::Io { .. } => None,
         }
     }
@@ -112,29 +104,15 @@ pub fn find_config(start_dir: &Path) -> Result<PathBuf, ConfigError> {
     let start_dir = absolute(start_dir);
     CONFIG_FILE_NAMES
         .iter()
-        .find_map(|name| {
-            start_dir
-                .ancestors()
-                .map(|dir| dir.join(name))
-                .find(|candidate| candidate.is_file())
-        })
-        .ok_or(ConfigError::NotFound {
-            searched_from: start_dir,
-        })
+        .find_map(|name| start_dir.ancestors().map(|dir| dir.join(name)).find(|candidate| candidate.is_file()))
+        .ok_or(ConfigError::NotFound { searched_from: start_dir })
 }
 
 /// Reads and validates a config file, or, given a directory, the config file
 /// [`find_config`] finds from it.
 pub fn load(path: &Path) -> Result<ProjectConfig, ConfigError> {
-    let path = if path.is_dir() {
-        find_config(path)?
-    } else {
-        absolute(path)
-    };
-    let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Io {
-        path: path.clone(),
-        source,
-    })?;
+    let path = if path.is_dir() { find_config(path)? } else { absolute(path) };
+    let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Io { path: path.clone(), source })?;
     parse(&path, &text)
 }
 
@@ -144,15 +122,9 @@ pub fn parse(path: &Path, text: &str) -> Result<ProjectConfig, ConfigError> {
     let path = absolute(path);
     let lines = location::LineIndex::new(text);
     let is_toml = path.extension().is_some_and(|ext| ext == "toml");
-    let parsed = if is_toml {
-        raw::parse_toml(text, &lines)
-    } else {
-        raw::parse_jsonc(text, &lines)
-    };
-    let root = parsed.map_err(|e| ConfigError::Syntax {
-        location: SourceLocation::new(&path, e.position),
-        message: e.message,
-    })?;
+    let parsed = if is_toml { raw::parse_toml(text, &lines) } else { raw::parse_jsonc(text, &lines) };
+    let root = parsed
+        .map_err(|e| ConfigError::Syntax { location: SourceLocation::new(&path, e.position), message: e.message })?;
     validate::validate(path, &root)
 }
 

@@ -71,12 +71,9 @@ impl RawValue {
             RawKind::Number(n) => JsonValue::Number(n.clone()),
             RawKind::String(s) | RawKind::Datetime(s) => JsonValue::String(s.clone()),
             RawKind::Array(items) => items.iter().map(RawValue::to_json).collect(),
-            RawKind::Table(entries) => JsonValue::Object(
-                entries
-                    .iter()
-                    .map(|e| (e.key.clone(), e.value.to_json()))
-                    .collect(),
-            ),
+            RawKind::Table(entries) => {
+                JsonValue::Object(entries.iter().map(|e| (e.key.clone(), e.value.to_json())).collect())
+            }
         }
     }
 }
@@ -96,12 +93,8 @@ pub(crate) fn parse_jsonc(text: &str, lines: &LineIndex) -> Result<RawValue, Syn
         allow_non_finite_numbers: false,
         allow_extended_string_escapes: false,
     };
-    let parsed = jsonc_parser::parse_to_ast(text, &Default::default(), &options).map_err(|e| {
-        SyntaxError {
-            position: lines.position(e.range().start),
-            message: e.kind().to_string(),
-        }
-    })?;
+    let parsed = jsonc_parser::parse_to_ast(text, &Default::default(), &options)
+        .map_err(|e| SyntaxError { position: lines.position(e.range().start), message: e.kind().to_string() })?;
     let Some(root) = parsed.value else {
         return Err(SyntaxError {
             position: Position::START,
@@ -117,16 +110,8 @@ fn from_json_ast(value: &ast::Value, lines: &LineIndex) -> RawValue {
         ast::Value::BooleanLit(b) => RawKind::Bool(b.value),
         ast::Value::StringLit(s) => RawKind::String(s.value.to_string()),
         // Numbers beyond f64 are Infinity in JavaScript, which JSON can only show as null.
-        ast::Value::NumberLit(n) => {
-            serde_json::from_str(n.value).map_or(RawKind::Null, RawKind::Number)
-        }
-        ast::Value::Array(array) => RawKind::Array(
-            array
-                .elements
-                .iter()
-                .map(|e| from_json_ast(e, lines))
-                .collect(),
-        ),
+        ast::Value::NumberLit(n) => serde_json::from_str(n.value).map_or(RawKind::Null, RawKind::Number),
+        ast::Value::Array(array) => RawKind::Array(array.elements.iter().map(|e| from_json_ast(e, lines)).collect()),
         ast::Value::Object(object) => RawKind::Table(
             (object.properties.iter())
                 .map(|p| RawEntry {
@@ -137,28 +122,19 @@ fn from_json_ast(value: &ast::Value, lines: &LineIndex) -> RawValue {
                 .collect(),
         ),
     };
-    RawValue {
-        position: lines.position(value.start()),
-        kind,
-    }
+    RawValue { position: lines.position(value.start()), kind }
 }
 
 pub(crate) fn parse_toml(text: &str, lines: &LineIndex) -> Result<RawValue, SyntaxError> {
     let document = DeTable::parse(text).map_err(|e| SyntaxError {
-        position: e
-            .span()
-            .map_or(Position::START, |s| lines.position(s.start)),
+        position: e.span().map_or(Position::START, |s| lines.position(s.start)),
         message: e.message().to_string(),
     })?;
     let span = document.span();
     from_toml_table(document.get_ref(), lines.position(span.start), lines)
 }
 
-fn from_toml_table(
-    table: &DeTable,
-    position: Position,
-    lines: &LineIndex,
-) -> Result<RawValue, SyntaxError> {
+fn from_toml_table(table: &DeTable, position: Position, lines: &LineIndex) -> Result<RawValue, SyntaxError> {
     let mut entries = Vec::with_capacity(table.len());
     for (key, value) in table.iter() {
         let span = value.span();
@@ -177,11 +153,7 @@ fn from_toml_table(
     Ok(RawValue { position, kind })
 }
 
-fn from_toml_value(
-    value: &DeValue,
-    position: Position,
-    lines: &LineIndex,
-) -> Result<RawValue, SyntaxError> {
+fn from_toml_value(value: &DeValue, position: Position, lines: &LineIndex) -> Result<RawValue, SyntaxError> {
     let kind = match value {
         DeValue::String(s) => RawKind::String(s.to_string()),
         DeValue::Boolean(b) => RawKind::Bool(*b),
@@ -189,25 +161,17 @@ fn from_toml_value(
         DeValue::Integer(i) => match i64::from_str_radix(i.as_str(), i.radix()) {
             Ok(n) => RawKind::Number(n.into()),
             Err(_) => {
-                return Err(SyntaxError {
-                    position,
-                    message: format!("integer {i} does not fit in 64 bits"),
-                });
+                return Err(SyntaxError { position, message: format!("integer {i} does not fit in 64 bits") });
             }
         },
         // JSON has no NaN or infinity; `JSON.stringify` turns them into null too.
-        DeValue::Float(f) => f
-            .as_str()
-            .parse::<f64>()
-            .ok()
-            .and_then(Number::from_f64)
-            .map_or(RawKind::Null, RawKind::Number),
+        DeValue::Float(f) => {
+            f.as_str().parse::<f64>().ok().and_then(Number::from_f64).map_or(RawKind::Null, RawKind::Number)
+        }
         DeValue::Array(items) => RawKind::Array(
             items
                 .iter()
-                .map(|item| {
-                    from_toml_value(item.get_ref(), lines.position(item.span().start), lines)
-                })
+                .map(|item| from_toml_value(item.get_ref(), lines.position(item.span().start), lines))
                 .collect::<Result<_, _>>()?,
         ),
         DeValue::Table(table) => return from_toml_table(table, position, lines),

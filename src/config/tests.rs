@@ -34,9 +34,7 @@ fn assert_error_cases(parse: fn(&str) -> Result<ProjectConfig, ConfigError>, cas
 /// One workflow entry with `fields` in an otherwise valid JSONC config: the
 /// entry's `{` is at 3:17 and `fields` start at 4:5.
 fn jsonc_workflow(fields: &str) -> Result<ProjectConfig, ConfigError> {
-    jsonc(&format!(
-        "{{\n  \"main\": \"index.ts\",\n  \"workflows\": [{{\n    {fields}\n  }}]\n}}"
-    ))
+    jsonc(&format!("{{\n  \"main\": \"index.ts\",\n  \"workflows\": [{{\n    {fields}\n  }}]\n}}"))
 }
 
 /// Valid workflow fields, 46 characters long: extra fields start at 4:53.
@@ -68,18 +66,13 @@ fn valid_jsonc_with_comments_and_trailing_commas() {
     assert_eq!(config.name.as_deref(), Some("my-worker"));
     assert_eq!(config.main, Some(PathBuf::from("/x/src/index.ts")));
     assert_eq!(config.compatibility_date.as_deref(), Some("2025-01-01"));
-    let vars =
-        serde_json::json!({ "A": "x", "N": 5, "F": 1.5, "O": { "k": [true, null] }, "BIG": null });
+    let vars = serde_json::json!({ "A": "x", "N": 5, "F": 1.5, "O": { "k": [true, null] }, "BIG": null });
     assert_eq!(serde_json::Value::Object(config.vars), vars);
     assert!(config.warnings.is_empty());
     let [first, second, third] = &config.workflows[..] else {
         panic!("expected three workflows");
     };
-    let names = (
-        first.binding.as_str(),
-        first.name.as_str(),
-        first.class_name.as_str(),
-    );
+    let names = (first.binding.as_str(), first.name.as_str(), first.class_name.as_str());
     assert_eq!(names, ("MY_WF", "my-wf", "MyWorkflow"));
     assert_eq!(first.limits.steps, Some(100));
     assert_eq!(first.schedules, vec!["0 * * * *"]);
@@ -158,10 +151,7 @@ fn toml_inline_workflows_and_limits_table() {
     let text = "main = \"i.ts\"\nworkflows = [\n  { binding = \"W\", name = \"w\", class_name = \"W\", schedules = \"@daily\" },\n]\n";
     let config = toml(text).unwrap();
     assert_eq!(config.workflows[0].schedules, vec!["@daily"]);
-    assert_eq!(
-        config.workflows[0].location.to_string(),
-        "/x/wrangler.toml:3:3"
-    );
+    assert_eq!(config.workflows[0].location.to_string(), "/x/wrangler.toml:3:3");
     let text = "main = \"i.ts\"\n[[workflows]]\nbinding = \"B\"\nname = \"n\"\nclass_name = \"C\"\n[workflows.limits]\nsteps = 0\n";
     let message = "workflows[0].limits.steps must be an integer >= 1 (got 0)";
     assert_error(toml(text), "7:9", message);
@@ -237,11 +227,7 @@ fn workflow_field_rules() {
     let fields = format!(r#""binding": "B", "name": "{long}", "class_name": "C""#);
     assert!(jsonc_workflow(&fields).is_ok());
     let message = "workflows[0].name must be 1 to 64 characters long (got 65)";
-    assert_error(
-        jsonc_workflow(&fields.replace(&long, &format!("{long}x"))),
-        "4:29",
-        message,
-    );
+    assert_error(jsonc_workflow(&fields.replace(&long, &format!("{long}x"))), "4:29", message);
 }
 
 #[test]
@@ -286,8 +272,7 @@ fn schedules_rules() {
 
 #[test]
 fn script_name_excludes_limits_and_schedules() {
-    let base =
-        "[[workflows]]\nbinding = \"B\"\nname = \"n\"\nclass_name = \"C\"\nscript_name = \"o\"\n";
+    let base = "[[workflows]]\nbinding = \"B\"\nname = \"n\"\nclass_name = \"C\"\nscript_name = \"o\"\n";
     let problem = "cannot be set on a workflow bound from another script (script_name)";
     let result = toml(&format!("{base}limits = {{ steps = 5 }}\n"));
     assert_error(result, "6:10", &format!("workflows[0].limits {problem}"));
@@ -362,10 +347,7 @@ fn find_config_walks_up_and_load_reads_it() {
     let config = load(&nested).unwrap();
     assert_eq!(config.name.as_deref(), Some("from-toml"));
     assert_eq!(config.root, dir.join("a"));
-    assert_eq!(
-        load(&dir.join("a/b/../wrangler.toml")).unwrap().path,
-        dir.join("a/wrangler.toml")
-    );
+    assert_eq!(load(&dir.join("a/b/../wrangler.toml")).unwrap().path, dir.join("a/wrangler.toml"));
     let missing = dir.join("a/wrangler.json");
     assert!(matches!(load(&missing), Err(ConfigError::Io { path, .. }) if path == missing));
     std::fs::remove_dir_all(&dir).unwrap();
@@ -390,9 +372,7 @@ fn find_config_follows_wrangler_precedence() {
 
 #[test]
 fn not_found_message() {
-    let error = ConfigError::NotFound {
-        searched_from: PathBuf::from("/p"),
-    };
+    let error = ConfigError::NotFound { searched_from: PathBuf::from("/p") };
     assert_eq!(
         error.to_string(),
         "no wrangler.json, wrangler.jsonc or wrangler.toml found in /p or any parent directory"

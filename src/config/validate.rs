@@ -9,21 +9,11 @@ use super::{ConfigError, ConfigWarning, ProjectConfig, WorkflowConfig, WorkflowL
 
 /// Above this, deploying to Cloudflare would fail, but running locally still works.
 const PRODUCTION_MAX_STEPS: u64 = 25_000;
-const WORKFLOW_FIELDS: &[&str] = &[
-    "binding",
-    "name",
-    "class_name",
-    "script_name",
-    "limits",
-    "schedules",
-];
+const WORKFLOW_FIELDS: &[&str] = &["binding", "name", "class_name", "script_name", "limits", "schedules"];
 const IDENTIFIER_RULE: &str = "a valid JavaScript identifier matching ^[A-Za-z_$][A-Za-z0-9_$]*$";
 
 pub(crate) fn validate(path: PathBuf, root: &RawValue) -> Result<ProjectConfig, ConfigError> {
-    let mut checker = Validator {
-        path,
-        warnings: Vec::new(),
-    };
+    let mut checker = Validator { path, warnings: Vec::new() };
     if !matches!(root.kind, RawKind::Table(_)) {
         return Err(checker.wrong_type(root, "the top level", "an object"));
     }
@@ -67,18 +57,12 @@ struct Validator {
 impl Validator {
     fn error(&self, position: Position, message: impl Into<String>) -> ConfigError {
         let location = SourceLocation::new(&self.path, position);
-        ConfigError::Invalid {
-            location,
-            message: message.into(),
-        }
+        ConfigError::Invalid { location, message: message.into() }
     }
 
     fn wrong_type(&self, value: &RawValue, label: &str, expected: &str) -> ConfigError {
         let got = value.type_name();
-        self.error(
-            value.position,
-            format!("{label} must be {expected} (got {got})"),
-        )
+        self.error(value.position, format!("{label} must be {expected} (got {got})"))
     }
 
     fn warn(&mut self, position: Position, message: String) {
@@ -94,43 +78,22 @@ impl Validator {
     ) -> Result<Option<(&'v str, Position)>, ConfigError> {
         match table.entry(key).map(|e| &e.value) {
             None => Ok(None),
-            Some(RawValue {
-                kind: RawKind::String(s),
-                position,
-            }) => Ok(Some((s, *position))),
+            Some(RawValue { kind: RawKind::String(s), position }) => Ok(Some((s, *position))),
             Some(value) => Err(self.wrong_type(value, label, "a string")),
         }
     }
 
-    fn required_string<'v>(
-        &self,
-        item: &'v RawValue,
-        at: &str,
-        key: &str,
-    ) -> Result<(&'v str, Position), ConfigError> {
+    fn required_string<'v>(&self, item: &'v RawValue, at: &str, key: &str) -> Result<(&'v str, Position), ConfigError> {
         self.string(item, key, &format!("{at}.{key}"))?
-            .ok_or_else(|| {
-                self.error(
-                    item.position,
-                    format!("{at} is missing required field {key:?}"),
-                )
-            })
+            .ok_or_else(|| self.error(item.position, format!("{at} is missing required field {key:?}")))
     }
 
-    fn identifier<'v>(
-        &self,
-        item: &'v RawValue,
-        at: &str,
-        key: &str,
-    ) -> Result<(&'v str, Position), ConfigError> {
+    fn identifier<'v>(&self, item: &'v RawValue, at: &str, key: &str) -> Result<(&'v str, Position), ConfigError> {
         let (value, position) = self.required_string(item, at, key)?;
         if is_js_identifier(value) {
             return Ok((value, position));
         }
-        Err(self.error(
-            position,
-            format!("{at}.{key} must be {IDENTIFIER_RULE} (got {value:?})"),
-        ))
+        Err(self.error(position, format!("{at}.{key} must be {IDENTIFIER_RULE} (got {value:?})")))
     }
 
     fn workflows(&mut self, root: &RawValue) -> Result<Vec<WorkflowConfig>, ConfigError> {
@@ -159,14 +122,8 @@ impl Validator {
             return Err(self.wrong_type(item, at, "an object"));
         };
         // Wrangler only warns about unknown fields, so a typo must not stop the run.
-        for field in fields
-            .iter()
-            .filter(|f| !WORKFLOW_FIELDS.contains(&f.key.as_str()))
-        {
-            self.warn(
-                field.key_position,
-                format!("unexpected field {:?} in {at}", field.key),
-            );
+        for field in fields.iter().filter(|f| !WORKFLOW_FIELDS.contains(&f.key.as_str())) {
+            self.warn(field.key_position, format!("unexpected field {:?} in {at}", field.key));
         }
 
         let (binding, binding_position) = self.identifier(item, at, "binding")?;
@@ -181,8 +138,7 @@ impl Validator {
             return Err(self.error(name_position, message));
         }
         if !is_workflow_name(name) {
-            let message =
-                format!("{at}.name must match ^[a-zA-Z0-9_][a-zA-Z0-9-_]*$ (got {name:?})");
+            let message = format!("{at}.name must match ^[a-zA-Z0-9_][a-zA-Z0-9-_]*$ (got {name:?})");
             return Err(self.error(name_position, message));
         }
         if let Some(first) = earlier.iter().position(|w| w.name == name) {
@@ -195,9 +151,7 @@ impl Validator {
         // The other script owns its workflow's limits and schedules.
         for key in ["limits", "schedules"] {
             if let (Some(entry), Some(_)) = (item.entry(key), script_name) {
-                let message = format!(
-                    "{at}.{key} cannot be set on a workflow bound from another script (script_name)"
-                );
+                let message = format!("{at}.{key} cannot be set on a workflow bound from another script (script_name)");
                 return Err(self.error(entry.value.position, message));
             }
         }
@@ -225,10 +179,7 @@ impl Validator {
             return Err(self.wrong_type(limits, &format!("{at}.limits"), "an object"));
         };
         if let Some(field) = fields.iter().find(|f| f.key != "steps") {
-            let message = format!(
-                "unexpected field {:?} in {at}.limits (only \"steps\" is allowed)",
-                field.key
-            );
+            let message = format!("unexpected field {:?} in {at}.limits (only \"steps\" is allowed)", field.key);
             return Err(self.error(field.key_position, message));
         }
         let Some(steps) = limits.entry("steps").map(|e| &e.value) else {
@@ -236,11 +187,9 @@ impl Validator {
         };
         // JavaScript has no integer type, so `5.0` counts as the integer 5.
         let count = match &steps.kind {
-            RawKind::Number(n) => n.as_u64().or_else(|| {
-                n.as_f64()
-                    .filter(|f| f.fract() == 0.0 && *f >= 0.0)
-                    .map(|f| f as u64)
-            }),
+            RawKind::Number(n) => {
+                n.as_u64().or_else(|| n.as_f64().filter(|f| f.fract() == 0.0 && *f >= 0.0).map(|f| f as u64))
+            }
             _ => None,
         };
         let Some(count) = count.filter(|&n| n >= 1) else {
@@ -252,21 +201,14 @@ impl Validator {
             return Err(self.error(steps.position, message));
         };
         let Ok(steps_u32) = u32::try_from(count) else {
-            let message = format!(
-                "{at}.limits.steps must be at most {} (got {count})",
-                u32::MAX
-            );
+            let message = format!("{at}.limits.steps must be at most {} (got {count})", u32::MAX);
             return Err(self.error(steps.position, message));
         };
         if count > PRODUCTION_MAX_STEPS {
-            let message = format!(
-                "{at}.limits.steps {count} exceeds the production maximum of {PRODUCTION_MAX_STEPS}"
-            );
+            let message = format!("{at}.limits.steps {count} exceeds the production maximum of {PRODUCTION_MAX_STEPS}");
             self.warn(steps.position, message);
         }
-        Ok(WorkflowLimits {
-            steps: Some(steps_u32),
-        })
+        Ok(WorkflowLimits { steps: Some(steps_u32) })
     }
 
     fn schedules(&self, at: &str, schedules: &RawValue) -> Result<Vec<String>, ConfigError> {
@@ -289,17 +231,13 @@ impl Validator {
 /// `^[A-Za-z_$][A-Za-z0-9_$]*$`: bindings and class names become JavaScript names.
 fn is_js_identifier(s: &str) -> bool {
     let mut chars = s.chars();
-    chars
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_' || c == '$')
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_' || c == '$')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$')
 }
 
 /// `^[a-zA-Z0-9_][a-zA-Z0-9-_]*$`, the workflow name rule.
 fn is_workflow_name(s: &str) -> bool {
     let mut chars = s.chars();
-    chars
-        .next()
-        .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
+    chars.next().is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
 }

@@ -52,10 +52,7 @@ impl InstanceStatus {
 
     /// Finite states: nothing runs and nothing will, short of a restart.
     pub fn is_finished(self) -> bool {
-        matches!(
-            self,
-            InstanceStatus::Errored | InstanceStatus::Terminated | InstanceStatus::Complete
-        )
+        matches!(self, InstanceStatus::Errored | InstanceStatus::Terminated | InstanceStatus::Complete)
     }
 }
 
@@ -120,10 +117,7 @@ pub enum Refusal {
 }
 
 fn to(status: InstanceStatus, effects: &[Effect]) -> Result<Transition, Refusal> {
-    Ok(Transition {
-        to: status,
-        effects: effects.to_vec(),
-    })
+    Ok(Transition { to: status, effects: effects.to_vec() })
 }
 
 /// The whole lifecycle. `Ok` with the same status and no effects means "accepted, no change".
@@ -157,10 +151,7 @@ pub fn transition(from: InstanceStatus, command: Command) -> Result<Transition, 
         (S::Errored | S::Terminated | S::Complete, C::Terminate) => Err(Refusal::CannotTerminate),
         (_, C::Terminate) => to(S::Terminated, &[E::CancelRun, E::ClearTimers]),
 
-        (_, C::Restart) => to(
-            S::Queued,
-            &[E::CancelRun, E::ClearTimers, E::ClearSteps, E::Enqueue],
-        ),
+        (_, C::Restart) => to(S::Queued, &[E::CancelRun, E::ClearTimers, E::ClearSteps, E::Enqueue]),
 
         (status, _) => Err(Refusal::NotApplicable(status)),
     }
@@ -173,17 +164,8 @@ mod tests {
     use Effect as E;
     use InstanceStatus as S;
 
-    const COMMANDS: [Command; 9] = [
-        C::Start,
-        C::Suspend,
-        C::PauseReached,
-        C::Complete,
-        C::Fail,
-        C::Pause,
-        C::Resume,
-        C::Terminate,
-        C::Restart,
-    ];
+    const COMMANDS: [Command; 9] =
+        [C::Start, C::Suspend, C::PauseReached, C::Complete, C::Fail, C::Pause, C::Resume, C::Terminate, C::Restart];
 
     #[test]
     fn status_names_round_trip() {
@@ -221,29 +203,11 @@ mod tests {
     #[test]
     fn pausing_a_running_instance_waits_for_the_step() {
         let t = transition(S::Running, C::Pause).unwrap();
-        assert_eq!(
-            t,
-            Transition {
-                to: S::WaitingForPause,
-                effects: vec![E::RequestPause]
-            }
-        );
-        assert_eq!(
-            transition(S::WaitingForPause, C::PauseReached).unwrap().to,
-            S::Paused
-        );
-        assert_eq!(
-            transition(S::WaitingForPause, C::Suspend).unwrap().to,
-            S::Paused
-        );
+        assert_eq!(t, Transition { to: S::WaitingForPause, effects: vec![E::RequestPause] });
+        assert_eq!(transition(S::WaitingForPause, C::PauseReached).unwrap().to, S::Paused);
+        assert_eq!(transition(S::WaitingForPause, C::Suspend).unwrap().to, S::Paused);
         let back = transition(S::WaitingForPause, C::Resume).unwrap();
-        assert_eq!(
-            back,
-            Transition {
-                to: S::Running,
-                effects: vec![E::WithdrawPause]
-            }
-        );
+        assert_eq!(back, Transition { to: S::Running, effects: vec![E::WithdrawPause] });
     }
 
     #[test]
@@ -255,40 +219,19 @@ mod tests {
 
     #[test]
     fn resume_enqueues_a_paused_instance_and_ignores_others() {
-        assert_eq!(
-            transition(S::Paused, C::Resume).unwrap(),
-            Transition {
-                to: S::Queued,
-                effects: vec![E::Enqueue]
-            }
-        );
+        assert_eq!(transition(S::Paused, C::Resume).unwrap(), Transition { to: S::Queued, effects: vec![E::Enqueue] });
         for status in [S::Running, S::Queued, S::Waiting, S::Complete] {
-            assert_eq!(
-                transition(status, C::Resume).unwrap(),
-                Transition {
-                    to: status,
-                    effects: vec![]
-                }
-            );
+            assert_eq!(transition(status, C::Resume).unwrap(), Transition { to: status, effects: vec![] });
         }
     }
 
     #[test]
     fn terminate_refuses_finished_instances() {
         for status in [S::Complete, S::Errored, S::Terminated] {
-            assert_eq!(
-                transition(status, C::Terminate),
-                Err(Refusal::CannotTerminate)
-            );
+            assert_eq!(transition(status, C::Terminate), Err(Refusal::CannotTerminate));
             assert_eq!(transition(status, C::Pause), Err(Refusal::CannotPause));
         }
-        for status in [
-            S::Queued,
-            S::Running,
-            S::Paused,
-            S::Waiting,
-            S::WaitingForPause,
-        ] {
+        for status in [S::Queued, S::Running, S::Paused, S::Waiting, S::WaitingForPause] {
             let t = transition(status, C::Terminate).unwrap();
             assert_eq!(t.to, S::Terminated);
             assert!(t.effects.contains(&E::CancelRun));
@@ -300,10 +243,7 @@ mod tests {
         for status in S::ALL {
             let t = transition(status, C::Restart).unwrap();
             assert_eq!(t.to, S::Queued);
-            assert_eq!(
-                t.effects,
-                [E::CancelRun, E::ClearTimers, E::ClearSteps, E::Enqueue]
-            );
+            assert_eq!(t.effects, [E::CancelRun, E::ClearTimers, E::ClearSteps, E::Enqueue]);
         }
     }
 

@@ -25,7 +25,7 @@ use self::lifecycle::{Command, Effect, InstanceStatus, Refusal, transition};
 use self::run::{RunControl, RunHost};
 use crate::ids::{EventType, InstanceId, InvalidId, StepKind, WorkflowName};
 use crate::js::{ProjectCode, RunOutcome, RunRequest, run_workflow};
-use crate::store::{AttemptRow, InstanceFilter, InstanceRow, StepRow, Store, StoreError};
+use crate::store::{AttemptRow, InstanceEnd, InstanceFilter, InstanceRow, StepRow, Store, StoreError};
 
 /// Params and event payloads are limited to 1 MiB (spec §1.3).
 pub const MAX_PAYLOAD_BYTES: usize = 1 << 20;
@@ -74,9 +74,7 @@ pub struct EngineConfig {
 
 impl Default for EngineConfig {
     fn default() -> Self {
-        EngineConfig {
-            max_concurrent: 100,
-        }
+        EngineConfig { max_concurrent: 100 }
     }
 }
 
@@ -118,6 +116,7 @@ pub(crate) struct Inner {
 
 struct ActiveRun {
     control: Arc<RunControl>,
+    host: Arc<RunHost>,
     task: Option<JoinHandle<()>>,
 }
 
@@ -158,29 +157,16 @@ impl Engine {
 
     /// Replaces the set of runnable workflows.
     pub fn set_workflows(&self, defs: Vec<WorkflowDef>) {
-        let map = defs
-            .into_iter()
-            .map(|def| (def.name.to_string(), Arc::new(def)))
-            .collect();
-        *self
-            .inner
-            .workflows
-            .write()
-            .unwrap_or_else(|p| p.into_inner()) = map;
+        let map = defs.into_iter().map(|def| (def.name.to_string(), Arc::new(def))).collect();
+        *self.inner.workflows.write().unwrap_or_else(|p| p.into_inner()) = map;
     }
 
     pub fn workflow(&self, name: &str) -> Result<Arc<WorkflowDef>, EngineError> {
-        self.inner
-            .workflow(name)
-            .ok_or_else(|| EngineError::WorkflowNotFound(name.to_owned()))
+        self.inner.workflow(name).ok_or_else(|| EngineError::WorkflowNotFound(name.to_owned()))
     }
 
     pub fn workflows(&self) -> Vec<Arc<WorkflowDef>> {
-        let map = self
-            .inner
-            .workflows
-            .read()
-            .unwrap_or_else(|p| p.into_inner());
+        let map = self.inner.workflows.read().unwrap_or_else(|p| p.into_inner());
         let mut defs: Vec<_> = map.values().cloned().collect();
         defs.sort_by(|a, b| a.name.cmp(&b.name));
         defs
@@ -194,18 +180,14 @@ impl Engine {
         let now = inner.clock.now_ms();
         {
             let mut scheduler = inner.lock_scheduler();
-            for key in
-                store.instances_in(&[InstanceStatus::Running, InstanceStatus::WaitingForPause])?
-            {
+            for key in store.instances_in(&[InstanceStatus::Running, InstanceStatus::WaitingForPause])? {
                 scheduler.push(key, false);
             }
             for key in store.instances_in(&[InstanceStatus::Queued])? {
                 scheduler.push(key, false);
             }
             for key in store.instances_in(&[InstanceStatus::Waiting])? {
-                if store.has_deliverable_event(&key.0, &key.1)?
-                    || store.has_due_timer(&key.0, &key.1, now)?
-                {
+                if store.has_deliverable_event(&key.0, &key.1)? || store.has_due_timer(&key.0, &key.1, now)? {
                     scheduler.push(key, true);
                 }
             }
@@ -220,10 +202,7 @@ impl Engine {
         let def = self.workflow(workflow)?;
         let params = new.params.to_string();
         if params.len() > MAX_PAYLOAD_BYTES {
-            return Err(EngineError::TooLarge {
-                what: "params",
-                size: params.len(),
-            });
+            return Err(EngineError::TooLarge { what: "params", size: params.len() });
         }
         let id = new.id.unwrap_or_else(InstanceId::generate);
         let now = self.now_ms();
@@ -247,30 +226,31 @@ impl Engine {
             Err(StoreError::InstanceExists) => return Err(EngineError::InstanceExists(row.id)),
             other => other?,
         }
-        self.inner
-            .lock_scheduler()
-            .push((row.workflow_name.clone(), row.id.clone()), false);
+        self.inner.lock_scheduler().push((row.workflow_name.clone(), row.id.clone()), false);
         self.inner.start_ready();
         Ok(row)
     }
 
     pub fn instance(&self, workflow: &str, id: &str) -> Result<InstanceRow, EngineError> {
         self.workflow(workflow)?;
-        self.inner
-            .store
-            .instance(workflow, id)?
-            .ok_or_else(|| EngineError::InstanceNotFound(id.to_owned()))
+        self.inner.store.instance(workflow, id)?.ok_or_else(|| EngineError::InstanceNotFound(id.to_owned()))
     }
 
     pub fn history(&self, workflow: &str, id: &str) -> Result<InstanceHistory, EngineError> {
         let instance = self.instance(workflow, id)?;
-        let steps = self.inner.store.steps(workflow, id)?;
-        let attempts = self.inner.store.attempts(workflow, id)?;
-        Ok(InstanceHistory {
-            instance,
-            steps,
-            attempts,
-        })
+        let mut steps = self.inner.store.steps(workflow, id)?;
+        let mut attempts = self.inner.store.attempts(workflow, id)?;
+        let key = (instance.workflow_name.clone(), instance.id.clone());
+        let in_flight = self.inner.lock_scheduler().active.get(&key).map(|run| run.host.in_flight());
+        for (step, attempt) in in_flight.unwrap_or_default() {
+            match steps.iter_mut().find(|s| s.key == step.key) {
+                Some(stored) => *stored = step,
+                None => steps.push(step),
+            }
+            attempts.push(attempt);
+        }
+        steps.sort_by_key(|s| s.seq);
+        Ok(InstanceHistory { instance, steps, attempts })
     }
 
     pub fn list(&self, filter: &InstanceFilter) -> Result<Vec<InstanceRow>, EngineError> {
@@ -287,27 +267,16 @@ impl Engine {
     }
 
     /// Pause and resume: transitions that never need to wait for a run to stop.
-    fn simple_command(
-        &self,
-        workflow: &str,
-        id: &str,
-        command: Command,
-    ) -> Result<InstanceStatus, EngineError> {
+    fn simple_command(&self, workflow: &str, id: &str, command: Command) -> Result<InstanceStatus, EngineError> {
         let row = self.instance(workflow, id)?;
         let key = (row.workflow_name.clone(), row.id.clone());
         let inner = &self.inner;
         let mut scheduler = inner.lock_scheduler();
         // Re-read under the lock: the run may have moved on since.
-        let status = inner
-            .store
-            .instance(workflow, id)?
-            .map(|r| r.status)
-            .unwrap_or(row.status);
+        let status = inner.store.instance(workflow, id)?.map(|r| r.status).unwrap_or(row.status);
         let step = transition(status, command)?;
         if step.to != status {
-            inner
-                .store
-                .set_status(workflow, id, step.to, inner.clock.now_ms())?;
+            inner.store.set_status(workflow, id, step.to, inner.clock.now_ms())?;
         }
         for effect in &step.effects {
             match effect {
@@ -338,15 +307,9 @@ impl Engine {
         let status = self.stop_run(&key).await?;
         transition(status, Command::Terminate)?;
         let inner = &self.inner;
-        inner.store.finish_instance(
-            workflow,
-            id,
-            InstanceStatus::Terminated,
-            None,
-            None,
-            Some("api"),
-            inner.clock.now_ms(),
-        )?;
+        let end =
+            InstanceEnd { status: InstanceStatus::Terminated, output: None, error: None, terminated_by: Some("api") };
+        inner.store.finish_instance(workflow, id, &end, inner.clock.now_ms())?;
         inner.lock_scheduler().remove_from_line(&key);
         inner.start_ready();
         Ok(InstanceStatus::Terminated)
@@ -364,22 +327,16 @@ impl Engine {
             None => None,
             Some(from) => {
                 let steps = self.inner.store.steps(workflow, id)?;
-                let found = steps.iter().find(|s| {
-                    s.key.kind == from.kind && s.key.name == from.name && s.key.count == from.count
-                });
-                Some(
-                    found
-                        .ok_or_else(|| EngineError::StepNotFound(from.name.clone()))?
-                        .seq,
-                )
+                let found = steps
+                    .iter()
+                    .find(|s| s.key.kind == from.kind && s.key.name == from.name && s.key.count == from.count);
+                Some(found.ok_or_else(|| EngineError::StepNotFound(from.name.clone()))?.seq)
             }
         };
         let key = (row.workflow_name.clone(), row.id.clone());
         self.stop_run(&key).await?;
         let inner = &self.inner;
-        inner
-            .store
-            .reset_for_restart(workflow, id, from_seq, inner.clock.now_ms())?;
+        inner.store.reset_for_restart(workflow, id, from_seq, inner.clock.now_ms())?;
         inner.lock_scheduler().push(key, false);
         inner.start_ready();
         Ok(InstanceStatus::Queued)
@@ -396,19 +353,10 @@ impl Engine {
         let row = self.instance(workflow, id)?;
         let payload = payload.to_string();
         if payload.len() > MAX_PAYLOAD_BYTES {
-            return Err(EngineError::TooLarge {
-                what: "event payload",
-                size: payload.len(),
-            });
+            return Err(EngineError::TooLarge { what: "event payload", size: payload.len() });
         }
         let inner = &self.inner;
-        inner.store.insert_event(
-            workflow,
-            id,
-            event_type.as_str(),
-            &payload,
-            inner.clock.now_ms(),
-        )?;
+        inner.store.insert_event(workflow, id, event_type.as_str(), &payload, inner.clock.now_ms())?;
         let key = (row.workflow_name, row.id);
         let mut scheduler = inner.lock_scheduler();
         let status = inner.store.instance(workflow, id)?.map(|r| r.status);
@@ -440,8 +388,7 @@ impl Engine {
         }
         self.inner.start_ready();
         let row = self.inner.store.instance(&key.0, &key.1)?;
-        row.map(|r| r.status)
-            .ok_or_else(|| EngineError::InstanceNotFound(key.1.clone()))
+        row.map(|r| r.status).ok_or_else(|| EngineError::InstanceNotFound(key.1.clone()))
     }
 
     /// Stops every run (their instances stay `running` and are recovered at the next start).
@@ -471,11 +418,7 @@ impl Scheduler {
         if self.active.contains_key(&key) || !self.in_line.insert(key.clone()) {
             return;
         }
-        if woken {
-            self.ready.push_front(key)
-        } else {
-            self.ready.push_back(key)
-        }
+        if woken { self.ready.push_front(key) } else { self.ready.push_back(key) }
     }
 
     fn remove_from_line(&mut self, key: &InstanceKey) {
@@ -491,11 +434,7 @@ impl Inner {
     }
 
     fn workflow(&self, name: &str) -> Option<Arc<WorkflowDef>> {
-        self.workflows
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(name)
-            .cloned()
+        self.workflows.read().unwrap_or_else(|p| p.into_inner()).get(name).cloned()
     }
 
     /// Starts instances from the line while slots are free.
@@ -512,11 +451,7 @@ impl Inner {
         }
     }
 
-    fn start_run(
-        self: &Arc<Self>,
-        scheduler: &mut Scheduler,
-        key: InstanceKey,
-    ) -> Result<(), EngineError> {
+    fn start_run(self: &Arc<Self>, scheduler: &mut Scheduler, key: InstanceKey) -> Result<(), EngineError> {
         let Some(row) = self.store.instance(&key.0, &key.1)? else {
             return Ok(());
         };
@@ -525,8 +460,7 @@ impl Inner {
         };
         if step.to != InstanceStatus::Running {
             if step.to != row.status {
-                self.store
-                    .set_status(&key.0, &key.1, step.to, self.clock.now_ms())?;
+                self.store.set_status(&key.0, &key.1, step.to, self.clock.now_ms())?;
             }
             return Ok(());
         }
@@ -534,17 +468,10 @@ impl Inner {
             tracing::warn!(workflow = %key.0, instance = %key.1, "the workflow is no longer in the config; the instance waits");
             return Ok(());
         };
-        self.store
-            .mark_running(&key.0, &key.1, &def.version_id, self.clock.now_ms())?;
+        self.store.mark_running(&key.0, &key.1, &def.version_id, self.clock.now_ms())?;
         let stored_steps = self.store.steps(&key.0, &key.1)?;
         let control = Arc::new(RunControl::default());
-        let host = Arc::new(RunHost::new(
-            self.clone(),
-            key.clone(),
-            def.steps_limit,
-            control.clone(),
-            stored_steps,
-        ));
+        let host = Arc::new(RunHost::new(self.clone(), key.clone(), def.steps_limit, control.clone(), stored_steps));
         let request = RunRequest {
             code: def.code.clone(),
             class_name: def.class_name.clone(),
@@ -555,14 +482,8 @@ impl Inner {
             schedule: row.schedule,
             env: def.env.clone(),
         };
-        let task = tokio::spawn(drive_run(self.clone(), key.clone(), request, host));
-        scheduler.active.insert(
-            key,
-            ActiveRun {
-                control,
-                task: Some(task),
-            },
-        );
+        let task = tokio::spawn(drive_run(self.clone(), key.clone(), request, host.clone()));
+        scheduler.active.insert(key, ActiveRun { control, host, task: Some(task) });
         Ok(())
     }
 
@@ -591,40 +512,31 @@ impl Inner {
         match outcome {
             Some(RunOutcome::Complete(output)) => {
                 transition(row.status, Command::Complete)?;
-                self.store.finish_instance(
-                    workflow,
-                    id,
-                    InstanceStatus::Complete,
-                    output.as_deref(),
-                    None,
-                    None,
-                    now,
-                )?;
+                let end = InstanceEnd {
+                    status: InstanceStatus::Complete,
+                    output: output.as_deref(),
+                    error: None,
+                    terminated_by: None,
+                };
+                self.store.finish_instance(workflow, id, &end, now)?;
             }
             Some(RunOutcome::Errored(error)) => {
                 transition(row.status, Command::Fail)?;
-                self.store.finish_instance(
-                    workflow,
-                    id,
-                    InstanceStatus::Errored,
-                    None,
-                    Some(&error),
-                    None,
-                    now,
-                )?;
+                let end = InstanceEnd {
+                    status: InstanceStatus::Errored,
+                    output: None,
+                    error: Some(&error),
+                    terminated_by: None,
+                };
+                self.store.finish_instance(workflow, id, &end, now)?;
             }
             None => {
-                let command = if host.control.pause_requested() {
-                    Command::PauseReached
-                } else {
-                    Command::Suspend
-                };
+                let command = if host.control.pause_requested() { Command::PauseReached } else { Command::Suspend };
                 let step = transition(row.status, command)?;
                 self.store.set_status(workflow, id, step.to, now)?;
                 // Wake-ups that raced with the suspension: an event sent, a timer already due, or
                 // a pause withdrawn after the run parked for it.
-                let withdrawn_pause =
-                    host.control.parked_for_pause() && !host.control.pause_requested();
+                let withdrawn_pause = host.control.parked_for_pause() && !host.control.pause_requested();
                 if step.to == InstanceStatus::Waiting
                     && (withdrawn_pause
                         || self.store.has_deliverable_event(workflow, id)?

@@ -73,8 +73,7 @@ impl StepConfig {
         let retry_limit = retries["limit"]
             .as_u64()
             .filter(|limit| *limit <= u64::from(MAX_RETRY_LIMIT))
-            .ok_or("retries.limit must be an integer from 0 to 10000")?
-            as u32;
+            .ok_or("retries.limit must be an integer from 0 to 10000")? as u32;
         let retry_delay_ms = parse_duration_value(&retries["delay"])
             .ok_or("retries.delay must be a non-negative number of milliseconds or a duration such as \"5 seconds\"")?;
         let backoff = retries["backoff"]
@@ -88,14 +87,7 @@ impl StepConfig {
         if sensitive_output {
             display["sensitive"] = json!("output");
         }
-        Ok(StepConfig {
-            retry_limit,
-            retry_delay_ms,
-            backoff,
-            timeout_ms,
-            sensitive_output,
-            display,
-        })
+        Ok(StepConfig { retry_limit, retry_delay_ms, backoff, timeout_ms, sensitive_output, display })
     }
 
     /// The delay before the next attempt, given how many attempts were made so far (≥ 1), or
@@ -108,9 +100,7 @@ impl StepConfig {
         Some(match self.backoff {
             Backoff::Constant => d,
             Backoff::Linear => d.saturating_mul(u64::from(attempts_made)),
-            Backoff::Exponential => {
-                d.saturating_mul(1u64 << (attempts_made.saturating_sub(1)).min(62))
-            }
+            Backoff::Exponential => d.saturating_mul(1u64 << (attempts_made.saturating_sub(1)).min(62)),
         })
     }
 }
@@ -162,28 +152,12 @@ mod tests {
     #[test]
     fn backoff_arithmetic() {
         let with = |backoff: &str| {
-            StepConfig::resolve(
-                &json!({"retries": {"limit": 3, "delay": "1 second", "backoff": backoff}}),
-            )
-            .unwrap()
+            StepConfig::resolve(&json!({"retries": {"limit": 3, "delay": "1 second", "backoff": backoff}})).unwrap()
         };
-        let delays = |c: StepConfig| {
-            (1..=4)
-                .map(|n| c.delay_after_attempt(n))
-                .collect::<Vec<_>>()
-        };
-        assert_eq!(
-            delays(with("constant")),
-            [Some(1000), Some(1000), Some(1000), None]
-        );
-        assert_eq!(
-            delays(with("linear")),
-            [Some(1000), Some(2000), Some(3000), None]
-        );
-        assert_eq!(
-            delays(with("exponential")),
-            [Some(1000), Some(2000), Some(4000), None]
-        );
+        let delays = |c: StepConfig| (1..=4).map(|n| c.delay_after_attempt(n)).collect::<Vec<_>>();
+        assert_eq!(delays(with("constant")), [Some(1000), Some(1000), Some(1000), None]);
+        assert_eq!(delays(with("linear")), [Some(1000), Some(2000), Some(3000), None]);
+        assert_eq!(delays(with("exponential")), [Some(1000), Some(2000), Some(4000), None]);
     }
 
     #[test]

@@ -105,18 +105,11 @@ impl Replay {
     fn next_key(&mut self, kind: StepKind, name: &str) -> StepKey {
         let count = self.occurrences.entry((kind, name.to_owned())).or_insert(0);
         *count += 1;
-        StepKey {
-            kind,
-            name: name.to_owned(),
-            count: *count,
-        }
+        StepKey { kind, name: name.to_owned(), count: *count }
     }
 
     fn do_steps(&self) -> usize {
-        self.steps
-            .keys()
-            .filter(|key| key.kind == StepKind::Do)
-            .count()
+        self.steps.keys().filter(|key| key.kind == StepKind::Do).count()
     }
 
     fn new_row(&mut self, key: &StepKey, now: i64) -> StepRow {
@@ -158,10 +151,7 @@ impl RunHost {
         stored: Vec<StepRow>,
     ) -> Self {
         let next_seq = stored.iter().map(|s| s.seq + 1).max().unwrap_or(0);
-        let steps = stored
-            .into_iter()
-            .map(|row| (row.key.clone(), row))
-            .collect();
+        let steps = stored.into_iter().map(|row| (row.key.clone(), row)).collect();
         RunHost {
             inner,
             key,
@@ -175,6 +165,30 @@ impl RunHost {
             }),
             fatal: Mutex::new(None),
         }
+    }
+
+    /// Steps whose callback is running now, with the attempt in progress: describe shows them
+    /// although nothing about them is stored until the attempt ends.
+    pub fn in_flight(&self) -> Vec<(StepRow, AttemptRow)> {
+        let replay = self.replay();
+        let mut running: Vec<_> = replay
+            .attempt_started
+            .iter()
+            .filter_map(|(key, started_on)| {
+                let row = replay.steps.get(key)?.clone();
+                let attempt = AttemptRow {
+                    key: key.clone(),
+                    attempt: row.attempts_made + 1,
+                    started_on: *started_on,
+                    ended_on: None,
+                    success: None,
+                    error: None,
+                };
+                Some((row, attempt))
+            })
+            .collect();
+        running.sort_by_key(|(row, _)| row.seq);
+        running
     }
 
     fn replay(&self) -> std::sync::MutexGuard<'_, Replay> {
@@ -192,32 +206,19 @@ impl RunHost {
     }
 
     /// Persists a step row; a store failure fails the instance rather than losing the result.
-    fn save(
-        &self,
-        row: &StepRow,
-        attempt: Option<&AttemptRow>,
-        timer: TimerChange,
-    ) -> Result<(), Option<HostReply>> {
+    fn save(&self, row: &StepRow, attempt: Option<&AttemptRow>, timer: TimerChange) -> Result<(), Option<HostReply>> {
         let (workflow, id) = (&self.key.0, &self.key.1);
-        self.inner
-            .store
-            .save_step(workflow, id, row, attempt, timer)
-            .map_err(|error| {
-                self.fail_instance(ErrorInfo::new(
-                    "Error",
-                    format!(
-                        "stepflare could not store step {}: {error}",
-                        row.key.display_name()
-                    ),
-                ))
-            })
+        self.inner.store.save_step(workflow, id, row, attempt, timer).map_err(|error| {
+            self.fail_instance(ErrorInfo::new(
+                "Error",
+                format!("stepflare could not store step {}: {error}", row.key.display_name()),
+            ))
+        })
     }
 
     fn do_begin(&self, name: String, config: Value) -> Option<HostReply> {
         if let Err(error) = check_step_name(&name) {
-            return Some(HostReply::Failed {
-                error: ErrorInfo::new("TypeError", error.to_string()),
-            });
+            return Some(HostReply::Failed { error: ErrorInfo::new("TypeError", error.to_string()) });
         }
         if self.control.pause_requested() {
             return self.control.park(true);
@@ -237,16 +238,11 @@ impl RunHost {
         };
         let attempt = match replay.steps.get(&key) {
             Some(row) if row.state == StepState::Succeeded => {
-                return Some(HostReply::Cached {
-                    output: row.output.clone(),
-                });
+                return Some(HostReply::Cached { output: row.output.clone() });
             }
             Some(row) if row.state == StepState::Failed => {
                 return Some(HostReply::Failed {
-                    error: row
-                        .error
-                        .clone()
-                        .unwrap_or_else(|| ErrorInfo::new("Error", "")),
+                    error: row.error.clone().unwrap_or_else(|| ErrorInfo::new("Error", "")),
                 });
             }
             Some(row) if row.wake_at.is_some_and(|due| due > now) => {
@@ -286,29 +282,16 @@ impl RunHost {
 
     fn do_end(&self, token: String, attempt: u32, outcome: AttemptOutcome) -> Option<HostReply> {
         self.control.callback_ended();
-        let Some((count, name)) = token
-            .split_once(':')
-            .and_then(|(c, n)| Some((c.parse().ok()?, n.to_owned())))
-        else {
-            return self.fail_instance(ErrorInfo::new(
-                "Error",
-                format!("unknown step token {token:?}"),
-            ));
+        let Some((count, name)) = token.split_once(':').and_then(|(c, n)| Some((c.parse().ok()?, n.to_owned()))) else {
+            return self.fail_instance(ErrorInfo::new("Error", format!("unknown step token {token:?}")));
         };
-        let key = StepKey {
-            kind: StepKind::Do,
-            name,
-            count,
-        };
+        let key = StepKey { kind: StepKind::Do, name, count };
         let now = self.now();
         let mut replay = self.replay();
         let started_on = replay.attempt_started.remove(&key).unwrap_or(now);
         let Some(mut row) = replay.steps.get(&key).cloned() else {
             drop(replay);
-            return self.fail_instance(ErrorInfo::new(
-                "Error",
-                format!("no step {}", key.display_name()),
-            ));
+            return self.fail_instance(ErrorInfo::new("Error", format!("no step {}", key.display_name())));
         };
         let config = row
             .config
@@ -318,56 +301,28 @@ impl RunHost {
             .unwrap_or_else(|| StepConfig::resolve(&Value::Null).expect("defaults are valid"));
         let had_timer = row.wake_at.is_some();
         row.attempts_made = attempt;
-        let mut attempt_row = AttemptRow {
-            key: key.clone(),
-            attempt,
-            started_on,
-            ended_on: Some(now),
-            success: Some(true),
-            error: None,
-        };
+        let mut attempt_row =
+            AttemptRow { key: key.clone(), attempt, started_on, ended_on: Some(now), success: Some(true), error: None };
         let (reply, timer) = match outcome {
             AttemptOutcome::Ok { output } => {
                 row.state = StepState::Succeeded;
                 row.ended_on = Some(now);
                 row.output = output;
                 row.wake_at = None;
-                let reply = if self.control.pause_requested() {
-                    None
-                } else {
-                    Some(HostReply::Resolved)
-                };
-                (
-                    reply,
-                    if had_timer {
-                        TimerChange::Clear
-                    } else {
-                        TimerChange::Keep
-                    },
-                )
+                let reply = if self.control.pause_requested() { None } else { Some(HostReply::Resolved) };
+                (reply, if had_timer { TimerChange::Clear } else { TimerChange::Keep })
             }
-            AttemptOutcome::Err {
-                error,
-                non_retryable,
-            } => {
+            AttemptOutcome::Err { error, non_retryable } => {
                 attempt_row.success = Some(false);
                 attempt_row.error = Some(error.clone());
-                let delay = if non_retryable {
-                    None
-                } else {
-                    config.delay_after_attempt(attempt)
-                };
+                let delay = if non_retryable { None } else { config.delay_after_attempt(attempt) };
                 match delay {
                     None => {
                         row.state = StepState::Failed;
                         row.ended_on = Some(now);
                         row.error = Some(error.clone());
                         row.wake_at = None;
-                        let clear = if had_timer {
-                            TimerChange::Clear
-                        } else {
-                            TimerChange::Keep
-                        };
+                        let clear = if had_timer { TimerChange::Clear } else { TimerChange::Keep };
                         (Some(HostReply::Failed { error }), clear)
                     }
                     Some(0) => {
@@ -382,14 +337,7 @@ impl RunHost {
                             timeout_ms: config.timeout_ms,
                             config: config.display.clone(),
                         };
-                        (
-                            Some(reply),
-                            if had_timer {
-                                TimerChange::Clear
-                            } else {
-                                TimerChange::Keep
-                            },
-                        )
+                        (Some(reply), if had_timer { TimerChange::Clear } else { TimerChange::Keep })
                     }
                     Some(delay) => {
                         let due = now + delay as i64;
@@ -414,9 +362,7 @@ impl RunHost {
     /// A sleep until `wake_at`, or the replay of one.
     fn sleep_until(&self, name: String, wake_at: Option<i64>) -> Option<HostReply> {
         if let Err(error) = check_step_name(&name) {
-            return Some(HostReply::Failed {
-                error: ErrorInfo::new("TypeError", error.to_string()),
-            });
+            return Some(HostReply::Failed { error: ErrorInfo::new("TypeError", error.to_string()) });
         }
         let now = self.now();
         let mut replay = self.replay();
@@ -460,11 +406,7 @@ impl RunHost {
     }
 
     fn wait_for_event(&self, name: String, event_type: Value, timeout: Value) -> Option<HostReply> {
-        let type_error = |message: String| {
-            Some(HostReply::Failed {
-                error: ErrorInfo::new("TypeError", message),
-            })
-        };
+        let type_error = |message: String| Some(HostReply::Failed { error: ErrorInfo::new("TypeError", message) });
         if let Err(error) = check_step_name(&name) {
             return type_error(error.to_string());
         }
@@ -474,15 +416,12 @@ impl RunHost {
                 return type_error(format!("(workflow.invalid_event_type) {error}"));
             }
             None => {
-                return type_error(format!(
-                    "step.waitForEvent(\"{name}\"): options.type must be a string"
-                ));
+                return type_error(format!("step.waitForEvent(\"{name}\"): options.type must be a string"));
             }
         };
         let timeout_ms = match timeout {
             Value::Null => Some(DEFAULT_EVENT_TIMEOUT_MS),
-            other => parse_duration_value(&other)
-                .filter(|ms| (MIN_EVENT_TIMEOUT_MS..=MAX_WAIT_MS).contains(ms)),
+            other => parse_duration_value(&other).filter(|ms| (MIN_EVENT_TIMEOUT_MS..=MAX_WAIT_MS).contains(ms)),
         };
         let Some(timeout_ms) = timeout_ms else {
             return type_error(format!(
@@ -498,9 +437,7 @@ impl RunHost {
                 return Some(HostReply::Cached { output: row.output });
             }
             Some(row) if row.state == StepState::Failed => {
-                return Some(HostReply::Failed {
-                    error: row.error.unwrap_or_else(|| ErrorInfo::new("Error", "")),
-                });
+                return Some(HostReply::Failed { error: row.error.unwrap_or_else(|| ErrorInfo::new("Error", "")) });
             }
             Some(row) => row,
             None => {
@@ -508,9 +445,7 @@ impl RunHost {
                 row.wake_at = Some(now + timeout_ms as i64);
                 row.event_type = Some(event_type.to_string());
                 row.config = Some(serde_json::json!({ "timeout": timeout_ms }).to_string());
-                if let Err(stopped) =
-                    self.save(&row, None, TimerChange::Set(now + timeout_ms as i64))
-                {
+                if let Err(stopped) = self.save(&row, None, TimerChange::Set(now + timeout_ms as i64)) {
                     return stopped;
                 }
                 row
@@ -526,10 +461,8 @@ impl RunHost {
             Ok(None) => {}
             Err(error) => {
                 drop(replay);
-                return self.fail_instance(ErrorInfo::new(
-                    "Error",
-                    format!("stepflare could not read events: {error}"),
-                ));
+                return self
+                    .fail_instance(ErrorInfo::new("Error", format!("stepflare could not read events: {error}")));
             }
         }
         let due = row.wake_at.unwrap_or(now);
@@ -538,17 +471,9 @@ impl RunHost {
             drop(replay);
             return self.control.park(false);
         }
-        let waited = row
-            .config
-            .as_deref()
-            .and_then(|c| serde_json::from_str::<Value>(c).ok());
-        let waited_ms = waited
-            .and_then(|c| c["timeout"].as_u64())
-            .unwrap_or(timeout_ms);
-        let error = ErrorInfo::new(
-            "WorkflowTimeoutError",
-            format!("Execution timed out after {waited_ms}ms"),
-        );
+        let waited = row.config.as_deref().and_then(|c| serde_json::from_str::<Value>(c).ok());
+        let waited_ms = waited.and_then(|c| c["timeout"].as_u64()).unwrap_or(timeout_ms);
+        let error = ErrorInfo::new("WorkflowTimeoutError", format!("Execution timed out after {waited_ms}ms"));
         row.state = StepState::Failed;
         row.ended_on = Some(now);
         row.error = Some(error.clone());
@@ -568,26 +493,17 @@ impl StepHost for RunHost {
         }
         match request {
             HostRequest::DoBegin { name, config } => self.do_begin(name, config),
-            HostRequest::DoEnd {
-                token,
-                attempt,
-                outcome,
-            } => self.do_end(token, attempt, outcome),
+            HostRequest::DoEnd { token, attempt, outcome } => self.do_end(token, attempt, outcome),
             HostRequest::Sleep { name, duration } => {
-                let wake_at = parse_duration_value(&duration)
-                    .filter(|ms| *ms <= MAX_WAIT_MS)
-                    .map(|ms| self.now() + ms as i64);
+                let wake_at =
+                    parse_duration_value(&duration).filter(|ms| *ms <= MAX_WAIT_MS).map(|ms| self.now() + ms as i64);
                 self.sleep_until(name, wake_at)
             }
             HostRequest::SleepUntil { name, until } => {
                 let wake_at = until.is_finite().then_some(until as i64);
                 self.sleep_until(name, wake_at)
             }
-            HostRequest::WaitForEvent {
-                name,
-                event_type,
-                timeout,
-            } => self.wait_for_event(name, event_type, timeout),
+            HostRequest::WaitForEvent { name, event_type, timeout } => self.wait_for_event(name, event_type, timeout),
             HostRequest::Fatal { error } => self.fail_instance(error),
         }
     }

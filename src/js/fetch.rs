@@ -37,22 +37,19 @@ pub fn install<'js>(ctx: &Ctx<'js>) -> rquickjs::Result<()> {
     ctx.globals().set(
         "__stepflare_fetch",
         Func::from(Async(move |ctx: Ctx<'js>, request: String| async move {
-            let request: OutboundRequest = serde_json::from_str(&request)
-                .map_err(|e| Exception::throw_type(&ctx, &format!("fetch: {e}")))?;
+            let request: OutboundRequest =
+                serde_json::from_str(&request).map_err(|e| Exception::throw_type(&ctx, &format!("fetch: {e}")))?;
             match send(request).await {
                 Ok(response) => Ok(serde_json::to_string(&response).unwrap_or_default()),
-                Err(message) => Err(Exception::throw_type(
-                    &ctx,
-                    &format!("fetch failed: {message}"),
-                )),
+                Err(message) => Err(Exception::throw_type(&ctx, &format!("fetch failed: {message}"))),
             }
         })),
     )
 }
 
 async fn send(request: OutboundRequest) -> Result<InboundResponse, String> {
-    let method = reqwest::Method::from_bytes(request.method.to_ascii_uppercase().as_bytes())
-        .map_err(|e| e.to_string())?;
+    let method =
+        reqwest::Method::from_bytes(request.method.to_ascii_uppercase().as_bytes()).map_err(|e| e.to_string())?;
     let mut builder = client().request(method, &request.url);
     for (name, value) in request.headers {
         builder = builder.header(name, value);
@@ -66,12 +63,7 @@ async fn send(request: OutboundRequest) -> Result<InboundResponse, String> {
     let headers = response
         .headers()
         .iter()
-        .map(|(name, value)| {
-            (
-                name.to_string(),
-                String::from_utf8_lossy(value.as_bytes()).into_owned(),
-            )
-        })
+        .map(|(name, value)| (name.to_string(), String::from_utf8_lossy(value.as_bytes()).into_owned()))
         .collect();
     let body = response.text().await.map_err(|e| e.to_string())?;
     Ok(InboundResponse {

@@ -18,11 +18,7 @@ pub enum HostRequest {
     DoBegin { name: String, config: Value },
     /// An attempt of a `do` step settled.
     #[serde(rename = "do.end")]
-    DoEnd {
-        token: String,
-        attempt: u32,
-        outcome: AttemptOutcome,
-    },
+    DoEnd { token: String, attempt: u32, outcome: AttemptOutcome },
     #[serde(rename = "sleep")]
     Sleep { name: String, duration: Value },
     #[serde(rename = "sleepUntil")]
@@ -41,14 +37,12 @@ pub enum HostRequest {
 }
 
 #[derive(Debug, Clone, Deserialize)]
-#[serde(
-    tag = "status",
-    rename_all = "camelCase",
-    rename_all_fields = "camelCase"
-)]
+#[serde(tag = "status", rename_all = "camelCase", rename_all_fields = "camelCase")]
 pub enum AttemptOutcome {
     /// `output` is the result as JSON text; absent when the callback returned `undefined`.
-    Ok { output: Option<String> },
+    Ok {
+        output: Option<String>,
+    },
     Err {
         error: ErrorInfo,
         non_retryable: bool,
@@ -65,13 +59,7 @@ pub enum HostReply {
     Failed { error: ErrorInfo },
     /// Run attempt `attempt` of the callback.
     #[serde(rename_all = "camelCase")]
-    Run {
-        token: String,
-        count: u32,
-        attempt: u32,
-        timeout_ms: u64,
-        config: Value,
-    },
+    Run { token: String, count: u32, attempt: u32, timeout_ms: u64, config: Value },
     /// The attempt's result was committed: resolve with it.
     Resolved,
     /// A sleep ended.

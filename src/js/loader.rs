@@ -37,10 +37,7 @@ export default { NonRetryableError };
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
     #[error("cannot read {path}: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Read { path: PathBuf, source: std::io::Error },
     #[error(transparent)]
     Transpile(#[from] transpile::TranspileError),
     #[error("cannot resolve import {specifier:?} from {importer}")]
@@ -57,10 +54,7 @@ pub struct ProjectCode {
 
 impl ProjectCode {
     pub fn new(main: PathBuf) -> Arc<Self> {
-        Arc::new(ProjectCode {
-            main,
-            sources: Mutex::new(HashMap::new()),
-        })
+        Arc::new(ProjectCode { main, sources: Mutex::new(HashMap::new()) })
     }
 
     pub fn main(&self) -> &Path {
@@ -72,10 +66,8 @@ impl ProjectCode {
         if let Some(text) = self.lock().get(path) {
             return Ok(text.clone());
         }
-        let source = std::fs::read_to_string(path).map_err(|source| LoadError::Read {
-            path: path.to_owned(),
-            source,
-        })?;
+        let source =
+            std::fs::read_to_string(path).map_err(|source| LoadError::Read { path: path.to_owned(), source })?;
         let text: Arc<str> = transpile::to_javascript(path, &source)?.into();
         self.lock().insert(path.to_owned(), text.clone());
         Ok(text)
@@ -83,19 +75,13 @@ impl ProjectCode {
 
     /// Every module loaded so far, sorted by path.
     pub fn loaded_sources(&self) -> Vec<(PathBuf, Arc<str>)> {
-        let mut sources: Vec<_> = self
-            .lock()
-            .iter()
-            .map(|(p, t)| (p.clone(), t.clone()))
-            .collect();
+        let mut sources: Vec<_> = self.lock().iter().map(|(p, t)| (p.clone(), t.clone())).collect();
         sources.sort_by(|a, b| a.0.cmp(&b.0));
         sources
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<PathBuf, Arc<str>>> {
-        self.sources
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.sources.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
@@ -104,15 +90,9 @@ pub fn resolve(importer: &str, specifier: &str) -> Result<String, LoadError> {
     if specifier == CLOUDFLARE_WORKERS || specifier == CLOUDFLARE_WORKFLOWS {
         return Ok(specifier.to_owned());
     }
-    let unresolved = || LoadError::Unresolved {
-        specifier: specifier.to_owned(),
-        importer: importer.to_owned(),
-    };
+    let unresolved = || LoadError::Unresolved { specifier: specifier.to_owned(), importer: importer.to_owned() };
     let base = if specifier.starts_with("./") || specifier.starts_with("../") {
-        Path::new(importer)
-            .parent()
-            .ok_or_else(unresolved)?
-            .join(specifier)
+        Path::new(importer).parent().ok_or_else(unresolved)?.join(specifier)
     } else if Path::new(specifier).is_absolute() {
         PathBuf::from(specifier)
     } else {
@@ -164,14 +144,8 @@ fn normalize(path: &Path) -> PathBuf {
 pub(super) struct ProjectResolver;
 
 impl Resolver for ProjectResolver {
-    fn resolve<'js>(
-        &mut self,
-        _ctx: &Ctx<'js>,
-        base: &str,
-        name: &str,
-    ) -> rquickjs::Result<String> {
-        resolve(base, name)
-            .map_err(|error| Error::new_resolving_message(base, name, error.to_string()))
+    fn resolve<'js>(&mut self, _ctx: &Ctx<'js>, base: &str, name: &str) -> rquickjs::Result<String> {
+        resolve(base, name).map_err(|error| Error::new_resolving_message(base, name, error.to_string()))
     }
 }
 
@@ -206,26 +180,11 @@ mod tests {
         std::fs::write(dir.join("src/lib/index.js"), "").unwrap();
         let importer = dir.join("src/index.ts").display().to_string();
         let expect = |rel: &str| dir.join(rel).display().to_string();
-        assert_eq!(
-            resolve(&importer, "./lib/greet").unwrap(),
-            expect("src/lib/greet.ts")
-        );
-        assert_eq!(
-            resolve(&importer, "./lib/greet.js").unwrap(),
-            expect("src/lib/greet.ts")
-        );
-        assert_eq!(
-            resolve(&importer, "./lib").unwrap(),
-            expect("src/lib/index.js")
-        );
-        assert_eq!(
-            resolve(&importer, "../src/lib/greet.ts").unwrap(),
-            expect("src/lib/greet.ts")
-        );
-        assert_eq!(
-            resolve(&importer, "cloudflare:workers").unwrap(),
-            "cloudflare:workers"
-        );
+        assert_eq!(resolve(&importer, "./lib/greet").unwrap(), expect("src/lib/greet.ts"));
+        assert_eq!(resolve(&importer, "./lib/greet.js").unwrap(), expect("src/lib/greet.ts"));
+        assert_eq!(resolve(&importer, "./lib").unwrap(), expect("src/lib/index.js"));
+        assert_eq!(resolve(&importer, "../src/lib/greet.ts").unwrap(), expect("src/lib/greet.ts"));
+        assert_eq!(resolve(&importer, "cloudflare:workers").unwrap(), "cloudflare:workers");
         assert!(resolve(&importer, "./missing").is_err());
         assert!(resolve(&importer, "lodash").is_err());
         std::fs::remove_dir_all(&dir).ok();

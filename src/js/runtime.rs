@@ -8,8 +8,7 @@ use std::sync::Arc;
 use rquickjs::function::Constructor;
 use rquickjs::prelude::{Async, Func, Rest};
 use rquickjs::{
-    AsyncContext, AsyncRuntime, CatchResultExt, CaughtError, Ctx, Function, Module, Object, Value,
-    async_with,
+    AsyncContext, AsyncRuntime, CatchResultExt, CaughtError, Ctx, Function, Module, Object, Value, async_with,
 };
 use serde_json::Value as Json;
 
@@ -53,28 +52,17 @@ pub async fn run_workflow<H: StepHost>(request: RunRequest, host: Arc<H>) -> Run
     }
 }
 
-async fn run_in_fresh_context<H: StepHost>(
-    request: RunRequest,
-    host: Arc<H>,
-) -> rquickjs::Result<RunOutcome> {
+async fn run_in_fresh_context<H: StepHost>(request: RunRequest, host: Arc<H>) -> rquickjs::Result<RunOutcome> {
     let runtime = AsyncRuntime::new()?;
-    runtime
-        .set_loader(
-            ProjectResolver,
-            ProjectLoader {
-                code: request.code.clone(),
-            },
-        )
-        .await;
+    runtime.set_loader(ProjectResolver, ProjectLoader { code: request.code.clone() }).await;
     let context = AsyncContext::full(&runtime).await?;
-    let outcome = async_with!(context => |ctx| {
+    async_with!(context => |ctx| {
         match call_run(&ctx, &request, host).await.catch(&ctx) {
             Ok(outcome) => Ok(outcome),
             Err(caught) => Ok(RunOutcome::Errored(error_info(&ctx, caught))),
         }
     })
-    .await;
-    outcome
+    .await
 }
 
 async fn call_run<'js, H: StepHost>(
@@ -95,10 +83,7 @@ async fn call_run<'js, H: StepHost>(
     let Some(class) = class.into_constructor() else {
         return Err(rquickjs::Exception::throw_reference(
             ctx,
-            &format!(
-                "{main} does not export a class named {}",
-                request.class_name
-            ),
+            &format!("{main} does not export a class named {}", request.class_name),
         ));
     };
     let execution_context = Object::new(ctx.clone())?;
@@ -106,10 +91,7 @@ async fn call_run<'js, H: StepHost>(
     execution_context.set("passThroughOnException", Func::from(|| ()))?;
     let workflow: Object = class.construct((execution_context, env))?;
     let run: Function = workflow.get("run").map_err(|_| {
-        rquickjs::Exception::throw_type(
-            ctx,
-            &format!("class {} has no run() method", request.class_name),
-        )
+        rquickjs::Exception::throw_type(ctx, &format!("class {} has no run() method", request.class_name))
     })?;
 
     let event = build_event(ctx, request)?;
@@ -122,15 +104,9 @@ async fn call_run<'js, H: StepHost>(
     };
     let unserializable: Function = stepflare.get("unserializable")?;
     if unserializable.call::<_, bool>((settled.clone(), rquickjs::Array::new(ctx.clone())?))? {
-        return Ok(RunOutcome::Errored(ErrorInfo::new(
-            "Error",
-            "The value returned by run() is not serialisable",
-        )));
+        return Ok(RunOutcome::Errored(ErrorInfo::new("Error", "The value returned by run() is not serialisable")));
     }
-    let output = ctx
-        .json_stringify(settled)?
-        .map(|text| text.to_string())
-        .transpose()?;
+    let output = ctx.json_stringify(settled)?.map(|text| text.to_string()).transpose()?;
     Ok(RunOutcome::Complete(output))
 }
 
@@ -140,10 +116,7 @@ fn build_event<'js>(ctx: &Ctx<'js>, request: &RunRequest) -> rquickjs::Result<Ob
     let event = Object::new(ctx.clone())?;
     event.set("payload", ctx.json_parse(request.payload.as_str())?)?;
     let date: Constructor = ctx.globals().get("Date")?;
-    event.set(
-        "timestamp",
-        date.construct::<_, Value>((request.created_on as f64,))?,
-    )?;
+    event.set("timestamp", date.construct::<_, Value>((request.created_on as f64,))?)?;
     event.set("instanceId", request.instance_id.as_str())?;
     event.set("workflowName", request.workflow_name.as_str())?;
     if let Some(schedule) = &request.schedule {
@@ -169,18 +142,15 @@ fn install_host<'js, H: StepHost>(ctx: &Ctx<'js>, host: Arc<H>) -> rquickjs::Res
                     rquickjs::Exception::throw_type(&ctx, &format!("invalid step request: {error}"))
                 })?;
                 match host.handle(request).await {
-                    Some(reply) => Ok::<String, rquickjs::Error>(
-                        serde_json::to_string(&reply).unwrap_or_else(|_| "{}".to_owned()),
-                    ),
+                    Some(reply) => {
+                        Ok::<String, rquickjs::Error>(serde_json::to_string(&reply).unwrap_or_else(|_| "{}".to_owned()))
+                    }
                     None => std::future::pending().await,
                 }
             }
         })),
     )?;
-    globals.set(
-        "__stepflare_uuid",
-        Func::from(|| uuid::Uuid::new_v4().to_string()),
-    )?;
+    globals.set("__stepflare_uuid", Func::from(|| uuid::Uuid::new_v4().to_string()))?;
     super::fetch::install(ctx)?;
     globals.set(
         "__stepflare_log",
@@ -202,11 +172,7 @@ fn error_info<'js>(ctx: &Ctx<'js>, caught: CaughtError<'js>) -> ErrorInfo {
     match caught {
         CaughtError::Exception(exception) => {
             let object = exception.as_object();
-            let name = object
-                .get::<_, Option<String>>("name")
-                .ok()
-                .flatten()
-                .unwrap_or_else(|| "Error".into());
+            let name = object.get::<_, Option<String>>("name").ok().flatten().unwrap_or_else(|| "Error".into());
             ErrorInfo::new(name, exception.message().unwrap_or_default())
         }
         CaughtError::Value(value) => {
@@ -217,8 +183,7 @@ fn error_info<'js>(ctx: &Ctx<'js>, caught: CaughtError<'js>) -> ErrorInfo {
                 .and_then(|describe| describe.call::<_, Object>((value.clone(),)));
             match described {
                 Ok(info) => ErrorInfo::new(
-                    info.get::<_, String>("name")
-                        .unwrap_or_else(|_| "Error".into()),
+                    info.get::<_, String>("name").unwrap_or_else(|_| "Error".into()),
                     info.get::<_, String>("message").unwrap_or_default(),
                 ),
                 Err(_) => ErrorInfo::new("Error", format!("{value:?}")),
@@ -245,12 +210,8 @@ impl StepHost for NoSteps {
 /// that are classes (constructors). Load errors (syntax, missing imports) come back as text.
 pub async fn exported_classes(code: Arc<ProjectCode>) -> Result<Vec<String>, String> {
     let runtime = AsyncRuntime::new().map_err(|e| e.to_string())?;
-    runtime
-        .set_loader(ProjectResolver, ProjectLoader { code: code.clone() })
-        .await;
-    let context = AsyncContext::full(&runtime)
-        .await
-        .map_err(|e| e.to_string())?;
+    runtime.set_loader(ProjectResolver, ProjectLoader { code: code.clone() }).await;
+    let context = AsyncContext::full(&runtime).await.map_err(|e| e.to_string())?;
     async_with!(context => |ctx| {
         let result: rquickjs::Result<Vec<String>> = async {
             install_host(&ctx, Arc::new(NoSteps))?;

@@ -21,21 +21,9 @@ pub fn install<'js>(ctx: &Ctx<'js>) -> rquickjs::Result<()> {
     let globals = ctx.globals();
     let schedule = |repeat: bool| {
         let timers = timers.clone();
-        Func::from(
-            move |ctx: Ctx<'js>,
-                  callback: Function<'js>,
-                  delay: Opt<f64>,
-                  args: Rest<Value<'js>>| {
-                start_timer(
-                    &ctx,
-                    &timers,
-                    callback,
-                    delay.0.unwrap_or(0.0),
-                    args.0,
-                    repeat,
-                )
-            },
-        )
+        Func::from(move |ctx: Ctx<'js>, callback: Function<'js>, delay: Opt<f64>, args: Rest<Value<'js>>| {
+            start_timer(&ctx, &timers, callback, delay.0.unwrap_or(0.0), args.0, repeat)
+        })
     };
     globals.set("setTimeout", schedule(false))?;
     globals.set("setInterval", schedule(true))?;
@@ -53,10 +41,7 @@ pub fn install<'js>(ctx: &Ctx<'js>) -> rquickjs::Result<()> {
     };
     globals.set("clearTimeout", clear())?;
     globals.set("clearInterval", clear())?;
-    globals.set(
-        "queueMicrotask",
-        Func::from(|callback: Function<'js>| callback.defer::<()>(())),
-    )?;
+    globals.set("queueMicrotask", Func::from(|callback: Function<'js>| callback.defer::<()>(())))?;
     Ok(())
 }
 
@@ -68,11 +53,7 @@ fn start_timer<'js>(
     args: Vec<Value<'js>>,
     repeat: bool,
 ) -> u32 {
-    let delay = Duration::from_millis(if delay_ms.is_finite() && delay_ms > 0.0 {
-        delay_ms as u64
-    } else {
-        0
-    });
+    let delay = Duration::from_millis(if delay_ms.is_finite() && delay_ms > 0.0 { delay_ms as u64 } else { 0 });
     let token = CancellationToken::new();
     let id = {
         let mut timers = timers.lock().unwrap_or_else(|p| p.into_inner());
@@ -95,11 +76,7 @@ fn start_timer<'js>(
                 break;
             }
         }
-        timers
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .pending
-            .remove(&id);
+        timers.lock().unwrap_or_else(|p| p.into_inner()).pending.remove(&id);
     });
     id
 }

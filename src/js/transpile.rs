@@ -33,12 +33,7 @@ pub enum TranspileError {
     /// The source is not valid TypeScript. `line` and `column` are 1-based and
     /// point at the first problem; `message` lists every problem found.
     #[error("{}:{line}:{column}: {message}", path.display())]
-    Syntax {
-        path: PathBuf,
-        line: usize,
-        column: usize,
-        message: String,
-    },
+    Syntax { path: PathBuf, line: usize, column: usize, message: String },
 }
 
 /// File extensions treated as TypeScript. JSX flavours are deliberately absent:
@@ -50,11 +45,7 @@ const TYPESCRIPT_EXTENSIONS: [&str; 3] = ["ts", "mts", "cts"];
 pub fn is_typescript(path: &Path) -> bool {
     path.extension()
         .and_then(|ext| ext.to_str())
-        .is_some_and(|ext| {
-            TYPESCRIPT_EXTENSIONS
-                .iter()
-                .any(|ts| ext.eq_ignore_ascii_case(ts))
-        })
+        .is_some_and(|ext| TYPESCRIPT_EXTENSIONS.iter().any(|ts| ext.eq_ignore_ascii_case(ts)))
 }
 
 /// Returns JavaScript for `source`. `.ts`, `.mts`, `.cts` are stripped of
@@ -103,10 +94,7 @@ fn transpile_typescript(path: &Path, source: &str) -> Result<String, TranspileEr
     // misplaced `break`, ...) so they surface here with a location rather than
     // later as an opaque engine error. Enum evaluation is required by the enum
     // transform to emit correct reverse mappings.
-    let semantic = SemanticBuilder::new()
-        .with_check_syntax_error(true)
-        .with_enum_eval(true)
-        .build(&program);
+    let semantic = SemanticBuilder::new().with_check_syntax_error(true).with_enum_eval(true).build(&program);
     if semantic.diagnostics.has_errors() {
         return Err(syntax_error(path, source, semantic.diagnostics.errors()));
     }
@@ -119,8 +107,7 @@ fn transpile_typescript(path: &Path, source: &str) -> Result<String, TranspileEr
     // they would become `require`/`module.exports`, which the engine lacks.
     let mut options = TransformOptions::default();
     options.env.module = Module::Esm;
-    let transformed =
-        Transformer::new(&allocator, path, &options).build_with_scoping(scoping, &mut program);
+    let transformed = Transformer::new(&allocator, path, &options).build_with_scoping(scoping, &mut program);
     // The transformer reports constructs it cannot compile faithfully (the
     // CommonJS forms above, mutable namespace exports, ...) as warnings while
     // still emitting code that would misbehave at runtime, so any report at all
@@ -135,17 +122,12 @@ fn transpile_typescript(path: &Path, source: &str) -> Result<String, TranspileEr
 
 /// Builds the error for a failed stage, located at the first diagnostic and
 /// carrying every diagnostic's message so a user can fix them in one pass.
-fn syntax_error<'d>(
-    path: &Path,
-    source: &str,
-    diagnostics: impl Iterator<Item = &'d OxcDiagnostic>,
-) -> TranspileError {
+fn syntax_error<'d>(path: &Path, source: &str, diagnostics: impl Iterator<Item = &'d OxcDiagnostic>) -> TranspileError {
     let mut first: Option<(usize, usize)> = None;
     let mut message = String::new();
     for diagnostic in diagnostics {
         let location = location_label(diagnostic);
-        let (line, column) =
-            location.map_or((1, 1), |label| line_column(source, label.offset() as usize));
+        let (line, column) = location.map_or((1, 1), |label| line_column(source, label.offset() as usize));
         if first.is_some() {
             message.push_str(&format!("\n{}:{line}:{column}: ", path.display()));
         } else {
@@ -157,22 +139,13 @@ fn syntax_error<'d>(
     if message.is_empty() {
         message.push_str("invalid TypeScript");
     }
-    TranspileError::Syntax {
-        path: path.to_path_buf(),
-        line,
-        column,
-        message,
-    }
+    TranspileError::Syntax { path: path.to_path_buf(), line, column, message }
 }
 
 /// The label a diagnostic is reported at: its primary label if it marks one,
 /// otherwise its first.
 fn location_label(diagnostic: &OxcDiagnostic) -> Option<&LabeledSpan> {
-    diagnostic
-        .labels
-        .iter()
-        .find(|label| label.primary())
-        .or_else(|| diagnostic.labels.first())
+    diagnostic.labels.iter().find(|label| label.primary()).or_else(|| diagnostic.labels.first())
 }
 
 /// The diagnostic's message, followed by what its other labels say (e.g. where
@@ -248,24 +221,19 @@ mod tests {
 
     #[test]
     fn strips_type_annotations_and_generics() {
-        let out = ts(
-            "export function greet<T extends string>(name: T, times: number = 1): string {\n\
+        let out = ts("export function greet<T extends string>(name: T, times: number = 1): string {\n\
                const parts: Array<string> = [];\n\
                for (let i: number = 0; i < times; i++) parts.push(name);\n\
                return parts.join(\" \");\n\
              }\n\
              const id = <U,>(x: U): U => x;\n\
-             export const n = id<number>(3);\n",
-        );
+             export const n = id<number>(3);\n");
         assert!(!out.contains(": string"), "{out}");
         assert!(!out.contains(": number"), "{out}");
         assert!(!out.contains("<T"), "{out}");
         assert!(!out.contains("Array<string>"), "{out}");
         assert!(!out.contains("id<number>"), "{out}");
-        assert!(
-            out.contains("export function greet(name, times = 1)"),
-            "{out}"
-        );
+        assert!(out.contains("export function greet(name, times = 1)"), "{out}");
         assert!(out.contains("export const n = id(3)"), "{out}");
     }
 
@@ -353,26 +321,17 @@ mod tests {
              namespace TypesOnly { export type T = string }\n\
              export const v = Util.twice(Util.version);\n");
         assert!(!out.contains("namespace"), "{out}");
-        assert!(
-            out.contains("Util.twice = twice") || out.contains("_Util.twice"),
-            "{out}"
-        );
+        assert!(out.contains("Util.twice = twice") || out.contains("_Util.twice"), "{out}");
         assert!(!out.contains("TypesOnly"), "{out}");
-        assert!(
-            out.contains("export let Util") || out.contains("export var Util"),
-            "{out}"
-        );
+        assert!(out.contains("export let Util") || out.contains("export var Util"), "{out}");
     }
 
     #[test]
     fn rejects_mutable_namespace_exports() {
         // Compiled, `count` would stop tracking `Counter.count` after the first
         // reassignment, so refusing beats running subtly wrong code.
-        let err = to_javascript(
-            Path::new("ns.ts"),
-            "export namespace Counter {\n  export let count = 0;\n}\n",
-        )
-        .expect_err("mutable namespace export");
+        let err = to_javascript(Path::new("ns.ts"), "export namespace Counter {\n  export let count = 0;\n}\n")
+            .expect_err("mutable namespace export");
         assert!(err.to_string().starts_with("ns.ts:2:14: "), "{err}");
     }
 
@@ -451,10 +410,7 @@ mod tests {
         assert!(!out.contains("ambient"), "{out}");
         assert!(!out.contains("Ambient"), "{out}");
         assert!(!out.contains("Mapped"), "{out}");
-        assert!(
-            out.contains("export { Merged, over, Twice, withNs, Shape"),
-            "{out}"
-        );
+        assert!(out.contains("export { Merged, over, Twice, withNs, Shape"), "{out}");
     }
 
     #[test]
@@ -495,8 +451,7 @@ mod tests {
     #[test]
     fn files_without_imports_are_still_modules() {
         // Top-level await is only legal in a module, so this proves the mode.
-        let out = to_javascript(Path::new("script.cts"), "const x: number = await 1;\n")
-            .expect("parsed as module");
+        let out = to_javascript(Path::new("script.cts"), "const x: number = await 1;\n").expect("parsed as module");
         assert!(out.contains("const x = await 1"), "{out}");
     }
 
@@ -510,11 +465,8 @@ mod tests {
 
     #[test]
     fn rejects_commonjs_only_forms() {
-        let err = to_javascript(
-            Path::new("cjs.ts"),
-            "import fs = require(\"fs\");\nexport const x = fs;\n",
-        )
-        .expect_err("import-equals require is CommonJS");
+        let err = to_javascript(Path::new("cjs.ts"), "import fs = require(\"fs\");\nexport const x = fs;\n")
+            .expect_err("import-equals require is CommonJS");
         assert!(err.to_string().starts_with("cjs.ts:1:1: "), "{err}");
 
         let err = to_javascript(Path::new("cjs.cts"), "const x = 1;\n\nexport = x;\n")
@@ -524,8 +476,7 @@ mod tests {
 
     #[test]
     fn transpiles_a_cloudflare_workflow() {
-        let out = ts(
-            r#"import { WorkflowEntrypoint, WorkflowStep, WorkflowEvent } from "cloudflare:workers";
+        let out = ts(r#"import { WorkflowEntrypoint, WorkflowStep, WorkflowEvent } from "cloudflare:workers";
 type Env = { MY_WORKFLOW: Workflow };
 type Params = { email: string; metadata: Record<string, string> };
 export class MyWorkflow extends WorkflowEntrypoint<Env, Params> {
@@ -536,19 +487,12 @@ export class MyWorkflow extends WorkflowEntrypoint<Env, Params> {
   }
 }
 export default { async fetch(req: Request, env: Env): Promise<Response> { return new Response("ok"); } };
-"#,
-        );
-        assert!(
-            out.contains("import { WorkflowEntrypoint } from \"cloudflare:workers\""),
-            "{out}"
-        );
+"#);
+        assert!(out.contains("import { WorkflowEntrypoint } from \"cloudflare:workers\""), "{out}");
         assert!(!out.contains("WorkflowStep"), "{out}");
         assert!(!out.contains("WorkflowEvent"), "{out}");
         assert!(!out.contains("type "), "{out}");
-        assert!(
-            out.contains("export class MyWorkflow extends WorkflowEntrypoint {"),
-            "{out}"
-        );
+        assert!(out.contains("export class MyWorkflow extends WorkflowEntrypoint {"), "{out}");
         assert!(out.contains("async run(event, step)"), "{out}");
         assert!(out.contains("files: [\"a\"]"), "{out}");
         assert!(out.contains("return files;"), "{out}");
@@ -561,12 +505,7 @@ export default { async fetch(req: Request, env: Env): Promise<Response> { return
     fn reports_parse_error_location() {
         let source = "const a = 1;\nexport function f(x: number) {\n  return x +* 2;\n}\n";
         let err = to_javascript(Path::new("src/bad.ts"), source).expect_err("syntax error");
-        let TranspileError::Syntax {
-            path,
-            line,
-            column,
-            message,
-        } = &err;
+        let TranspileError::Syntax { path, line, column, message } = &err;
         assert_eq!(path, Path::new("src/bad.ts"));
         assert_eq!((*line, *column), (3, 13), "{err}");
         assert!(!message.is_empty());
@@ -609,17 +548,8 @@ export default { async fetch(req: Request, env: Env): Promise<Response> { return
 
     #[test]
     fn garbage_input_is_an_error_not_a_panic() {
-        for source in [
-            "}{",
-            "class {",
-            "enum { A }",
-            "\u{0}\u{feff}<<<",
-            "type = ;",
-        ] {
-            assert!(
-                to_javascript(Path::new("x.ts"), source).is_err(),
-                "{source:?}"
-            );
+        for source in ["}{", "class {", "enum { A }", "\u{0}\u{feff}<<<", "type = ;"] {
+            assert!(to_javascript(Path::new("x.ts"), source).is_err(), "{source:?}");
         }
     }
 }

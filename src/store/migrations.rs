@@ -99,10 +99,7 @@ pub fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     let applied: i64 = conn.query_row("PRAGMA user_version", [], |row| row.get(0))?;
     let applied = usize::try_from(applied).unwrap_or(usize::MAX);
     if applied > MIGRATIONS.len() {
-        return Err(StoreError::TooNew {
-            found: applied,
-            known: MIGRATIONS.len(),
-        });
+        return Err(StoreError::TooNew { found: applied, known: MIGRATIONS.len() });
     }
     for (index, sql) in MIGRATIONS.iter().enumerate().skip(applied) {
         let tx = conn.transaction()?;

@@ -12,8 +12,7 @@ use std::sync::{Mutex, MutexGuard};
 use rusqlite::{Connection, OptionalExtension, params};
 
 pub use rows::{
-    AttemptRow, ErrorInfo, EventRow, InstanceFilter, InstanceRow, StepRow, StepState, VersionRow,
-    WorkflowRow,
+    AttemptRow, ErrorInfo, EventRow, InstanceFilter, InstanceRow, StepRow, StepState, VersionRow, WorkflowRow,
 };
 
 use crate::engine::lifecycle::InstanceStatus;
@@ -24,13 +23,8 @@ pub enum StoreError {
     #[error("database error: {0}")]
     Sqlite(#[from] rusqlite::Error),
     #[error("cannot create the state directory {path}: {source}")]
-    CreateDir {
-        path: String,
-        source: std::io::Error,
-    },
-    #[error(
-        "the database was written by a newer stepflare (schema {found}, this one knows {known})"
-    )]
+    CreateDir { path: String, source: std::io::Error },
+    #[error("the database was written by a newer stepflare (schema {found}, this one knows {known})")]
     TooNew { found: usize, known: usize },
     #[error("an instance with this id already exists")]
     InstanceExists,
@@ -49,10 +43,8 @@ pub struct Store {
 impl Store {
     /// Opens (creating if needed) `dir/state.sqlite`.
     pub fn open_in_dir(dir: &Path) -> Result<Self> {
-        std::fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir {
-            path: dir.display().to_string(),
-            source,
-        })?;
+        std::fs::create_dir_all(dir)
+            .map_err(|source| StoreError::CreateDir { path: dir.display().to_string(), source })?;
         let conn = Connection::open(dir.join("state.sqlite"))?;
         // NORMAL in WAL mode survives a killed process (not a power cut) at a tenth of FULL's cost.
         conn.pragma_update(None, "journal_mode", "WAL")?;
@@ -68,17 +60,13 @@ impl Store {
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         conn.set_prepared_statement_cache_capacity(64);
         migrations::migrate(&mut conn)?;
-        Ok(Store {
-            conn: Mutex::new(conn),
-        })
+        Ok(Store { conn: Mutex::new(conn) })
     }
 
     fn conn(&self) -> MutexGuard<'_, Connection> {
         // A panic while holding the lock leaves SQLite consistent (statements are atomic), so a
         // poisoned lock is still usable.
-        self.conn
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     // ---- workflows and versions ----
@@ -161,9 +149,7 @@ impl Store {
             "SELECT {} FROM instances WHERE workflow_name = ?1 AND id = ?2",
             InstanceRow::COLUMNS
         ))?;
-        stmt.query_row([workflow, id], InstanceRow::from_row)
-            .optional()
-            .map_err(Into::into)
+        stmt.query_row([workflow, id], InstanceRow::from_row).optional().map_err(Into::into)
     }
 
     /// Instances of a workflow, newest first unless `ascending`, after the `(created_on, id)`
@@ -205,11 +191,7 @@ impl Store {
     /// `(workflow, id)` of every instance in one of `statuses`, oldest first.
     pub fn instances_in(&self, statuses: &[InstanceStatus]) -> Result<Vec<(String, String)>> {
         let conn = self.conn();
-        let list = statuses
-            .iter()
-            .map(|s| format!("'{}'", s.as_str()))
-            .collect::<Vec<_>>()
-            .join(",");
+        let list = statuses.iter().map(|s| format!("'{}'", s.as_str())).collect::<Vec<_>>().join(",");
         let mut stmt = conn.prepare(&format!(
             "SELECT workflow_name, id FROM instances WHERE status IN ({list}) ORDER BY created_on, rowid"
         ))?;
@@ -219,12 +201,9 @@ impl Store {
 
     pub fn count_by_status(&self, workflow: &str) -> Result<Vec<(InstanceStatus, u64)>> {
         let conn = self.conn();
-        let mut stmt = conn.prepare_cached(
-            "SELECT status, COUNT(*) FROM instances WHERE workflow_name = ?1 GROUP BY status",
-        )?;
-        let rows = stmt.query_map([workflow], |row| {
-            Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?))
-        })?;
+        let mut stmt =
+            conn.prepare_cached("SELECT status, COUNT(*) FROM instances WHERE workflow_name = ?1 GROUP BY status")?;
+        let rows = stmt.query_map([workflow], |row| Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?)))?;
         let mut counts = Vec::new();
         for row in rows {
             let (status, count) = row?;
@@ -235,13 +214,7 @@ impl Store {
         Ok(counts)
     }
 
-    pub fn set_status(
-        &self,
-        workflow: &str,
-        id: &str,
-        status: InstanceStatus,
-        now: i64,
-    ) -> Result<()> {
+    pub fn set_status(&self, workflow: &str, id: &str, status: InstanceStatus, now: i64) -> Result<()> {
         self.conn()
             .prepare_cached("UPDATE instances SET status = ?3, modified_on = ?4 WHERE workflow_name = ?1 AND id = ?2")?
             .execute(params![workflow, id, status.as_str(), now])?;
@@ -261,16 +234,8 @@ impl Store {
     }
 
     /// Records the end of an instance: its final status and output or error, in one commit.
-    pub fn finish_instance(
-        &self,
-        workflow: &str,
-        id: &str,
-        status: InstanceStatus,
-        output: Option<&str>,
-        error: Option<&ErrorInfo>,
-        terminated_by: Option<&str>,
-        now: i64,
-    ) -> Result<()> {
+    pub fn finish_instance(&self, workflow: &str, id: &str, end: &InstanceEnd<'_>, now: i64) -> Result<()> {
+        let InstanceEnd { status, output, error, terminated_by } = *end;
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         tx.execute(
@@ -288,10 +253,7 @@ impl Store {
                 terminated_by
             ],
         )?;
-        tx.execute(
-            "DELETE FROM timers WHERE workflow_name = ?1 AND instance_id = ?2",
-            [workflow, id],
-        )?;
+        tx.execute("DELETE FROM timers WHERE workflow_name = ?1 AND instance_id = ?2", [workflow, id])?;
         tx.commit()?;
         Ok(())
     }
@@ -299,13 +261,7 @@ impl Store {
     /// Erases the step state of an instance, all of it or from step `from_seq` on, and makes it
     /// queued again as if just created. Events that erased waits had consumed are erased with
     /// them; events never consumed stay buffered.
-    pub fn reset_for_restart(
-        &self,
-        workflow: &str,
-        id: &str,
-        from_seq: Option<u32>,
-        now: i64,
-    ) -> Result<()> {
+    pub fn reset_for_restart(&self, workflow: &str, id: &str, from_seq: Option<u32>, now: i64) -> Result<()> {
         let from_seq = from_seq.unwrap_or(0);
         let mut conn = self.conn();
         let tx = conn.transaction()?;
@@ -324,10 +280,7 @@ impl Store {
             "DELETE FROM steps WHERE workflow_name = ?1 AND instance_id = ?2 AND seq >= ?3",
             params![workflow, id, from_seq],
         )?;
-        tx.execute(
-            "DELETE FROM timers WHERE workflow_name = ?1 AND instance_id = ?2",
-            [workflow, id],
-        )?;
+        tx.execute("DELETE FROM timers WHERE workflow_name = ?1 AND instance_id = ?2", [workflow, id])?;
         tx.execute(
             "UPDATE instances SET status = 'queued', modified_on = ?3, started_on = NULL, ended_on = NULL,
                  output = NULL, error_name = NULL, error_message = NULL, terminated_by = NULL
@@ -434,14 +387,7 @@ impl Store {
 
     // ---- events ----
 
-    pub fn insert_event(
-        &self,
-        workflow: &str,
-        id: &str,
-        event_type: &str,
-        payload: &str,
-        now: i64,
-    ) -> Result<()> {
+    pub fn insert_event(&self, workflow: &str, id: &str, event_type: &str, payload: &str, now: i64) -> Result<()> {
         self.conn().execute(
             "INSERT INTO events (workflow_name, instance_id, event_type, payload, received_on) VALUES (?1, ?2, ?3, ?4, ?5)",
             params![workflow, id, event_type, payload, now],
@@ -451,13 +397,7 @@ impl Store {
 
     /// Delivers the oldest buffered event of `event_type` to the wait `step`: marks the event
     /// consumed and completes the step, in one commit.
-    pub fn deliver_event(
-        &self,
-        workflow: &str,
-        id: &str,
-        step: &mut StepRow,
-        now: i64,
-    ) -> Result<Option<EventRow>> {
+    pub fn deliver_event(&self, workflow: &str, id: &str, step: &mut StepRow, now: i64) -> Result<Option<EventRow>> {
         let event_type = step.event_type.clone().unwrap_or_default();
         let mut conn = self.conn();
         let tx = conn.transaction()?;
@@ -471,10 +411,7 @@ impl Store {
             )
             .optional()?;
         let Some(event) = event else { return Ok(None) };
-        tx.execute(
-            "UPDATE events SET consumed_by = ?2 WHERE seq = ?1",
-            params![event.seq, step_token(&step.key)],
-        )?;
+        tx.execute("UPDATE events SET consumed_by = ?2 WHERE seq = ?1", params![event.seq, step_token(&step.key)])?;
         step.state = StepState::Succeeded;
         step.ended_on = Some(now);
         step.output = Some(
@@ -568,6 +505,17 @@ impl Store {
     }
 }
 
+/// How an instance ended.
+#[derive(Debug, Clone, Copy)]
+pub struct InstanceEnd<'a> {
+    pub status: InstanceStatus,
+    /// What `run()` returned, as JSON text.
+    pub output: Option<&'a str>,
+    pub error: Option<&'a ErrorInfo>,
+    /// Who terminated it (`"api"`), for a terminated instance.
+    pub terminated_by: Option<&'a str>,
+}
+
 /// What saving a step does to its timer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TimerChange {
@@ -583,10 +531,91 @@ fn step_token(key: &StepKey) -> String {
 
 pub(crate) fn parse_kind(text: &str) -> rusqlite::Result<StepKind> {
     StepKind::parse(text).ok_or_else(|| {
-        rusqlite::Error::FromSqlConversionFailure(
-            0,
-            rusqlite::types::Type::Text,
-            format!("step kind {text}").into(),
-        )
+        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, format!("step kind {text}").into())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn instance(id: &str, created_on: i64) -> InstanceRow {
+        InstanceRow {
+            workflow_name: "wf".into(),
+            id: id.into(),
+            version_id: "v1".into(),
+            status: InstanceStatus::Queued,
+            params: "{}".into(),
+            trigger_source: "api".into(),
+            schedule: None,
+            created_on,
+            modified_on: created_on,
+            started_on: None,
+            ended_on: None,
+            output: None,
+            error: None,
+            terminated_by: None,
+        }
+    }
+
+    #[test]
+    fn reopening_a_database_keeps_its_rows_and_schema() {
+        let dir = std::env::temp_dir().join(format!("stepflare-store-{}", std::process::id()));
+        {
+            let store = Store::open_in_dir(&dir).unwrap();
+            store.insert_instance(&instance("a", 1)).unwrap();
+        }
+        let store = Store::open_in_dir(&dir).unwrap();
+        assert_eq!(store.instance("wf", "a").unwrap().unwrap().status, InstanceStatus::Queued);
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
+    fn duplicate_instance_ids_are_refused() {
+        let store = Store::open_in_memory().unwrap();
+        store.insert_instance(&instance("a", 1)).unwrap();
+        assert!(matches!(store.insert_instance(&instance("a", 2)), Err(StoreError::InstanceExists)));
+    }
+
+    #[test]
+    fn listing_pages_by_cursor_newest_first() {
+        let store = Store::open_in_memory().unwrap();
+        for (id, created) in [("a", 1), ("b", 2), ("c", 3)] {
+            store.insert_instance(&instance(id, created)).unwrap();
+        }
+        let mut filter = InstanceFilter { workflow: "wf".into(), limit: 2, ..Default::default() };
+        let first: Vec<_> = store.list_instances(&filter).unwrap().into_iter().map(|r| r.id).collect();
+        assert_eq!(first, ["c", "b"]);
+        filter.after = Some((2, "b".into()));
+        let second: Vec<_> = store.list_instances(&filter).unwrap().into_iter().map(|r| r.id).collect();
+        assert_eq!(second, ["a"]);
+    }
+
+    #[test]
+    fn a_delivered_event_is_consumed_once() {
+        let store = Store::open_in_memory().unwrap();
+        store.insert_instance(&instance("a", 1)).unwrap();
+        store.insert_event("wf", "a", "go", "{\"n\":1}", 5).unwrap();
+        let key = StepKey { kind: StepKind::WaitForEvent, name: "w".into(), count: 1 };
+        let mut step = StepRow {
+            key,
+            seq: 0,
+            state: StepState::Waiting,
+            started_on: 1,
+            ended_on: None,
+            output: None,
+            error: None,
+            config: None,
+            attempts_made: 0,
+            wake_at: Some(100),
+            event_type: Some("go".into()),
+        };
+        store.save_step("wf", "a", &step, None, TimerChange::Set(100)).unwrap();
+        assert!(store.has_deliverable_event("wf", "a").unwrap());
+        assert!(store.deliver_event("wf", "a", &mut step, 10).unwrap().is_some());
+        assert_eq!(step.state, StepState::Succeeded);
+        assert!(!store.has_deliverable_event("wf", "a").unwrap());
+        assert!(store.deliver_event("wf", "a", &mut step, 11).unwrap().is_none());
+        assert!(!store.has_due_timer("wf", "a", 1000).unwrap(), "delivery clears the wait's timer");
+    }
 }

@@ -15,17 +15,11 @@ pub struct ErrorInfo {
 
 impl ErrorInfo {
     pub fn new(name: impl Into<String>, message: impl Into<String>) -> Self {
-        ErrorInfo {
-            name: name.into(),
-            message: message.into(),
-        }
+        ErrorInfo { name: name.into(), message: message.into() }
     }
 
     fn from_columns(name: Option<String>, message: Option<String>) -> Option<Self> {
-        name.map(|name| ErrorInfo {
-            name,
-            message: message.unwrap_or_default(),
-        })
+        name.map(|name| ErrorInfo { name, message: message.unwrap_or_default() })
     }
 }
 
@@ -156,14 +150,9 @@ impl StepState {
     }
 
     fn parse(text: &str) -> Option<Self> {
-        [
-            StepState::Succeeded,
-            StepState::Failed,
-            StepState::Retrying,
-            StepState::Waiting,
-        ]
-        .into_iter()
-        .find(|state| state.as_str() == text)
+        [StepState::Succeeded, StepState::Failed, StepState::Retrying, StepState::Waiting]
+            .into_iter()
+            .find(|state| state.as_str() == text)
     }
 }
 
@@ -188,18 +177,13 @@ pub struct StepRow {
 }
 
 impl StepRow {
-    pub(super) const COLUMNS: &'static str =
-        "kind, name, count, seq, state, started_on, ended_on, output,
+    pub(super) const COLUMNS: &'static str = "kind, name, count, seq, state, started_on, ended_on, output,
         error_name, error_message, config, attempts_made, wake_at, event_type";
 
     pub(super) fn from_row(row: &Row<'_>) -> rusqlite::Result<Self> {
         let state: String = row.get(4)?;
         Ok(StepRow {
-            key: StepKey {
-                kind: parse_kind(&row.get::<_, String>(0)?)?,
-                name: row.get(1)?,
-                count: row.get(2)?,
-            },
+            key: StepKey { kind: parse_kind(&row.get::<_, String>(0)?)?, name: row.get(1)?, count: row.get(2)? },
             seq: row.get(3)?,
             state: StepState::parse(&state).unwrap_or(StepState::Failed),
             started_on: row.get(5)?,
@@ -228,11 +212,7 @@ pub struct AttemptRow {
 impl AttemptRow {
     pub(super) fn from_row(row: &Row<'_>) -> rusqlite::Result<Self> {
         Ok(AttemptRow {
-            key: StepKey {
-                kind: parse_kind(&row.get::<_, String>(0)?)?,
-                name: row.get(1)?,
-                count: row.get(2)?,
-            },
+            key: StepKey { kind: parse_kind(&row.get::<_, String>(0)?)?, name: row.get(1)?, count: row.get(2)? },
             attempt: row.get(3)?,
             started_on: row.get(4)?,
             ended_on: row.get(5)?,
@@ -252,11 +232,6 @@ pub struct EventRow {
 
 impl EventRow {
     pub(super) fn from_row(row: &Row<'_>) -> rusqlite::Result<Self> {
-        Ok(EventRow {
-            seq: row.get(0)?,
-            event_type: row.get(1)?,
-            payload: row.get(2)?,
-            received_on: row.get(3)?,
-        })
+        Ok(EventRow { seq: row.get(0)?, event_type: row.get(1)?, payload: row.get(2)?, received_on: row.get(3)? })
     }
 }

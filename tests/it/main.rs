@@ -1,0 +1,14 @@
+//! Integration tests for `stepflare dev`: each test starts the real binary on a fixture project
+//! under `fixtures/` and drives it through the Cloudflare-compatible REST API, checking the
+//! behaviour Cloudflare Workflows documents.
+
+mod support;
+
+mod config_errors;
+mod crash;
+mod events;
+mod lifecycle;
+mod limits;
+mod replay;
+mod retries;
+mod typescript;
