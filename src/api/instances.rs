@@ -209,9 +209,8 @@ fn step_details(step: &StepRow, history: &InstanceHistory) -> Value {
                 other => parse_json_text(other),
             };
             let attempts: Vec<Value> = history
-                .attempts
+                .attempts_of(step)
                 .iter()
-                .filter(|a| a.key == step.key)
                 .map(|a| {
                     json!({
                         "start": timestamp(a.started_on),

@@ -25,7 +25,7 @@ use self::lifecycle::{Command, Effect, InstanceStatus, Refusal, transition};
 use self::run::{RunControl, RunHost};
 use crate::ids::{EventType, InstanceId, InvalidId, StepKind, WorkflowName};
 use crate::js::{ProjectCode, RunOutcome, RunRequest, run_workflow};
-use crate::store::{AttemptRow, InstanceEnd, InstanceFilter, InstanceRow, StepRow, Store, StoreError};
+use crate::store::{AttemptRow, InstanceEnd, InstanceFilter, InstanceRow, StepRow, StepState, Store, StoreError};
 
 /// Params and event payloads are limited to 1 MiB (spec §1.3).
 pub const MAX_PAYLOAD_BYTES: usize = 1 << 20;
@@ -101,6 +101,27 @@ pub struct InstanceHistory {
     pub instance: InstanceRow,
     pub steps: Vec<StepRow>,
     pub attempts: Vec<AttemptRow>,
+}
+
+impl InstanceHistory {
+    /// The attempts of a `do` step in order. A first attempt that succeeded is not stored (the
+    /// step row says everything about it), so it is rebuilt here.
+    pub fn attempts_of(&self, step: &StepRow) -> Vec<AttemptRow> {
+        let mut attempts: Vec<AttemptRow> = self.attempts.iter().filter(|a| a.key == step.key).cloned().collect();
+        let succeeded_first_time = step.state == StepState::Succeeded && step.attempts_made == 1;
+        if succeeded_first_time && !attempts.iter().any(|a| a.attempt == 1) {
+            attempts.push(AttemptRow {
+                key: step.key.clone(),
+                attempt: 1,
+                started_on: step.started_on,
+                ended_on: step.ended_on,
+                success: Some(true),
+                error: None,
+            });
+        }
+        attempts.sort_by_key(|a| a.attempt);
+        attempts
+    }
 }
 
 type InstanceKey = (String, String);

@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::duration::parse_duration_value;
 use super::retry::StepConfig;
-use super::{Inner, InstanceKey};
+use super::{Inner, InstanceKey, MAX_PAYLOAD_BYTES};
 use crate::ids::{EventType, StepKey, StepKind, check_step_name};
 use crate::js::{AttemptOutcome, HostReply, HostRequest, LogLevel, StepHost};
 use crate::store::{AttemptRow, ErrorInfo, StepRow, StepState, TimerChange};
@@ -303,6 +303,21 @@ impl RunHost {
         row.attempts_made = attempt;
         let mut attempt_row =
             AttemptRow { key: key.clone(), attempt, started_on, ended_on: Some(now), success: Some(true), error: None };
+        let outcome = match outcome {
+            AttemptOutcome::Ok { output: Some(output) } if output.len() > MAX_PAYLOAD_BYTES => AttemptOutcome::Err {
+                error: ErrorInfo::new(
+                    "Error",
+                    format!(
+                        "step \"{}\" returned {} bytes, over the 1 MiB limit for a step result",
+                        key.name,
+                        output.len()
+                    ),
+                ),
+                // The same code returns the same value again: retrying cannot help.
+                non_retryable: true,
+            },
+            other => other,
+        };
         let (reply, timer) = match outcome {
             AttemptOutcome::Ok { output } => {
                 row.state = StepState::Succeeded;
@@ -350,7 +365,10 @@ impl RunHost {
         };
         replay.steps.insert(key, row.clone());
         drop(replay);
-        if let Err(stopped) = self.save(&row, Some(&attempt_row), timer) {
+        // A first attempt that succeeds is fully described by the step row itself (describe
+        // derives it); not writing it halves the work of the common case.
+        let attempt_row = (attempt > 1 || attempt_row.success != Some(true)).then_some(attempt_row);
+        if let Err(stopped) = self.save(&row, attempt_row.as_ref(), timer) {
             return stopped;
         }
         match reply {

@@ -60,7 +60,7 @@ CREATE TABLE steps (
     wake_at       INTEGER,
     event_type    TEXT,
     PRIMARY KEY (workflow_name, instance_id, kind, name, count)
-);
+) WITHOUT ROWID;
 CREATE TABLE attempts (
     workflow_name TEXT NOT NULL,
     instance_id   TEXT NOT NULL,
@@ -74,7 +74,7 @@ CREATE TABLE attempts (
     error_name    TEXT,
     error_message TEXT,
     PRIMARY KEY (workflow_name, instance_id, kind, name, count, attempt)
-);
+) WITHOUT ROWID;
 CREATE TABLE events (
     seq           INTEGER PRIMARY KEY AUTOINCREMENT,
     workflow_name TEXT NOT NULL,
@@ -91,7 +91,7 @@ CREATE TABLE timers (
     step          TEXT NOT NULL,
     due_at        INTEGER NOT NULL,
     PRIMARY KEY (workflow_name, instance_id, step)
-);
+) WITHOUT ROWID;
 CREATE INDEX timers_by_due ON timers (due_at);
 "#];
 

@@ -11,4 +11,5 @@ mod lifecycle;
 mod limits;
 mod replay;
 mod retries;
+mod source_docs;
 mod typescript;
