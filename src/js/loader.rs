@@ -5,14 +5,17 @@
 
 use std::collections::HashMap;
 use std::path::{Component, Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use rquickjs::loader::{Loader, Resolver};
-use rquickjs::module::Declared;
+use rquickjs::module::{Declared, WriteOptions};
 use rquickjs::{Ctx, Error, Module};
 
 use super::transpile;
 
+/// The JavaScript half of the workflow API, evaluated first in every context.
+pub(super) const PRELUDE: &str = "stepflare:prelude";
+const PRELUDE_SOURCE: &str = include_str!("prelude.js");
 const CLOUDFLARE_WORKERS: &str = "cloudflare:workers";
 const CLOUDFLARE_WORKFLOWS: &str = "cloudflare:workflows";
 
@@ -50,11 +53,50 @@ pub enum LoadError {
 pub struct ProjectCode {
     main: PathBuf,
     sources: Mutex<HashMap<PathBuf, Arc<str>>>,
+    bytecode: BytecodeCache,
+}
+
+/// Compiled modules by name, so that a run loads bytecode instead of parsing source again.
+#[derive(Debug, Default)]
+struct BytecodeCache(Mutex<HashMap<String, Arc<[u8]>>>);
+
+impl BytecodeCache {
+    /// The module `name`, from bytecode when it was compiled before, else compiled from
+    /// `source()` and remembered.
+    fn load<'js>(
+        &self,
+        ctx: &Ctx<'js>,
+        name: &str,
+        source: impl FnOnce() -> rquickjs::Result<Arc<str>>,
+    ) -> rquickjs::Result<Module<'js, Declared>> {
+        let cached = self.lock().get(name).cloned();
+        if let Some(bytes) = cached {
+            // SAFETY: the bytes were written by `Module::write` of this same QuickJS build. QuickJS
+            // reads them in place, so they must outlive the module: the cache never drops an
+            // entry, and it lives as long as the loader of every runtime that uses it.
+            return unsafe { Module::load(ctx.clone(), &bytes) };
+        }
+        let module = Module::declare(ctx.clone(), name, source()?.as_bytes())?;
+        if let Ok(bytes) = module.write(WriteOptions::default()) {
+            self.lock().insert(name.to_owned(), bytes.into());
+        }
+        Ok(module)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<[u8]>>> {
+        self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// The built-in modules are the same for every project and version.
+fn builtin_bytecode() -> &'static BytecodeCache {
+    static CACHE: OnceLock<BytecodeCache> = OnceLock::new();
+    CACHE.get_or_init(BytecodeCache::default)
 }
 
 impl ProjectCode {
     pub fn new(main: PathBuf) -> Arc<Self> {
-        Arc::new(ProjectCode { main, sources: Mutex::new(HashMap::new()) })
+        Arc::new(ProjectCode { main, sources: Mutex::new(HashMap::new()), bytecode: BytecodeCache::default() })
     }
 
     pub fn main(&self) -> &Path {
@@ -87,7 +129,7 @@ impl ProjectCode {
 
 /// Resolves `specifier` imported from the module named `importer` (an absolute path).
 pub fn resolve(importer: &str, specifier: &str) -> Result<String, LoadError> {
-    if specifier == CLOUDFLARE_WORKERS || specifier == CLOUDFLARE_WORKFLOWS {
+    if [PRELUDE, CLOUDFLARE_WORKERS, CLOUDFLARE_WORKFLOWS].contains(&specifier) {
         return Ok(specifier.to_owned());
     }
     let unresolved = || LoadError::Unresolved { specifier: specifier.to_owned(), importer: importer.to_owned() };
@@ -155,15 +197,20 @@ pub(super) struct ProjectLoader {
 
 impl Loader for ProjectLoader {
     fn load<'js>(&mut self, ctx: &Ctx<'js>, name: &str) -> rquickjs::Result<Module<'js, Declared>> {
-        let source: Arc<str> = match name {
-            CLOUDFLARE_WORKERS => CLOUDFLARE_WORKERS_SOURCE.into(),
-            CLOUDFLARE_WORKFLOWS => CLOUDFLARE_WORKFLOWS_SOURCE.into(),
-            path => self
-                .code
-                .javascript(Path::new(path))
-                .map_err(|error| Error::new_loading_message(name, error.to_string()))?,
+        let builtin = match name {
+            PRELUDE => PRELUDE_SOURCE,
+            CLOUDFLARE_WORKERS => CLOUDFLARE_WORKERS_SOURCE,
+            CLOUDFLARE_WORKFLOWS => CLOUDFLARE_WORKFLOWS_SOURCE,
+            path => {
+                let javascript = || {
+                    self.code
+                        .javascript(Path::new(path))
+                        .map_err(|error| Error::new_loading_message(name, error.to_string()))
+                };
+                return self.code.bytecode.load(ctx, name, javascript);
+            }
         };
-        Module::declare(ctx.clone(), name, source.as_bytes())
+        builtin_bytecode().load(ctx, name, || Ok(builtin.into()))
     }
 }
 

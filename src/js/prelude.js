@@ -1,5 +1,5 @@
-// The JavaScript half of stepflare's workflow API, evaluated once in every fresh context before
-// the user's module. It defines the classes `cloudflare:workers` and `cloudflare:workflows`
+// The JavaScript half of stepflare's workflow API: the module `stepflare:prelude`, evaluated in
+// every fresh context before the user's module. It defines the classes `cloudflare:workers` and `cloudflare:workflows`
 // export and the `WorkflowStep` handed to `run()`. Every decision is the host's: this code only
 // runs callbacks, checks that results can be stored, and follows the host's replies.
 (() => {

@@ -13,11 +13,9 @@ use rquickjs::{
 use serde_json::Value as Json;
 
 use super::host::{HostRequest, LogLevel, StepHost};
-use super::loader::{ProjectCode, ProjectLoader, ProjectResolver};
+use super::loader::{PRELUDE, ProjectCode, ProjectLoader, ProjectResolver};
 use super::timers;
 use crate::store::ErrorInfo;
-
-const PRELUDE: &str = include_str!("prelude.js");
 
 /// Everything a run needs to know about the instance.
 #[derive(Debug, Clone)]
@@ -72,7 +70,7 @@ async fn call_run<'js, H: StepHost>(
 ) -> rquickjs::Result<RunOutcome> {
     install_host(ctx, host)?;
     timers::install(ctx)?;
-    ctx.eval::<(), _>(PRELUDE)?;
+    Module::import(ctx, PRELUDE)?.into_future::<Value>().await?;
     let stepflare: Object = ctx.globals().get("__stepflare")?;
     let env = ctx.json_parse(request.env.to_string())?;
     stepflare.set("env", env.clone())?;
@@ -216,7 +214,7 @@ pub async fn exported_classes(code: Arc<ProjectCode>) -> Result<Vec<String>, Str
         let result: rquickjs::Result<Vec<String>> = async {
             install_host(&ctx, Arc::new(NoSteps))?;
             timers::install(&ctx)?;
-            ctx.eval::<(), _>(PRELUDE)?;
+            Module::import(&ctx, PRELUDE)?.into_future::<Value>().await?;
             let main = code.main().display().to_string();
             let namespace: Object = Module::import(&ctx, main)?.into_future().await?;
             let mut classes = Vec::new();
