@@ -92,3 +92,55 @@ async fn sleeps_accept_strings_milliseconds_dates_and_epoch_millis() {
     assert!(until_date >= t0 + 1500 - 20, "sleepUntil(Date) woke {} ms early", t0 + 1500 - until_date);
     assert!(t1 >= t0 + 1800 - 20, "sleepUntil(ms) woke {} ms early", t0 + 1800 - t1);
 }
+
+#[tokio::test]
+async fn a_timer_that_fell_due_while_stepflare_was_down_fires_at_start() {
+    let persist = tempfile::tempdir().unwrap();
+    let mut server = Server::start_with("basic", persist.path(), &[]);
+    let id = server.create("replay", json!({ "sleepMs": 400 })).await;
+    server.wait_for_status("replay", &id, &["waiting"]).await;
+    server.kill9();
+    tokio::time::sleep(std::time::Duration::from_millis(800)).await;
+
+    let server = Server::start_with("basic", persist.path(), &[]);
+    let started = now_ms();
+    let d = server.wait_for_status("replay", &id, &["complete"]).await;
+    let woke = iso_ms(&step(&d, "b-1")["start"]) - started;
+    assert!(woke < 5_000, "the overdue sleep took {woke} ms to fire after the start: {d:#}");
+    assert_eq!(step(&d, "nap-1")["finished"], json!(true), "{d:#}");
+}
+
+#[tokio::test]
+async fn queued_instances_start_after_a_restart() {
+    let persist = tempfile::tempdir().unwrap();
+    let mut server = Server::start_with("basic", persist.path(), &["--max-concurrent", "1"]);
+    let params = json!({ "steps": 3, "stepMs": 150 });
+    let first = server.create("slow", params.clone()).await;
+    let second = server.create("slow", params).await;
+    assert_eq!(status(&server.describe("slow", &second).await), "queued");
+    server.kill9();
+
+    let server = Server::start_with("basic", persist.path(), &["--max-concurrent", "1"]);
+    for id in [&first, &second] {
+        let d = server.wait_for_status("slow", id, &["complete"]).await;
+        assert_eq!(d["output"], json!(3), "{d:#}");
+    }
+}
+
+#[tokio::test]
+async fn a_paused_sleeping_instance_stays_paused_past_its_wake_time_until_resumed() {
+    let server = Server::start("basic");
+    let id = server.create("replay", json!({ "sleepMs": 300 })).await;
+    server.wait_for_status("replay", &id, &["waiting"]).await;
+    let paused = server.change_status("replay", &id, json!({ "status": "pause" })).await;
+    assert_eq!(paused["status"], "paused", "{paused:#}");
+
+    tokio::time::sleep(std::time::Duration::from_millis(900)).await;
+    let still = server.describe("replay", &id).await;
+    assert_eq!(status(&still), "paused", "the sleep woke a paused instance: {still:#}");
+    assert!(find_step(&still, "b-1").is_none(), "{still:#}");
+
+    server.change_status("replay", &id, json!({ "status": "resume" })).await;
+    let d = server.wait_for_status("replay", &id, &["complete"]).await;
+    assert!(d["output"]["b"].is_string(), "{d:#}");
+}

@@ -171,3 +171,20 @@ async fn an_error_thrown_by_run_errors_the_instance() {
     assert_eq!(fine["success"], json!(true), "{fine:#}");
     assert_eq!(fine["output"], "ok", "{fine:#}");
 }
+
+#[tokio::test]
+async fn an_attempt_longer_than_its_timeout_fails_and_is_retried() {
+    let server = Server::start("basic");
+    let id = server.create("times-out", json!({ "timeoutMs": 150, "workMs": 2000 })).await;
+    let d = server.wait_for_status("times-out", &id, &["complete"]).await;
+    assert_eq!(d["output"]["name"], "WorkflowTimeoutError", "{d:#}");
+    let slowpoke = step(&d, "slowpoke-1");
+    let tries = attempts(slowpoke);
+    assert_eq!(tries.len(), 2, "limit 1 means two attempts: {d:#}");
+    for attempt in tries {
+        assert_eq!(attempt["success"], json!(false), "{d:#}");
+        assert_eq!(attempt["error"]["name"], "WorkflowTimeoutError", "{d:#}");
+        let took = iso_ms(&attempt["end"]) - iso_ms(&attempt["start"]);
+        assert!((140..1500).contains(&took), "an attempt took {took} ms with a 150 ms timeout: {d:#}");
+    }
+}
