@@ -16,7 +16,11 @@ pub mod codes {
     pub const INSTANCE_NOT_FOUND: u32 = 10400;
     pub const INSTANCE_EXISTS: u32 = 10405;
     pub const INVALID_STATUS_CHANGE: u32 = 10403;
+    pub const STEP_NOT_FOUND: u32 = 10401;
+    pub const VERSION_NOT_FOUND: u32 = 10300;
+    pub const AUTHENTICATION: u32 = 10000;
     pub const ROUTE_NOT_FOUND: u32 = 7003;
+    pub const METHOD_NOT_ALLOWED: u32 = 7001;
 }
 
 /// `{"success": true, "errors": [], "messages": [], "result": …}`.
@@ -66,7 +70,9 @@ impl From<EngineError> for ApiError {
             EngineError::WorkflowNotFound(_) => (StatusCode::NOT_FOUND, codes::WORKFLOW_NOT_FOUND),
             EngineError::InstanceNotFound(_) => (StatusCode::NOT_FOUND, codes::INSTANCE_NOT_FOUND),
             EngineError::InstanceExists(_) => (StatusCode::CONFLICT, codes::INSTANCE_EXISTS),
-            EngineError::InvalidId(_) | EngineError::TooLarge { .. } => (StatusCode::BAD_REQUEST, codes::INVALID_BODY),
+            EngineError::InvalidId(_) | EngineError::TooLarge { .. } | EngineError::BatchSize(_) => {
+                (StatusCode::BAD_REQUEST, codes::INVALID_BODY)
+            }
             EngineError::Refused(_) | EngineError::StepNotFound(_) => {
                 (StatusCode::CONFLICT, codes::INVALID_STATUS_CHANGE)
             }

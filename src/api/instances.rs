@@ -1,45 +1,26 @@
-//! The instance routes: create, list, describe, change status, send event.
+//! The instance routes: create (one or a batch), list, delete (one or a batch), and terminate
+//! many at once. Describe and `/step` are in `describe.rs`, status changes in `status.rs`,
+//! events in `events.rs`.
 
-use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::response::Response;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::envelope::{ApiError, ok, ok_with_info, optional_timestamp, parse_timestamp, timestamp};
-use super::{AppState, parse_json_body};
+use super::AppState;
+use super::envelope::{ApiError, codes, ok, ok_with_info, optional_timestamp, parse_timestamp, timestamp};
+use super::extract::{ApiJson, ApiPath, ApiQuery, OptionalJson};
+use super::paths::{InstancePath, WorkflowPath};
 use crate::engine::lifecycle::InstanceStatus;
-use crate::engine::{InstanceHistory, NewInstance, RestartFrom};
-use crate::ids::{EventType, InstanceId, StepKind};
-use crate::store::{InstanceFilter, InstanceRow, StepRow, StepState};
+use crate::engine::{EngineError, MAX_BATCH, NewInstance, WorkflowDef};
+use crate::ids::InstanceId;
+use crate::store::{InstanceFilter, InstanceRow};
 
-#[derive(Deserialize)]
-pub struct WorkflowPath {
-    #[allow(dead_code)]
-    account_id: String,
-    workflow_name: String,
-}
-
-#[derive(Deserialize)]
-pub struct InstancePath {
-    #[allow(dead_code)]
-    account_id: String,
-    workflow_name: String,
-    instance_id: String,
-}
-
-#[derive(Deserialize)]
-pub struct EventPath {
-    #[allow(dead_code)]
-    account_id: String,
-    workflow_name: String,
-    instance_id: String,
-    event_type: String,
-}
-
+/// The body of create; `instance_retention` and `location_hint` are accepted and have no
+/// effect locally.
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
-struct CreateBody {
+pub(super) struct CreateBody {
     instance_id: Option<String>,
     params: Option<Value>,
     #[allow(dead_code)]
@@ -48,84 +29,140 @@ struct CreateBody {
     location_hint: Option<String>,
 }
 
-/// `POST …/instances`.
-pub async fn create(
-    State(state): State<AppState>,
-    Path(path): Path<WorkflowPath>,
-    body: Bytes,
-) -> Result<Response, ApiError> {
-    let body: CreateBody =
-        if body.iter().all(u8::is_ascii_whitespace) { CreateBody::default() } else { parse_json_body(&body)? };
-    let id = body
-        .instance_id
-        .as_deref()
-        .map(InstanceId::parse)
-        .transpose()
-        .map_err(|e| ApiError::bad_request(e.to_string()))?;
-    let row = state.engine.create(
-        &path.workflow_name,
-        NewInstance { id, params: body.params.unwrap_or(Value::Null), trigger_source: "api" },
-    )?;
-    let def = state.engine.workflow(&path.workflow_name)?;
-    Ok(ok(json!({
+impl CreateBody {
+    fn into_new_instance(self) -> Result<NewInstance, ApiError> {
+        let id = self
+            .instance_id
+            .as_deref()
+            .map(InstanceId::parse)
+            .transpose()
+            .map_err(|e| ApiError::bad_request(e.to_string()))?;
+        Ok(NewInstance { id, params: self.params.unwrap_or(Value::Null), trigger_source: "api" })
+    }
+}
+
+fn summary(row: &InstanceRow, def: &WorkflowDef) -> Value {
+    json!({
         "id": row.id,
         "status": row.status.as_str(),
         "version_id": row.version_id,
         "workflow_id": def.workflow_id,
-    })))
+        "trigger_source": row.trigger_source,
+    })
+}
+
+/// `POST …/instances`.
+pub async fn create(
+    State(state): State<AppState>,
+    ApiPath(path): ApiPath<WorkflowPath>,
+    OptionalJson(body): OptionalJson<CreateBody>,
+) -> Result<Response, ApiError> {
+    let def = state.engine.workflow(&path.workflow_name)?;
+    let new = body.unwrap_or_default().into_new_instance()?;
+    let row = state.engine.create(&path.workflow_name, new)?;
+    Ok(ok(summary(&row, &def)))
+}
+
+/// `POST …/instances/batch`: ids that exist already are skipped and left out of the result.
+pub async fn create_batch(
+    State(state): State<AppState>,
+    ApiPath(path): ApiPath<WorkflowPath>,
+    ApiJson(body): ApiJson<Vec<CreateBody>>,
+) -> Result<Response, ApiError> {
+    let def = state.engine.workflow(&path.workflow_name)?;
+    let batch = body.into_iter().map(CreateBody::into_new_instance).collect::<Result<Vec<_>, _>>()?;
+    let rows = state.engine.create_batch(&path.workflow_name, batch)?;
+    Ok(ok(Value::Array(rows.iter().map(|row| summary(row, &def)).collect())))
 }
 
 #[derive(Deserialize, Default)]
 pub struct ListQuery {
     status: Option<String>,
     per_page: Option<u32>,
+    page: Option<u32>,
     cursor: Option<String>,
     direction: Option<String>,
     date_start: Option<String>,
     date_end: Option<String>,
 }
 
-/// `GET …/instances`: newest first, cursor-paginated.
+pub(super) struct ListRequest {
+    pub filter: InstanceFilter,
+    pub per_page: u32,
+}
+
+impl ListQuery {
+    /// The store filter for one page (one row more than asked, to know whether another page
+    /// follows).
+    pub(super) fn into_request(self, workflow: &str, default_per_page: u32) -> Result<ListRequest, ApiError> {
+        let status = self
+            .status
+            .as_deref()
+            .map(|s| InstanceStatus::parse(s).ok_or_else(|| ApiError::bad_request(format!("unknown status {s:?}"))))
+            .transpose()?;
+        let per_page = self.per_page.unwrap_or(default_per_page);
+        if !(1..=100).contains(&per_page) {
+            return Err(ApiError::bad_request("per_page must be from 1 to 100"));
+        }
+        if self.page == Some(0) {
+            return Err(ApiError::bad_request("page starts at 1"));
+        }
+        let ascending = match self.direction.as_deref() {
+            None | Some("desc") => false,
+            Some("asc") => true,
+            Some(other) => return Err(ApiError::bad_request(format!("direction must be asc or desc, not {other:?}"))),
+        };
+        let date = |text: &Option<String>, what: &str| {
+            text.as_deref()
+                .map(|t| {
+                    parse_timestamp(t).ok_or_else(|| ApiError::bad_request(format!("{what} must be an ISO 8601 date")))
+                })
+                .transpose()
+        };
+        let after = self.cursor.as_deref().filter(|c| !c.is_empty()).map(decode_cursor).transpose()?;
+        Ok(ListRequest {
+            filter: InstanceFilter {
+                workflow: workflow.to_owned(),
+                status,
+                created_from: date(&self.date_start, "date_start")?,
+                created_to: date(&self.date_end, "date_end")?,
+                after,
+                ascending,
+                offset: (self.page.unwrap_or(1) - 1) * per_page,
+                limit: per_page + 1,
+            },
+            per_page,
+        })
+    }
+}
+
+/// The cursor is the `(created_on, id)` of the last row of a page: stable while instances are
+/// created, unlike an offset.
+fn encode_cursor(row: &InstanceRow) -> String {
+    format!("{}.{}", row.created_on, row.id)
+}
+
+fn decode_cursor(cursor: &str) -> Result<(i64, String), ApiError> {
+    let invalid = || ApiError::bad_request("invalid cursor");
+    let (created, id) = cursor.split_once('.').ok_or_else(invalid)?;
+    Ok((created.parse().map_err(|_| invalid())?, id.to_owned()))
+}
+
+/// `GET …/instances`: newest first, cursor-paginated (`result_info.cursor` is empty on the last
+/// page); `page` is accepted too.
 pub async fn list(
     State(state): State<AppState>,
-    Path(path): Path<WorkflowPath>,
-    Query(query): Query<ListQuery>,
+    ApiPath(path): ApiPath<WorkflowPath>,
+    ApiQuery(query): ApiQuery<ListQuery>,
 ) -> Result<Response, ApiError> {
-    let status = query
-        .status
-        .as_deref()
-        .map(|s| InstanceStatus::parse(s).ok_or_else(|| ApiError::bad_request(format!("unknown status {s:?}"))))
-        .transpose()?;
-    let per_page = query.per_page.unwrap_or(50).clamp(1, 100);
-    let ascending = match query.direction.as_deref() {
-        None | Some("desc") => false,
-        Some("asc") => true,
-        Some(other) => {
-            return Err(ApiError::bad_request(format!("direction must be asc or desc, not {other:?}")));
-        }
-    };
-    let date = |text: &Option<String>, what: &str| {
-        text.as_deref()
-            .map(|t| {
-                parse_timestamp(t).ok_or_else(|| ApiError::bad_request(format!("{what} must be an ISO 8601 date")))
-            })
-            .transpose()
-    };
-    let after = query.cursor.as_deref().filter(|c| !c.is_empty()).map(decode_cursor).transpose()?;
-    let filter = InstanceFilter {
-        workflow: path.workflow_name.clone(),
-        status,
-        created_from: date(&query.date_start, "date_start")?,
-        created_to: date(&query.date_end, "date_end")?,
-        after,
-        ascending,
-        limit: per_page + 1,
-    };
-    let mut rows = state.engine.list(&filter)?;
-    let more = rows.len() > per_page as usize;
-    rows.truncate(per_page as usize);
-    let cursor = if more { rows.last().map(|r| format!("{}.{}", r.created_on, r.id)) } else { None };
     let def = state.engine.workflow(&path.workflow_name)?;
+    let page = query.page.unwrap_or(1);
+    let request = query.into_request(&path.workflow_name, 50)?;
+    let mut rows = state.engine.list(&request.filter)?;
+    let more = rows.len() > request.per_page as usize;
+    rows.truncate(request.per_page as usize);
+    let cursor = if more { rows.last().map(encode_cursor).unwrap_or_default() } else { String::new() };
+    let total = state.engine.count(&request.filter)?;
     let result: Vec<Value> = rows
         .iter()
         .map(|row| {
@@ -142,193 +179,138 @@ pub async fn list(
             })
         })
         .collect();
-    let count = result.len();
     Ok(ok_with_info(
-        Value::Array(result),
-        json!({ "count": count, "per_page": per_page, "total_count": count, "cursor": cursor.unwrap_or_default() }),
+        json!(result),
+        json!({
+            "count": result.len(),
+            "per_page": request.per_page,
+            "total_count": total,
+            "page": page,
+            "total_pages": total.div_ceil(u64::from(request.per_page)),
+            "cursor": cursor,
+        }),
     ))
 }
 
-fn decode_cursor(cursor: &str) -> Result<(i64, String), ApiError> {
-    let invalid = || ApiError::bad_request("invalid cursor");
-    let (created, id) = cursor.split_once('.').ok_or_else(invalid)?;
-    Ok((created.parse().map_err(|_| invalid())?, id.to_owned()))
-}
-
-/// `GET …/instances/{id}`.
-pub async fn describe(State(state): State<AppState>, Path(path): Path<InstancePath>) -> Result<Response, ApiError> {
-    let id = InstanceId::parse_addressable(&path.instance_id).map_err(|e| ApiError::bad_request(e.to_string()))?;
-    let history = state.engine.history(&path.workflow_name, id.as_str())?;
-    Ok(ok(instance_details(&history)))
-}
-
-fn parse_json_text(text: Option<&str>) -> Value {
-    text.and_then(|t| serde_json::from_str(t).ok()).unwrap_or(Value::Null)
-}
-
-fn instance_details(history: &InstanceHistory) -> Value {
-    let row: &InstanceRow = &history.instance;
-    let success = match row.status {
-        InstanceStatus::Complete => json!(true),
-        InstanceStatus::Errored | InstanceStatus::Terminated => json!(false),
-        _ => Value::Null,
-    };
-    let mut steps: Vec<Value> = history.steps.iter().map(|step| step_details(step, history)).collect();
-    if let Some(source) = &row.terminated_by {
-        steps.push(json!({ "type": "termination", "trigger": { "source": source } }));
-    }
-    let mut details = json!({
-        "status": row.status.as_str(),
-        "params": parse_json_text(Some(&row.params)),
-        "trigger": { "source": row.trigger_source },
-        "versionId": row.version_id,
-        "queued": timestamp(row.created_on),
-        "start": optional_timestamp(row.started_on),
-        "end": optional_timestamp(row.ended_on),
-        "success": success,
-        "error": row.error.as_ref().map(|e| json!({ "name": e.name, "message": e.message })),
-        "output": parse_json_text(row.output.as_deref()),
-        "step_count": history.steps.iter().filter(|s| s.key.kind == StepKind::Do).count(),
-        "steps": steps,
-    });
-    if let Some(schedule) = &row.schedule {
-        details["schedule"] = parse_json_text(Some(schedule));
-    }
-    details
-}
-
-fn step_details(step: &StepRow, history: &InstanceHistory) -> Value {
-    let finished = step.state == StepState::Succeeded || step.state == StepState::Failed;
-    let error = step.error.as_ref().map(|e| json!({ "name": e.name, "message": e.message }));
-    match step.key.kind {
-        StepKind::Do => {
-            let config = parse_json_text(step.config.as_deref());
-            let sensitive = config.get("sensitive").is_some();
-            let output = match step.output.as_deref() {
-                Some(_) if sensitive => json!("[REDACTED]"),
-                other => parse_json_text(other),
-            };
-            let attempts: Vec<Value> = history
-                .attempts_of(step)
-                .iter()
-                .map(|a| {
-                    json!({
-                        "start": timestamp(a.started_on),
-                        "end": optional_timestamp(a.ended_on),
-                        "success": a.success,
-                        "error": a.error.as_ref().map(|e| json!({ "name": e.name, "message": e.message })),
-                    })
-                })
-                .collect();
-            json!({
-                "type": "step",
-                "name": step.key.display_name(),
-                "start": timestamp(step.started_on),
-                "end": optional_timestamp(step.ended_on),
-                "success": match step.state {
-                    StepState::Succeeded => json!(true),
-                    StepState::Failed => json!(false),
-                    _ => Value::Null,
-                },
-                "output": output,
-                "config": config,
-                "attempts": attempts,
-            })
-        }
-        StepKind::Sleep => json!({
-            "type": "sleep",
-            "name": step.key.display_name(),
-            "start": timestamp(step.started_on),
-            "end": optional_timestamp(step.ended_on.or(step.wake_at)),
-            "finished": finished,
-            "error": error,
-        }),
-        StepKind::WaitForEvent => {
-            let event = parse_json_text(step.output.as_deref());
-            json!({
-                "type": "waitForEvent",
-                "name": step.key.display_name(),
-                "start": timestamp(step.started_on),
-                "end": optional_timestamp(step.ended_on),
-                "finished": finished,
-                "error": error,
-                "event_type": step.event_type,
-                "output": event.get("payload").cloned().unwrap_or(Value::Null),
-            })
-        }
-    }
+/// `DELETE …/instances/{id}`.
+pub async fn delete(State(state): State<AppState>, ApiPath(path): ApiPath<InstancePath>) -> Result<Response, ApiError> {
+    let id = path.id()?;
+    state.engine.delete(&path.workflow_name, id.as_str()).await?;
+    Ok(ok(json!({ "instanceId": id.as_str(), "timestamp": timestamp(state.engine.now_ms()) })))
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct StatusBody {
-    status: String,
-    #[serde(default)]
-    rollback: Option<bool>,
-    #[serde(default)]
-    from: Option<FromBody>,
+pub(super) struct BatchDeleteBody {
+    instances: Vec<String>,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FromBody {
-    name: String,
-    count: Option<u32>,
-    #[serde(rename = "type")]
-    kind: Option<String>,
+impl BatchDeleteBody {
+    pub(super) fn into_ids(self) -> Vec<String> {
+        self.instances
+    }
 }
 
-/// `PATCH …/instances/{id}/status`.
-pub async fn change_status(
+/// `POST …/instances/batch/delete`: one entry per id, in `deleted` or in `errors`.
+pub async fn delete_batch(
     State(state): State<AppState>,
-    Path(path): Path<InstancePath>,
-    body: Bytes,
+    ApiPath(path): ApiPath<WorkflowPath>,
+    ApiJson(body): ApiJson<BatchDeleteBody>,
 ) -> Result<Response, ApiError> {
-    let body: StatusBody = parse_json_body(&body)?;
-    let id = InstanceId::parse_addressable(&path.instance_id).map_err(|e| ApiError::bad_request(e.to_string()))?;
-    let (workflow, id) = (path.workflow_name.as_str(), id.as_str());
-    let engine = &state.engine;
-    let _ = body.rollback;
-    let status = match body.status.as_str() {
-        "pause" => engine.pause(workflow, id)?,
-        "resume" => engine.resume(workflow, id)?,
-        "terminate" => engine.terminate(workflow, id).await?,
-        "restart" => {
-            let from = body
-                .from
-                .map(|from| {
-                    let kind = match from.kind.as_deref() {
-                        None => StepKind::Do,
-                        Some(text) => StepKind::parse(text)
-                            .ok_or_else(|| ApiError::bad_request("from.type must be do, sleep or waitForEvent"))?,
-                    };
-                    let count = from.count.unwrap_or(1);
-                    if count == 0 {
-                        return Err(ApiError::bad_request("from.count must be a positive integer"));
-                    }
-                    Ok(RestartFrom { name: from.name, count, kind })
-                })
-                .transpose()?;
-            engine.restart(workflow, id, from).await?
+    Ok(ok(delete_many(&state, &path.workflow_name, body.into_ids()).await?))
+}
+
+pub(super) async fn delete_many(state: &AppState, workflow: &str, ids: Vec<String>) -> Result<Value, ApiError> {
+    state.engine.workflow(workflow)?;
+    if ids.is_empty() || ids.len() > MAX_BATCH {
+        return Err(EngineError::BatchSize(ids.len()).into());
+    }
+    let mut deleted = Vec::new();
+    let mut errors = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for id in ids {
+        if !seen.insert(id.clone()) {
+            continue;
         }
-        other => {
-            return Err(ApiError::bad_request(format!(
-                "status must be one of pause, resume, terminate, restart (got {other:?})"
-            )));
+        let outcome = match InstanceId::parse_addressable(&id) {
+            Ok(valid) => state.engine.delete(workflow, valid.as_str()).await.map_err(ApiError::from),
+            Err(error) => Err(ApiError::bad_request(error.to_string())),
+        };
+        match outcome {
+            Ok(()) => deleted.push(json!({ "id": id })),
+            Err(error) if error.code == codes::INSTANCE_NOT_FOUND => errors.push(json!({
+                "id": id, "code": codes::INSTANCE_NOT_FOUND, "message": "workflows.api.error.instance.not_found",
+            })),
+            Err(error) => errors.push(json!({ "id": id, "code": error.code, "message": error.message })),
+        }
+    }
+    Ok(json!({ "deleted": deleted, "errors": errors }))
+}
+
+/// `POST …/instances/batch/terminate` with an array of ids.
+pub async fn terminate_batch(
+    State(state): State<AppState>,
+    ApiPath(path): ApiPath<WorkflowPath>,
+    ApiJson(ids): ApiJson<Vec<String>>,
+) -> Result<Response, ApiError> {
+    state.engine.workflow(&path.workflow_name)?;
+    if ids.is_empty() || ids.len() > MAX_BATCH {
+        return Err(EngineError::BatchSize(ids.len()).into());
+    }
+    let ids = ids
+        .iter()
+        .map(|id| InstanceId::parse(id).map_err(|e| ApiError::bad_request(e.to_string())))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut terminated = 0;
+    for id in ids {
+        match state.engine.terminate(&path.workflow_name, id.as_str()).await {
+            Ok(_) => terminated += 1,
+            Err(EngineError::Refused(_) | EngineError::InstanceNotFound(_)) => {}
+            Err(other) => return Err(other.into()),
+        }
+    }
+    Ok(ok(json!({ "status": "ok", "instancesTerminated": terminated })))
+}
+
+#[derive(Deserialize, Default)]
+pub struct TerminateAllQuery {
+    status: Option<String>,
+}
+
+/// `PUT …/instances/terminate[?status=]`: terminates every unfinished instance (or those in
+/// `status`). It finishes before answering, so there is never a job "already running".
+pub async fn terminate_all(
+    State(state): State<AppState>,
+    ApiPath(path): ApiPath<WorkflowPath>,
+    ApiQuery(query): ApiQuery<TerminateAllQuery>,
+) -> Result<Response, ApiError> {
+    const UNFINISHED: [InstanceStatus; 5] = [
+        InstanceStatus::Queued,
+        InstanceStatus::Running,
+        InstanceStatus::Paused,
+        InstanceStatus::WaitingForPause,
+        InstanceStatus::Waiting,
+    ];
+    let statuses = match query.status.as_deref() {
+        None => UNFINISHED.to_vec(),
+        Some(text) => {
+            let status = InstanceStatus::parse(text).filter(|s| UNFINISHED.contains(s)).ok_or_else(|| {
+                ApiError::bad_request(format!(
+                    "status must be one of queued, running, paused, waitingForPause, waiting (got {text:?})"
+                ))
+            })?;
+            vec![status]
         }
     };
-    Ok(ok(json!({ "status": status.as_str(), "timestamp": timestamp(engine.now_ms()) })))
+    state.engine.terminate_all(&path.workflow_name, &statuses).await?;
+    Ok(ok(json!({ "status": "ok" })))
 }
 
-/// `POST …/instances/{id}/events/{event_type}`: the body is the payload.
-pub async fn send_event(
+/// `GET …/instances/terminate`: whether a terminate-all job runs (never, after it answered).
+pub async fn terminate_all_status(
     State(state): State<AppState>,
-    Path(path): Path<EventPath>,
-    body: Bytes,
+    ApiPath(path): ApiPath<WorkflowPath>,
 ) -> Result<Response, ApiError> {
-    let event_type = EventType::parse(&path.event_type).map_err(|e| ApiError::bad_request(e.to_string()))?;
-    let id = InstanceId::parse_addressable(&path.instance_id).map_err(|e| ApiError::bad_request(e.to_string()))?;
-    let payload: Value = if body.iter().all(u8::is_ascii_whitespace) { Value::Null } else { parse_json_body(&body)? };
-    state.engine.send_event(&path.workflow_name, id.as_str(), &event_type, &payload)?;
-    Ok(ok(Value::Null))
+    state.engine.workflow(&path.workflow_name)?;
+    Ok(ok(json!({ "status": "not_running" })))
 }

@@ -1,18 +1,29 @@
 //! The HTTP surface: Cloudflare's v4 REST API for Workflows under
-//! `/client/v4/accounts/{account_id}/workflows`. This part only translates HTTP to engine calls
-//! and engine results to Cloudflare's JSON shapes; the wire format lives here and nowhere else.
+//! `/client/v4/accounts/{account_id}/workflows`, and the Local Explorer API under
+//! `/cdn-cgi/local/explorer/api`. This part only translates HTTP to engine calls and engine
+//! results to Cloudflare's JSON shapes; the wire format lives here and nowhere else. One file
+//! per resource.
 
+mod describe;
 mod envelope;
+mod events;
+mod explorer;
+mod extract;
 mod instances;
+mod paths;
+mod status;
+mod versions;
 mod workflows;
 
 use std::future::Future;
+use std::sync::Arc;
 
 use axum::Router;
-use axum::http::StatusCode;
-use axum::response::IntoResponse;
+use axum::extract::{Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, patch, post};
-use serde::de::DeserializeOwned;
 use tokio::net::TcpListener;
 
 pub use envelope::{ApiError, codes, timestamp};
@@ -24,34 +35,97 @@ pub struct AppState {
     pub engine: Engine,
 }
 
-/// The whole API as a router.
-pub fn router(engine: Engine) -> Router {
-    let workflow = "/client/v4/accounts/{account_id}/workflows/{workflow_name}";
-    let instance = format!("{workflow}/instances/{{instance_id}}");
-    Router::new()
-        .route("/client/v4/accounts/{account_id}/workflows", get(workflows::list))
-        .route(workflow, get(workflows::get))
-        .route(&format!("{workflow}/instances"), get(instances::list).post(instances::create))
-        .route(&format!("{workflow}/instances/"), get(instances::list).post(instances::create))
-        .route(&instance, get(instances::describe))
-        .route(&format!("{instance}/status"), patch(instances::change_status))
-        .route(&format!("{instance}/events/{{event_type}}"), post(instances::send_event))
-        .fallback(|| async {
+/// How the API is served.
+#[derive(Debug, Clone, Default)]
+pub struct ApiOptions {
+    /// When set, every request to the v4 API must carry `Authorization: Bearer <token>`.
+    pub api_token: Option<String>,
+}
+
+/// The whole HTTP surface as a router.
+pub fn router(engine: Engine, options: ApiOptions) -> Router {
+    let state = AppState { engine };
+    let v4 = v4_routes()
+        .route_layer(middleware::from_fn_with_state(Arc::new(options), require_token))
+        .with_state(state.clone());
+    let explorer = explorer_routes().with_state(state);
+    Router::new().nest("/client/v4/accounts/{account_id}", v4).nest("/cdn-cgi/local/explorer/api", explorer).fallback(
+        || async {
             ApiError::new(StatusCode::NOT_FOUND, codes::ROUTE_NOT_FOUND, "No route for that URI").into_response()
-        })
-        .with_state(AppState { engine })
+        },
+    )
+}
+
+fn v4_routes() -> Router<AppState> {
+    let workflow = "/workflows/{workflow_name}";
+    let instances = format!("{workflow}/instances");
+    let instance = format!("{instances}/{{instance_id}}");
+    let version = format!("{workflow}/versions/{{version_id}}");
+    Router::new()
+        .route("/workflows", get(workflows::list))
+        .route("/workflows/", get(workflows::list))
+        .route("/workflows/settings", get(workflows::get_settings).patch(workflows::update_settings))
+        .route(workflow, get(workflows::get).put(workflows::put).delete(workflows::delete))
+        .route(&instances, get(instances::list).post(instances::create))
+        .route(&format!("{instances}/"), get(instances::list).post(instances::create))
+        .route(&format!("{instances}/batch"), post(instances::create_batch))
+        .route(&format!("{instances}/batch/delete"), post(instances::delete_batch))
+        .route(&format!("{instances}/batch/terminate"), post(instances::terminate_batch))
+        .route(&format!("{instances}/terminate"), get(instances::terminate_all_status).put(instances::terminate_all))
+        .route(&instance, get(describe::describe).delete(instances::delete))
+        .route(&format!("{instance}/status"), patch(status::change_status))
+        .route(&format!("{instance}/step"), get(describe::step_output))
+        .route(&format!("{instance}/events/{{event_type}}"), post(events::send_event))
+        .route(&format!("{workflow}/versions"), get(versions::list))
+        .route(&version, get(versions::get))
+        .route(&format!("{version}/dag"), get(versions::dag))
+        .route(&format!("{version}/graph"), get(versions::graph))
+        .method_not_allowed_fallback(method_not_allowed)
+}
+
+fn explorer_routes() -> Router<AppState> {
+    let workflow = "/workflows/{workflow_name}";
+    let instances = format!("{workflow}/instances");
+    let instance = format!("{instances}/{{instance_id}}");
+    Router::new()
+        .route("/workflows", get(explorer::list_workflows))
+        .route(workflow, get(explorer::get_workflow).delete(workflows::delete))
+        .route(&instances, get(explorer::list_instances).post(explorer::create_instance))
+        .route(&format!("{instances}/batch/delete"), post(explorer::delete_instances))
+        .route(&instance, get(explorer::get_instance).delete(explorer::delete_instance))
+        .route(&format!("{instance}/status"), patch(explorer::change_status))
+        .route(&format!("{instance}/events/{{event_type}}"), post(events::send_event))
+        .method_not_allowed_fallback(method_not_allowed)
+}
+
+async fn method_not_allowed() -> Response {
+    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, codes::METHOD_NOT_ALLOWED, "Method not allowed for this route")
+        .into_response()
+}
+
+/// Checks the bearer token when `--api-token` was given; any token passes otherwise, as a
+/// local server needs no credentials.
+async fn require_token(State(options): State<Arc<ApiOptions>>, request: Request, next: Next) -> Response {
+    if let Some(expected) = &options.api_token {
+        let given = request
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.strip_prefix("Bearer "));
+        if given != Some(expected.as_str()) {
+            return ApiError::new(StatusCode::UNAUTHORIZED, codes::AUTHENTICATION, "Authentication error")
+                .into_response();
+        }
+    }
+    next.run(request).await
 }
 
 /// Serves the API on `listener` until `shutdown` resolves.
 pub async fn serve(
     listener: TcpListener,
     engine: Engine,
+    options: ApiOptions,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(engine)).with_graceful_shutdown(shutdown).await
-}
-
-/// Parses a JSON body into `T`, answering Cloudflare's 400 envelope on any mistake.
-fn parse_json_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
-    serde_json::from_slice(body).map_err(|error| ApiError::bad_request(format!("invalid request body: {error}")))
+    axum::serve(listener, router(engine, options)).with_graceful_shutdown(shutdown).await
 }

@@ -33,6 +33,9 @@ pub struct DevArgs {
     /// How many instances may run at once; more wait in `queued`.
     #[arg(long, default_value_t = EngineConfig::default().max_concurrent)]
     pub max_concurrent: usize,
+    /// Require this bearer token on the REST API (any token is accepted otherwise).
+    #[arg(long, env = "STEPFLARE_API_TOKEN")]
+    pub api_token: Option<String>,
 }
 
 pub async fn run(args: DevArgs) -> Result<(), CliError> {
@@ -67,7 +70,8 @@ pub async fn run(args: DevArgs) -> Result<(), CliError> {
     let shutdown = async {
         let _ = tokio::signal::ctrl_c().await;
     };
-    crate::api::serve(listener, engine.clone(), shutdown).await.map_err(CliError::Serve)?;
+    let options = crate::api::ApiOptions { api_token: args.api_token.clone() };
+    crate::api::serve(listener, engine.clone(), options, shutdown).await.map_err(CliError::Serve)?;
     engine.shutdown().await;
     Ok(())
 }

@@ -29,6 +29,8 @@ use crate::store::{AttemptRow, InstanceEnd, InstanceFilter, InstanceRow, StepRow
 
 /// Params and event payloads are limited to 1 MiB (spec §1.3).
 pub const MAX_PAYLOAD_BYTES: usize = 1 << 20;
+/// The most instances one batch call may create or delete.
+pub const MAX_BATCH: usize = 100;
 /// The default `limits.steps` (spec §2.6, paid plan default).
 pub const DEFAULT_STEPS_LIMIT: u32 = 10_000;
 
@@ -46,6 +48,8 @@ pub enum EngineError {
     Refused(#[from] Refusal),
     #[error("(instance.cannot_restart) Step \"{0}\" not found in execution history")]
     StepNotFound(String),
+    #[error("a batch must have from 1 to 100 instances, not {0}")]
+    BatchSize(usize),
     #[error("{what} is {size} bytes, over the 1 MiB limit")]
     TooLarge { what: &'static str, size: usize },
     #[error(transparent)]
@@ -279,6 +283,11 @@ impl Engine {
         Ok(self.inner.store.list_instances(filter)?)
     }
 
+    pub fn count(&self, filter: &InstanceFilter) -> Result<u64, EngineError> {
+        self.workflow(&filter.workflow)?;
+        Ok(self.inner.store.count_instances(filter)?)
+    }
+
     pub fn pause(&self, workflow: &str, id: &str) -> Result<InstanceStatus, EngineError> {
         self.simple_command(workflow, id, Command::Pause)
     }
@@ -361,6 +370,70 @@ impl Engine {
         inner.lock_scheduler().push(key, false);
         inner.start_ready();
         Ok(InstanceStatus::Queued)
+    }
+
+    /// Creates several instances; ids that already exist are skipped (not an error) and left
+    /// out of the result, as Cloudflare documents for `createBatch`. Every id is checked before
+    /// anything is written, so a bad batch creates nothing.
+    pub fn create_batch(&self, workflow: &str, batch: Vec<NewInstance>) -> Result<Vec<InstanceRow>, EngineError> {
+        self.workflow(workflow)?;
+        if batch.is_empty() || batch.len() > MAX_BATCH {
+            return Err(EngineError::BatchSize(batch.len()));
+        }
+        for new in &batch {
+            let size = new.params.to_string().len();
+            if size > MAX_PAYLOAD_BYTES {
+                return Err(EngineError::TooLarge { what: "params", size });
+            }
+        }
+        let mut created = Vec::new();
+        for new in batch {
+            match self.create(workflow, new) {
+                Ok(row) => created.push(row),
+                Err(EngineError::InstanceExists(_)) => {}
+                Err(other) => return Err(other),
+            }
+        }
+        Ok(created)
+    }
+
+    /// Stops the instance if it runs, then forgets it and all its history.
+    pub async fn delete(&self, workflow: &str, id: &str) -> Result<(), EngineError> {
+        let row = self.instance(workflow, id)?;
+        let key = (row.workflow_name, row.id);
+        self.stop_run(&key).await?;
+        if !self.inner.store.delete_instance(workflow, id)? {
+            return Err(EngineError::InstanceNotFound(id.to_owned()));
+        }
+        Ok(())
+    }
+
+    /// Terminates every instance of `workflow` in one of `statuses`; returns how many.
+    pub async fn terminate_all(&self, workflow: &str, statuses: &[InstanceStatus]) -> Result<usize, EngineError> {
+        self.workflow(workflow)?;
+        let mut terminated = 0;
+        for id in self.inner.store.instance_ids_in(workflow, statuses)? {
+            match self.terminate(workflow, &id).await {
+                Ok(_) => terminated += 1,
+                // It finished or was deleted in the meantime.
+                Err(EngineError::Refused(_) | EngineError::InstanceNotFound(_)) => {}
+                Err(other) => return Err(other),
+            }
+        }
+        Ok(terminated)
+    }
+
+    /// Deletes every instance of `workflow`, stopping those that run.
+    pub async fn delete_all(&self, workflow: &str) -> Result<usize, EngineError> {
+        self.workflow(workflow)?;
+        let ids = self.inner.store.instance_ids_in(workflow, &InstanceStatus::ALL)?;
+        for id in &ids {
+            match self.delete(workflow, id).await {
+                Ok(()) | Err(EngineError::InstanceNotFound(_)) => {}
+                Err(other) => return Err(other),
+            }
+        }
+        Ok(ids.len())
     }
 
     /// Buffers an event for the instance and wakes it if it waits for that type.

@@ -34,6 +34,11 @@ pub enum StoreError {
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
+/// The conditions of an instance listing: parameters 1 to 4 are workflow, status, and the
+/// creation-time bounds.
+const FILTER: &str = "workflow_name = ?1 AND (?2 IS NULL OR status = ?2)
+    AND (?3 IS NULL OR created_on >= ?3) AND (?4 IS NULL OR created_on <= ?4)";
+
 /// The SQLite database. One connection behind a mutex: every statement is short, and a single
 /// writer is what SQLite wants anyway.
 pub struct Store {
@@ -124,6 +129,17 @@ impl Store {
         .map_err(Into::into)
     }
 
+    pub fn workflow(&self, name: &str) -> Result<Option<WorkflowRow>> {
+        let conn = self.conn();
+        conn.query_row(
+            "SELECT name, id, class_name, script_name, created_on, modified_on FROM workflows WHERE name = ?1",
+            [name],
+            WorkflowRow::from_row,
+        )
+        .optional()
+        .map_err(Into::into)
+    }
+
     pub fn workflows(&self) -> Result<Vec<WorkflowRow>> {
         let conn = self.conn();
         let mut stmt = conn.prepare_cached(
@@ -151,6 +167,16 @@ impl Store {
             params![row.id, row.workflow_name, row.source_hash, row.class_name, row.created_on],
         )?;
         Ok(())
+    }
+
+    pub fn versions(&self, workflow: &str) -> Result<Vec<VersionRow>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(
+            "SELECT id, workflow_name, source_hash, class_name, created_on FROM versions
+             WHERE workflow_name = ?1 ORDER BY created_on DESC, rowid DESC",
+        )?;
+        let rows = stmt.query_map([workflow], VersionRow::from_row)?;
+        rows.collect::<rusqlite::Result<_>>().map_err(Into::into)
     }
 
     // ---- instances ----
@@ -195,13 +221,9 @@ impl Store {
         let order = if filter.ascending { "ASC" } else { "DESC" };
         let cmp = if filter.ascending { ">" } else { "<" };
         let sql = format!(
-            "SELECT {cols} FROM instances
-             WHERE workflow_name = ?1
-               AND (?2 IS NULL OR status = ?2)
-               AND (?3 IS NULL OR created_on >= ?3)
-               AND (?4 IS NULL OR created_on <= ?4)
+            "SELECT {cols} FROM instances WHERE {FILTER}
                AND (?5 IS NULL OR (created_on, id) {cmp} (?5, ?6))
-             ORDER BY created_on {order}, id {order} LIMIT ?7",
+             ORDER BY created_on {order}, id {order} LIMIT ?7 OFFSET ?8",
             cols = InstanceRow::COLUMNS
         );
         let mut stmt = conn.prepare_cached(&sql)?;
@@ -217,11 +239,23 @@ impl Store {
                 filter.created_to,
                 after_created,
                 after_id,
-                filter.limit
+                filter.limit,
+                filter.offset
             ],
             InstanceRow::from_row,
         )?;
         rows.collect::<rusqlite::Result<_>>().map_err(Into::into)
+    }
+
+    /// How many instances match `filter`, ignoring its cursor and page.
+    pub fn count_instances(&self, filter: &InstanceFilter) -> Result<u64> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(&format!("SELECT COUNT(*) FROM instances WHERE {FILTER}"))?;
+        let count: i64 = stmt.query_row(
+            params![filter.workflow, filter.status.map(InstanceStatus::as_str), filter.created_from, filter.created_to],
+            |row| row.get(0),
+        )?;
+        Ok(count.max(0) as u64)
     }
 
     /// `(workflow, id)` of every instance in one of `statuses`, oldest first.
@@ -325,6 +359,24 @@ impl Store {
         )?;
         tx.commit()?;
         Ok(())
+    }
+
+    /// Deletes an instance and everything stored about it, in one commit. Returns whether it
+    /// existed.
+    pub fn delete_instance(&self, workflow: &str, id: &str) -> Result<bool> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        for table in ["steps", "attempts", "events", "timers"] {
+            tx.execute(&format!("DELETE FROM {table} WHERE workflow_name = ?1 AND instance_id = ?2"), [workflow, id])?;
+        }
+        let deleted = tx.execute("DELETE FROM instances WHERE workflow_name = ?1 AND id = ?2", [workflow, id])?;
+        tx.commit()?;
+        Ok(deleted > 0)
+    }
+
+    /// Ids of a workflow's instances in one of `statuses`, oldest first.
+    pub fn instance_ids_in(&self, workflow: &str, statuses: &[InstanceStatus]) -> Result<Vec<String>> {
+        Ok(self.instances_in(statuses)?.into_iter().filter(|(w, _)| w == workflow).map(|(_, id)| id).collect())
     }
 
     // ---- steps and attempts ----

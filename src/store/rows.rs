@@ -123,6 +123,8 @@ pub struct InstanceFilter {
     /// Continue after this `(created_on, id)`.
     pub after: Option<(i64, String)>,
     pub ascending: bool,
+    /// Rows to skip (page-numbered listing).
+    pub offset: u32,
     pub limit: u32,
 }
 

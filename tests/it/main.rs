@@ -4,9 +4,11 @@
 
 mod support;
 
+mod api;
 mod config_errors;
 mod crash;
 mod events;
+mod explorer;
 mod lifecycle;
 mod limits;
 mod replay;

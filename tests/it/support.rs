@@ -140,6 +140,26 @@ impl Server {
         self.logs.lock().unwrap().clone()
     }
 
+    /// `http://127.0.0.1:PORT` of this server.
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    /// Sends `body` as raw text (it need not be JSON), with an optional bearer token.
+    pub async fn raw(&self, method: Method, url: &str, body: Option<&str>, bearer: Option<&str>) -> (u16, Value) {
+        let mut req = self.http.request(method.clone(), url).header("content-type", "application/json");
+        if let Some(body) = body {
+            req = req.body(body.to_owned());
+        }
+        if let Some(token) = bearer {
+            req = req.bearer_auth(token);
+        }
+        let resp = req.send().await.unwrap_or_else(|err| panic!("{method} {url} failed: {err}"));
+        let status = resp.status().as_u16();
+        let text = resp.text().await.expect("read a response body");
+        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    }
+
     pub fn workflow_url(&self, wf: &str) -> String {
         format!("{}/client/v4/accounts/{ACCOUNT}/workflows/{wf}", self.base)
     }

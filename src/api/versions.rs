@@ -1,0 +1,98 @@
+//! The version routes: a version is recorded whenever the config or any loaded source of a
+//! workflow changes.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::Response;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::AppState;
+use super::envelope::{ApiError, codes, ok, ok_with_info, timestamp};
+use super::extract::{ApiPath, ApiQuery};
+use super::paths::{VersionPath, WorkflowPath};
+use crate::engine::{EngineError, WorkflowDef};
+use crate::store::VersionRow;
+
+fn version_json(def: &WorkflowDef, version: &VersionRow) -> Value {
+    json!({
+        "id": version.id,
+        "workflow_id": def.workflow_id,
+        "class_name": version.class_name,
+        "created_on": timestamp(version.created_on),
+        "modified_on": timestamp(version.created_on),
+        "has_dag": false,
+        "language": "javascript",
+        "limits": { "steps": def.steps_limit },
+    })
+}
+
+#[derive(Deserialize, Default)]
+pub struct ListQuery {
+    page: Option<u32>,
+    per_page: Option<u32>,
+}
+
+/// `GET …/versions`: newest first.
+pub async fn list(
+    State(state): State<AppState>,
+    ApiPath(path): ApiPath<WorkflowPath>,
+    ApiQuery(query): ApiQuery<ListQuery>,
+) -> Result<Response, ApiError> {
+    let def = state.engine.workflow(&path.workflow_name)?;
+    let page = query.page.unwrap_or(1);
+    let per_page = query.per_page.unwrap_or(20);
+    if page == 0 || !(1..=100).contains(&per_page) {
+        return Err(ApiError::bad_request("page starts at 1 and per_page must be from 1 to 100"));
+    }
+    let versions = state.engine.store().versions(&path.workflow_name).map_err(EngineError::from)?;
+    let total = versions.len();
+    let result: Vec<Value> = versions
+        .iter()
+        .skip(((page - 1) * per_page) as usize)
+        .take(per_page as usize)
+        .map(|v| version_json(&def, v))
+        .collect();
+    Ok(ok_with_info(
+        json!(result),
+        json!({ "count": result.len(), "per_page": per_page, "total_count": total, "page": page, "total_pages": total.div_ceil(per_page as usize) }),
+    ))
+}
+
+fn find_version(state: &AppState, path: &VersionPath) -> Result<(std::sync::Arc<WorkflowDef>, VersionRow), ApiError> {
+    let def = state.engine.workflow(&path.workflow_name)?;
+    let versions = state.engine.store().versions(&path.workflow_name).map_err(EngineError::from)?;
+    let version = versions.into_iter().find(|v| v.id == path.version_id).ok_or_else(|| {
+        ApiError::new(StatusCode::NOT_FOUND, codes::VERSION_NOT_FOUND, format!("version {} not found", path.version_id))
+    })?;
+    Ok((def, version))
+}
+
+/// `GET …/versions/{id}`.
+pub async fn get(State(state): State<AppState>, ApiPath(path): ApiPath<VersionPath>) -> Result<Response, ApiError> {
+    let (def, version) = find_version(&state, &path)?;
+    Ok(ok(version_json(&def, &version)))
+}
+
+/// `GET …/versions/{id}/dag` and `/graph`: stepflare does not analyse the code into a graph,
+/// which the API allows to be null.
+pub async fn dag(State(state): State<AppState>, ApiPath(path): ApiPath<VersionPath>) -> Result<Response, ApiError> {
+    graph_like(&state, &path, "dag")
+}
+
+pub async fn graph(State(state): State<AppState>, ApiPath(path): ApiPath<VersionPath>) -> Result<Response, ApiError> {
+    graph_like(&state, &path, "graph")
+}
+
+fn graph_like(state: &AppState, path: &VersionPath, field: &str) -> Result<Response, ApiError> {
+    let (def, version) = find_version(state, path)?;
+    let mut result = json!({
+        "id": version.id,
+        "workflow_id": def.workflow_id,
+        "class_name": version.class_name,
+        "created_on": timestamp(version.created_on),
+        "modified_on": timestamp(version.created_on),
+    });
+    result[field] = Value::Null;
+    Ok(ok(result))
+}
