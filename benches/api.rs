@@ -1,0 +1,235 @@
+//! REST API under load from a second process: requests per second and p99 latency of
+//! describe-instance and create-instance, stepflare side by side with `wrangler dev`'s local
+//! explorer API on the same project (`fixtures/bench`), measured by `wrk` on loopback.
+//!
+//! `cargo bench --bench api`. Needs `wrk` (Debian package `wrk`); the reference (wrangler
+//! 4.164.0 on Node 22, from npm) is installed into `target/bench-reference` on first use.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const REFERENCE_PACKAGES: [&str; 2] = ["wrangler@4.164.0", "node@22"];
+const LOAD: [&str; 6] = ["-t", "1", "-c", "16", "-d", "5s"];
+
+struct Server {
+    /// Where instances of the `steps` workflow are created and described.
+    instances_url: String,
+    /// The create body: an instance that runs one step.
+    create_body: &'static str,
+    process: Child,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.process.kill();
+        let _ = self.process.wait();
+    }
+}
+
+/// One wrk run: requests per second and the 99th percentile latency in milliseconds.
+struct Load {
+    per_second: f64,
+    p99_ms: f64,
+}
+
+fn main() {
+    if Command::new("wrk").arg("--version").output().is_err() {
+        eprintln!("wrk is not installed: `apt-get install wrk`");
+        std::process::exit(2);
+    }
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let fixture = root.join("fixtures/bench");
+    let scratch = std::env::temp_dir().join(format!("stepflare-api-bench-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&scratch);
+    std::fs::create_dir_all(&scratch).expect("scratch dir");
+
+    let ours = start_stepflare(&fixture, &scratch.join("stepflare"));
+    let our_results = measure(&ours, &scratch);
+    drop(ours);
+    let theirs = match start_wrangler(&root, &fixture, &scratch.join("wrangler")) {
+        Ok(server) => {
+            let results = measure(&server, &scratch);
+            drop(server);
+            Some(results)
+        }
+        Err(why) => {
+            eprintln!("reference unavailable: {why}");
+            None
+        }
+    };
+
+    println!();
+    println!("{:<22} {:>20} {:>20} {:>10}", "wrk -t1 -c16 -d5s", "stepflare", "wrangler dev", "ratio");
+    for (index, name) in ["describe instance", "create instance"].iter().enumerate() {
+        let ours = &our_results[index];
+        let reference = theirs.as_ref().map(|t| &t[index]);
+        println!(
+            "{:<22} {:>20} {:>20} {:>10}",
+            format!("{name} req/s"),
+            format!("{:.0}", ours.per_second),
+            reference.map(|r| format!("{:.0}", r.per_second)).unwrap_or_else(|| "n/a".into()),
+            reference.map(|r| format!("{:.1}x", ours.per_second / r.per_second)).unwrap_or_else(|| "n/a".into()),
+        );
+        println!(
+            "{:<22} {:>20} {:>20} {:>10}",
+            format!("{name} p99"),
+            format!("{:.2} ms", ours.p99_ms),
+            reference.map(|r| format!("{:.2} ms", r.p99_ms)).unwrap_or_else(|| "n/a".into()),
+            reference.map(|r| format!("{:.1}x", r.p99_ms / ours.p99_ms)).unwrap_or_else(|| "n/a".into()),
+        );
+    }
+    let _ = std::fs::remove_dir_all(&scratch);
+}
+
+fn measure(server: &Server, scratch: &Path) -> [Load; 2] {
+    let id = create_one(server);
+    wait_until_complete(server, &id);
+    let describe = run_wrk(&format!("{}/{id}", server.instances_url), None, scratch);
+    let script = scratch.join("create.lua");
+    std::fs::write(
+        &script,
+        format!(
+            "wrk.method = \"POST\"\nwrk.headers[\"content-type\"] = \"application/json\"\nwrk.body = '{}'\n",
+            server.create_body
+        ),
+    )
+    .expect("write the wrk script");
+    let create = run_wrk(&server.instances_url, Some(&script), scratch);
+    [describe, create]
+}
+
+fn run_wrk(url: &str, script: Option<&Path>, scratch: &Path) -> Load {
+    let mut command = Command::new("wrk");
+    command.args(LOAD).arg("--latency").current_dir(scratch);
+    if let Some(script) = script {
+        command.arg("-s").arg(script);
+    }
+    let output = command.arg(url).output().expect("run wrk");
+    let text = String::from_utf8_lossy(&output.stdout).into_owned();
+    eprintln!("{url}\n{text}");
+    let per_second = text
+        .lines()
+        .find_map(|l| l.strip_prefix("Requests/sec:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no Requests/sec in wrk output:\n{text}"));
+    let p99 = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("99%"))
+        .map(|v| parse_duration_ms(v.trim()))
+        .unwrap_or_else(|| panic!("no 99% latency in wrk output:\n{text}"));
+    let non_2xx = text.lines().find_map(|l| l.trim().strip_prefix("Non-2xx or 3xx responses:"));
+    assert!(non_2xx.is_none(), "{url} answered errors under load:\n{text}");
+    Load { per_second, p99_ms: p99 }
+}
+
+/// wrk prints `1.23ms`, `850.00us` or `1.02s`.
+fn parse_duration_ms(text: &str) -> f64 {
+    let (number, factor) = if let Some(v) = text.strip_suffix("us") {
+        (v, 0.001)
+    } else if let Some(v) = text.strip_suffix("ms") {
+        (v, 1.0)
+    } else if let Some(v) = text.strip_suffix('s') {
+        (v, 1000.0)
+    } else {
+        (text, 1.0)
+    };
+    number.parse::<f64>().unwrap_or(f64::NAN) * factor
+}
+
+fn curl(args: &[&str]) -> String {
+    let output = Command::new("curl").arg("-sf").args(args).output().expect("run curl");
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn create_one(server: &Server) -> String {
+    let body = curl(&["-X", "POST", "-H", "content-type: application/json", "-d", server.create_body, &server.instances_url]);
+    let value: serde_json::Value = serde_json::from_str(&body).unwrap_or_else(|_| panic!("create answered {body:?}"));
+    value["result"]["id"].as_str().expect("an id").to_owned()
+}
+
+fn wait_until_complete(server: &Server, id: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        let body = curl(&[&format!("{}/{id}", server.instances_url)]);
+        if body.contains("\"complete\"") {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("instance {id} did not complete");
+}
+
+fn start_stepflare(fixture: &Path, state: &Path) -> Server {
+    let mut process = Command::new(env!("CARGO_BIN_EXE_stepflare"))
+        .args(["dev", "--port", "0", "--config"])
+        .arg(fixture)
+        .arg("--persist-to")
+        .arg(state)
+        .env("STEPFLARE_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start stepflare");
+    let stdout = process.stdout.take().expect("stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    let base = loop {
+        let line = lines.next().expect("stepflare exited before it was ready").expect("read stdout");
+        if let Some(url) = line.strip_prefix("stepflare ready on ") {
+            break url.to_owned();
+        }
+    };
+    Server {
+        instances_url: format!("{base}/client/v4/accounts/bench/workflows/steps/instances"),
+        create_body: r#"{"params":{"steps":1}}"#,
+        process,
+    }
+}
+
+fn start_wrangler(root: &Path, fixture: &Path, state: &Path) -> Result<Server, String> {
+    let prefix = root.join("target/bench-reference");
+    let modules = prefix.join("node_modules");
+    if !modules.join("wrangler/bin/wrangler.js").exists() || !modules.join(".bin/node").exists() {
+        std::fs::create_dir_all(&prefix).map_err(|e| e.to_string())?;
+        let status = Command::new("npm")
+            .args(["install", "--no-audit", "--no-fund", "--prefix"])
+            .arg(&prefix)
+            .args(REFERENCE_PACKAGES)
+            .status()
+            .map_err(|e| format!("cannot run npm: {e}"))?;
+        if !status.success() {
+            return Err(format!("npm install {} failed", REFERENCE_PACKAGES.join(" ")));
+        }
+    }
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .map_err(|e| e.to_string())?;
+    let process = Command::new(modules.join(".bin/node"))
+        .arg(modules.join("wrangler/bin/wrangler.js"))
+        .args(["dev", "--ip", "127.0.0.1", "--port", &port.to_string(), "--config"])
+        .arg(fixture.join("wrangler.jsonc"))
+        .arg("--persist-to")
+        .arg(state)
+        .env("WRANGLER_SEND_METRICS", "false")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("cannot start wrangler: {e}"))?;
+    let base = format!("http://127.0.0.1:{port}/cdn-cgi/local/explorer/api/workflows");
+    let server = Server {
+        instances_url: format!("{base}/steps/instances"),
+        create_body: r#"{"params":{"steps":1}}"#,
+        process,
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        if !curl(&[&base]).is_empty() {
+            return Ok(server);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Err("wrangler dev did not become ready within 60 s".into())
+}
