@@ -144,7 +144,8 @@ fn curl(args: &[&str]) -> String {
 }
 
 fn create_one(server: &Server) -> String {
-    let body = curl(&["-X", "POST", "-H", "content-type: application/json", "-d", server.create_body, &server.instances_url]);
+    let body =
+        curl(&["-X", "POST", "-H", "content-type: application/json", "-d", server.create_body, &server.instances_url]);
     let value: serde_json::Value = serde_json::from_str(&body).unwrap_or_else(|_| panic!("create answered {body:?}"));
     value["result"]["id"].as_str().expect("an id").to_owned()
 }
@@ -219,11 +220,8 @@ fn start_wrangler(root: &Path, fixture: &Path, state: &Path) -> Result<Server, S
         .spawn()
         .map_err(|e| format!("cannot start wrangler: {e}"))?;
     let base = format!("http://127.0.0.1:{port}/cdn-cgi/local/explorer/api/workflows");
-    let server = Server {
-        instances_url: format!("{base}/steps/instances"),
-        create_body: r#"{"params":{"steps":1}}"#,
-        process,
-    };
+    let server =
+        Server { instances_url: format!("{base}/steps/instances"), create_body: r#"{"params":{"steps":1}}"#, process };
     let deadline = Instant::now() + Duration::from_secs(60);
     while Instant::now() < deadline {
         if !curl(&[&base]).is_empty() {

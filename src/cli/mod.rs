@@ -1,10 +1,19 @@
 //! The `stepflare` command line: argument parsing with clap, one file per command group.
+//!
+//! `dev` runs the server; `workflows` (with `client.rs`, `instances.rs` and `output.rs`) is a
+//! client of a running server's REST API, mirroring `wrangler workflows`.
 
+mod client;
 mod dev;
+mod instances;
+mod output;
+mod workflows;
 
 use clap::{Parser, Subcommand};
 
+pub use client::ClientError;
 pub use dev::DevArgs;
+pub use workflows::{WorkflowsArgs, WorkflowsError};
 
 #[derive(Debug, Parser)]
 #[command(name = "stepflare", version, about = "Cloudflare Workflows on your machine: durable, fast, and faithful.")]
@@ -17,12 +26,15 @@ pub struct Cli {
 pub enum Command {
     /// Run the project's workflows and serve Cloudflare's Workflows REST API.
     Dev(DevArgs),
+    /// Manage the workflows and instances of a running `stepflare dev`, as `wrangler workflows` does.
+    Workflows(WorkflowsArgs),
 }
 
 /// Runs the parsed command line.
 pub async fn run(cli: Cli) -> Result<(), CliError> {
     match cli.command {
         Command::Dev(args) => dev::run(args).await,
+        Command::Workflows(args) => Ok(workflows::run(args).await?),
     }
 }
 
@@ -38,4 +50,6 @@ pub enum CliError {
     Listen { address: String, source: std::io::Error },
     #[error("the server failed: {0}")]
     Serve(std::io::Error),
+    #[error(transparent)]
+    Workflows(#[from] WorkflowsError),
 }
