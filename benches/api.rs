@@ -5,26 +5,26 @@
 //! `cargo bench --bench api`. Needs `wrk` (Debian package `wrk`); the reference (wrangler
 //! 4.164.0 on Node 22, from npm) is installed into `target/bench-reference` on first use.
 
-use std::io::{BufRead, BufReader};
+mod reference;
+
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-const REFERENCE_PACKAGES: [&str; 2] = ["wrangler@4.164.0", "node@22"];
 const LOAD: [&str; 6] = ["-t", "1", "-c", "16", "-d", "5s"];
+
+/// The create body: an instance that runs one step.
+const CREATE_BODY: &str = r#"{"params":{"steps":1}}"#;
 
 struct Server {
     /// Where instances of the `steps` workflow are created and described.
     instances_url: String,
-    /// The create body: an instance that runs one step.
-    create_body: &'static str,
-    process: Child,
+    _process: reference::Process,
 }
 
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.process.kill();
-        let _ = self.process.wait();
+impl Server {
+    fn new(process: reference::Process) -> Self {
+        Server { instances_url: format!("{}/steps/instances", process.workflows_url), _process: process }
     }
 }
 
@@ -41,15 +41,13 @@ fn main() {
     }
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let fixture = root.join("fixtures/bench");
-    let scratch = std::env::temp_dir().join(format!("stepflare-api-bench-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&scratch);
-    std::fs::create_dir_all(&scratch).expect("scratch dir");
-
-    let ours = start_stepflare(&fixture, &scratch.join("stepflare"));
+    let scratch = reference::scratch_dir("api");
+    let ours = Server::new(reference::start_stepflare(&fixture, &scratch.join("stepflare")));
     let our_results = measure(&ours, &scratch);
     drop(ours);
-    let theirs = match start_wrangler(&root, &fixture, &scratch.join("wrangler")) {
-        Ok(server) => {
+    let theirs = match reference::start_wrangler(&root, &fixture, &scratch.join("wrangler")) {
+        Ok(process) => {
+            let server = Server::new(process);
             let results = measure(&server, &scratch);
             drop(server);
             Some(results)
@@ -92,7 +90,7 @@ fn measure(server: &Server, scratch: &Path) -> [Load; 2] {
         &script,
         format!(
             "wrk.method = \"POST\"\nwrk.headers[\"content-type\"] = \"application/json\"\nwrk.body = '{}'\n",
-            server.create_body
+            CREATE_BODY
         ),
     )
     .expect("write the wrk script");
@@ -144,8 +142,7 @@ fn curl(args: &[&str]) -> String {
 }
 
 fn create_one(server: &Server) -> String {
-    let body =
-        curl(&["-X", "POST", "-H", "content-type: application/json", "-d", server.create_body, &server.instances_url]);
+    let body = curl(&["-X", "POST", "-H", "content-type: application/json", "-d", CREATE_BODY, &server.instances_url]);
     let value: serde_json::Value = serde_json::from_str(&body).unwrap_or_else(|_| panic!("create answered {body:?}"));
     value["result"]["id"].as_str().expect("an id").to_owned()
 }
@@ -160,74 +157,4 @@ fn wait_until_complete(server: &Server, id: &str) {
         std::thread::sleep(Duration::from_millis(50));
     }
     panic!("instance {id} did not complete");
-}
-
-fn start_stepflare(fixture: &Path, state: &Path) -> Server {
-    let mut process = Command::new(env!("CARGO_BIN_EXE_stepflare"))
-        .args(["dev", "--port", "0", "--config"])
-        .arg(fixture)
-        .arg("--persist-to")
-        .arg(state)
-        .env("STEPFLARE_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start stepflare");
-    let stdout = process.stdout.take().expect("stdout");
-    let mut lines = BufReader::new(stdout).lines();
-    let base = loop {
-        let line = lines.next().expect("stepflare exited before it was ready").expect("read stdout");
-        if let Some(url) = line.strip_prefix("stepflare ready on ") {
-            break url.to_owned();
-        }
-    };
-    Server {
-        instances_url: format!("{base}/client/v4/accounts/bench/workflows/steps/instances"),
-        create_body: r#"{"params":{"steps":1}}"#,
-        process,
-    }
-}
-
-fn start_wrangler(root: &Path, fixture: &Path, state: &Path) -> Result<Server, String> {
-    let prefix = root.join("target/bench-reference");
-    let modules = prefix.join("node_modules");
-    if !modules.join("wrangler/bin/wrangler.js").exists() || !modules.join(".bin/node").exists() {
-        std::fs::create_dir_all(&prefix).map_err(|e| e.to_string())?;
-        let status = Command::new("npm")
-            .args(["install", "--no-audit", "--no-fund", "--prefix"])
-            .arg(&prefix)
-            .args(REFERENCE_PACKAGES)
-            .status()
-            .map_err(|e| format!("cannot run npm: {e}"))?;
-        if !status.success() {
-            return Err(format!("npm install {} failed", REFERENCE_PACKAGES.join(" ")));
-        }
-    }
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .map_err(|e| e.to_string())?;
-    let process = Command::new(modules.join(".bin/node"))
-        .arg(modules.join("wrangler/bin/wrangler.js"))
-        .args(["dev", "--ip", "127.0.0.1", "--port", &port.to_string(), "--config"])
-        .arg(fixture.join("wrangler.jsonc"))
-        .arg("--persist-to")
-        .arg(state)
-        .env("WRANGLER_SEND_METRICS", "false")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .map_err(|e| format!("cannot start wrangler: {e}"))?;
-    let base = format!("http://127.0.0.1:{port}/cdn-cgi/local/explorer/api/workflows");
-    let server =
-        Server { instances_url: format!("{base}/steps/instances"), create_body: r#"{"params":{"steps":1}}"#, process };
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while Instant::now() < deadline {
-        if !curl(&[&base]).is_empty() {
-            return Ok(server);
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    Err("wrangler dev did not become ready within 60 s".into())
 }

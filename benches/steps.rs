@@ -5,14 +5,12 @@
 //! `cargo bench --bench steps`. The reference (wrangler 4.164.0 on Node 22, both from npm) is
 //! installed into `target/bench-reference` on first use.
 
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+mod reference;
+
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-
-const REFERENCE_PACKAGES: [&str; 2] = ["wrangler@4.164.0", "node@22"];
 
 /// A server under test: where to create instances and how to read their status.
 struct Target {
@@ -20,14 +18,7 @@ struct Target {
     instances_url: String,
     /// The body that creates an instance with this id and params.
     create_body: fn(&str, Value) -> Value,
-    process: Child,
-}
-
-impl Drop for Target {
-    fn drop(&mut self) {
-        let _ = self.process.kill();
-        let _ = self.process.wait();
-    }
+    _process: reference::Process,
 }
 
 fn main() {
@@ -41,13 +32,25 @@ async fn run() {
     let client = reqwest::Client::new();
     let cases = [(10u32, 20usize), (1000, 5)];
 
-    let state = tempdir("stepflare");
-    let stepflare = start_stepflare(&fixture, &state);
+    let scratch = reference::scratch_dir("steps");
+    let process = reference::start_stepflare(&fixture, &scratch.join("stepflare"));
+    let stepflare = Target {
+        name: "stepflare",
+        instances_url: format!("{}/steps/instances", process.workflows_url),
+        create_body: |id, params| json!({ "instance_id": id, "params": params }),
+        _process: process,
+    };
     let ours: Vec<Duration> = measure_all(&client, &stepflare, &cases).await;
     drop(stepflare);
 
-    let reference = match start_wrangler(&root, &fixture) {
-        Ok(target) => {
+    let reference = match reference::start_wrangler(&root, &fixture, &scratch.join("wrangler")) {
+        Ok(process) => {
+            let target = Target {
+                name: "wrangler dev",
+                instances_url: format!("{}/steps/instances", process.workflows_url),
+                create_body: |id, params| json!({ "id": id, "params": params }),
+                _process: process,
+            };
             let times = measure_all(&client, &target, &cases).await;
             drop(target);
             Some(times)
@@ -142,93 +145,4 @@ async fn create_to_complete(client: &reqwest::Client, target: &Target, steps: u3
         }
         assert!(started.elapsed() < Duration::from_secs(120), "{}: instance {id} did not complete", target.name);
     }
-}
-
-fn tempdir(label: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("stepflare-bench-{label}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    dir
-}
-
-fn start_stepflare(fixture: &Path, state: &Path) -> Target {
-    let mut process = Command::new(env!("CARGO_BIN_EXE_stepflare"))
-        .args(["dev", "--port", "0", "--config"])
-        .arg(fixture)
-        .arg("--persist-to")
-        .arg(state)
-        .env("STEPFLARE_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start stepflare");
-    let stdout = process.stdout.take().expect("stdout");
-    let mut lines = BufReader::new(stdout).lines();
-    let base = loop {
-        let line = lines.next().expect("stepflare exited before it was ready").expect("read stdout");
-        if let Some(url) = line.strip_prefix("stepflare ready on ") {
-            break url.to_owned();
-        }
-    };
-    Target {
-        name: "stepflare",
-        instances_url: format!("{base}/client/v4/accounts/bench/workflows/steps/instances"),
-        create_body: |id, params| json!({ "instance_id": id, "params": params }),
-        process,
-    }
-}
-
-/// Installs the reference once, then starts `wrangler dev` on the fixture and waits for its
-/// local explorer API to answer.
-fn start_wrangler(root: &Path, fixture: &Path) -> Result<Target, String> {
-    let prefix = root.join("target/bench-reference");
-    let modules = prefix.join("node_modules");
-    if !modules.join("wrangler/bin/wrangler.js").exists() || !modules.join(".bin/node").exists() {
-        std::fs::create_dir_all(&prefix).map_err(|e| e.to_string())?;
-        let status = Command::new("npm")
-            .args(["install", "--no-audit", "--no-fund", "--prefix"])
-            .arg(&prefix)
-            .args(REFERENCE_PACKAGES)
-            .status()
-            .map_err(|e| format!("cannot run npm: {e}"))?;
-        if !status.success() {
-            return Err(format!("npm install {} failed", REFERENCE_PACKAGES.join(" ")));
-        }
-    }
-    let port = free_port()?;
-    let state = tempdir("wrangler");
-    let process = Command::new(modules.join(".bin/node"))
-        .arg(modules.join("wrangler/bin/wrangler.js"))
-        .args(["dev", "--ip", "127.0.0.1", "--port", &port.to_string(), "--config"])
-        .arg(fixture.join("wrangler.jsonc"))
-        .arg("--persist-to")
-        .arg(&state)
-        .env("WRANGLER_SEND_METRICS", "false")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .map_err(|e| format!("cannot start wrangler: {e}"))?;
-    let base = format!("http://127.0.0.1:{port}/cdn-cgi/local/explorer/api/workflows");
-    let target = Target {
-        name: "wrangler dev",
-        instances_url: format!("{base}/steps/instances"),
-        create_body: |id, params| json!({ "id": id, "params": params }),
-        process,
-    };
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while Instant::now() < deadline {
-        let ready = std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
-            && Command::new("curl").args(["-sf", "-o", "/dev/null", &base]).status().is_ok_and(|s| s.success());
-        if ready {
-            return Ok(target);
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    Err("wrangler dev did not become ready within 60 s".into())
-}
-
-fn free_port() -> Result<u16, String> {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
-    listener.local_addr().map(|a| a.port()).map_err(|e| e.to_string())
 }

@@ -13,11 +13,10 @@ use super::describe::instance_details;
 use super::envelope::{ApiError, ok, ok_with_info, timestamp};
 use super::extract::{ApiJson, ApiPath, ApiQuery, OptionalJson};
 use super::instances::{BatchDeleteBody, ListQuery, delete_many};
-use super::paths::{InstancePath, WorkflowPath};
+use super::paths::{InstancePath, WorkflowPath, requested_id};
 use super::status::StatusBody;
 use super::workflows::instance_counts;
 use crate::engine::NewInstance;
-use crate::ids::InstanceId;
 
 /// `GET /workflows`.
 pub async fn list_workflows(State(state): State<AppState>) -> Response {
@@ -86,7 +85,7 @@ pub async fn create_instance(
     OptionalJson(body): OptionalJson<CreateBody>,
 ) -> Result<Response, ApiError> {
     let body = body.unwrap_or_default();
-    let id = body.id.as_deref().map(InstanceId::parse).transpose().map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let id = requested_id(body.id.as_deref())?;
     let new = NewInstance { id, params: body.params.unwrap_or(Value::Null), trigger_source: "api" };
     let row = state.engine.create(&path.workflow_name, new)?;
     Ok(ok(json!({ "id": row.id })))

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use super::AppState;
 use super::envelope::{ApiError, codes, ok, ok_with_info, optional_timestamp, parse_timestamp, timestamp};
 use super::extract::{ApiJson, ApiPath, ApiQuery, OptionalJson};
-use super::paths::{InstancePath, WorkflowPath};
+use super::paths::{InstancePath, WorkflowPath, requested_id};
 use crate::engine::lifecycle::InstanceStatus;
 use crate::engine::{EngineError, MAX_BATCH, NewInstance, WorkflowDef};
 use crate::ids::InstanceId;
@@ -31,12 +31,7 @@ pub(super) struct CreateBody {
 
 impl CreateBody {
     fn into_new_instance(self) -> Result<NewInstance, ApiError> {
-        let id = self
-            .instance_id
-            .as_deref()
-            .map(InstanceId::parse)
-            .transpose()
-            .map_err(|e| ApiError::bad_request(e.to_string()))?;
+        let id = requested_id(self.instance_id.as_deref())?;
         Ok(NewInstance { id, params: self.params.unwrap_or(Value::Null), trigger_source: "api" })
     }
 }

@@ -10,6 +10,7 @@ mod events;
 mod explorer;
 mod extract;
 mod instances;
+mod paging;
 mod paths;
 mod status;
 mod versions;

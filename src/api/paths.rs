@@ -49,3 +49,8 @@ pub struct VersionPath {
     pub workflow_name: String,
     pub version_id: String,
 }
+
+/// The id a create request asks for, if any: the user-id rules (no cron ids).
+pub fn requested_id(id: Option<&str>) -> Result<Option<InstanceId>, ApiError> {
+    id.map(InstanceId::parse).transpose().map_err(|e| ApiError::bad_request(e.to_string()))
+}

@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 use super::AppState;
 use super::envelope::{ApiError, codes, ok, ok_with_info, timestamp};
 use super::extract::{ApiPath, ApiQuery};
+use super::paging::Page;
 use super::paths::{VersionPath, WorkflowPath};
 use crate::engine::{EngineError, WorkflowDef};
 use crate::store::VersionRow;
@@ -40,23 +41,12 @@ pub async fn list(
     ApiQuery(query): ApiQuery<ListQuery>,
 ) -> Result<Response, ApiError> {
     let def = state.engine.workflow(&path.workflow_name)?;
-    let page = query.page.unwrap_or(1);
-    let per_page = query.per_page.unwrap_or(20);
-    if page == 0 || !(1..=100).contains(&per_page) {
-        return Err(ApiError::bad_request("page starts at 1 and per_page must be from 1 to 100"));
-    }
+    let page = Page::new(query.page, query.per_page, 20)?;
     let versions = state.engine.store().versions(&path.workflow_name).map_err(EngineError::from)?;
-    let total = versions.len();
-    let result: Vec<Value> = versions
-        .iter()
-        .skip(((page - 1) * per_page) as usize)
-        .take(per_page as usize)
-        .map(|v| version_json(&def, v))
-        .collect();
-    Ok(ok_with_info(
-        json!(result),
-        json!({ "count": result.len(), "per_page": per_page, "total_count": total, "page": page, "total_pages": total.div_ceil(per_page as usize) }),
-    ))
+    let (shown, info) = page.slice(versions);
+    let result: Vec<Value> = shown.iter().map(|v| version_json(&def, v)).collect();
+    let info = info(result.len());
+    Ok(ok_with_info(json!(result), info))
 }
 
 fn find_version(state: &AppState, path: &VersionPath) -> Result<(std::sync::Arc<WorkflowDef>, VersionRow), ApiError> {

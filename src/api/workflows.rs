@@ -12,6 +12,7 @@ use serde_json::{Map, Value, json};
 use super::AppState;
 use super::envelope::{ApiError, codes, ok, ok_with_info, timestamp};
 use super::extract::{ApiJson, ApiPath, ApiQuery, OptionalJson};
+use super::paging::Page;
 use super::paths::WorkflowPath;
 use crate::engine::{EngineError, WorkflowDef};
 
@@ -53,35 +54,17 @@ pub struct ListQuery {
 
 /// `GET …/workflows`: page-numbered, `search` matches part of the name.
 pub async fn list(State(state): State<AppState>, ApiQuery(query): ApiQuery<ListQuery>) -> Result<Response, ApiError> {
-    let page = query.page.unwrap_or(1);
-    let per_page = query.per_page.unwrap_or(10);
-    if page == 0 || !(1..=100).contains(&per_page) {
-        return Err(ApiError::bad_request("page starts at 1 and per_page must be from 1 to 100"));
-    }
+    let page = Page::new(query.page, query.per_page, 10)?;
     let matching: Vec<Arc<WorkflowDef>> = state
         .engine
         .workflows()
         .into_iter()
         .filter(|def| query.search.as_deref().is_none_or(|s| def.name.as_str().contains(s)))
         .collect();
-    let total = matching.len();
-    let start = ((page - 1) * per_page) as usize;
-    let result = matching
-        .iter()
-        .skip(start)
-        .take(per_page as usize)
-        .map(|def| workflow_json(&state, def))
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(ok_with_info(
-        json!(result),
-        json!({
-            "count": result.len(),
-            "per_page": per_page,
-            "total_count": total,
-            "page": page,
-            "total_pages": total.div_ceil(per_page as usize),
-        }),
-    ))
+    let (shown, info) = page.slice(matching);
+    let result = shown.iter().map(|def| workflow_json(&state, def)).collect::<Result<Vec<_>, _>>()?;
+    let info = info(result.len());
+    Ok(ok_with_info(json!(result), info))
 }
 
 /// `GET …/workflows/{name}`.

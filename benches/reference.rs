@@ -1,0 +1,120 @@
+//! What both benchmarks share: starting the real `stepflare dev` on a fixture, and installing
+//! and starting the reference, `wrangler dev` (wrangler 4.164.0 on Node 22, from npm, into
+//! `target/bench-reference` on first use).
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const REFERENCE_PACKAGES: [&str; 2] = ["wrangler@4.164.0", "node@22"];
+
+/// A server process and the base URL of its workflows API; dropping it kills the process.
+pub struct Process {
+    pub workflows_url: String,
+    child: Child,
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A fresh scratch directory for one benchmark run.
+pub fn scratch_dir(label: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("stepflare-bench-{label}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("create a scratch dir");
+    dir
+}
+
+/// `stepflare dev` on `fixture`, persisting to `state`, once it printed its ready line.
+pub fn start_stepflare(fixture: &Path, state: &Path) -> Process {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_stepflare"))
+        .args(["dev", "--port", "0", "--config"])
+        .arg(fixture)
+        .arg("--persist-to")
+        .arg(state)
+        .env("STEPFLARE_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start stepflare");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    let base = loop {
+        let line = lines.next().expect("stepflare exited before it was ready").expect("read stdout");
+        if let Some(url) = line.strip_prefix("stepflare ready on ") {
+            break url.to_owned();
+        }
+    };
+    Process { workflows_url: format!("{base}/client/v4/accounts/bench/workflows"), child }
+}
+
+/// `wrangler dev` on `fixture`, persisting to `state`, once its local explorer API answers;
+/// `workflows_url` is that API's workflows route.
+pub fn start_wrangler(root: &Path, fixture: &Path, state: &Path) -> Result<Process, String> {
+    let modules = install_reference(root)?;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|address| address.port())
+        .map_err(|e| e.to_string())?;
+    let child = Command::new(modules.join(".bin/node"))
+        .arg(modules.join("wrangler/bin/wrangler.js"))
+        .args(["dev", "--ip", "127.0.0.1", "--port", &port.to_string(), "--config"])
+        .arg(fixture.join("wrangler.jsonc"))
+        .arg("--persist-to")
+        .arg(state)
+        .env("WRANGLER_SEND_METRICS", "false")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("cannot start wrangler: {e}"))?;
+    let process =
+        Process { workflows_url: format!("http://127.0.0.1:{port}/cdn-cgi/local/explorer/api/workflows"), child };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        if answers(&process.workflows_url) {
+            return Ok(process);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Err("wrangler dev did not become ready within 60 s".into())
+}
+
+fn install_reference(root: &Path) -> Result<PathBuf, String> {
+    let prefix = root.join("target/bench-reference");
+    let modules = prefix.join("node_modules");
+    if modules.join("wrangler/bin/wrangler.js").exists() && modules.join(".bin/node").exists() {
+        return Ok(modules);
+    }
+    std::fs::create_dir_all(&prefix).map_err(|e| e.to_string())?;
+    let status = Command::new("npm")
+        .args(["install", "--no-audit", "--no-fund", "--prefix"])
+        .arg(&prefix)
+        .args(REFERENCE_PACKAGES)
+        .status()
+        .map_err(|e| format!("cannot run npm: {e}"))?;
+    if !status.success() {
+        return Err(format!("npm install {} failed", REFERENCE_PACKAGES.join(" ")));
+    }
+    Ok(modules)
+}
+
+/// Whether a plain GET of `url` gets a 2xx answer.
+fn answers(url: &str) -> bool {
+    let Some(rest) = url.strip_prefix("http://") else { return false };
+    let (host, path) = rest.split_once('/').map(|(h, p)| (h, format!("/{p}"))).unwrap_or((rest, "/".into()));
+    let Ok(mut stream) = std::net::TcpStream::connect(host) else { return false };
+    use std::io::{Read, Write};
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+    if stream.write_all(request.as_bytes()).is_err() {
+        return false;
+    }
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+    let mut head = [0u8; 12];
+    stream.read_exact(&mut head).is_ok() && head.starts_with(b"HTTP/1.1 2")
+}
