@@ -6,6 +6,7 @@ mod support;
 
 mod api;
 mod cli;
+mod clients;
 mod config_errors;
 mod crash;
 mod events;
