@@ -10,7 +10,7 @@ use serde_json::Value;
 use crate::config::{self, ConfigError, ProjectConfig};
 use crate::engine::{DEFAULT_STEPS_LIMIT, WorkflowDef};
 use crate::ids::WorkflowName;
-use crate::js::{self, ProjectCode};
+use crate::js::{self, ProjectCode, WorkerCode, WorkflowBinding};
 use crate::store::{Store, StoreError, VersionRow, WorkflowRow};
 
 #[derive(Debug, thiserror::Error)]
@@ -29,10 +29,12 @@ pub enum ProjectError {
     Store(#[from] StoreError),
 }
 
-/// The project as loaded: its config and the workflows to run.
+/// The project as loaded: its config, the workflows to run, and the Worker when the entry
+/// module's default export has handlers.
 pub struct Project {
     pub config: ProjectConfig,
     pub workflows: Vec<WorkflowDef>,
+    pub worker: Option<WorkerCode>,
 }
 
 /// Loads the config at `path` (a file or a directory to search from), loads the code, and
@@ -48,14 +50,17 @@ pub async fn load(path: &Path, store: &Store, now_ms: i64) -> Result<Project, Pr
             skipped.script_name.as_deref().unwrap_or_default()
         );
     }
-    if local.is_empty() {
-        return Ok(Project { config, workflows: Vec::new() });
-    }
-    let main = config.main.clone().ok_or_else(|| ProjectError::NoMain { config: config.path.display().to_string() })?;
+    let Some(main) = config.main.clone() else {
+        if local.is_empty() {
+            return Ok(Project { config, workflows: Vec::new(), worker: None });
+        }
+        return Err(ProjectError::NoMain { config: config.path.display().to_string() });
+    };
     let code = ProjectCode::new(main.clone());
-    let classes = js::exported_classes(code.clone())
+    let exports = js::inspect_module(code.clone())
         .await
         .map_err(|message| ProjectError::Load { main: main.display().to_string(), message })?;
+    let classes = &exports.classes;
     for workflow in &local {
         if !classes.contains(&workflow.class_name) {
             let hint = if classes.is_empty() { String::new() } else { format!(" (it exports {})", classes.join(", ")) };
@@ -70,6 +75,8 @@ pub async fn load(path: &Path, store: &Store, now_ms: i64) -> Result<Project, Pr
     }
     let source_hash = hash_sources(&config, &code);
     let env = Value::Object(config.vars.clone());
+    let bindings: Vec<WorkflowBinding> =
+        local.iter().map(|w| WorkflowBinding { binding: w.binding.clone(), workflow: w.name.clone() }).collect();
     let script_name = config.name.clone().unwrap_or_else(|| "worker".to_owned());
     let mut workflows = Vec::new();
     for workflow in local {
@@ -107,9 +114,11 @@ pub async fn load(path: &Path, store: &Store, now_ms: i64) -> Result<Project, Pr
             version_id,
             workflow_id: row.id,
             env: env.clone(),
+            bindings: bindings.clone(),
         });
     }
-    Ok(Project { config, workflows })
+    let worker = (!exports.handlers.is_empty()).then(|| WorkerCode { code: code.clone(), vars: env.clone(), bindings });
+    Ok(Project { config, workflows, worker })
 }
 
 /// A binding without `script_name`, or naming this Worker itself, runs here.

@@ -14,6 +14,7 @@ mod paging;
 mod paths;
 mod status;
 mod versions;
+mod worker;
 mod workflows;
 
 use std::future::Future;
@@ -30,10 +31,13 @@ use tokio::net::TcpListener;
 pub use envelope::{ApiError, codes, timestamp};
 
 use crate::engine::Engine;
+use crate::js::WorkerCode;
 
 #[derive(Clone)]
 pub struct AppState {
     pub engine: Engine,
+    /// The project's Worker, which answers every route that is not the API's.
+    pub worker: Option<Arc<WorkerCode>>,
 }
 
 /// How the API is served.
@@ -43,18 +47,26 @@ pub struct ApiOptions {
     pub api_token: Option<String>,
 }
 
-/// The whole HTTP surface as a router.
-pub fn router(engine: Engine, options: ApiOptions) -> Router {
-    let state = AppState { engine };
+/// The whole HTTP surface as a router: the v4 API, the explorer API, and the Worker for
+/// everything else.
+pub fn router(engine: Engine, options: ApiOptions, worker: Option<WorkerCode>) -> Router {
+    let state = AppState { engine, worker: worker.map(Arc::new) };
     let v4 = v4_routes()
         .route_layer(middleware::from_fn_with_state(Arc::new(options), require_token))
+        .fallback(no_route)
         .with_state(state.clone());
-    let explorer = explorer_routes().with_state(state);
-    Router::new().nest("/client/v4/accounts/{account_id}", v4).nest("/cdn-cgi/local/explorer/api", explorer).fallback(
-        || async {
-            ApiError::new(StatusCode::NOT_FOUND, codes::ROUTE_NOT_FOUND, "No route for that URI").into_response()
-        },
-    )
+    let explorer = explorer_routes().fallback(no_route).with_state(state.clone());
+    Router::new()
+        .nest("/client/v4/accounts/{account_id}", v4)
+        .nest("/client/v4", Router::new().fallback(no_route))
+        .nest("/cdn-cgi/local/explorer/api", explorer)
+        .fallback(worker::fetch)
+        .with_state(state)
+}
+
+/// Reserved prefixes answer unknown routes in the envelope instead of reaching the Worker.
+async fn no_route() -> Response {
+    ApiError::new(StatusCode::NOT_FOUND, codes::ROUTE_NOT_FOUND, "No route for that URI").into_response()
 }
 
 fn v4_routes() -> Router<AppState> {
@@ -126,7 +138,8 @@ pub async fn serve(
     listener: TcpListener,
     engine: Engine,
     options: ApiOptions,
+    worker: Option<WorkerCode>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(engine, options)).with_graceful_shutdown(shutdown).await
+    axum::serve(listener, router(engine, options, worker)).with_graceful_shutdown(shutdown).await
 }

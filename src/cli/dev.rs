@@ -57,6 +57,9 @@ pub async fn run(args: DevArgs) -> Result<(), CliError> {
     }
     let engine = Engine::new(store, clock, EngineConfig { max_concurrent: args.max_concurrent.max(1) });
     let names: Vec<String> = project.workflows.iter().map(|w| w.name.to_string()).collect();
+    if project.worker.is_some() {
+        tracing::info!("the Worker's fetch handler serves every other route");
+    }
     engine.set_workflows(project.workflows);
     engine.start()?;
 
@@ -71,7 +74,7 @@ pub async fn run(args: DevArgs) -> Result<(), CliError> {
         let _ = tokio::signal::ctrl_c().await;
     };
     let options = crate::api::ApiOptions { api_token: args.api_token.clone() };
-    crate::api::serve(listener, engine.clone(), options, shutdown).await.map_err(CliError::Serve)?;
+    crate::api::serve(listener, engine.clone(), options, project.worker, shutdown).await.map_err(CliError::Serve)?;
     engine.shutdown().await;
     Ok(())
 }

@@ -7,6 +7,7 @@
 //! dropping its JS future; before the engine changes the state of an instance that is running,
 //! it stops the run and waits for its task to end, so a stale run never writes after a decision.
 
+mod bindings;
 pub mod clock;
 pub mod duration;
 pub mod lifecycle;
@@ -24,7 +25,7 @@ use self::clock::Clock;
 use self::lifecycle::{Command, Effect, InstanceStatus, Refusal, transition};
 use self::run::{RunControl, RunHost};
 use crate::ids::{EventType, InstanceId, InvalidId, StepKind, WorkflowName};
-use crate::js::{ProjectCode, RunOutcome, RunRequest, run_workflow};
+use crate::js::{ProjectCode, RunOutcome, RunRequest, WorkflowBinding, run_workflow};
 use crate::store::{AttemptRow, InstanceEnd, InstanceFilter, InstanceRow, StepRow, StepState, Store, StoreError};
 
 /// Params and event payloads are limited to 1 MiB (spec §1.3).
@@ -66,8 +67,10 @@ pub struct WorkflowDef {
     pub steps_limit: u32,
     pub version_id: String,
     pub workflow_id: String,
-    /// The Worker's `env` as seen by workflow code (vars).
+    /// The Worker's vars; workflow code sees them in `env` with `bindings`.
     pub env: Value,
+    /// The project's workflow bindings, so that a workflow can create instances of others.
+    pub bindings: Vec<WorkflowBinding>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -170,6 +173,10 @@ impl Engine {
                 timers_changed: Notify::new(),
             }),
         }
+    }
+
+    pub(crate) fn from_inner(inner: Arc<Inner>) -> Self {
+        Engine { inner }
     }
 
     pub fn store(&self) -> &Store {
@@ -575,6 +582,7 @@ impl Inner {
             workflow_name: row.workflow_name,
             schedule: row.schedule,
             env: def.env.clone(),
+            bindings: def.bindings.clone(),
         };
         let task = tokio::spawn(drive_run(self.clone(), key.clone(), request, host.clone()));
         scheduler.active.insert(key, ActiveRun { control, host, task: Some(task) });

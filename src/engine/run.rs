@@ -12,9 +12,9 @@ use tokio_util::sync::CancellationToken;
 
 use super::duration::parse_duration_value;
 use super::retry::StepConfig;
-use super::{Inner, InstanceKey, MAX_PAYLOAD_BYTES};
+use super::{Engine, Inner, InstanceKey, MAX_PAYLOAD_BYTES};
 use crate::ids::{EventType, StepKey, StepKind, check_step_name};
-use crate::js::{AttemptOutcome, HostReply, HostRequest, LogLevel, StepHost};
+use crate::js::{AttemptOutcome, BindingHost, HostReply, HostRequest, LogLevel, StepHost};
 use crate::store::{AttemptRow, ErrorInfo, StepRow, StepState, TimerChange};
 
 /// The default and the bounds of `waitForEvent`'s timeout, and the longest sleep (spec §2.5, §2.6).
@@ -524,6 +524,10 @@ impl StepHost for RunHost {
             HostRequest::WaitForEvent { name, event_type, timeout } => self.wait_for_event(name, event_type, timeout),
             HostRequest::Fatal { error } => self.fail_instance(error),
         }
+    }
+
+    fn bindings(&self) -> Option<Arc<dyn BindingHost>> {
+        Some(Arc::new(Engine::from_inner(self.inner.clone())))
     }
 
     fn log(&self, level: LogLevel, message: &str) {

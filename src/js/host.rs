@@ -75,6 +75,11 @@ pub trait StepHost: Send + Sync + 'static {
 
     /// A `console` call of the workflow's code.
     fn log(&self, level: LogLevel, message: &str);
+
+    /// Who answers the workflow bindings in `env`, if anyone.
+    fn bindings(&self) -> Option<std::sync::Arc<dyn super::BindingHost>> {
+        None
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -2,13 +2,17 @@
 //! the `cloudflare:workers` and `cloudflare:workflows` modules, and the `WorkflowStep` bound to a
 //! [`StepHost`]. Nothing here touches SQLite: every durable decision goes through the host.
 
+mod bindings;
 mod fetch;
 mod host;
 mod loader;
 mod runtime;
 mod timers;
 pub mod transpile;
+mod worker;
 
+pub use bindings::{BindingError, BindingFuture, BindingHost, BindingRequest, WorkflowBinding};
 pub use host::{AttemptOutcome, HostReply, HostRequest, LogLevel, StepHost};
 pub use loader::{LoadError, ProjectCode};
-pub use runtime::{RunOutcome, RunRequest, exported_classes, run_workflow};
+pub use runtime::{ModuleExports, RunOutcome, RunRequest, inspect_module, run_workflow};
+pub use worker::{HttpRequest, HttpResponse, WorkerCode, handle_fetch};

@@ -9,6 +9,8 @@
   delete globalThis.__stepflare_host;
   delete globalThis.__stepflare_log;
   const randomUUID = globalThis.__stepflare_uuid;
+  const bindingHost = globalThis.__stepflare_binding;
+  delete globalThis.__stepflare_binding;
   delete globalThis.__stepflare_fetch;
   delete globalThis.__stepflare_uuid;
 
@@ -230,7 +232,67 @@
     }
   }
 
+  class Request {
+    #text;
+    constructor(input, init = {}) {
+      const base = input instanceof Request ? input : null;
+      this.url = base ? base.url : String(input);
+      this.method = (init.method ?? base?.method ?? "GET").toUpperCase();
+      this.headers = new Headers(init.headers ?? base?.headers);
+      this.#text = bodyText(init.body) ?? (base ? base.#text : null);
+      this.bodyUsed = false;
+    }
+    async text() { this.bodyUsed = true; return this.#text ?? ""; }
+    async json() { return JSON.parse(await this.text()); }
+    clone() { return new Request(this); }
+  }
+
+  // The binding API (spec §1): every call goes to the engine; refusals come back as Errors
+  // carrying Cloudflare's messages.
+  const callBinding = async (request) => JSON.parse(await bindingHost(JSON.stringify(request)));
+
+  class WorkflowInstance {
+    #workflow;
+    constructor(workflow, id) {
+      this.#workflow = workflow;
+      this.id = id;
+    }
+    #call(op, extra = {}) { return callBinding({ op, workflow: this.#workflow, id: this.id, ...extra }); }
+    async status() { return this.#call("status"); }
+    async pause() { await this.#call("pause"); }
+    async resume() { await this.#call("resume"); }
+    async terminate(options) { await this.#call("terminate", { options: options ?? null }); }
+    async restart(options) { await this.#call("restart", { options: options ?? null }); }
+    async sendEvent(event) { await this.#call("sendEvent", { event: event ?? null }); }
+  }
+
+  class Workflow {
+    #workflow;
+    constructor(workflow) { this.#workflow = workflow; }
+    async create(options) {
+      const created = await callBinding({ op: "create", workflow: this.#workflow, options: options ?? null });
+      return new WorkflowInstance(this.#workflow, created.id);
+    }
+    async createBatch(batch) {
+      if (!Array.isArray(batch)) throw new TypeError("createBatch expects an array of instance options");
+      const created = await callBinding({ op: "createBatch", workflow: this.#workflow, batch });
+      return created.map((instance) => new WorkflowInstance(this.#workflow, instance.id));
+    }
+    async get(id) {
+      const found = await callBinding({ op: "get", workflow: this.#workflow, id: String(id) });
+      return new WorkflowInstance(this.#workflow, found.id);
+    }
+  }
+
+  /** The Worker's `env`: its vars and one `Workflow` per binding. */
+  const makeEnv = (vars, bindings) => {
+    const env = { ...vars };
+    for (const { binding, workflow } of bindings) env[binding] = new Workflow(workflow);
+    return env;
+  };
+
   globalThis.Headers = Headers;
+  globalThis.Request = Request;
   globalThis.Response = Response;
   globalThis.fetch = async (input, init = {}) => {
     const url = typeof input === "string" ? input : String(input?.url ?? input);
@@ -252,6 +314,7 @@
     WorkflowStep,
     WorkflowEvent,
     env: {},
+    makeEnv,
     newStep: () => new Step(),
     describeError,
     unserializable,

@@ -12,6 +12,7 @@ use rquickjs::{
 };
 use serde_json::Value as Json;
 
+use super::bindings::{BindingHost, WorkflowBinding};
 use super::host::{HostRequest, LogLevel, StepHost};
 use super::loader::{PRELUDE, ProjectCode, ProjectLoader, ProjectResolver};
 use super::timers;
@@ -29,8 +30,9 @@ pub struct RunRequest {
     pub workflow_name: String,
     /// `{"cron", "scheduledTime"}` as JSON text, for cron-created instances.
     pub schedule: Option<String>,
-    /// The Worker's `env` (vars) as a JSON object.
+    /// The Worker's vars as a JSON object; `env` is these plus `bindings`.
     pub env: Json,
+    pub bindings: Vec<WorkflowBinding>,
 }
 
 /// How `run()` settled.
@@ -68,13 +70,7 @@ async fn call_run<'js, H: StepHost>(
     request: &RunRequest,
     host: Arc<H>,
 ) -> rquickjs::Result<RunOutcome> {
-    install_host(ctx, host)?;
-    timers::install(ctx)?;
-    Module::import(ctx, PRELUDE)?.into_future::<Value>().await?;
-    let stepflare: Object = ctx.globals().get("__stepflare")?;
-    let env = ctx.json_parse(request.env.to_string())?;
-    stepflare.set("env", env.clone())?;
-
+    let (stepflare, env) = prepare_context(ctx, host, &request.env, &request.bindings).await?;
     let main = request.code.main().display().to_string();
     let namespace: Object = Module::import(ctx, main.clone())?.into_future().await?;
     let class: Value = namespace.get(request.class_name.as_str())?;
@@ -84,10 +80,7 @@ async fn call_run<'js, H: StepHost>(
             &format!("{main} does not export a class named {}", request.class_name),
         ));
     };
-    let execution_context = Object::new(ctx.clone())?;
-    execution_context.set("waitUntil", Func::from(|_promise: Value<'js>| ()))?;
-    execution_context.set("passThroughOnException", Func::from(|| ()))?;
-    let workflow: Object = class.construct((execution_context, env))?;
+    let workflow: Object = class.construct((execution_context(ctx)?, env))?;
     let run: Function = workflow.get("run").map_err(|_| {
         rquickjs::Exception::throw_type(ctx, &format!("class {} has no run() method", request.class_name))
     })?;
@@ -106,6 +99,36 @@ async fn call_run<'js, H: StepHost>(
     }
     let output = ctx.json_stringify(settled)?.map(|text| text.to_string()).transpose()?;
     Ok(RunOutcome::Complete(output))
+}
+
+/// Everything a fresh context needs before user code loads: the host functions, timers, `URL`,
+/// the prelude, and `env` (vars plus workflow bindings). Returns the prelude's exports and `env`.
+pub(super) async fn prepare_context<'js, H: StepHost>(
+    ctx: &Ctx<'js>,
+    host: Arc<H>,
+    vars: &Json,
+    bindings: &[WorkflowBinding],
+) -> rquickjs::Result<(Object<'js>, Value<'js>)> {
+    super::bindings::install(ctx, host.bindings())?;
+    install_host(ctx, host)?;
+    timers::install(ctx)?;
+    llrt_url::init(ctx)?;
+    Module::import(ctx, PRELUDE)?.into_future::<Value>().await?;
+    let stepflare: Object = ctx.globals().get("__stepflare")?;
+    let make_env: Function = stepflare.get("makeEnv")?;
+    let bindings = ctx.json_parse(serde_json::to_string(bindings).unwrap_or_else(|_| "[]".into()))?;
+    let env: Value = make_env.call((ctx.json_parse(vars.to_string())?, bindings))?;
+    stepflare.set("env", env.clone())?;
+    Ok((stepflare, env))
+}
+
+/// The `ctx` a Worker or workflow class is constructed with. `waitUntil` promises run on their
+/// own; the context lives until the request or run it belongs to is done.
+pub(super) fn execution_context<'js>(ctx: &Ctx<'js>) -> rquickjs::Result<Object<'js>> {
+    let execution_context = Object::new(ctx.clone())?;
+    execution_context.set("waitUntil", Func::from(|_promise: Value<'js>| ()))?;
+    execution_context.set("passThroughOnException", Func::from(|| ()))?;
+    Ok(execution_context)
 }
 
 /// `{payload, timestamp: Date, instanceId, workflowName, schedule?}`, frozen: the event is
@@ -166,7 +189,7 @@ fn install_host<'js, H: StepHost>(ctx: &Ctx<'js>, host: Arc<H>) -> rquickjs::Res
 }
 
 /// The `{name, message}` of whatever a run threw.
-fn error_info<'js>(ctx: &Ctx<'js>, caught: CaughtError<'js>) -> ErrorInfo {
+pub(super) fn error_info<'js>(ctx: &Ctx<'js>, caught: CaughtError<'js>) -> ErrorInfo {
     match caught {
         CaughtError::Exception(exception) => {
             let object = exception.as_object();
@@ -191,8 +214,8 @@ fn error_info<'js>(ctx: &Ctx<'js>, caught: CaughtError<'js>) -> ErrorInfo {
     }
 }
 
-/// A host for code that must load but never run a step: checking a module's exports.
-struct NoSteps;
+/// A host for code that never runs a step: checking a module's exports, a Worker's handlers.
+pub(super) struct NoSteps(pub Option<Arc<dyn BindingHost>>);
 
 impl StepHost for NoSteps {
     async fn handle(&self, _request: HostRequest) -> Option<super::HostReply> {
@@ -200,32 +223,61 @@ impl StepHost for NoSteps {
     }
 
     fn log(&self, level: LogLevel, message: &str) {
-        tracing::debug!(?level, "while loading the module: {message}");
+        match level {
+            LogLevel::Debug => tracing::debug!(target: "worker", "{message}"),
+            LogLevel::Info => tracing::info!(target: "worker", "{message}"),
+            LogLevel::Warn => tracing::warn!(target: "worker", "{message}"),
+            LogLevel::Error => tracing::error!(target: "worker", "{message}"),
+        }
+    }
+
+    fn bindings(&self) -> Option<Arc<dyn BindingHost>> {
+        self.0.clone()
     }
 }
 
-/// Loads the project's entry module in a fresh context and returns the names of its exports
-/// that are classes (constructors). Load errors (syntax, missing imports) come back as text.
-pub async fn exported_classes(code: Arc<ProjectCode>) -> Result<Vec<String>, String> {
+/// What the entry module exports: its classes, and the handlers of its default export.
+#[derive(Debug, Clone, Default)]
+pub struct ModuleExports {
+    /// Exports that are classes (constructors), by name.
+    pub classes: Vec<String>,
+    /// Which of `fetch`, `scheduled` and `queue` the default export (an object, or a
+    /// `WorkerEntrypoint` class) has.
+    pub handlers: Vec<String>,
+}
+
+/// Loads the project's entry module in a fresh context and reports its exports. Load errors
+/// (syntax, missing imports) come back as text.
+pub async fn inspect_module(code: Arc<ProjectCode>) -> Result<ModuleExports, String> {
     let runtime = AsyncRuntime::new().map_err(|e| e.to_string())?;
     runtime.set_loader(ProjectResolver, ProjectLoader { code: code.clone() }).await;
     let context = AsyncContext::full(&runtime).await.map_err(|e| e.to_string())?;
     async_with!(context => |ctx| {
-        let result: rquickjs::Result<Vec<String>> = async {
-            install_host(&ctx, Arc::new(NoSteps))?;
-            timers::install(&ctx)?;
-            Module::import(&ctx, PRELUDE)?.into_future::<Value>().await?;
+        let result: rquickjs::Result<ModuleExports> = async {
+            prepare_context(&ctx, Arc::new(NoSteps(None)), &Json::Null, &[]).await?;
             let main = code.main().display().to_string();
             let namespace: Object = Module::import(&ctx, main)?.into_future().await?;
-            let mut classes = Vec::new();
+            let mut exports = ModuleExports::default();
             for key in namespace.keys::<String>() {
                 let key = key?;
                 let value: Value = namespace.get(key.as_str())?;
                 if value.is_constructor() {
-                    classes.push(key);
+                    exports.classes.push(key);
                 }
             }
-            Ok(classes)
+            let default: Value = namespace.get("default")?;
+            let holder = match default.as_constructor() {
+                Some(class) => class.get::<_, Option<Object>>("prototype")?,
+                None => default.into_object(),
+            };
+            if let Some(holder) = holder {
+                for handler in ["fetch", "scheduled", "queue"] {
+                    if holder.get::<_, Value>(handler)?.is_function() {
+                        exports.handlers.push(handler.to_owned());
+                    }
+                }
+            }
+            Ok(exports)
         }
         .await;
         result.catch(&ctx).map_err(|caught| {

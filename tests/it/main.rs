@@ -17,3 +17,4 @@ mod replay;
 mod retries;
 mod source_docs;
 mod typescript;
+mod worker;

@@ -1,0 +1,63 @@
+//! Everything outside the reserved API routes goes to the project's Worker: its `fetch` handler
+//! answers, with `env` holding the vars and workflow bindings. A throw is logged and answered
+//! with a 500; the server keeps serving.
+
+use std::sync::Arc;
+
+use axum::body::{Body, to_bytes};
+use axum::extract::{Request, State};
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use super::AppState;
+use super::envelope::{ApiError, codes};
+use crate::js::{self, HttpRequest};
+
+/// Bodies a Worker receives are read whole; 100 MiB is Cloudflare's request limit on paid plans.
+const MAX_BODY_BYTES: usize = 100 << 20;
+
+pub async fn fetch(State(state): State<AppState>, request: Request) -> Response {
+    let Some(worker) = state.worker.clone() else {
+        return ApiError::new(
+            StatusCode::NOT_FOUND,
+            codes::ROUTE_NOT_FOUND,
+            "No route for that URI (the project has no Worker fetch handler)",
+        )
+        .into_response();
+    };
+    let (parts, body) = request.into_parts();
+    let host = parts.headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost").to_owned();
+    let url = format!("http://{host}{}", parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/"));
+    let headers = parts
+        .headers
+        .iter()
+        .map(|(name, value)| (name.to_string(), String::from_utf8_lossy(value.as_bytes()).into_owned()))
+        .collect();
+    let body = match to_bytes(body, MAX_BODY_BYTES).await {
+        Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+        Err(error) => return (StatusCode::PAYLOAD_TOO_LARGE, error.to_string()).into_response(),
+    };
+    let request = HttpRequest { method: parts.method.to_string(), url, headers, body };
+    match js::handle_fetch(&worker, request, Arc::new(state.engine.clone())).await {
+        Ok(response) => {
+            let mut builder = Response::builder()
+                .status(StatusCode::from_u16(response.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR));
+            for (name, value) in &response.headers {
+                if let (Ok(name), Ok(value)) =
+                    (HeaderName::try_from(name.as_str()), HeaderValue::try_from(value.as_str()))
+                {
+                    builder = builder.header(name, value);
+                }
+            }
+            builder
+                .body(Body::from(response.body))
+                .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+        }
+        Err(error) => {
+            tracing::error!(target: "worker", "the fetch handler threw {}: {}", error.name, error.message);
+            let page = format!("{}: {}\n", error.name, error.message);
+            (StatusCode::INTERNAL_SERVER_ERROR, [(header::CONTENT_TYPE, "text/plain;charset=UTF-8")], page)
+                .into_response()
+        }
+    }
+}

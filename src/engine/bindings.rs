@@ -1,0 +1,163 @@
+//! The engine as the host of workflow bindings: `env.MY_WORKFLOW.create(…)` and the instance
+//! handle's methods, from a Worker's handlers or from a workflow's steps (child workflows), with
+//! the errors and messages of the binding API (spec §1).
+
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::{Engine, EngineError, NewInstance, RestartFrom};
+use crate::ids::{EventType, InstanceId, StepKind};
+use crate::js::{BindingError, BindingFuture, BindingHost, BindingRequest};
+
+/// `create`'s options; `retention` and `locationHint` are accepted and have no effect locally.
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct CreateOptions {
+    id: Option<String>,
+    params: Option<Value>,
+    #[allow(dead_code)]
+    retention: Option<Value>,
+    #[allow(dead_code)]
+    location_hint: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+struct RestartOptions {
+    from: Option<RestartFromOptions>,
+}
+
+#[derive(Deserialize)]
+struct RestartFromOptions {
+    name: String,
+    count: Option<u32>,
+    #[serde(rename = "type")]
+    kind: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct EventOptions {
+    #[serde(rename = "type")]
+    event_type: String,
+    #[serde(default)]
+    payload: Value,
+}
+
+fn refuse(message: impl Into<String>) -> BindingError {
+    BindingError(message.into())
+}
+
+/// The binding API's messages carry Cloudflare's `(code) text` form.
+impl From<EngineError> for BindingError {
+    fn from(error: EngineError) -> Self {
+        match error {
+            EngineError::InstanceNotFound(_) => refuse("(instance.not_found) Instance not found"),
+            EngineError::WorkflowNotFound(name) => refuse(format!("(workflow.not_found) Workflow {name} not found")),
+            EngineError::InvalidId(invalid) => refuse(format!("(instance.invalid_id) {invalid}")),
+            other => refuse(other.to_string()),
+        }
+    }
+}
+
+fn parse<T: for<'de> Deserialize<'de> + Default>(value: Value, what: &str) -> Result<T, BindingError> {
+    if value.is_null() {
+        return Ok(T::default());
+    }
+    serde_json::from_value(value).map_err(|e| refuse(format!("TypeError: invalid {what}: {e}")))
+}
+
+fn new_instance(options: Value) -> Result<NewInstance, BindingError> {
+    let options: CreateOptions = parse(options, "instance options")?;
+    let id = options.id.as_deref().map(InstanceId::parse).transpose().map_err(EngineError::from)?;
+    Ok(NewInstance { id, params: options.params.unwrap_or(Value::Null), trigger_source: "binding" })
+}
+
+impl Engine {
+    async fn answer(&self, request: BindingRequest) -> Result<Value, BindingError> {
+        match request {
+            BindingRequest::Create { workflow, options } => {
+                let row = self.create(&workflow, new_instance(options)?)?;
+                Ok(json!({ "id": row.id }))
+            }
+            BindingRequest::CreateBatch { workflow, batch } => {
+                if batch.is_empty() {
+                    return Err(refuse("WorkflowError: batchCreate should have at least 1 instance"));
+                }
+                let batch = batch.into_iter().map(new_instance).collect::<Result<Vec<_>, _>>()?;
+                let rows = self.create_batch(&workflow, batch)?;
+                Ok(Value::Array(rows.into_iter().map(|row| json!({ "id": row.id })).collect()))
+            }
+            BindingRequest::Get { workflow, id } => {
+                let row = self.instance(&workflow, &id)?;
+                Ok(json!({ "id": row.id }))
+            }
+            BindingRequest::Status { workflow, id } => {
+                let row = self.instance(&workflow, &id)?;
+                // While rollback runs the binding says "running"; stepflare never rolls back yet.
+                let mut status = json!({ "status": row.status.as_str() });
+                if let Some(error) = row.error {
+                    status["error"] = json!({ "name": error.name, "message": error.message });
+                }
+                if let Some(output) = row.output.as_deref().and_then(|text| serde_json::from_str::<Value>(text).ok()) {
+                    status["output"] = output;
+                }
+                Ok(status)
+            }
+            BindingRequest::Pause { workflow, id } => {
+                self.pause(&workflow, &id)?;
+                Ok(Value::Null)
+            }
+            BindingRequest::Resume { workflow, id } => {
+                self.resume(&workflow, &id)?;
+                Ok(Value::Null)
+            }
+            BindingRequest::Terminate { workflow, id } => {
+                self.terminate(&workflow, &id).await?;
+                Ok(Value::Null)
+            }
+            BindingRequest::Restart { workflow, id, options } => {
+                let options: RestartOptions = parse(options, "restart options")?;
+                let from = match options.from {
+                    None => None,
+                    Some(from) => Some(RestartFrom {
+                        name: from.name,
+                        count: from.count.unwrap_or(1).max(1),
+                        kind: match from.kind.as_deref() {
+                            None => StepKind::Do,
+                            Some(text) => StepKind::parse(text)
+                                .ok_or_else(|| refuse("TypeError: from.type must be do, sleep or waitForEvent"))?,
+                        },
+                    }),
+                };
+                self.restart(&workflow, &id, from).await?;
+                Ok(Value::Null)
+            }
+            BindingRequest::SendEvent { workflow, id, event } => {
+                let event: EventOptions = serde_json::from_value(event)
+                    .map_err(|e| refuse(format!("TypeError: sendEvent expects {{type, payload}}: {e}")))?;
+                let event_type = EventType::parse(&event.event_type)
+                    .map_err(|e| refuse(format!("(workflow.invalid_event_type) {e}")))?;
+                self.send_event(&workflow, &id, &event_type, &event.payload)?;
+                Ok(Value::Null)
+            }
+        }
+    }
+}
+
+impl BindingHost for Engine {
+    fn call(&self, request: BindingRequest) -> BindingFuture<'_> {
+        Box::pin(self.answer(request))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn binding_errors_use_cloudflare_messages() {
+        let not_found = BindingError::from(EngineError::InstanceNotFound("x".into()));
+        assert_eq!(not_found.0, "(instance.not_found) Instance not found");
+        let exists = BindingError::from(EngineError::InstanceExists("x".into()));
+        assert_eq!(exists.0, "(instance.already_exists) Instance already exists");
+    }
+}

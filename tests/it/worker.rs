@@ -1,0 +1,84 @@
+//! The project's Worker served on the same port as the API: the example from Cloudflare's
+//! Workflows guide (create an instance from `fetch`, then read its status with `?instanceId=`),
+//! the binding API's errors, a handler that throws, and a workflow that starts a child.
+
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::support::*;
+
+async fn get(server: &Server, path: &str) -> (u16, Value) {
+    server.request(Method::GET, &format!("{}{path}", server.base()), None).await
+}
+
+#[tokio::test]
+async fn the_guide_example_creates_an_instance_and_reports_its_status() {
+    let server = Server::start("worker");
+    let (status, body) = get(&server, "/").await;
+    assert_eq!(status, 200, "{body:#}");
+    let id = body["id"].as_str().unwrap_or_else(|| panic!("no id: {body:#}")).to_owned();
+    assert!(uuid::Uuid::parse_str(&id).is_ok(), "{body:#}");
+    assert!(body["details"]["status"].is_string(), "{body:#}");
+
+    let d = server.wait_for_status("workflows-starter", &id, &["complete"]).await;
+    assert_eq!(d["trigger"]["source"], "binding", "{d:#}");
+    assert_eq!(d["output"], json!({ "greeting": "hello", "count": 2 }), "env vars reach the workflow: {d:#}");
+
+    let (status, body) = get(&server, &format!("/?instanceId={id}")).await;
+    assert_eq!(status, 200, "{body:#}");
+    assert_eq!(body["status"]["status"], "complete", "{body:#}");
+    assert_eq!(body["status"]["output"], json!({ "greeting": "hello", "count": 2 }), "{body:#}");
+}
+
+#[tokio::test]
+async fn binding_errors_carry_cloudflare_messages() {
+    let server = Server::start("worker");
+    let (_, body) = get(&server, "/duplicate").await;
+    assert_eq!(body, json!({ "threw": true, "message": "(instance.already_exists) Instance already exists" }));
+    let (_, body) = get(&server, "/missing").await;
+    assert_eq!(body, json!({ "threw": true, "message": "(instance.not_found) Instance not found" }));
+}
+
+#[tokio::test]
+async fn a_throwing_fetch_handler_gives_a_500_and_the_server_keeps_serving() {
+    let server = Server::start("worker");
+    let (status, body) = get(&server, "/boom").await;
+    assert_eq!(status, 500, "{body:#}");
+    assert!(body.as_str().unwrap_or_default().contains("the worker blew up"), "{body:#}");
+    assert!(server.logs().contains("the worker blew up"), "the error is logged:\n{}", server.logs());
+    let (status, body) = get(&server, "/favicon.ico").await;
+    assert_eq!((status, body), (404, json!({})));
+}
+
+#[tokio::test]
+async fn requests_reach_the_handler_with_method_headers_and_body() {
+    let server = Server::start("worker");
+    let (status, body) =
+        server.request(Method::POST, &format!("{}/echo", server.base()), Some(&json!({ "a": 1 }))).await;
+    assert_eq!(status, 201, "{body:#}");
+    assert_eq!(body, json!({ "got": { "a": 1 }, "method": "POST", "type": "application/json" }));
+}
+
+#[tokio::test]
+async fn a_workflow_step_starts_a_child_workflow_without_waiting_for_it() {
+    let server = Server::start("worker");
+    let (_, body) = get(&server, "/parent?child=kid-1").await;
+    let parent = body["id"].as_str().unwrap().to_owned();
+    let p = server.wait_for_status("parent", &parent, &["complete"]).await;
+    assert_eq!(p["output"]["childId"], "kid-1", "{p:#}");
+    let seen = p["output"]["seen"].as_str().unwrap_or_default();
+    assert_ne!(seen, "complete", "the parent went on while the child still ran (it sleeps 300 ms): {p:#}");
+    let c = server.wait_for_status("child", "kid-1", &["complete"]).await;
+    assert_eq!(c["output"], json!(format!("child of {parent}")), "{c:#}");
+    assert_eq!(c["trigger"]["source"], "binding", "{c:#}");
+}
+
+#[tokio::test]
+async fn api_prefixes_stay_reserved_for_the_api() {
+    let server = Server::start("worker");
+    let (status, body) = get(&server, "/client/v4/anything").await;
+    assert_eq!(status, 404, "{body:#}");
+    assert_eq!(body["errors"][0]["code"], 7003, "{body:#}");
+    let (status, body) = get(&server, "/cdn-cgi/local/explorer/api/nothing").await;
+    assert_eq!((status, body["success"].clone()), (404, json!(false)), "{body:#}");
+}
