@@ -60,6 +60,7 @@ pub fn router(engine: Engine, options: ApiOptions, worker: Option<WorkerCode>) -
         .nest("/client/v4/accounts/{account_id}", v4)
         .nest("/client/v4", Router::new().fallback(no_route))
         .nest("/cdn-cgi/local/explorer/api", explorer)
+        .route("/cdn-cgi/handler/scheduled", get(worker::scheduled))
         .fallback(worker::fetch)
         .with_state(state)
 }

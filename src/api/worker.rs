@@ -61,3 +61,34 @@ pub async fn fetch(State(state): State<AppState>, request: Request) -> Response 
         }
     }
 }
+
+#[derive(serde::Deserialize, Default)]
+pub struct ScheduledQuery {
+    cron: Option<String>,
+    time: Option<i64>,
+}
+
+/// `GET /cdn-cgi/handler/scheduled?cron=…&time=…`: runs the Worker's `scheduled` handler now, as
+/// `wrangler dev` does for testing cron triggers. `time` may be seconds or milliseconds.
+pub async fn scheduled(
+    State(state): State<AppState>,
+    super::extract::ApiQuery(query): super::extract::ApiQuery<ScheduledQuery>,
+) -> Response {
+    let Some(worker) = state.worker.clone() else {
+        return (StatusCode::NOT_FOUND, "the project has no Worker\n").into_response();
+    };
+    // Cloudflare's own examples pass seconds; anything this small cannot be milliseconds of now.
+    let scheduled_time = match query.time {
+        Some(time) if time < 100_000_000_000 => time * 1000,
+        Some(time) => time,
+        None => state.engine.now_ms(),
+    };
+    let cron = query.cron.unwrap_or_default();
+    match js::handle_scheduled(&worker, &cron, scheduled_time, Arc::new(state.engine.clone())).await {
+        Ok(()) => (StatusCode::OK, "Ran scheduled event").into_response(),
+        Err(error) => {
+            tracing::error!(target: "worker", "the scheduled handler threw {}: {}", error.name, error.message);
+            (StatusCode::INTERNAL_SERVER_ERROR, format!("{}: {}\n", error.name, error.message)).into_response()
+        }
+    }
+}

@@ -46,52 +46,95 @@ pub async fn handle_fetch(
     request: HttpRequest,
     bindings: Arc<dyn BindingHost>,
 ) -> Result<HttpResponse, ErrorInfo> {
+    let (_runtime, context) = fresh_context(worker).await?;
+    async_with!(context => |ctx| {
+        let handled = async {
+            let env = prepare(&ctx, worker, bindings).await?;
+            let js_request = build_request(&ctx, &request)?;
+            let returned = call_handler(&ctx, worker, env, "fetch", js_request).await?;
+            read_response(&ctx, returned).await
+        };
+        handled.await.catch(&ctx).map_err(|caught| error_info(&ctx, caught))
+    })
+    .await
+}
+
+/// Calls the Worker's `scheduled` handler as a cron trigger firing at `scheduled_time` (ms)
+/// would.
+pub async fn handle_scheduled(
+    worker: &WorkerCode,
+    cron: &str,
+    scheduled_time: i64,
+    bindings: Arc<dyn BindingHost>,
+) -> Result<(), ErrorInfo> {
+    let (_runtime, context) = fresh_context(worker).await?;
+    async_with!(context => |ctx| {
+        let handled = async {
+            let env = prepare(&ctx, worker, bindings).await?;
+            let controller = Object::new(ctx.clone())?;
+            controller.set("cron", cron)?;
+            controller.set("scheduledTime", scheduled_time as f64)?;
+            controller.set("type", "scheduled")?;
+            controller.set("noRetry", rquickjs::prelude::Func::from(|| ()))?;
+            call_handler(&ctx, worker, env, "scheduled", controller.into_value()).await?;
+            Ok(())
+        };
+        handled.await.catch(&ctx).map_err(|caught| error_info(&ctx, caught))
+    })
+    .await
+}
+
+async fn fresh_context(worker: &WorkerCode) -> Result<(AsyncRuntime, AsyncContext), ErrorInfo> {
     let setup = async {
         let runtime = AsyncRuntime::new()?;
         runtime.set_loader(ProjectResolver, ProjectLoader { code: worker.code.clone() }).await;
         let context = AsyncContext::full(&runtime).await?;
         Ok::<_, rquickjs::Error>((runtime, context))
     };
-    let (_runtime, context) = setup.await.map_err(|e| ErrorInfo::new("Error", e.to_string()))?;
-    async_with!(context => |ctx| {
-        call_fetch(&ctx, worker, &request, bindings).await.catch(&ctx).map_err(|caught| error_info(&ctx, caught))
-    })
-    .await
+    setup.await.map_err(|e| ErrorInfo::new("Error", e.to_string()))
 }
 
-async fn call_fetch<'js>(
+/// Prepares a fresh context for the Worker; returns its `env`.
+async fn prepare<'js>(
     ctx: &Ctx<'js>,
     worker: &WorkerCode,
-    request: &HttpRequest,
     bindings: Arc<dyn BindingHost>,
-) -> rquickjs::Result<HttpResponse> {
+) -> rquickjs::Result<Value<'js>> {
     let (_, env) = prepare_context(ctx, Arc::new(NoSteps(Some(bindings))), &worker.vars, &worker.bindings).await?;
+    Ok(env)
+}
+
+/// Calls `handler` of the default export with `argument`: `new Class(ctx, env)[handler](argument)`
+/// for a `WorkerEntrypoint`, `object[handler](argument, env, ctx)` for a plain object. Returns
+/// what the handler settled to.
+async fn call_handler<'js>(
+    ctx: &Ctx<'js>,
+    worker: &WorkerCode,
+    env: Value<'js>,
+    handler: &str,
+    argument: Value<'js>,
+) -> rquickjs::Result<Value<'js>> {
     let main = worker.code.main().display().to_string();
     let namespace: Object = Module::import(ctx, main.clone())?.into_future().await?;
     let default: Value = namespace.get("default")?;
-    let js_request = build_request(ctx, request)?;
+    let missing =
+        || rquickjs::Exception::throw_type(ctx, &format!("the default export of {main} has no {handler} handler"));
     let returned: Value = match default.as_constructor() {
-        // A `WorkerEntrypoint` class: constructed per request with (ctx, env).
         Some(class) => {
             let entrypoint: Object = class.construct((execution_context(ctx)?, env))?;
-            let fetch: Function = entrypoint.get("fetch")?;
-            fetch.call((This(entrypoint), js_request))?
+            let method: Function = entrypoint.get(handler).map_err(|_| missing())?;
+            method.call((This(entrypoint), argument))?
         }
         None => {
-            let handlers: Object = default
-                .into_object()
-                .ok_or_else(|| rquickjs::Exception::throw_type(ctx, &format!("{main} has no default export")))?;
-            let fetch: Function = handlers.get("fetch").map_err(|_| {
-                rquickjs::Exception::throw_type(ctx, &format!("the default export of {main} has no fetch handler"))
-            })?;
-            fetch.call((This(handlers), js_request, env, execution_context(ctx)?))?
+            let handlers: Object = default.into_object().ok_or_else(missing)?;
+            let method: Function = handlers.get(handler).map_err(|_| missing())?;
+            method.call((This(handlers), argument, env, execution_context(ctx)?))?
         }
     };
-    let response: Value = match returned.as_promise() {
-        Some(promise) => promise.clone().into_future().await?,
-        None => returned,
-    };
-    read_response(ctx, response).await
+    match returned.as_promise() {
+        Some(promise) => promise.clone().into_future().await,
+        None => Ok(returned),
+    }
 }
 
 fn build_request<'js>(ctx: &Ctx<'js>, request: &HttpRequest) -> rquickjs::Result<Value<'js>> {

@@ -82,3 +82,13 @@ async fn api_prefixes_stay_reserved_for_the_api() {
     let (status, body) = get(&server, "/cdn-cgi/local/explorer/api/nothing").await;
     assert_eq!((status, body["success"].clone()), (404, json!(false)), "{body:#}");
 }
+
+#[tokio::test]
+async fn the_scheduled_route_runs_the_scheduled_handler_which_creates_an_instance() {
+    let server = Server::start("worker");
+    let (status, body) = get(&server, "/cdn-cgi/handler/scheduled?cron=*/5+*+*+*+*&time=1786001400").await;
+    assert_eq!(status, 200, "{body:#}");
+    assert_eq!(body, json!("Ran scheduled event"));
+    let d = server.wait_for_status("workflows-starter", "cron-1786001400000", &["complete"]).await;
+    assert_eq!(d["params"]["metadata"], json!({ "cron": "*/5 * * * *", "type": "scheduled" }), "{d:#}");
+}
