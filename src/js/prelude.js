@@ -291,6 +291,44 @@
     return env;
   };
 
+  // The structured clone algorithm for the values Workers pass around: primitives, plain
+  // objects, arrays, Date, RegExp, Map, Set, ArrayBuffer, typed arrays and Error, with cycles.
+  const structuredCloneValue = (value, seen = new Map()) => {
+    const type = typeof value;
+    if (type === "function" || type === "symbol") {
+      const error = new Error(`${String(value)} could not be cloned`);
+      error.name = "DataCloneError";
+      throw error;
+    }
+    if (value === null || type !== "object") return value;
+    if (seen.has(value)) return seen.get(value);
+    let copy;
+    if (value instanceof Date) copy = new Date(value.getTime());
+    else if (value instanceof RegExp) copy = new RegExp(value.source, value.flags);
+    else if (value instanceof ArrayBuffer) copy = value.slice(0);
+    else if (ArrayBuffer.isView(value)) copy = new value.constructor(value);
+    else if (value instanceof Map) {
+      copy = new Map();
+      seen.set(value, copy);
+      for (const [k, v] of value) copy.set(structuredCloneValue(k, seen), structuredCloneValue(v, seen));
+      return copy;
+    } else if (value instanceof Set) {
+      copy = new Set();
+      seen.set(value, copy);
+      for (const v of value) copy.add(structuredCloneValue(v, seen));
+      return copy;
+    } else if (value instanceof Error) {
+      copy = new Error(value.message);
+      copy.name = value.name;
+    } else copy = Array.isArray(value) ? [] : {};
+    seen.set(value, copy);
+    if (!(copy instanceof Date || copy instanceof RegExp || ArrayBuffer.isView(copy) || copy instanceof ArrayBuffer)) {
+      for (const key of Object.keys(value)) copy[key] = structuredCloneValue(value[key], seen);
+    }
+    return copy;
+  };
+  globalThis.structuredClone ??= (value) => structuredCloneValue(value);
+
   globalThis.Headers = Headers;
   globalThis.Request = Request;
   globalThis.Response = Response;

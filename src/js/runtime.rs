@@ -112,7 +112,7 @@ pub(super) async fn prepare_context<'js, H: StepHost>(
     super::bindings::install(ctx, host.bindings())?;
     install_host(ctx, host)?;
     timers::install(ctx)?;
-    llrt_url::init(ctx)?;
+    install_web_platform(ctx)?;
     Module::import(ctx, PRELUDE)?.into_future::<Value>().await?;
     let stepflare: Object = ctx.globals().get("__stepflare")?;
     let make_env: Function = stepflare.get("makeEnv")?;
@@ -120,6 +120,19 @@ pub(super) async fn prepare_context<'js, H: StepHost>(
     let env: Value = make_env.call((ctx.json_parse(vars.to_string())?, bindings))?;
     stepflare.set("env", env.clone())?;
     Ok((stepflare, env))
+}
+
+/// The web APIs Workers have, from the LLRT modules for rquickjs: `URL`, `URLSearchParams`,
+/// `TextEncoder`, `TextDecoder`, `atob`, `btoa`, `Blob`, `crypto` (with `subtle`),
+/// `AbortController`. Timers, `console` and `fetch` are stepflare's own (see `timers.rs`,
+/// `fetch.rs` and the prelude), since they must end with the run that started them.
+fn install_web_platform(ctx: &Ctx<'_>) -> rquickjs::Result<()> {
+    llrt_url::init(ctx)?;
+    llrt_util::init(ctx)?;
+    llrt_buffer::init(ctx)?;
+    llrt_crypto::init(ctx)?;
+    llrt_abort::init(ctx)?;
+    Ok(())
 }
 
 /// The `ctx` a Worker or workflow class is constructed with. `waitUntil` promises run on their

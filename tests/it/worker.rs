@@ -92,3 +92,20 @@ async fn the_scheduled_route_runs_the_scheduled_handler_which_creates_an_instanc
     let d = server.wait_for_status("workflows-starter", "cron-1786001400000", &["complete"]).await;
     assert_eq!(d["params"]["metadata"], json!({ "cron": "*/5 * * * *", "type": "scheduled" }), "{d:#}");
 }
+
+#[tokio::test]
+async fn the_web_platform_is_there_for_worker_code() {
+    let server = Server::start("worker");
+    let (status, body) = get(&server, "/platform").await;
+    assert_eq!(status, 200, "{body:#}");
+    assert_eq!(body["encoded"], 6, "{body:#}");
+    assert_eq!(body["decoded"], "héllo");
+    assert_eq!(body["base64"], "c3RlcGZsYXJl");
+    assert_eq!(body["unbase64"], "stepflare");
+    assert_eq!(body["sha256"], "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    assert_eq!(body["randomLength"], 8);
+    assert_eq!(body["uuid"], 36);
+    assert_eq!(body["aborted"], true);
+    assert_eq!(body["cloned"], json!({ "nested": [1, { "two": 2 }] }));
+    assert_eq!(body["search"], "2");
+}
