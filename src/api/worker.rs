@@ -38,7 +38,7 @@ pub async fn fetch(State(state): State<AppState>, request: Request) -> Response 
         Err(error) => return (StatusCode::PAYLOAD_TOO_LARGE, error.to_string()).into_response(),
     };
     let request = HttpRequest { method: parts.method.to_string(), url, headers, body };
-    match js::handle_fetch(&worker, request, Arc::new(state.engine.clone())).await {
+    match js::handle_fetch(worker, request, Arc::new(state.engine.clone())).await {
         Ok(response) => {
             let mut builder = Response::builder()
                 .status(StatusCode::from_u16(response.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR));

@@ -343,7 +343,21 @@
   globalThis.crypto ??= {};
   globalThis.crypto.randomUUID ??= () => randomUUID();
 
+  /** The `ctx` of a handler. `waitUntil` work is awaited after the response is sent. */
+  const newExecutionContext = () => {
+    const pending = [];
+    const ctx = {
+      waitUntil(promise) {
+        pending.push(Promise.resolve(promise).catch((error) => console.error("a waitUntil promise rejected:", error)));
+      },
+      passThroughOnException() {},
+    };
+    Object.defineProperty(ctx, "__stepflare_drain", { value: () => Promise.all(pending), enumerable: false });
+    return ctx;
+  };
+
   globalThis.__stepflare = {
+    newExecutionContext,
     NonRetryableError,
     WorkflowEntrypoint,
     WorkerEntrypoint,

@@ -135,13 +135,19 @@ fn install_web_platform(ctx: &Ctx<'_>) -> rquickjs::Result<()> {
     Ok(())
 }
 
-/// The `ctx` a Worker or workflow class is constructed with. `waitUntil` promises run on their
-/// own; the context lives until the request or run it belongs to is done.
+/// The `ctx` a Worker or workflow class is constructed with (from the prelude, after
+/// `prepare_context`).
 pub(super) fn execution_context<'js>(ctx: &Ctx<'js>) -> rquickjs::Result<Object<'js>> {
-    let execution_context = Object::new(ctx.clone())?;
-    execution_context.set("waitUntil", Func::from(|_promise: Value<'js>| ()))?;
-    execution_context.set("passThroughOnException", Func::from(|| ()))?;
-    Ok(execution_context)
+    let stepflare: Object = ctx.globals().get("__stepflare")?;
+    let new_context: Function = stepflare.get("newExecutionContext")?;
+    new_context.call(())
+}
+
+/// Settles once every promise passed to `ctx.waitUntil` has.
+pub(super) async fn drain_wait_until<'js>(execution_context: &Object<'js>) -> rquickjs::Result<()> {
+    let drain: Function = execution_context.get("__stepflare_drain")?;
+    let all: rquickjs::Promise = drain.call(())?;
+    all.into_future::<Value>().await.map(|_| ())
 }
 
 /// `{payload, timestamp: Date, instanceId, workflowName, schedule?}`, frozen: the event is

@@ -3,6 +3,9 @@
 //! bindings. Each request gets a fresh context, like each workflow run.
 
 use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::oneshot;
 
 use rquickjs::function::{Constructor, This};
 use rquickjs::{AsyncContext, AsyncRuntime, CatchResultExt, Ctx, Function, Module, Object, Value, async_with};
@@ -10,7 +13,7 @@ use serde_json::Value as Json;
 
 use super::bindings::{BindingHost, WorkflowBinding};
 use super::loader::{ProjectCode, ProjectLoader, ProjectResolver};
-use super::runtime::{NoSteps, error_info, execution_context, prepare_context};
+use super::runtime::{NoSteps, drain_wait_until, error_info, execution_context, prepare_context};
 use crate::store::ErrorInfo;
 
 /// The Worker of a project: its code, vars and workflow bindings.
@@ -39,24 +42,47 @@ pub struct HttpResponse {
     pub body: String,
 }
 
+/// How long `ctx.waitUntil` work may go on after the response; Cloudflare allows 30 seconds.
+const WAIT_UNTIL_LIMIT: Duration = Duration::from_secs(30);
+
 /// Calls the Worker's `fetch` handler with `request`; a throw or a non-`Response` result comes
-/// back as the error.
+/// back as the error. The answer comes as soon as the Response is read; `ctx.waitUntil` work
+/// goes on afterwards in the same context, in a task of its own.
 pub async fn handle_fetch(
-    worker: &WorkerCode,
+    worker: Arc<WorkerCode>,
     request: HttpRequest,
     bindings: Arc<dyn BindingHost>,
 ) -> Result<HttpResponse, ErrorInfo> {
-    let (_runtime, context) = fresh_context(worker).await?;
-    async_with!(context => |ctx| {
-        let handled = async {
-            let env = prepare(&ctx, worker, bindings).await?;
-            let js_request = build_request(&ctx, &request)?;
-            let returned = call_handler(&ctx, worker, env, "fetch", js_request).await?;
-            read_response(&ctx, returned).await
+    let (answer, answered) = oneshot::channel();
+    tokio::spawn(async move {
+        let (_runtime, context) = match fresh_context(&worker).await {
+            Ok(fresh) => fresh,
+            Err(error) => {
+                let _ = answer.send(Err(error));
+                return;
+            }
         };
-        handled.await.catch(&ctx).map_err(|caught| error_info(&ctx, caught))
-    })
-    .await
+        async_with!(context => |ctx| {
+            let handled = async {
+                let env = prepare(&ctx, &worker, bindings).await?;
+                let js_request = build_request(&ctx, &request)?;
+                let execution_context = execution_context(&ctx)?;
+                let returned = call_handler(&ctx, &worker, env, "fetch", js_request, execution_context.clone()).await?;
+                Ok::<_, rquickjs::Error>((read_response(&ctx, returned).await?, execution_context))
+            };
+            match handled.await.catch(&ctx) {
+                Ok((response, execution_context)) => {
+                    let _ = answer.send(Ok(response));
+                    let _ = tokio::time::timeout(WAIT_UNTIL_LIMIT, drain_wait_until(&execution_context)).await;
+                }
+                Err(caught) => {
+                    let _ = answer.send(Err(error_info(&ctx, caught)));
+                }
+            }
+        })
+        .await;
+    });
+    answered.await.unwrap_or_else(|_| Err(ErrorInfo::new("Error", "the Worker stopped without answering")))
 }
 
 /// Calls the Worker's `scheduled` handler as a cron trigger firing at `scheduled_time` (ms)
@@ -71,13 +97,14 @@ pub async fn handle_scheduled(
     async_with!(context => |ctx| {
         let handled = async {
             let env = prepare(&ctx, worker, bindings).await?;
+            let execution_context = execution_context(&ctx)?;
             let controller = Object::new(ctx.clone())?;
             controller.set("cron", cron)?;
             controller.set("scheduledTime", scheduled_time as f64)?;
             controller.set("type", "scheduled")?;
             controller.set("noRetry", rquickjs::prelude::Func::from(|| ()))?;
-            call_handler(&ctx, worker, env, "scheduled", controller.into_value()).await?;
-            Ok(())
+            call_handler(&ctx, worker, env, "scheduled", controller.into_value(), execution_context.clone()).await?;
+            drain_wait_until(&execution_context).await
         };
         handled.await.catch(&ctx).map_err(|caught| error_info(&ctx, caught))
     })
@@ -113,6 +140,7 @@ async fn call_handler<'js>(
     env: Value<'js>,
     handler: &str,
     argument: Value<'js>,
+    execution_context: Object<'js>,
 ) -> rquickjs::Result<Value<'js>> {
     let main = worker.code.main().display().to_string();
     let namespace: Object = Module::import(ctx, main.clone())?.into_future().await?;
@@ -121,14 +149,14 @@ async fn call_handler<'js>(
         || rquickjs::Exception::throw_type(ctx, &format!("the default export of {main} has no {handler} handler"));
     let returned: Value = match default.as_constructor() {
         Some(class) => {
-            let entrypoint: Object = class.construct((execution_context(ctx)?, env))?;
+            let entrypoint: Object = class.construct((execution_context, env))?;
             let method: Function = entrypoint.get(handler).map_err(|_| missing())?;
             method.call((This(entrypoint), argument))?
         }
         None => {
             let handlers: Object = default.into_object().ok_or_else(missing)?;
             let method: Function = handlers.get(handler).map_err(|_| missing())?;
-            method.call((This(handlers), argument, env, execution_context(ctx)?))?
+            method.call((This(handlers), argument, env, execution_context))?
         }
     };
     match returned.as_promise() {

@@ -45,7 +45,11 @@ async fn a_throwing_fetch_handler_gives_a_500_and_the_server_keeps_serving() {
     let (status, body) = get(&server, "/boom").await;
     assert_eq!(status, 500, "{body:#}");
     assert!(body.as_str().unwrap_or_default().contains("the worker blew up"), "{body:#}");
-    assert!(server.logs().contains("the worker blew up"), "the error is logged:\n{}", server.logs());
+    let deadline = std::time::Instant::now() + PATIENCE;
+    while !server.logs().contains("the fetch handler threw Error: the worker blew up") {
+        assert!(std::time::Instant::now() < deadline, "the error is not logged:\n{}", server.logs());
+        tokio::time::sleep(POLL).await;
+    }
     let (status, body) = get(&server, "/favicon.ico").await;
     assert_eq!((status, body), (404, json!({})));
 }
@@ -108,4 +112,25 @@ async fn the_web_platform_is_there_for_worker_code() {
     assert_eq!(body["aborted"], true);
     assert_eq!(body["cloned"], json!({ "nested": [1, { "two": 2 }] }));
     assert_eq!(body["search"], "2");
+}
+
+#[tokio::test]
+async fn wait_until_work_goes_on_after_the_response() {
+    let server = Server::start("worker");
+    let (status, body) = get(&server, "/later").await;
+    assert_eq!((status, body), (200, json!("answered first")));
+    let (early, _) =
+        server.request(Method::GET, &server.instance_url("workflows-starter", "from-wait-until"), None).await;
+    assert_eq!(early, 404, "the response came before the waitUntil work (which waits 300 ms)");
+    let url = server.instance_url("workflows-starter", "from-wait-until");
+    let deadline = std::time::Instant::now() + PATIENCE;
+    loop {
+        let (status, body) = server.request(Method::GET, &url, None).await;
+        if status == 200 {
+            assert_eq!(body["result"]["trigger"]["source"], "binding", "{body:#}");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the waitUntil work never created its instance");
+        tokio::time::sleep(POLL).await;
+    }
 }
