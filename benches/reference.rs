@@ -3,6 +3,7 @@
 //! `target/bench-reference` on first use).
 
 use std::io::{BufRead, BufReader};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -16,7 +17,9 @@ pub struct Process {
 }
 
 impl Drop for Process {
+    /// wrangler starts workerd as a child of its own: the whole process group goes.
     fn drop(&mut self) {
+        let _ = Command::new("kill").args(["-KILL", &format!("-{}", self.child.id())]).status();
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -33,6 +36,7 @@ pub fn scratch_dir(label: &str) -> PathBuf {
 /// `stepflare dev` on `fixture`, persisting to `state`, once it printed its ready line.
 pub fn start_stepflare(fixture: &Path, state: &Path) -> Process {
     let mut child = Command::new(env!("CARGO_BIN_EXE_stepflare"))
+        .process_group(0)
         .args(["dev", "--port", "0", "--config"])
         .arg(fixture)
         .arg("--persist-to")
@@ -62,6 +66,7 @@ pub fn start_wrangler(root: &Path, fixture: &Path, state: &Path) -> Result<Proce
         .map(|address| address.port())
         .map_err(|e| e.to_string())?;
     let child = Command::new(modules.join(".bin/node"))
+        .process_group(0)
         .arg(modules.join("wrangler/bin/wrangler.js"))
         .args(["dev", "--ip", "127.0.0.1", "--port", &port.to_string(), "--config"])
         .arg(fixture.join("wrangler.jsonc"))
