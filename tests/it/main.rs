@@ -13,6 +13,7 @@ mod events;
 mod explorer;
 mod lifecycle;
 mod limits;
+mod openapi;
 mod replay;
 mod retries;
 mod source_docs;
