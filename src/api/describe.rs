@@ -77,6 +77,8 @@ pub(super) fn instance_details(history: &InstanceHistory) -> Value {
         "error": row.error.as_ref().map(|e| json!({ "name": e.name, "message": e.message })),
         "output": parse_json_text(row.output.as_deref()),
         "step_count": history.steps.iter().filter(|s| s.key.kind == StepKind::Do).count(),
+        // Rollback handlers are not run yet, so there is never a rollback to report.
+        "rollback": Value::Null,
         "steps": steps,
     });
     if let Some(schedule) = &row.schedule {

@@ -254,7 +254,7 @@ pub async fn terminate_batch(
     }
     let ids = ids
         .iter()
-        .map(|id| InstanceId::parse(id).map_err(|e| ApiError::bad_request(e.to_string())))
+        .map(|id| InstanceId::parse_addressable(id).map_err(|e| ApiError::bad_request(e.to_string())))
         .collect::<Result<Vec<_>, _>>()?;
     let mut terminated = 0;
     for id in ids {
