@@ -8,11 +8,9 @@
   const nativeFetch = globalThis.__stepflare_fetch;
   delete globalThis.__stepflare_host;
   delete globalThis.__stepflare_log;
-  const randomUUID = globalThis.__stepflare_uuid;
   const bindingHost = globalThis.__stepflare_binding;
   delete globalThis.__stepflare_binding;
   delete globalThis.__stepflare_fetch;
-  delete globalThis.__stepflare_uuid;
 
   const call = async (request) => JSON.parse(await host(JSON.stringify(request)));
 
@@ -340,8 +338,6 @@
     );
     return new Response(reply.body, { status: reply.status, statusText: reply.statusText, headers: reply.headers, url: reply.url });
   };
-  globalThis.crypto ??= {};
-  globalThis.crypto.randomUUID ??= () => randomUUID();
 
   /** The `ctx` of a handler. `waitUntil` work is awaited after the response is sent. */
   const newExecutionContext = () => {

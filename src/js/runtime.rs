@@ -122,17 +122,54 @@ pub(super) async fn prepare_context<'js, H: StepHost>(
     Ok((stepflare, env))
 }
 
-/// The web APIs Workers have, from the LLRT modules for rquickjs: `URL`, `URLSearchParams`,
-/// `TextEncoder`, `TextDecoder`, `atob`, `btoa`, `Blob`, `crypto` (with `subtle`),
-/// `AbortController`. Timers, `console` and `fetch` are stepflare's own (see `timers.rs`,
-/// `fetch.rs` and the prelude), since they must end with the run that started them.
-fn install_web_platform(ctx: &Ctx<'_>) -> rquickjs::Result<()> {
-    llrt_url::init(ctx)?;
-    llrt_util::init(ctx)?;
-    llrt_buffer::init(ctx)?;
-    llrt_crypto::init(ctx)?;
-    llrt_abort::init(ctx)?;
-    Ok(())
+/// The globals the LLRT modules define: `URL`, `URLSearchParams`, `TextEncoder`, `TextDecoder`,
+/// `atob`, `btoa`, `Blob`, `File`, `Buffer`, `crypto` (with `subtle`), `AbortController`.
+const WEB_PLATFORM_GLOBALS: [&str; 15] = [
+    "URL",
+    "URLSearchParams",
+    "TextEncoder",
+    "TextDecoder",
+    "atob",
+    "btoa",
+    "Blob",
+    "File",
+    "Buffer",
+    "crypto",
+    "Crypto",
+    "CryptoKey",
+    "SubtleCrypto",
+    "AbortController",
+    "AbortSignal",
+];
+
+/// Makes the web APIs of the LLRT modules for rquickjs available. Setting them up costs about a
+/// millisecond, more than a short workflow run takes, so each global starts as an accessor that
+/// sets up all of them on first use. Timers, `console` and `fetch` are stepflare's own (see
+/// `timers.rs`, `fetch.rs` and the prelude), since they must end with the run that started them.
+fn install_web_platform<'js>(ctx: &Ctx<'js>) -> rquickjs::Result<()> {
+    let set_up = Func::from(|ctx: Ctx<'js>| -> rquickjs::Result<()> {
+        let globals = ctx.globals();
+        for name in WEB_PLATFORM_GLOBALS {
+            globals.remove(name)?;
+        }
+        llrt_url::init(&ctx)?;
+        llrt_util::init(&ctx)?;
+        llrt_buffer::init(&ctx)?;
+        llrt_crypto::init(&ctx)?;
+        llrt_abort::init(&ctx)
+    });
+    let define_lazily: Function = ctx.eval(
+        r#"(names, setUp) => {
+            for (const name of names) {
+                Object.defineProperty(globalThis, name, {
+                    configurable: true,
+                    get() { setUp(); return globalThis[name]; },
+                    set(value) { setUp(); globalThis[name] = value; },
+                });
+            }
+        }"#,
+    )?;
+    define_lazily.call((WEB_PLATFORM_GLOBALS.to_vec(), set_up))
 }
 
 /// The `ctx` a Worker or workflow class is constructed with (from the prelude, after
@@ -190,7 +227,6 @@ fn install_host<'js, H: StepHost>(ctx: &Ctx<'js>, host: Arc<H>) -> rquickjs::Res
             }
         })),
     )?;
-    globals.set("__stepflare_uuid", Func::from(|| uuid::Uuid::new_v4().to_string()))?;
     super::fetch::install(ctx)?;
     globals.set(
         "__stepflare_log",

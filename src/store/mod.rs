@@ -183,12 +183,15 @@ impl Store {
 
     /// Inserts a new instance; refuses an id that exists in the same workflow.
     pub fn insert_instance(&self, row: &InstanceRow) -> Result<()> {
-        let inserted = self.conn().execute(
-            "INSERT INTO instances (workflow_name, id, version_id, status, params, trigger_source, schedule,
+        let inserted = self
+            .conn()
+            .prepare_cached(
+                "INSERT INTO instances (workflow_name, id, version_id, status, params, trigger_source, schedule,
                  created_on, modified_on)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)
              ON CONFLICT (workflow_name, id) DO NOTHING",
-            params![
+            )?
+            .execute(params![
                 row.workflow_name,
                 row.id,
                 row.version_id,
@@ -197,8 +200,7 @@ impl Store {
                 row.trigger_source,
                 row.schedule,
                 row.created_on
-            ],
-        )?;
+            ])?;
         if inserted == 0 {
             return Err(StoreError::InstanceExists);
         }
@@ -308,22 +310,23 @@ impl Store {
         let InstanceEnd { status, output, error, terminated_by } = *end;
         let mut conn = self.conn();
         let tx = conn.transaction()?;
-        tx.execute(
+        tx.prepare_cached(
             "UPDATE instances SET status = ?3, modified_on = ?4, ended_on = ?4, output = ?5,
                  error_name = ?6, error_message = ?7, terminated_by = ?8
              WHERE workflow_name = ?1 AND id = ?2",
-            params![
-                workflow,
-                id,
-                status.as_str(),
-                now,
-                output,
-                error.map(|e| &e.name),
-                error.map(|e| &e.message),
-                terminated_by
-            ],
-        )?;
-        tx.execute("DELETE FROM timers WHERE workflow_name = ?1 AND instance_id = ?2", [workflow, id])?;
+        )?
+        .execute(params![
+            workflow,
+            id,
+            status.as_str(),
+            now,
+            output,
+            error.map(|e| &e.name),
+            error.map(|e| &e.message),
+            terminated_by
+        ])?;
+        tx.prepare_cached("DELETE FROM timers WHERE workflow_name = ?1 AND instance_id = ?2")?
+            .execute([workflow, id])?;
         tx.commit()?;
         Ok(())
     }
@@ -560,14 +563,12 @@ impl Store {
     /// The earliest timer of an instance that is suspended (`waiting`).
     pub fn next_timer(&self) -> Result<Option<i64>> {
         let conn = self.conn();
-        conn.query_row(
+        let mut stmt = conn.prepare_cached(
             "SELECT MIN(t.due_at) FROM timers t JOIN instances i
                ON i.workflow_name = t.workflow_name AND i.id = t.instance_id
              WHERE i.status = 'waiting'",
-            [],
-            |row| row.get(0),
-        )
-        .map_err(Into::into)
+        )?;
+        stmt.query_row([], |row| row.get(0)).map_err(Into::into)
     }
 
     /// Suspended instances with a timer due at or before `now`.
