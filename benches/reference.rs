@@ -19,7 +19,7 @@ pub struct Process {
 impl Drop for Process {
     /// wrangler starts workerd as a child of its own: the whole process group goes.
     fn drop(&mut self) {
-        let _ = Command::new("kill").args(["-KILL", &format!("-{}", self.child.id())]).status();
+        let _ = Command::new("kill").args(["-s", "KILL", "--", &format!("-{}", self.child.id())]).status();
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
