@@ -99,6 +99,8 @@ struct Replay {
     occurrences: HashMap<(StepKind, String), u32>,
     next_seq: u32,
     attempt_started: HashMap<StepKey, i64>,
+    /// How many `do` steps exist, for `limits.steps`.
+    do_steps: usize,
 }
 
 impl Replay {
@@ -106,10 +108,6 @@ impl Replay {
         let count = self.occurrences.entry((kind, name.to_owned())).or_insert(0);
         *count += 1;
         StepKey { kind, name: name.to_owned(), count: *count }
-    }
-
-    fn do_steps(&self) -> usize {
-        self.steps.keys().filter(|key| key.kind == StepKind::Do).count()
     }
 
     fn new_row(&mut self, key: &StepKey, now: i64) -> StepRow {
@@ -151,6 +149,7 @@ impl RunHost {
         stored: Vec<StepRow>,
     ) -> Self {
         let next_seq = stored.iter().map(|s| s.seq + 1).max().unwrap_or(0);
+        let do_steps = stored.iter().filter(|s| s.key.kind == StepKind::Do).count();
         let steps = stored.into_iter().map(|row| (row.key.clone(), row)).collect();
         RunHost {
             inner,
@@ -162,6 +161,7 @@ impl RunHost {
                 occurrences: HashMap::new(),
                 next_seq,
                 attempt_started: HashMap::new(),
+                do_steps,
             }),
             fatal: Mutex::new(None),
         }
@@ -251,7 +251,7 @@ impl RunHost {
             }
             Some(row) => row.attempts_made + 1,
             None => {
-                if replay.do_steps() >= self.steps_limit as usize {
+                if replay.do_steps >= self.steps_limit as usize {
                     drop(replay);
                     return self.fail_instance(ErrorInfo::new(
                         "WorkflowFatalError",
@@ -265,6 +265,7 @@ impl RunHost {
                 row.state = StepState::Retrying;
                 row.config = Some(config.display.to_string());
                 replay.steps.insert(key.clone(), row);
+                replay.do_steps += 1;
                 1
             }
         };
