@@ -1,6 +1,8 @@
-//! REST API under load from a second process: requests per second and p99 latency of
-//! describe-instance and create-instance, stepflare side by side with `wrangler dev`'s local
-//! explorer API on the same project (`fixtures/bench`), measured by `wrk` on loopback.
+//! REST API and Worker under load from a second process: requests per second and p99 latency of
+//! describe-instance and create-instance, and of the Worker's fetch handler from Cloudflare's
+//! guide (create an instance through the binding, then read its status), stepflare side by side
+//! with `wrangler dev` (its local explorer API and its Worker) on the same project
+//! (`fixtures/bench`), measured by `wrk` on loopback.
 //!
 //! `cargo bench --bench api`. Needs `wrk` (Debian package `wrk`); the reference (wrangler
 //! 4.164.0 on Node 22, from npm) is installed into `target/bench-reference` on first use.
@@ -19,14 +21,22 @@ const CREATE_BODY: &str = r#"{"params":{"steps":1}}"#;
 struct Server {
     /// Where instances of the `steps` workflow are created and described.
     instances_url: String,
+    /// The Worker's fetch handler.
+    worker_url: String,
     _process: reference::Process,
 }
 
 impl Server {
     fn new(process: reference::Process) -> Self {
-        Server { instances_url: format!("{}/steps/instances", process.workflows_url), _process: process }
+        Server {
+            instances_url: format!("{}/steps/instances", process.workflows_url),
+            worker_url: process.worker_url.clone(),
+            _process: process,
+        }
     }
 }
+
+const MEASURED: [&str; 3] = ["describe instance", "create instance", "worker create+status"];
 
 /// One wrk run: requests per second and the 99th percentile latency in milliseconds.
 struct Load {
@@ -59,19 +69,19 @@ fn main() {
     };
 
     println!();
-    println!("{:<22} {:>20} {:>20} {:>10}", "wrk -t1 -c16 -d5s", "stepflare", "wrangler dev", "ratio");
-    for (index, name) in ["describe instance", "create instance"].iter().enumerate() {
+    println!("{:<26} {:>16} {:>16} {:>10}", "wrk -t1 -c16 -d5s", "stepflare", "wrangler dev", "ratio");
+    for (index, name) in MEASURED.iter().enumerate() {
         let ours = &our_results[index];
         let reference = theirs.as_ref().map(|t| &t[index]);
         println!(
-            "{:<22} {:>20} {:>20} {:>10}",
+            "{:<26} {:>16} {:>16} {:>10}",
             format!("{name} req/s"),
             format!("{:.0}", ours.per_second),
             reference.map(|r| format!("{:.0}", r.per_second)).unwrap_or_else(|| "n/a".into()),
             reference.map(|r| format!("{:.1}x", ours.per_second / r.per_second)).unwrap_or_else(|| "n/a".into()),
         );
         println!(
-            "{:<22} {:>20} {:>20} {:>10}",
+            "{:<26} {:>16} {:>16} {:>10}",
             format!("{name} p99"),
             format!("{:.2} ms", ours.p99_ms),
             reference.map(|r| format!("{:.2} ms", r.p99_ms)).unwrap_or_else(|| "n/a".into()),
@@ -81,7 +91,7 @@ fn main() {
     let _ = std::fs::remove_dir_all(&scratch);
 }
 
-fn measure(server: &Server, scratch: &Path) -> [Load; 2] {
+fn measure(server: &Server, scratch: &Path) -> [Load; 3] {
     let id = create_one(server);
     wait_until_complete(server, &id);
     let describe = run_wrk(&format!("{}/{id}", server.instances_url), None, scratch);
@@ -95,7 +105,8 @@ fn measure(server: &Server, scratch: &Path) -> [Load; 2] {
     )
     .expect("write the wrk script");
     let create = run_wrk(&server.instances_url, Some(&script), scratch);
-    [describe, create]
+    let worker = run_wrk(&server.worker_url, None, scratch);
+    [describe, create, worker]
 }
 
 fn run_wrk(url: &str, script: Option<&Path>, scratch: &Path) -> Load {

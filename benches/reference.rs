@@ -10,9 +10,11 @@ use std::time::{Duration, Instant};
 
 const REFERENCE_PACKAGES: [&str; 2] = ["wrangler@4.164.0", "node@22"];
 
-/// A server process and the base URL of its workflows API; dropping it kills the process.
+/// A server process, the base URL of its workflows API and that of its Worker; dropping it
+/// kills the process.
 pub struct Process {
     pub workflows_url: String,
+    pub worker_url: String,
     child: Child,
 }
 
@@ -54,7 +56,11 @@ pub fn start_stepflare(fixture: &Path, state: &Path) -> Process {
             break url.to_owned();
         }
     };
-    Process { workflows_url: format!("{base}/client/v4/accounts/bench/workflows"), child }
+    Process {
+        workflows_url: format!("{base}/client/v4/accounts/bench/workflows"),
+        worker_url: format!("{base}/"),
+        child,
+    }
 }
 
 /// `wrangler dev` on `fixture`, persisting to `state`, once its local explorer API answers;
@@ -78,8 +84,11 @@ pub fn start_wrangler(root: &Path, fixture: &Path, state: &Path) -> Result<Proce
         .stderr(Stdio::null())
         .spawn()
         .map_err(|e| format!("cannot start wrangler: {e}"))?;
-    let process =
-        Process { workflows_url: format!("http://127.0.0.1:{port}/cdn-cgi/local/explorer/api/workflows"), child };
+    let process = Process {
+        workflows_url: format!("http://127.0.0.1:{port}/cdn-cgi/local/explorer/api/workflows"),
+        worker_url: format!("http://127.0.0.1:{port}/"),
+        child,
+    };
     let deadline = Instant::now() + Duration::from_secs(60);
     while Instant::now() < deadline {
         if answers(&process.workflows_url) {

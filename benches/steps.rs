@@ -34,6 +34,7 @@ async fn run() {
 
     let scratch = reference::scratch_dir("steps");
     let process = reference::start_stepflare(&fixture, &scratch.join("stepflare"));
+    eprintln!("stepflare: API at {}, Worker at {}", process.workflows_url, process.worker_url);
     let stepflare = Target {
         name: "stepflare",
         instances_url: format!("{}/steps/instances", process.workflows_url),
