@@ -21,4 +21,5 @@ fi
 
 cargo fmt --all -- --check
 cargo clippy --all-targets --locked -- -D warnings
-cargo test --all-targets --locked
+# Benchmarks are not tests: `--all-targets` would run them (see `cargo bench`).
+cargo test --lib --bins --tests --locked
