@@ -2,7 +2,7 @@
 //! and exports every configured class, records the workflow and a version (a new one whenever
 //! the config or any loaded source changed), and builds each binding's `env`.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use serde_json::Value;
@@ -25,6 +25,8 @@ pub enum ProjectError {
         "{location}: workflow {workflow:?} names class_name {class:?}, but {main} exports no class of that name{hint}"
     )]
     MissingClass { location: String, workflow: String, class: String, main: String, hint: String },
+    #[error("workflow {workflow:?} is defined by both {first} and {second}; workflow names are unique in an account")]
+    DuplicateWorkflow { workflow: String, first: String, second: String },
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -42,14 +44,6 @@ pub struct Project {
 pub async fn load(path: &Path, store: &Store, now_ms: i64) -> Result<Project, ProjectError> {
     let config = config::load(path)?;
     let local: Vec<_> = config.workflows.iter().filter(|w| is_local(&config, w.script_name.as_deref())).collect();
-    for skipped in config.workflows.iter().filter(|w| !is_local(&config, w.script_name.as_deref())) {
-        tracing::warn!(
-            "{}: workflow {:?} lives in script {:?}, which this stepflare does not run; it is skipped",
-            skipped.location,
-            skipped.name,
-            skipped.script_name.as_deref().unwrap_or_default()
-        );
-    }
     let Some(main) = config.main.clone() else {
         if local.is_empty() {
             return Ok(Project { config, workflows: Vec::new(), worker: None });
@@ -119,6 +113,63 @@ pub async fn load(path: &Path, store: &Store, now_ms: i64) -> Result<Project, Pr
     }
     let worker = (!exports.handlers.is_empty()).then(|| WorkerCode { code: code.clone(), vars: env.clone(), bindings });
     Ok(Project { config, workflows, worker })
+}
+
+/// Loads several Workers at once (`stepflare dev -c a -c b`), as `wrangler dev` does, and binds
+/// across them: a binding with `script_name` gets the workflow of that name in the Worker whose
+/// `name` is `script_name`. A binding to a Worker that is not loaded is left out, with a warning.
+pub async fn load_all(paths: &[PathBuf], store: &Store, now_ms: i64) -> Result<Vec<Project>, ProjectError> {
+    let mut projects = Vec::new();
+    for path in paths {
+        projects.push(load(path, store, now_ms).await?);
+    }
+    let mut seen = std::collections::HashMap::new();
+    for project in &projects {
+        for def in &project.workflows {
+            if let Some(other) = seen.insert(def.name.to_string(), project.config.path.clone()) {
+                return Err(ProjectError::DuplicateWorkflow {
+                    workflow: def.name.to_string(),
+                    first: other.display().to_string(),
+                    second: project.config.path.display().to_string(),
+                });
+            }
+        }
+    }
+    let remote: Vec<Vec<WorkflowBinding>> =
+        projects.iter().map(|project| remote_bindings(project, &projects)).collect();
+    for (project, remote) in projects.iter_mut().zip(remote) {
+        if let Some(worker) = &mut project.worker {
+            worker.bindings.extend(remote.iter().cloned());
+        }
+        for def in &mut project.workflows {
+            def.bindings.extend(remote.iter().cloned());
+        }
+    }
+    Ok(projects)
+}
+
+/// The bindings of `project` to workflows that other loaded Workers define.
+fn remote_bindings(project: &Project, projects: &[Project]) -> Vec<WorkflowBinding> {
+    let mut bindings = Vec::new();
+    for entry in project.config.workflows.iter().filter(|w| !is_local(&project.config, w.script_name.as_deref())) {
+        let script = entry.script_name.as_deref().unwrap_or_default();
+        let defined = projects.iter().any(|other| {
+            other.config.name.as_deref() == Some(script)
+                && other.workflows.iter().any(|def| def.name.as_str() == entry.name)
+        });
+        if defined {
+            bindings.push(WorkflowBinding { binding: entry.binding.clone(), workflow: entry.name.clone() });
+        } else {
+            tracing::warn!(
+                "{}: binding {} names workflow {:?} of script {:?}, which is not loaded (add its config with another -c); the binding is left out",
+                entry.location,
+                entry.binding,
+                entry.name,
+                script
+            );
+        }
+    }
+    bindings
 }
 
 /// A binding without `script_name`, or naming this Worker itself, runs here.

@@ -15,9 +15,10 @@ use crate::store::Store;
 
 #[derive(Debug, Args)]
 pub struct DevArgs {
-    /// The wrangler config file, or a directory to look for one in (and in its parents).
+    /// The wrangler config file, or a directory to look for one in (and in its parents). Give it
+    /// more than once to run several Workers; the first one serves HTTP.
     #[arg(short = 'c', long = "config", default_value = ".")]
-    pub config: PathBuf,
+    pub config: Vec<PathBuf>,
     /// Port to listen on; 0 picks a free one.
     #[arg(long, default_value_t = 8787)]
     pub port: u16,
@@ -40,27 +41,27 @@ pub struct DevArgs {
 
 pub async fn run(args: DevArgs) -> Result<(), CliError> {
     let clock = Arc::new(SystemClock);
-    let config_path = std::path::absolute(&args.config).unwrap_or(args.config.clone());
-    let project_root = crate::config::find_config(&config_path)
-        .ok()
-        .or_else(|| config_path.is_file().then(|| config_path.clone()))
-        .and_then(|file| file.parent().map(PathBuf::from))
-        .unwrap_or_else(|| config_path.clone());
+    let config_paths: Vec<PathBuf> =
+        args.config.iter().map(|path| std::path::absolute(path).unwrap_or_else(|_| path.clone())).collect();
     let store = if args.in_memory {
         Store::open_in_memory()?
     } else {
-        Store::open_in_dir(&args.persist_to.clone().unwrap_or_else(|| project_root.join(".stepflare")))?
+        let first = config_paths.first().cloned().unwrap_or_else(|| PathBuf::from("."));
+        Store::open_in_dir(&args.persist_to.clone().unwrap_or_else(|| project_root(&first).join(".stepflare")))?
     };
-    let project = crate::project::load(&config_path, &store, clock.now_ms()).await?;
-    for warning in &project.config.warnings {
+    let projects = crate::project::load_all(&config_paths, &store, clock.now_ms()).await?;
+    for warning in projects.iter().flat_map(|project| &project.config.warnings) {
         tracing::warn!("{warning}");
     }
     let engine = Engine::new(store, clock, EngineConfig { max_concurrent: args.max_concurrent.max(1) });
-    let names: Vec<String> = project.workflows.iter().map(|w| w.name.to_string()).collect();
-    if project.worker.is_some() {
+    let workflows: Vec<_> = projects.iter().flat_map(|project| project.workflows.iter().cloned()).collect();
+    let names: Vec<String> = workflows.iter().map(|w| w.name.to_string()).collect();
+    // As with wrangler dev, the first config's Worker is the one served over HTTP.
+    let worker = projects.into_iter().next().and_then(|project| project.worker);
+    if worker.is_some() {
         tracing::info!("the Worker's fetch handler serves every other route");
     }
-    engine.set_workflows(project.workflows);
+    engine.set_workflows(workflows);
     engine.start()?;
 
     let address = std::net::SocketAddr::new(args.ip, args.port);
@@ -74,7 +75,16 @@ pub async fn run(args: DevArgs) -> Result<(), CliError> {
         let _ = tokio::signal::ctrl_c().await;
     };
     let options = crate::api::ApiOptions { api_token: args.api_token.clone() };
-    crate::api::serve(listener, engine.clone(), options, project.worker, shutdown).await.map_err(CliError::Serve)?;
+    crate::api::serve(listener, engine.clone(), options, worker, shutdown).await.map_err(CliError::Serve)?;
     engine.shutdown().await;
     Ok(())
+}
+
+/// The folder of the config found from `path` (a file or a folder to search from).
+fn project_root(path: &std::path::Path) -> PathBuf {
+    crate::config::find_config(path)
+        .ok()
+        .or_else(|| path.is_file().then(|| path.to_path_buf()))
+        .and_then(|file| file.parent().map(PathBuf::from))
+        .unwrap_or_else(|| path.to_path_buf())
 }

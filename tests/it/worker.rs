@@ -134,3 +134,17 @@ async fn wait_until_work_goes_on_after_the_response() {
         tokio::time::sleep(POLL).await;
     }
 }
+
+#[tokio::test]
+async fn a_binding_with_script_name_reaches_a_workflow_of_another_loaded_worker() {
+    let dir = tempfile::tempdir().unwrap();
+    let billing = fixture_dir("multi/billing");
+    let server = Server::start_with("multi/frontend", dir.path(), &["--config", billing.to_str().unwrap()]);
+    let (status, body) = get(&server, "/?amount=3").await;
+    assert_eq!(status, 200, "{body:#}");
+    assert_eq!(body["audit"], "undefined", "a binding to a Worker that is not loaded is left out: {body:#}");
+    let id = body["id"].as_str().unwrap().to_owned();
+    let d = server.wait_for_status("billing", &id, &["complete"]).await;
+    assert_eq!(d["output"], json!({ "charged": 300 }), "{d:#}");
+    assert!(server.logs().contains("not-loaded"), "the left-out binding is reported:\n{}", server.logs());
+}
