@@ -254,16 +254,11 @@ pub async fn terminate_batch(
     }
     let ids = ids
         .iter()
-        .map(|id| InstanceId::parse_addressable(id).map_err(|e| ApiError::bad_request(e.to_string())))
+        .map(|id| {
+            InstanceId::parse_addressable(id).map(|id| id.to_string()).map_err(|e| ApiError::bad_request(e.to_string()))
+        })
         .collect::<Result<Vec<_>, _>>()?;
-    let mut terminated = 0;
-    for id in ids {
-        match state.engine.terminate(&path.workflow_name, id.as_str()).await {
-            Ok(_) => terminated += 1,
-            Err(EngineError::Refused(_) | EngineError::InstanceNotFound(_)) => {}
-            Err(other) => return Err(other.into()),
-        }
-    }
+    let terminated = state.engine.terminate_each(&path.workflow_name, &ids).await?;
     Ok(ok(json!({ "status": "ok", "instancesTerminated": terminated })))
 }
 

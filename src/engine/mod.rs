@@ -418,9 +418,16 @@ impl Engine {
     /// Terminates every instance of `workflow` in one of `statuses`; returns how many.
     pub async fn terminate_all(&self, workflow: &str, statuses: &[InstanceStatus]) -> Result<usize, EngineError> {
         self.workflow(workflow)?;
+        let ids = self.inner.store.instance_ids_in(workflow, statuses)?;
+        self.terminate_each(workflow, &ids).await
+    }
+
+    /// Terminates each of `ids` that can be; returns how many were. Ids that are finished or
+    /// gone are passed over.
+    pub async fn terminate_each(&self, workflow: &str, ids: &[String]) -> Result<usize, EngineError> {
         let mut terminated = 0;
-        for id in self.inner.store.instance_ids_in(workflow, statuses)? {
-            match self.terminate(workflow, &id).await {
+        for id in ids {
+            match self.terminate(workflow, id).await {
                 Ok(_) => terminated += 1,
                 // It finished or was deleted in the meantime.
                 Err(EngineError::Refused(_) | EngineError::InstanceNotFound(_)) => {}
