@@ -191,6 +191,8 @@ impl Engine {
     pub fn set_workflows(&self, defs: Vec<WorkflowDef>) {
         let map = defs.into_iter().map(|def| (def.name.to_string(), Arc::new(def))).collect();
         *self.inner.workflows.write().unwrap_or_else(|p| p.into_inner()) = map;
+        // Timers of instances whose workflow just became runnable may be due.
+        self.inner.timers_changed.notify_one();
     }
 
     pub fn workflow(&self, name: &str) -> Result<Arc<WorkflowDef>, EngineError> {
@@ -675,11 +677,13 @@ async fn drive_run(inner: Arc<Inner>, key: InstanceKey, request: RunRequest, hos
     }
 }
 
-/// Wakes suspended instances whose timers are due.
+/// Wakes suspended instances whose timers are due. Only instances of workflows the engine runs
+/// count: one whose workflow left the config stays waiting without being polled.
 async fn fire_timers(inner: Arc<Inner>) {
     loop {
         let now = inner.clock.now_ms();
-        match inner.store.due_instances(now) {
+        let runnable: Vec<String> = inner.workflows.read().unwrap_or_else(|p| p.into_inner()).keys().cloned().collect();
+        match inner.store.due_instances(now, &runnable) {
             Ok(due) if !due.is_empty() => {
                 {
                     let mut scheduler = inner.lock_scheduler();
@@ -692,7 +696,7 @@ async fn fire_timers(inner: Arc<Inner>) {
             Ok(_) => {}
             Err(error) => tracing::error!("cannot read timers: {error}"),
         }
-        let next = inner.store.next_timer().unwrap_or(None);
+        let next = inner.store.next_timer(&runnable).unwrap_or(None);
         let wait = match next {
             Some(due) if due > now => std::time::Duration::from_millis((due - now) as u64),
             // Due now but the instance could not start yet (no slot): look again shortly.

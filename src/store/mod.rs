@@ -560,26 +560,27 @@ impl Store {
         Ok(())
     }
 
-    /// The earliest timer of an instance that is suspended (`waiting`).
-    pub fn next_timer(&self) -> Result<Option<i64>> {
+    /// The earliest timer of a suspended (`waiting`) instance of one of `workflows`.
+    pub fn next_timer(&self, workflows: &[String]) -> Result<Option<i64>> {
         let conn = self.conn();
         let mut stmt = conn.prepare_cached(
             "SELECT MIN(t.due_at) FROM timers t JOIN instances i
                ON i.workflow_name = t.workflow_name AND i.id = t.instance_id
-             WHERE i.status = 'waiting'",
+             WHERE i.status = 'waiting' AND t.workflow_name IN (SELECT value FROM json_each(?1))",
         )?;
-        stmt.query_row([], |row| row.get(0)).map_err(Into::into)
+        stmt.query_row([json_list(workflows)], |row| row.get(0)).map_err(Into::into)
     }
 
-    /// Suspended instances with a timer due at or before `now`.
-    pub fn due_instances(&self, now: i64) -> Result<Vec<(String, String)>> {
+    /// Suspended instances of `workflows` with a timer due at or before `now`.
+    pub fn due_instances(&self, now: i64, workflows: &[String]) -> Result<Vec<(String, String)>> {
         let conn = self.conn();
         let mut stmt = conn.prepare_cached(
             "SELECT DISTINCT t.workflow_name, t.instance_id FROM timers t JOIN instances i
                ON i.workflow_name = t.workflow_name AND i.id = t.instance_id
-             WHERE i.status = 'waiting' AND t.due_at <= ?1",
+             WHERE i.status = 'waiting' AND t.due_at <= ?1
+               AND t.workflow_name IN (SELECT value FROM json_each(?2))",
         )?;
-        let rows = stmt.query_map([now], |row| Ok((row.get(0)?, row.get(1)?)))?;
+        let rows = stmt.query_map(params![now, json_list(workflows)], |row| Ok((row.get(0)?, row.get(1)?)))?;
         rows.collect::<rusqlite::Result<_>>().map_err(Into::into)
     }
 
@@ -603,6 +604,12 @@ pub struct InstanceEnd<'a> {
     pub error: Option<&'a ErrorInfo>,
     /// Who terminated it (`"api"`), for a terminated instance.
     pub terminated_by: Option<&'a str>,
+}
+
+/// A list of names as a JSON array, for `IN (SELECT value FROM json_each(?))`, which keeps a
+/// statement with a variable number of names cacheable.
+fn json_list(names: &[String]) -> String {
+    serde_json::to_string(names).unwrap_or_else(|_| "[]".to_owned())
 }
 
 /// What saving a step does to its timer.
@@ -678,6 +685,33 @@ mod tests {
         filter.after = Some((2, "b".into()));
         let second: Vec<_> = store.list_instances(&filter).unwrap().into_iter().map(|r| r.id).collect();
         assert_eq!(second, ["a"]);
+    }
+
+    #[test]
+    fn timers_count_only_for_the_workflows_asked_about() {
+        let store = Store::open_in_memory().unwrap();
+        store.insert_instance(&instance("a", 1)).unwrap();
+        store.set_status("wf", "a", InstanceStatus::Waiting, 2).unwrap();
+        let key = StepKey { kind: StepKind::Sleep, name: "nap".into(), count: 1 };
+        let step = StepRow {
+            key,
+            seq: 0,
+            state: StepState::Waiting,
+            started_on: 1,
+            ended_on: None,
+            output: None,
+            error: None,
+            config: None,
+            attempts_made: 0,
+            wake_at: Some(50),
+            event_type: None,
+        };
+        store.save_step("wf", "a", &step, None, TimerChange::Set(50)).unwrap();
+        let runnable = ["wf".to_owned()];
+        assert_eq!(store.next_timer(&runnable).unwrap(), Some(50));
+        assert_eq!(store.due_instances(60, &runnable).unwrap(), [("wf".to_owned(), "a".to_owned())]);
+        assert_eq!(store.next_timer(&["other".to_owned()]).unwrap(), None);
+        assert!(store.due_instances(60, &[]).unwrap().is_empty());
     }
 
     #[test]
