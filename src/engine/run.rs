@@ -113,19 +113,7 @@ impl Replay {
     fn new_row(&mut self, key: &StepKey, now: i64) -> StepRow {
         let seq = self.next_seq;
         self.next_seq += 1;
-        StepRow {
-            key: key.clone(),
-            seq,
-            state: StepState::Waiting,
-            started_on: now,
-            ended_on: None,
-            output: None,
-            error: None,
-            config: None,
-            attempts_made: 0,
-            wake_at: None,
-            event_type: None,
-        }
+        StepRow::started(key.clone(), seq, now)
     }
 }
 

@@ -53,9 +53,7 @@ pub async fn run_workflow<H: StepHost>(request: RunRequest, host: Arc<H>) -> Run
 }
 
 async fn run_in_fresh_context<H: StepHost>(request: RunRequest, host: Arc<H>) -> rquickjs::Result<RunOutcome> {
-    let runtime = AsyncRuntime::new()?;
-    runtime.set_loader(ProjectResolver, ProjectLoader { code: request.code.clone() }).await;
-    let context = AsyncContext::full(&runtime).await?;
+    let (_runtime, context) = fresh_context(&request.code).await?;
     async_with!(context => |ctx| {
         match call_run(&ctx, &request, host).await.catch(&ctx) {
             Ok(outcome) => Ok(outcome),
@@ -99,6 +97,15 @@ async fn call_run<'js, H: StepHost>(
     }
     let output = ctx.json_stringify(settled)?.map(|text| text.to_string()).transpose()?;
     Ok(RunOutcome::Complete(output))
+}
+
+/// A new runtime, loading modules from `code`, and a context in it. The runtime must outlive
+/// the context, so both are returned.
+pub(super) async fn fresh_context(code: &Arc<ProjectCode>) -> rquickjs::Result<(AsyncRuntime, AsyncContext)> {
+    let runtime = AsyncRuntime::new()?;
+    runtime.set_loader(ProjectResolver, ProjectLoader { code: code.clone() }).await;
+    let context = AsyncContext::full(&runtime).await?;
+    Ok((runtime, context))
 }
 
 /// Everything a fresh context needs before user code loads: the host functions, timers, `URL`,
@@ -304,9 +311,7 @@ pub struct ModuleExports {
 /// Loads the project's entry module in a fresh context and reports its exports. Load errors
 /// (syntax, missing imports) come back as text.
 pub async fn inspect_module(code: Arc<ProjectCode>) -> Result<ModuleExports, String> {
-    let runtime = AsyncRuntime::new().map_err(|e| e.to_string())?;
-    runtime.set_loader(ProjectResolver, ProjectLoader { code: code.clone() }).await;
-    let context = AsyncContext::full(&runtime).await.map_err(|e| e.to_string())?;
+    let (_runtime, context) = fresh_context(&code).await.map_err(|e| e.to_string())?;
     async_with!(context => |ctx| {
         let result: rquickjs::Result<ModuleExports> = async {
             prepare_context(&ctx, Arc::new(NoSteps(None)), &Json::Null, &[]).await?;

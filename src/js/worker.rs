@@ -12,8 +12,8 @@ use rquickjs::{AsyncContext, AsyncRuntime, CatchResultExt, Ctx, Function, Module
 use serde_json::Value as Json;
 
 use super::bindings::{BindingHost, WorkflowBinding};
-use super::loader::{ProjectCode, ProjectLoader, ProjectResolver};
-use super::runtime::{NoSteps, drain_wait_until, error_info, execution_context, prepare_context};
+use super::loader::ProjectCode;
+use super::runtime::{self, NoSteps, drain_wait_until, error_info, execution_context, prepare_context};
 use crate::store::ErrorInfo;
 
 /// The Worker of a project: its code, vars and workflow bindings.
@@ -112,13 +112,7 @@ pub async fn handle_scheduled(
 }
 
 async fn fresh_context(worker: &WorkerCode) -> Result<(AsyncRuntime, AsyncContext), ErrorInfo> {
-    let setup = async {
-        let runtime = AsyncRuntime::new()?;
-        runtime.set_loader(ProjectResolver, ProjectLoader { code: worker.code.clone() }).await;
-        let context = AsyncContext::full(&runtime).await?;
-        Ok::<_, rquickjs::Error>((runtime, context))
-    };
-    setup.await.map_err(|e| ErrorInfo::new("Error", e.to_string()))
+    runtime::fresh_context(&worker.code).await.map_err(|e| ErrorInfo::new("Error", e.to_string()))
 }
 
 /// Prepares a fresh context for the Worker; returns its `env`.

@@ -262,12 +262,22 @@ impl Store {
 
     /// `(workflow, id)` of every instance in one of `statuses`, oldest first.
     pub fn instances_in(&self, statuses: &[InstanceStatus]) -> Result<Vec<(String, String)>> {
+        self.instances_with_status(None, statuses)
+    }
+
+    fn instances_with_status(
+        &self,
+        workflow: Option<&str>,
+        statuses: &[InstanceStatus],
+    ) -> Result<Vec<(String, String)>> {
         let conn = self.conn();
-        let list = statuses.iter().map(|s| format!("'{}'", s.as_str())).collect::<Vec<_>>().join(",");
-        let mut stmt = conn.prepare(&format!(
-            "SELECT workflow_name, id FROM instances WHERE status IN ({list}) ORDER BY created_on, rowid"
-        ))?;
-        let rows = stmt.query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?;
+        let statuses: Vec<String> = statuses.iter().map(|s| s.as_str().to_owned()).collect();
+        let mut stmt = conn.prepare_cached(
+            "SELECT workflow_name, id FROM instances
+             WHERE (?1 IS NULL OR workflow_name = ?1) AND status IN (SELECT value FROM json_each(?2))
+             ORDER BY created_on, rowid",
+        )?;
+        let rows = stmt.query_map(params![workflow, json_list(&statuses)], |row| Ok((row.get(0)?, row.get(1)?)))?;
         rows.collect::<rusqlite::Result<_>>().map_err(Into::into)
     }
 
@@ -379,7 +389,7 @@ impl Store {
 
     /// Ids of a workflow's instances in one of `statuses`, oldest first.
     pub fn instance_ids_in(&self, workflow: &str, statuses: &[InstanceStatus]) -> Result<Vec<String>> {
-        Ok(self.instances_in(statuses)?.into_iter().filter(|(w, _)| w == workflow).map(|(_, id)| id).collect())
+        Ok(self.instances_with_status(Some(workflow), statuses)?.into_iter().map(|(_, id)| id).collect())
     }
 
     // ---- steps and attempts ----
@@ -693,19 +703,7 @@ mod tests {
         store.insert_instance(&instance("a", 1)).unwrap();
         store.set_status("wf", "a", InstanceStatus::Waiting, 2).unwrap();
         let key = StepKey { kind: StepKind::Sleep, name: "nap".into(), count: 1 };
-        let step = StepRow {
-            key,
-            seq: 0,
-            state: StepState::Waiting,
-            started_on: 1,
-            ended_on: None,
-            output: None,
-            error: None,
-            config: None,
-            attempts_made: 0,
-            wake_at: Some(50),
-            event_type: None,
-        };
+        let step = StepRow { wake_at: Some(50), ..StepRow::started(key, 0, 1) };
         store.save_step("wf", "a", &step, None, TimerChange::Set(50)).unwrap();
         let runnable = ["wf".to_owned()];
         assert_eq!(store.next_timer(&runnable).unwrap(), Some(50));
@@ -720,19 +718,7 @@ mod tests {
         store.insert_instance(&instance("a", 1)).unwrap();
         store.insert_event("wf", "a", "go", "{\"n\":1}", 5).unwrap();
         let key = StepKey { kind: StepKind::WaitForEvent, name: "w".into(), count: 1 };
-        let mut step = StepRow {
-            key,
-            seq: 0,
-            state: StepState::Waiting,
-            started_on: 1,
-            ended_on: None,
-            output: None,
-            error: None,
-            config: None,
-            attempts_made: 0,
-            wake_at: Some(100),
-            event_type: Some("go".into()),
-        };
+        let mut step = StepRow { wake_at: Some(100), event_type: Some("go".into()), ..StepRow::started(key, 0, 1) };
         store.save_step("wf", "a", &step, None, TimerChange::Set(100)).unwrap();
         assert!(store.has_deliverable_event("wf", "a").unwrap());
         assert!(store.deliver_event("wf", "a", &mut step, 10).unwrap().is_some());

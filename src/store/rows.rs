@@ -179,6 +179,23 @@ pub struct StepRow {
 }
 
 impl StepRow {
+    /// A step that has just started: waiting, with no result, attempt or timer yet.
+    pub fn started(key: StepKey, seq: u32, started_on: i64) -> Self {
+        StepRow {
+            key,
+            seq,
+            state: StepState::Waiting,
+            started_on,
+            ended_on: None,
+            output: None,
+            error: None,
+            config: None,
+            attempts_made: 0,
+            wake_at: None,
+            event_type: None,
+        }
+    }
+
     pub(super) const COLUMNS: &'static str = "kind, name, count, seq, state, started_on, ended_on, output,
         error_name, error_message, config, attempts_made, wake_at, event_type";
 
