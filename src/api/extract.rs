@@ -14,26 +14,12 @@ pub struct ApiJson<T>(pub T);
 /// A JSON body that may be empty (then `None`).
 pub struct OptionalJson<T>(pub Option<T>);
 
-/// The body bytes, with a too-large body answered in the envelope.
-async fn body_bytes<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, ApiError> {
-    Bytes::from_request(req, state)
-        .await
-        .map_err(|rejection| ApiError::new(rejection.status(), codes::INVALID_BODY, rejection.body_text()))
-}
-
-fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    serde_json::from_slice(bytes).map_err(|error| ApiError::bad_request(format!("invalid request body: {error}")))
-}
-
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        let bytes = body_bytes(req, state).await?;
-        if bytes.iter().all(u8::is_ascii_whitespace) {
-            return Err(ApiError::bad_request("the request body is empty; JSON was expected"));
-        }
-        parse_json(&bytes).map(ApiJson)
+        let OptionalJson(value) = OptionalJson::from_request(req, state).await?;
+        value.map(ApiJson).ok_or_else(|| ApiError::bad_request("the request body is empty; JSON was expected"))
     }
 }
 
@@ -41,11 +27,16 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for OptionalJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        let bytes = body_bytes(req, state).await?;
+        // A too-large body is answered in the envelope too.
+        let bytes = Bytes::from_request(req, state)
+            .await
+            .map_err(|rejection| ApiError::new(rejection.status(), codes::INVALID_BODY, rejection.body_text()))?;
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(OptionalJson(None));
         }
-        parse_json(&bytes).map(|value| OptionalJson(Some(value)))
+        serde_json::from_slice(&bytes)
+            .map(|value| OptionalJson(Some(value)))
+            .map_err(|error| ApiError::bad_request(format!("invalid request body: {error}")))
     }
 }
 
