@@ -12,6 +12,7 @@
 //! - [`js`]: runs workflow code in QuickJS; the `cloudflare:*` modules; `WorkflowStep`.
 //! - [`api`]: the Cloudflare v4 REST API for Workflows over HTTP.
 //! - [`project`]: turns a loaded config into the workflows the engine runs.
+//! - [`workers`]: the Workers loaded now, swapped whole by a reload.
 //! - [`cli`]: the `stepflare` command line.
 
 pub mod api;
@@ -22,3 +23,4 @@ pub mod ids;
 pub mod js;
 pub mod project;
 pub mod store;
+pub mod workers;

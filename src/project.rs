@@ -12,6 +12,7 @@ use crate::engine::{DEFAULT_STEPS_LIMIT, WorkflowDef};
 use crate::ids::WorkflowName;
 use crate::js::{self, ProjectCode, WorkerCode, WorkflowBinding};
 use crate::store::{Store, StoreError, VersionRow, WorkflowRow};
+use crate::workers::Workers;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProjectError {
@@ -111,7 +112,13 @@ pub async fn load(path: &Path, store: &Store, now_ms: i64) -> Result<Project, Pr
             bindings: bindings.clone(),
         });
     }
-    let worker = (!exports.handlers.is_empty()).then(|| WorkerCode { code: code.clone(), vars: env.clone(), bindings });
+    let worker = (!exports.handlers.is_empty()).then(|| WorkerCode {
+        name: script_name.clone(),
+        served: false,
+        code: code.clone(),
+        vars: env.clone(),
+        bindings,
+    });
     Ok(Project { config, workflows, worker })
 }
 
@@ -146,6 +153,19 @@ pub async fn load_all(paths: &[PathBuf], store: &Store, now_ms: i64) -> Result<V
         }
     }
     Ok(projects)
+}
+
+/// The Workers of loaded projects. As with `wrangler dev`, the first config's Worker is the one
+/// served over HTTP.
+pub fn workers_of(projects: Vec<Project>) -> Workers {
+    let mut workers = Vec::new();
+    for (index, project) in projects.into_iter().enumerate() {
+        if let Some(mut worker) = project.worker {
+            worker.served = index == 0;
+            workers.push(worker);
+        }
+    }
+    Workers::new(workers)
 }
 
 /// The bindings of `project` to workflows that other loaded Workers define.

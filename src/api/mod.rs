@@ -31,13 +31,13 @@ use tokio::net::TcpListener;
 pub use envelope::{ApiError, codes, timestamp};
 
 use crate::engine::Engine;
-use crate::js::WorkerCode;
+use crate::workers::Workers;
 
 #[derive(Clone)]
 pub struct AppState {
     pub engine: Engine,
-    /// The project's Worker, which answers every route that is not the API's.
-    pub worker: Option<Arc<WorkerCode>>,
+    /// The project's Workers; the served one answers every route that is not the API's.
+    pub workers: Workers,
 }
 
 /// How the API is served.
@@ -49,8 +49,8 @@ pub struct ApiOptions {
 
 /// The whole HTTP surface as a router: the v4 API, the explorer API, and the Worker for
 /// everything else.
-pub fn router(engine: Engine, options: ApiOptions, worker: Option<WorkerCode>) -> Router {
-    let state = AppState { engine, worker: worker.map(Arc::new) };
+pub fn router(engine: Engine, options: ApiOptions, workers: Workers) -> Router {
+    let state = AppState { engine, workers };
     let v4 = v4_routes()
         .route_layer(middleware::from_fn_with_state(Arc::new(options), require_token))
         .fallback(no_route)
@@ -139,8 +139,8 @@ pub async fn serve(
     listener: TcpListener,
     engine: Engine,
     options: ApiOptions,
-    worker: Option<WorkerCode>,
+    workers: Workers,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(engine, options, worker)).with_graceful_shutdown(shutdown).await
+    axum::serve(listener, router(engine, options, workers)).with_graceful_shutdown(shutdown).await
 }

@@ -17,7 +17,7 @@ use crate::js::{self, HttpRequest};
 const MAX_BODY_BYTES: usize = 100 << 20;
 
 pub async fn fetch(State(state): State<AppState>, request: Request) -> Response {
-    let Some(worker) = state.worker.clone() else {
+    let Some(worker) = state.workers.served() else {
         return ApiError::new(
             StatusCode::NOT_FOUND,
             codes::ROUTE_NOT_FOUND,
@@ -74,7 +74,7 @@ pub async fn scheduled(
     State(state): State<AppState>,
     super::extract::ApiQuery(query): super::extract::ApiQuery<ScheduledQuery>,
 ) -> Response {
-    let Some(worker) = state.worker.clone() else {
+    let Some(worker) = state.workers.served() else {
         return (StatusCode::NOT_FOUND, "the project has no Worker\n").into_response();
     };
     // Cloudflare's own examples pass seconds; anything this small cannot be milliseconds of now.

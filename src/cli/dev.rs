@@ -56,9 +56,8 @@ pub async fn run(args: DevArgs) -> Result<(), CliError> {
     let engine = Engine::new(store, clock, EngineConfig { max_concurrent: args.max_concurrent.max(1) });
     let workflows: Vec<_> = projects.iter().flat_map(|project| project.workflows.iter().cloned()).collect();
     let names: Vec<String> = workflows.iter().map(|w| w.name.to_string()).collect();
-    // As with wrangler dev, the first config's Worker is the one served over HTTP.
-    let worker = projects.into_iter().next().and_then(|project| project.worker);
-    if worker.is_some() {
+    let workers = crate::project::workers_of(projects);
+    if workers.served().is_some() {
         tracing::info!("the Worker's fetch handler serves every other route");
     }
     engine.set_workflows(workflows);
@@ -75,7 +74,7 @@ pub async fn run(args: DevArgs) -> Result<(), CliError> {
         let _ = tokio::signal::ctrl_c().await;
     };
     let options = crate::api::ApiOptions { api_token: args.api_token.clone() };
-    crate::api::serve(listener, engine.clone(), options, worker, shutdown).await.map_err(CliError::Serve)?;
+    crate::api::serve(listener, engine.clone(), options, workers, shutdown).await.map_err(CliError::Serve)?;
     engine.shutdown().await;
     Ok(())
 }

@@ -19,6 +19,10 @@ use crate::store::ErrorInfo;
 /// The Worker of a project: its code, vars and workflow bindings.
 #[derive(Debug, Clone)]
 pub struct WorkerCode {
+    /// The Worker's `name` from its config (`worker` when it has none).
+    pub name: String,
+    /// Whether this Worker answers HTTP on the server's port (the first config's does).
+    pub served: bool,
     pub code: Arc<ProjectCode>,
     pub vars: Json,
     pub bindings: Vec<WorkflowBinding>,
