@@ -11,6 +11,7 @@
 //! - [`engine`]: the instance lifecycle, concurrency slots, timers, events, replay decisions.
 //! - [`js`]: runs workflow code in QuickJS; the `cloudflare:*` modules; `WorkflowStep`.
 //! - [`api`]: the Cloudflare v4 REST API for Workflows over HTTP.
+//! - [`queues`]: local Cloudflare Queues: producers store messages, batches go to consumers.
 //! - [`project`]: turns a loaded config into the workflows the engine runs.
 //! - [`workers`]: the Workers loaded now, swapped whole by a reload.
 //! - [`cli`]: the `stepflare` command line.
@@ -22,5 +23,6 @@ pub mod engine;
 pub mod ids;
 pub mod js;
 pub mod project;
+pub mod queues;
 pub mod store;
 pub mod workers;

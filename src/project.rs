@@ -10,7 +10,7 @@ use serde_json::Value;
 use crate::config::{self, ConfigError, ProjectConfig};
 use crate::engine::{DEFAULT_STEPS_LIMIT, WorkflowDef};
 use crate::ids::WorkflowName;
-use crate::js::{self, ProjectCode, WorkerCode, WorkflowBinding};
+use crate::js::{self, EnvBinding, ProjectCode, WorkerCode};
 use crate::store::{Store, StoreError, VersionRow, WorkflowRow};
 use crate::workers::Workers;
 
@@ -70,8 +70,13 @@ pub async fn load(path: &Path, store: &Store, now_ms: i64) -> Result<Project, Pr
     }
     let source_hash = hash_sources(&config, &code);
     let env = Value::Object(config.vars.clone());
-    let bindings: Vec<WorkflowBinding> =
-        local.iter().map(|w| WorkflowBinding { binding: w.binding.clone(), workflow: w.name.clone() }).collect();
+    let mut bindings: Vec<EnvBinding> =
+        local.iter().map(|w| EnvBinding::Workflow { binding: w.binding.clone(), workflow: w.name.clone() }).collect();
+    bindings.extend(config.queues.producers.iter().map(|producer| EnvBinding::Queue {
+        binding: producer.binding.clone(),
+        queue: producer.queue.clone(),
+        delivery_delay: producer.delivery_delay_seconds,
+    }));
     let script_name = config.name.clone().unwrap_or_else(|| "worker".to_owned());
     let mut workflows = Vec::new();
     for workflow in local {
@@ -112,12 +117,25 @@ pub async fn load(path: &Path, store: &Store, now_ms: i64) -> Result<Project, Pr
             bindings: bindings.clone(),
         });
     }
+    let has_handler = |name: &str| exports.handlers.iter().any(|handler| handler == name);
+    let consumers: Vec<_> = config.queues.consumers.iter().filter(|consumer| !consumer.pull).cloned().collect();
+    if !consumers.is_empty() && !has_handler("queue") {
+        for consumer in &consumers {
+            tracing::warn!(
+                "{}: this Worker consumes queue {:?}, but the default export of {} has no queue handler; its messages wait",
+                consumer.location,
+                consumer.queue,
+                main.display()
+            );
+        }
+    }
     let worker = (!exports.handlers.is_empty()).then(|| WorkerCode {
         name: script_name.clone(),
         served: false,
         code: code.clone(),
         vars: env.clone(),
         bindings,
+        consumers: if has_handler("queue") { consumers } else { Vec::new() },
     });
     Ok(Project { config, workflows, worker })
 }
@@ -142,8 +160,7 @@ pub async fn load_all(paths: &[PathBuf], store: &Store, now_ms: i64) -> Result<V
             }
         }
     }
-    let remote: Vec<Vec<WorkflowBinding>> =
-        projects.iter().map(|project| remote_bindings(project, &projects)).collect();
+    let remote: Vec<Vec<EnvBinding>> = projects.iter().map(|project| remote_bindings(project, &projects)).collect();
     for (project, remote) in projects.iter_mut().zip(remote) {
         if let Some(worker) = &mut project.worker {
             worker.bindings.extend(remote.iter().cloned());
@@ -169,7 +186,7 @@ pub fn workers_of(projects: Vec<Project>) -> Workers {
 }
 
 /// The bindings of `project` to workflows that other loaded Workers define.
-fn remote_bindings(project: &Project, projects: &[Project]) -> Vec<WorkflowBinding> {
+fn remote_bindings(project: &Project, projects: &[Project]) -> Vec<EnvBinding> {
     let mut bindings = Vec::new();
     for entry in project.config.workflows.iter().filter(|w| !is_local(&project.config, w.script_name.as_deref())) {
         let script = entry.script_name.as_deref().unwrap_or_default();
@@ -178,7 +195,7 @@ fn remote_bindings(project: &Project, projects: &[Project]) -> Vec<WorkflowBindi
                 && other.workflows.iter().any(|def| def.name.as_str() == entry.name)
         });
         if defined {
-            bindings.push(WorkflowBinding { binding: entry.binding.clone(), workflow: entry.name.clone() });
+            bindings.push(EnvBinding::Workflow { binding: entry.binding.clone(), workflow: entry.name.clone() });
         } else {
             tracing::warn!(
                 "{}: binding {} names workflow {:?} of script {:?}, which is not loaded (add its config with another -c); the binding is left out",

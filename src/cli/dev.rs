@@ -62,6 +62,8 @@ pub async fn run(args: DevArgs) -> Result<(), CliError> {
     }
     engine.set_workflows(workflows);
     engine.start()?;
+    let queues = crate::queues::Queues::new(engine.clone(), workers.clone());
+    queues.start()?;
 
     let address = std::net::SocketAddr::new(args.ip, args.port);
     let listener =

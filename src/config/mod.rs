@@ -1,9 +1,10 @@
 //! Project configuration: finding a Workers project's `wrangler.json`,
 //! `wrangler.jsonc` or `wrangler.toml`, parsing it, and validating the subset
-//! stepflare reads (name, main, compatibility date, vars and workflow bindings).
+//! stepflare reads (name, main, compatibility date, vars, workflow bindings and queues).
 //! Every error and warning names the file, line and column it is about.
 
 mod location;
+mod queues;
 mod raw;
 #[cfg(test)]
 mod tests;
@@ -12,6 +13,7 @@ mod validate;
 use std::path::{Component, Path, PathBuf};
 
 pub use location::SourceLocation;
+pub use queues::MAX_DELAY_SECONDS;
 
 /// Config file names in wrangler's own precedence order.
 pub const CONFIG_FILE_NAMES: [&str; 3] = ["wrangler.json", "wrangler.jsonc", "wrangler.toml"];
@@ -29,6 +31,7 @@ pub struct ProjectConfig {
     pub main: Option<PathBuf>,
     pub compatibility_date: Option<String>,
     pub workflows: Vec<WorkflowConfig>,
+    pub queues: QueuesConfig,
     /// Environment variables; TOML values are converted to their JSON equivalents.
     pub vars: serde_json::Map<String, serde_json::Value>,
     pub warnings: Vec<ConfigWarning>,
@@ -46,6 +49,43 @@ pub struct WorkflowConfig {
     /// Cron expressions; a single string in the config becomes a one-element list.
     pub schedules: Vec<String>,
     /// Where this binding's object (or `[[workflows]]` header) starts.
+    pub location: SourceLocation,
+}
+
+/// The `queues` section.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct QueuesConfig {
+    pub producers: Vec<QueueProducerConfig>,
+    pub consumers: Vec<QueueConsumerConfig>,
+}
+
+/// A producer binding: `env[binding].send(…)` puts messages on `queue`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueProducerConfig {
+    pub binding: String,
+    pub queue: String,
+    /// Applied to every message sent through this binding unless the send gives its own.
+    pub delivery_delay_seconds: u32,
+    pub location: SourceLocation,
+}
+
+/// This Worker consumes `queue`: its `queue` handler gets the messages in batches.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueConsumerConfig {
+    pub queue: String,
+    /// Messages per batch, 1 to 100 (default 10).
+    pub max_batch_size: u32,
+    /// How long a batch waits to fill up, 0 to 60 seconds (default 5).
+    pub max_batch_timeout_seconds: u32,
+    /// Deliveries after the first before a message goes to the dead letter queue (default 3).
+    pub max_retries: u32,
+    /// The delay of a retry that does not give its own (default 0).
+    pub retry_delay_seconds: u32,
+    pub dead_letter_queue: Option<String>,
+    /// Read and echoed; locally one batch of a queue is delivered at a time.
+    pub max_concurrency: Option<u32>,
+    /// `type = "http_pull"`: messages are pulled over HTTP, not delivered to the Worker.
+    pub pull: bool,
     pub location: SourceLocation,
 }
 

@@ -26,6 +26,7 @@ pub(crate) fn validate(path: PathBuf, root: &RawValue) -> Result<ProjectConfig, 
         Some((value, _)) => return Err(checker.wrong_type(value, "vars", "an object")),
     };
     let workflows = checker.workflows(root)?;
+    let queues = checker.queues(root)?;
 
     let root_dir = checker.path.parent().map(PathBuf::from).unwrap_or_default();
     let main = match main {
@@ -44,33 +45,34 @@ pub(crate) fn validate(path: PathBuf, root: &RawValue) -> Result<ProjectConfig, 
         main,
         compatibility_date: compatibility_date.map(|(s, _)| s.to_string()),
         workflows,
+        queues,
         vars,
         warnings: checker.warnings,
     })
 }
 
-struct Validator {
-    path: PathBuf,
+pub(super) struct Validator {
+    pub(super) path: PathBuf,
     warnings: Vec<ConfigWarning>,
 }
 
 impl Validator {
-    fn error(&self, position: Position, message: impl Into<String>) -> ConfigError {
+    pub(super) fn error(&self, position: Position, message: impl Into<String>) -> ConfigError {
         let location = SourceLocation::new(&self.path, position);
         ConfigError::Invalid { location, message: message.into() }
     }
 
-    fn wrong_type(&self, value: &RawValue, label: &str, expected: &str) -> ConfigError {
+    pub(super) fn wrong_type(&self, value: &RawValue, label: &str, expected: &str) -> ConfigError {
         let got = value.type_name();
         self.error(value.position, format!("{label} must be {expected} (got {got})"))
     }
 
-    fn warn(&mut self, position: Position, message: String) {
+    pub(super) fn warn(&mut self, position: Position, message: String) {
         let location = SourceLocation::new(&self.path, position);
         self.warnings.push(ConfigWarning { location, message });
     }
 
-    fn string<'v>(
+    pub(super) fn string<'v>(
         &self,
         table: &'v RawValue,
         key: &str,
@@ -83,12 +85,22 @@ impl Validator {
         }
     }
 
-    fn required_string<'v>(&self, item: &'v RawValue, at: &str, key: &str) -> Result<(&'v str, Position), ConfigError> {
+    pub(super) fn required_string<'v>(
+        &self,
+        item: &'v RawValue,
+        at: &str,
+        key: &str,
+    ) -> Result<(&'v str, Position), ConfigError> {
         self.string(item, key, &format!("{at}.{key}"))?
             .ok_or_else(|| self.error(item.position, format!("{at} is missing required field {key:?}")))
     }
 
-    fn identifier<'v>(&self, item: &'v RawValue, at: &str, key: &str) -> Result<(&'v str, Position), ConfigError> {
+    pub(super) fn identifier<'v>(
+        &self,
+        item: &'v RawValue,
+        at: &str,
+        key: &str,
+    ) -> Result<(&'v str, Position), ConfigError> {
         let (value, position) = self.required_string(item, at, key)?;
         if is_js_identifier(value) {
             return Ok((value, position));

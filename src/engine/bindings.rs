@@ -1,6 +1,7 @@
 //! The engine as the host of workflow bindings: `env.MY_WORKFLOW.create(…)` and the instance
 //! handle's methods, from a Worker's handlers or from a workflow's steps (child workflows), with
-//! the errors and messages of the binding API (spec §1).
+//! the errors and messages of the binding API (spec §1). Other bindings (queue producers) go on to
+//! the host given to [`Engine::forward_other_bindings`].
 
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -139,6 +140,10 @@ impl Engine {
                 self.send_event(&workflow, &id, &event_type, &event.payload)?;
                 Ok(Value::Null)
             }
+            request @ BindingRequest::QueueSend { .. } => match self.inner.other_bindings.get() {
+                Some(host) => host.call(request).await,
+                None => Err(refuse("Queue send failed: queues are not available here")),
+            },
         }
     }
 }

@@ -25,7 +25,7 @@ use self::clock::Clock;
 use self::lifecycle::{Command, Effect, InstanceStatus, Refusal, transition};
 use self::run::{RunControl, RunHost};
 use crate::ids::{EventType, InstanceId, InvalidId, StepKind, WorkflowName};
-use crate::js::{ProjectCode, RunOutcome, RunRequest, WorkflowBinding, run_workflow};
+use crate::js::{BindingHost, EnvBinding, ProjectCode, RunOutcome, RunRequest, run_workflow};
 use crate::store::{AttemptRow, InstanceEnd, InstanceFilter, InstanceRow, StepRow, StepState, Store, StoreError};
 
 /// Params and event payloads are limited to 1 MiB (spec §1.3).
@@ -70,7 +70,7 @@ pub struct WorkflowDef {
     /// The Worker's vars; workflow code sees them in `env` with `bindings`.
     pub env: Value,
     /// The project's workflow bindings, so that a workflow can create instances of others.
-    pub bindings: Vec<WorkflowBinding>,
+    pub bindings: Vec<EnvBinding>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -140,6 +140,8 @@ pub(crate) struct Inner {
     workflows: RwLock<HashMap<String, Arc<WorkflowDef>>>,
     scheduler: Mutex<Scheduler>,
     timers_changed: Notify,
+    /// Answers the bindings in `env` that are not workflows (queue producers); set once at start.
+    other_bindings: std::sync::OnceLock<Arc<dyn BindingHost>>,
 }
 
 struct ActiveRun {
@@ -171,6 +173,7 @@ impl Engine {
                 workflows: RwLock::new(HashMap::new()),
                 scheduler: Mutex::new(Scheduler::default()),
                 timers_changed: Notify::new(),
+                other_bindings: std::sync::OnceLock::new(),
             }),
         }
     }
@@ -193,6 +196,12 @@ impl Engine {
         *self.inner.workflows.write().unwrap_or_else(|p| p.into_inner()) = map;
         // Timers of instances whose workflow just became runnable may be due.
         self.inner.timers_changed.notify_one();
+    }
+
+    /// Hands the bindings the engine does not answer itself (queue producers) to `host`, for
+    /// workflow code and Workers alike. Only the first call counts.
+    pub fn forward_other_bindings(&self, host: Arc<dyn BindingHost>) {
+        let _ = self.inner.other_bindings.set(host);
     }
 
     pub fn workflow(&self, name: &str) -> Result<Arc<WorkflowDef>, EngineError> {

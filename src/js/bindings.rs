@@ -1,6 +1,7 @@
-//! Workflow bindings in `env` (`env.MY_WORKFLOW.create(…)`, `.get(id)`, and the instance handle's
-//! `status()`, `pause()`, …): the requests JavaScript makes, and the [`BindingHost`] that answers
-//! them. The engine is the host; this side only carries requests across.
+//! Bindings in `env`: workflow bindings (`env.MY_WORKFLOW.create(…)`, `.get(id)`, and the instance
+//! handle's `status()`, `pause()`, …) and queue producers (`env.MY_QUEUE.send(…)`): the requests
+//! JavaScript makes, and the [`BindingHost`] that answers them. The engine is the host; this side
+//! only carries requests across.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -11,11 +12,23 @@ use rquickjs::{Ctx, Exception};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-/// One binding in `env`: the name the code uses and the workflow it creates instances of.
-#[derive(Debug, Clone, Serialize)]
-pub struct WorkflowBinding {
-    pub binding: String,
-    pub workflow: String,
+/// One binding in `env` besides the vars: the name the code uses and what it reaches.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "type", rename_all = "camelCase", rename_all_fields = "camelCase")]
+pub enum EnvBinding {
+    /// `env[binding]` creates and gets instances of `workflow`.
+    Workflow { binding: String, workflow: String },
+    /// `env[binding]` sends to `queue`, by default `delivery_delay` seconds later.
+    Queue { binding: String, queue: String, delivery_delay: u32 },
+}
+
+/// A message as a producer sends it: the body encoded by content type (by `stepflare:queues`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct QueueSendMessage {
+    pub body: String,
+    pub content_type: String,
+    pub delay_seconds: u32,
 }
 
 /// What the binding API asks (spec §1).
@@ -31,6 +44,7 @@ pub enum BindingRequest {
     Terminate { workflow: String, id: String },
     Restart { workflow: String, id: String, options: Value },
     SendEvent { workflow: String, id: String, event: Value },
+    QueueSend { queue: String, messages: Vec<QueueSendMessage> },
 }
 
 /// A refusal, thrown to JavaScript as an `Error` with this message (Cloudflare's messages read

@@ -16,6 +16,9 @@ use super::transpile;
 /// The JavaScript half of the workflow API, evaluated first in every context.
 pub(super) const PRELUDE: &str = "stepflare:prelude";
 const PRELUDE_SOURCE: &str = include_str!("prelude.js");
+/// Cloudflare Queues' producer binding and message batches; the prelude imports it.
+const QUEUES: &str = "stepflare:queues";
+const QUEUES_SOURCE: &str = include_str!("queues.js");
 const CLOUDFLARE_WORKERS: &str = "cloudflare:workers";
 const CLOUDFLARE_WORKFLOWS: &str = "cloudflare:workflows";
 
@@ -129,7 +132,7 @@ impl ProjectCode {
 
 /// Resolves `specifier` imported from the module named `importer` (an absolute path).
 pub fn resolve(importer: &str, specifier: &str) -> Result<String, LoadError> {
-    if [PRELUDE, CLOUDFLARE_WORKERS, CLOUDFLARE_WORKFLOWS].contains(&specifier) {
+    if [PRELUDE, QUEUES, CLOUDFLARE_WORKERS, CLOUDFLARE_WORKFLOWS].contains(&specifier) {
         return Ok(specifier.to_owned());
     }
     let unresolved = || LoadError::Unresolved { specifier: specifier.to_owned(), importer: importer.to_owned() };
@@ -199,6 +202,7 @@ impl Loader for ProjectLoader {
     fn load<'js>(&mut self, ctx: &Ctx<'js>, name: &str) -> rquickjs::Result<Module<'js, Declared>> {
         let builtin = match name {
             PRELUDE => PRELUDE_SOURCE,
+            QUEUES => QUEUES_SOURCE,
             CLOUDFLARE_WORKERS => CLOUDFLARE_WORKERS_SOURCE,
             CLOUDFLARE_WORKFLOWS => CLOUDFLARE_WORKFLOWS_SOURCE,
             path => {

@@ -3,6 +3,7 @@
 //! [`StepHost`]. Nothing here touches SQLite: every durable decision goes through the host.
 
 mod bindings;
+mod consumer;
 mod fetch;
 mod host;
 mod loader;
@@ -11,7 +12,8 @@ mod timers;
 pub mod transpile;
 mod worker;
 
-pub use bindings::{BindingError, BindingFuture, BindingHost, BindingRequest, WorkflowBinding};
+pub use bindings::{BindingError, BindingFuture, BindingHost, BindingRequest, EnvBinding, QueueSendMessage};
+pub use consumer::{DeliveredMessage, MessageDecision, QueueBatch, QueueOutcome, handle_queue};
 pub use host::{AttemptOutcome, HostReply, HostRequest, LogLevel, StepHost};
 pub use loader::{LoadError, ProjectCode};
 pub use runtime::{ModuleExports, RunOutcome, RunRequest, inspect_module, run_workflow};

@@ -2,6 +2,8 @@
 // every fresh context before the user's module. It defines the classes `cloudflare:workers` and `cloudflare:workflows`
 // export and the `WorkflowStep` handed to `run()`. Every decision is the host's: this code only
 // runs callbacks, checks that results can be stored, and follows the host's replies.
+import { queueApi } from "stepflare:queues";
+
 (() => {
   const host = globalThis.__stepflare_host;
   const log = globalThis.__stepflare_log;
@@ -282,10 +284,15 @@
     }
   }
 
-  /** The Worker's `env`: its vars and one `Workflow` per binding. */
+  const { Queue, newMessageBatch } = queueApi(callBinding);
+
+  /** The Worker's `env`: its vars, a `Workflow` per workflow binding, a `Queue` per producer. */
   const makeEnv = (vars, bindings) => {
     const env = { ...vars };
-    for (const { binding, workflow } of bindings) env[binding] = new Workflow(workflow);
+    for (const binding of bindings) {
+      env[binding.binding] =
+        binding.type === "queue" ? new Queue(binding.queue, binding.deliveryDelay) : new Workflow(binding.workflow);
+    }
     return env;
   };
 
@@ -363,6 +370,7 @@
     WorkflowEvent,
     env: {},
     makeEnv,
+    newMessageBatch,
     newStep: () => new Step(),
     describeError,
     unserializable,

@@ -12,7 +12,7 @@ use rquickjs::{
 };
 use serde_json::Value as Json;
 
-use super::bindings::{BindingHost, WorkflowBinding};
+use super::bindings::{BindingHost, EnvBinding};
 use super::host::{HostRequest, LogLevel, StepHost};
 use super::loader::{PRELUDE, ProjectCode, ProjectLoader, ProjectResolver};
 use super::timers;
@@ -32,7 +32,7 @@ pub struct RunRequest {
     pub schedule: Option<String>,
     /// The Worker's vars as a JSON object; `env` is these plus `bindings`.
     pub env: Json,
-    pub bindings: Vec<WorkflowBinding>,
+    pub bindings: Vec<EnvBinding>,
 }
 
 /// How `run()` settled.
@@ -114,7 +114,7 @@ pub(super) async fn prepare_context<'js, H: StepHost>(
     ctx: &Ctx<'js>,
     host: Arc<H>,
     vars: &Json,
-    bindings: &[WorkflowBinding],
+    bindings: &[EnvBinding],
 ) -> rquickjs::Result<(Object<'js>, Value<'js>)> {
     super::bindings::install(ctx, host.bindings())?;
     install_host(ctx, host)?;

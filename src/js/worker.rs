@@ -11,7 +11,7 @@ use rquickjs::function::{Constructor, This};
 use rquickjs::{AsyncContext, AsyncRuntime, CatchResultExt, Ctx, Function, Module, Object, Value, async_with};
 use serde_json::Value as Json;
 
-use super::bindings::{BindingHost, WorkflowBinding};
+use super::bindings::{BindingHost, EnvBinding};
 use super::loader::ProjectCode;
 use super::runtime::{self, NoSteps, drain_wait_until, error_info, execution_context, prepare_context};
 use crate::store::ErrorInfo;
@@ -25,7 +25,9 @@ pub struct WorkerCode {
     pub served: bool,
     pub code: Arc<ProjectCode>,
     pub vars: Json,
-    pub bindings: Vec<WorkflowBinding>,
+    pub bindings: Vec<EnvBinding>,
+    /// The queues whose batches this Worker's `queue` handler receives.
+    pub consumers: Vec<crate::config::QueueConsumerConfig>,
 }
 
 /// An HTTP request as the Worker sees it.
@@ -115,12 +117,12 @@ pub async fn handle_scheduled(
     .await
 }
 
-async fn fresh_context(worker: &WorkerCode) -> Result<(AsyncRuntime, AsyncContext), ErrorInfo> {
+pub(super) async fn fresh_context(worker: &WorkerCode) -> Result<(AsyncRuntime, AsyncContext), ErrorInfo> {
     runtime::fresh_context(&worker.code).await.map_err(|e| ErrorInfo::new("Error", e.to_string()))
 }
 
 /// Prepares a fresh context for the Worker; returns its `env`.
-async fn prepare<'js>(
+pub(super) async fn prepare<'js>(
     ctx: &Ctx<'js>,
     worker: &WorkerCode,
     bindings: Arc<dyn BindingHost>,
@@ -132,7 +134,7 @@ async fn prepare<'js>(
 /// Calls `handler` of the default export with `argument`: `new Class(ctx, env)[handler](argument)`
 /// for a `WorkerEntrypoint`, `object[handler](argument, env, ctx)` for a plain object. Returns
 /// what the handler settled to.
-async fn call_handler<'js>(
+pub(super) async fn call_handler<'js>(
     ctx: &Ctx<'js>,
     worker: &WorkerCode,
     env: Value<'js>,

@@ -5,7 +5,8 @@ use rusqlite::Connection;
 
 use super::StoreError;
 
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE workflows (
     name        TEXT PRIMARY KEY,
     id          TEXT NOT NULL,
@@ -93,7 +94,22 @@ CREATE TABLE timers (
     PRIMARY KEY (workflow_name, instance_id, step)
 ) WITHOUT ROWID;
 CREATE INDEX timers_by_due ON timers (due_at);
-"#];
+"#,
+    r#"
+CREATE TABLE queue_messages (
+    seq          INTEGER PRIMARY KEY AUTOINCREMENT,
+    id           TEXT NOT NULL UNIQUE,
+    queue        TEXT NOT NULL,
+    body         TEXT NOT NULL,
+    content_type TEXT NOT NULL,
+    attempts     INTEGER NOT NULL,
+    visible_at   INTEGER NOT NULL,
+    leased       INTEGER NOT NULL,
+    created_on   INTEGER NOT NULL
+);
+CREATE INDEX queue_messages_ready ON queue_messages (queue, leased, visible_at);
+"#,
+];
 
 pub fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     let applied: i64 = conn.query_row("PRAGMA user_version", [], |row| row.get(0))?;

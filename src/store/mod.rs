@@ -4,6 +4,7 @@
 //! returns.
 
 mod migrations;
+mod queues;
 mod rows;
 
 use std::path::Path;
@@ -11,6 +12,7 @@ use std::sync::{Mutex, MutexGuard};
 
 use rusqlite::{Connection, OptionalExtension, params};
 
+pub use queues::{NewQueueMessage, QueueBacklog, QueueMessageRow, Settlement};
 pub use rows::{
     AttemptRow, ErrorInfo, EventRow, InstanceFilter, InstanceRow, StepRow, StepState, VersionRow, WorkflowRow,
 };

@@ -14,6 +14,7 @@ mod explorer;
 mod lifecycle;
 mod limits;
 mod openapi;
+mod queues;
 mod replay;
 mod retries;
 mod source_docs;

@@ -1,0 +1,121 @@
+//! Local queues: producer bindings in a Worker and in a workflow step, a consumer's `queue`
+//! handler creating workflow instances, retries with attempts counted, the dead letter queue,
+//! batching, message bodies of every content type, and messages surviving `kill -9`.
+
+use std::time::Instant;
+
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::support::*;
+
+async fn post(server: &Server, path: &str, body: Value) -> (u16, Value) {
+    server.request(Method::POST, &format!("{}{path}", server.base()), Some(&body)).await
+}
+
+/// Waits until the consumer has created instance `id` of `ingest`, then until it completes.
+async fn wait_for_ingested(server: &Server, id: &str) -> Value {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let (status, _) = server.request(Method::GET, &server.instance_url("ingest", id), None).await;
+        if status == 200 {
+            return server.wait_for_status("ingest", id, &["complete"]).await;
+        }
+        assert!(Instant::now() < deadline, "instance {id} never appeared; logs:\n{}", server.logs());
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+#[tokio::test]
+async fn a_queue_message_creates_a_workflow_instance() {
+    let server = Server::start("queues");
+    let (status, _) = post(&server, "/send", json!({ "id": "from-queue" })).await;
+    assert_eq!(status, 200);
+    let d = wait_for_ingested(&server, "from-queue").await;
+    assert_eq!(d["output"], json!({ "body": { "id": "from-queue" }, "attempts": 1 }), "{d:#}");
+}
+
+#[tokio::test]
+async fn a_workflow_step_sends_to_a_queue() {
+    let server = Server::start("queues");
+    let id = server.create("notify", json!({ "id": "sent-by-a-step" })).await;
+    let d = server.wait_for_status("notify", &id, &["complete"]).await;
+    assert_eq!(d["output"], "sent", "{d:#}");
+    wait_for_ingested(&server, "sent-by-a-step").await;
+}
+
+#[tokio::test]
+async fn a_retried_message_comes_back_with_its_attempts_counted() {
+    let server = Server::start("queues");
+    post(&server, "/send?queue=flaky", json!({ "id": "flaky" })).await;
+    wait_for_ingested(&server, "flaky-after-3").await;
+}
+
+#[tokio::test]
+async fn a_message_out_of_retries_moves_to_the_dead_letter_queue() {
+    let server = Server::start("queues");
+    post(&server, "/send?queue=doomed", json!({ "id": "doomed" })).await;
+    let d = wait_for_ingested(&server, "dead-doomed").await;
+    assert_eq!(d["output"], json!({ "attempts": 1 }), "a dead letter starts counting again: {d:#}");
+    let logs = server.logs();
+    assert!(logs.contains("cannot handle 1 message(s)"), "the handler's error is logged:\n{logs}");
+    assert!(logs.contains("failed 2 times; moved to graveyard"), "max_retries 1 means two deliveries:\n{logs}");
+}
+
+#[tokio::test]
+async fn a_full_batch_goes_out_at_once_in_order() {
+    let server = Server::start("queues");
+    // max_batch_size 3 with a 60 s timeout: only a full batch explains a quick delivery.
+    post(&server, "/send-batch", json!(["a", "b", "c"])).await;
+    wait_for_ingested(&server, "batch-a-b-c").await;
+}
+
+#[tokio::test]
+async fn bodies_keep_their_content_types() {
+    let server = Server::start("queues");
+    post(&server, "/typed", json!(null)).await;
+    let d = wait_for_ingested(&server, "typed").await;
+    let expected = json!([
+        { "type": "object", "value": {
+            "id": { "type": "string", "value": "v8" },
+            "at": { "type": "Date", "value": 86_400_000 },
+            "tags": { "type": "Map", "value": [["a", 1]] },
+            "missing": { "type": "undefined" },
+        } },
+        { "type": "string", "value": "plain text" },
+        { "type": "ArrayBuffer", "value": [0, 1, 255] },
+        { "type": "object", "value": { "id": { "type": "string", "value": "json" }, "n": { "type": "number", "value": 1 } } },
+    ]);
+    assert_eq!(d["output"], expected, "{d:#}");
+}
+
+#[tokio::test]
+async fn bad_sends_throw_and_store_nothing() {
+    let server = Server::start("queues");
+    let (status, errors) = server.request(Method::GET, &format!("{}/bad", server.base()), None).await;
+    assert_eq!(status, 200, "{errors:#}");
+    let errors: Vec<&str> = errors.as_array().unwrap().iter().map(|e| e.as_str().unwrap()).collect();
+    assert!(errors[0].starts_with("TypeError: Content type \"text\" requires a value of type string"), "{errors:?}");
+    assert!(errors[1].starts_with("TypeError: Unknown content type \"yaml\""), "{errors:?}");
+    assert!(errors[2].contains("exceeds limit of 131072"), "{errors:?}");
+    assert!(errors[3].contains("batch of 101 messages exceeds limit of 100"), "{errors:?}");
+    assert!(errors[4].starts_with("DataCloneError:"), "{errors:?}");
+    // Nothing reached the consumer: the next message is the first instance it creates.
+    post(&server, "/send", json!({ "id": "after-bad-sends" })).await;
+    wait_for_ingested(&server, "after-bad-sends").await;
+    let (_, list) = server.request(Method::GET, &format!("{}/instances", server.workflow_url("ingest")), None).await;
+    assert_eq!(list["result"].as_array().map(Vec::len), Some(1), "{list:#}");
+}
+
+#[tokio::test]
+async fn a_sent_message_survives_kill_9() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Server::start_with("queues", dir.path(), &[]);
+    // LATER delays delivery by a second; the process dies before that.
+    let (status, _) = post(&server, "/send?queue=later", json!({ "id": "survivor" })).await;
+    assert_eq!(status, 200);
+    server.kill9();
+    let server = Server::start_with("queues", dir.path(), &[]);
+    let d = wait_for_ingested(&server, "survivor").await;
+    assert_eq!(d["output"]["attempts"], 1, "{d:#}");
+}
