@@ -8,6 +8,7 @@ mod api;
 mod cli;
 mod clients;
 mod config_errors;
+mod config_schema;
 mod crash;
 mod events;
 mod explorer;
