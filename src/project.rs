@@ -20,8 +20,10 @@ pub enum ProjectError {
     Config(#[from] ConfigError),
     #[error("{config}: `main` is not set, so there is no module to load the workflow classes from")]
     NoMain { config: String },
-    #[error("{main}: {message}")]
-    Load { main: String, message: String },
+    /// The module did not load; `location` is `file:line:column` when known, else the entry
+    /// module.
+    #[error("{location}: {message}")]
+    Load { location: String, message: String },
     #[error(
         "{location}: workflow {workflow:?} names class_name {class:?}, but {main} exports no class of that name{hint}"
     )]
@@ -52,9 +54,10 @@ pub async fn load(path: &Path, store: &Store, now_ms: i64) -> Result<Project, Pr
         return Err(ProjectError::NoMain { config: config.path.display().to_string() });
     };
     let code = ProjectCode::new(main.clone());
-    let exports = js::inspect_module(code.clone())
-        .await
-        .map_err(|message| ProjectError::Load { main: main.display().to_string(), message })?;
+    let exports = js::inspect_module(code.clone()).await.map_err(|error| ProjectError::Load {
+        location: error.location.unwrap_or_else(|| main.display().to_string()),
+        message: error.message,
+    })?;
     let classes = &exports.classes;
     for workflow in &local {
         if !classes.contains(&workflow.class_name) {

@@ -14,5 +14,5 @@ mod worker;
 pub use bindings::{BindingError, BindingFuture, BindingHost, BindingRequest, WorkflowBinding};
 pub use host::{AttemptOutcome, HostReply, HostRequest, LogLevel, StepHost};
 pub use loader::{LoadError, ProjectCode};
-pub use runtime::{ModuleExports, RunOutcome, RunRequest, inspect_module, run_workflow};
+pub use runtime::{ModuleError, ModuleExports, RunOutcome, RunRequest, inspect_module, run_workflow};
 pub use worker::{HttpRequest, HttpResponse, WorkerCode, handle_fetch, handle_scheduled};
