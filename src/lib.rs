@@ -13,6 +13,8 @@
 //! - [`api`]: the Cloudflare v4 REST API for Workflows over HTTP.
 //! - [`project`]: turns a loaded config into the workflows the engine runs.
 //! - [`workers`]: the Workers loaded now, swapped whole by a reload.
+//! - [`reload`]: watches the project's files and reloads it on a change, keeping the last good
+//!   version when a change does not load.
 //! - [`cli`]: the `stepflare` command line.
 
 pub mod api;
@@ -22,5 +24,6 @@ pub mod engine;
 pub mod ids;
 pub mod js;
 pub mod project;
+pub mod reload;
 pub mod store;
 pub mod workers;

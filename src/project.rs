@@ -161,6 +161,12 @@ pub async fn load_all(paths: &[PathBuf], store: &Store, now_ms: i64) -> Result<V
 /// The Workers of loaded projects. As with `wrangler dev`, the first config's Worker is the one
 /// served over HTTP.
 pub fn workers_of(projects: Vec<Project>) -> Workers {
+    Workers::new(worker_codes(projects))
+}
+
+/// The Workers of loaded projects, the first config's marked as served; for
+/// [`Workers::replace`].
+pub fn worker_codes(projects: Vec<Project>) -> Vec<WorkerCode> {
     let mut workers = Vec::new();
     for (index, project) in projects.into_iter().enumerate() {
         if let Some(mut worker) = project.worker {
@@ -168,7 +174,7 @@ pub fn workers_of(projects: Vec<Project>) -> Workers {
             workers.push(worker);
         }
     }
-    Workers::new(workers)
+    workers
 }
 
 /// The bindings of `project` to workflows that other loaded Workers define.

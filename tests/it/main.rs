@@ -14,6 +14,7 @@ mod explorer;
 mod lifecycle;
 mod limits;
 mod openapi;
+mod reload;
 mod replay;
 mod retries;
 mod source_docs;

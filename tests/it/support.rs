@@ -84,6 +84,12 @@ impl Server {
         Self::spawn(&fixture_dir(fixture), persist_dir, extra_args)
     }
 
+    /// Serves the project in `dir` (a copy that the test may edit), persisting inside it, to
+    /// `dir/.stepflare`, as `stepflare dev` does by default.
+    pub fn start_in(dir: &Path) -> Server {
+        Self::spawn(dir, &dir.join(".stepflare"), &[])
+    }
+
     fn spawn(config: &Path, persist_dir: &Path, extra_args: &[&str]) -> Server {
         let mut child = stepflare(config)
             .args(["--port", "0"])
