@@ -14,6 +14,8 @@
 //! - [`queues`]: local Cloudflare Queues: producers store messages, batches go to consumers.
 //! - [`project`]: turns a loaded config into the workflows the engine runs.
 //! - [`workers`]: the Workers loaded now, swapped whole by a reload.
+//! - [`reload`]: watches the project's files and reloads it on a change, keeping the last good
+//!   version when a change does not load.
 //! - [`cli`]: the `stepflare` command line.
 
 pub mod api;
@@ -24,5 +26,6 @@ pub mod ids;
 pub mod js;
 pub mod project;
 pub mod queues;
+pub mod reload;
 pub mod store;
 pub mod workers;

@@ -20,8 +20,10 @@ pub enum ProjectError {
     Config(#[from] ConfigError),
     #[error("{config}: `main` is not set, so there is no module to load the workflow classes from")]
     NoMain { config: String },
-    #[error("{main}: {message}")]
-    Load { main: String, message: String },
+    /// The module did not load; `location` is `file:line:column` when known, else the entry
+    /// module.
+    #[error("{location}: {message}")]
+    Load { location: String, message: String },
     #[error(
         "{location}: workflow {workflow:?} names class_name {class:?}, but {main} exports no class of that name{hint}"
     )]
@@ -52,9 +54,10 @@ pub async fn load(path: &Path, store: &Store, now_ms: i64) -> Result<Project, Pr
         return Err(ProjectError::NoMain { config: config.path.display().to_string() });
     };
     let code = ProjectCode::new(main.clone());
-    let exports = js::inspect_module(code.clone())
-        .await
-        .map_err(|message| ProjectError::Load { main: main.display().to_string(), message })?;
+    let exports = js::inspect_module(code.clone()).await.map_err(|error| ProjectError::Load {
+        location: error.location.unwrap_or_else(|| main.display().to_string()),
+        message: error.message,
+    })?;
     let classes = &exports.classes;
     for workflow in &local {
         if !classes.contains(&workflow.class_name) {
@@ -175,6 +178,12 @@ pub async fn load_all(paths: &[PathBuf], store: &Store, now_ms: i64) -> Result<V
 /// The Workers of loaded projects. As with `wrangler dev`, the first config's Worker is the one
 /// served over HTTP.
 pub fn workers_of(projects: Vec<Project>) -> Workers {
+    Workers::new(worker_codes(projects))
+}
+
+/// The Workers of loaded projects, the first config's marked as served; for
+/// [`Workers::replace`].
+pub fn worker_codes(projects: Vec<Project>) -> Vec<WorkerCode> {
     let mut workers = Vec::new();
     for (index, project) in projects.into_iter().enumerate() {
         if let Some(mut worker) = project.worker {
@@ -182,7 +191,7 @@ pub fn workers_of(projects: Vec<Project>) -> Workers {
             workers.push(worker);
         }
     }
-    Workers::new(workers)
+    workers
 }
 
 /// The bindings of `project` to workflows that other loaded Workers define.

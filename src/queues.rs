@@ -68,11 +68,6 @@ impl Queues {
         Ok(())
     }
 
-    /// Looks at the queues again, e.g. after the Workers were reloaded.
-    pub fn refresh(&self) {
-        self.inner.changed.notify_one();
-    }
-
     fn send(&self, queue: &str, messages: Vec<QueueSendMessage>) -> Result<(), StoreError> {
         let now = self.inner.engine.now_ms();
         let rows: Vec<NewQueueMessage> = messages
@@ -106,9 +101,11 @@ impl BindingHost for Queues {
 }
 
 /// The delivery task: starts every due batch, then sleeps until the next one can be due or
-/// something changes.
+/// something changes (a send, a finished batch, a reload of the Workers).
 async fn deliver(inner: Arc<Inner>) {
+    let mut reloads = inner.workers.subscribe();
     loop {
+        reloads.mark_unchanged();
         let changed = inner.changed.notified();
         let next_look = match start_due_batches(&inner) {
             Ok(next) => next,
@@ -122,10 +119,16 @@ async fn deliver(inner: Arc<Inner>) {
                 let wait = Duration::from_millis((at - inner.engine.now_ms()).clamp(0, 60_000) as u64);
                 tokio::select! {
                     _ = changed => {}
+                    _ = reloads.changed() => {}
                     _ = tokio::time::sleep(wait) => {}
                 }
             }
-            None => changed.await,
+            None => {
+                tokio::select! {
+                    _ = changed => {}
+                    _ = reloads.changed() => {}
+                }
+            }
         }
     }
 }

@@ -11,7 +11,9 @@ use tokio::net::TcpListener;
 use super::CliError;
 use crate::engine::clock::{Clock, SystemClock};
 use crate::engine::{Engine, EngineConfig};
+use crate::reload::{Reloader, watch};
 use crate::store::Store;
+use crate::workers::Workers;
 
 #[derive(Debug, Args)]
 pub struct DevArgs {
@@ -37,17 +39,23 @@ pub struct DevArgs {
     /// Require this bearer token on the REST API (any token is accepted otherwise).
     #[arg(long, env = "STEPFLARE_API_TOKEN")]
     pub api_token: Option<String>,
+    /// Do not watch the config and the sources; changes are picked up at the next start only.
+    #[arg(long)]
+    pub no_watch: bool,
 }
 
 pub async fn run(args: DevArgs) -> Result<(), CliError> {
     let clock = Arc::new(SystemClock);
     let config_paths: Vec<PathBuf> =
         args.config.iter().map(|path| std::path::absolute(path).unwrap_or_else(|_| path.clone())).collect();
-    let store = if args.in_memory {
-        Store::open_in_memory()?
-    } else {
+    let state_dir = (!args.in_memory).then(|| {
         let first = config_paths.first().cloned().unwrap_or_else(|| PathBuf::from("."));
-        Store::open_in_dir(&args.persist_to.clone().unwrap_or_else(|| project_root(&first).join(".stepflare")))?
+        let dir = args.persist_to.clone().unwrap_or_else(|| project_root(&first).join(".stepflare"));
+        std::path::absolute(&dir).unwrap_or(dir)
+    });
+    let store = match &state_dir {
+        Some(dir) => Store::open_in_dir(dir)?,
+        None => Store::open_in_memory()?,
     };
     let projects = crate::project::load_all(&config_paths, &store, clock.now_ms()).await?;
     for warning in projects.iter().flat_map(|project| &project.config.warnings) {
@@ -56,14 +64,23 @@ pub async fn run(args: DevArgs) -> Result<(), CliError> {
     let engine = Engine::new(store, clock, EngineConfig { max_concurrent: args.max_concurrent.max(1) });
     let workflows: Vec<_> = projects.iter().flat_map(|project| project.workflows.iter().cloned()).collect();
     let names: Vec<String> = workflows.iter().map(|w| w.name.to_string()).collect();
-    let workers = crate::project::workers_of(projects);
+    engine.set_workflows(workflows);
+    engine.start()?;
+    let workers = Workers::default();
+    let _watching = if args.no_watch {
+        None
+    } else {
+        let reloader =
+            Reloader { config_paths: config_paths.clone(), engine: engine.clone(), workers: workers.clone() };
+        watch(&projects, state_dir.into_iter().collect(), reloader)
+            .inspect_err(|error| tracing::warn!("{error}; changes are not reloaded"))
+            .ok()
+    };
+    workers.replace(crate::project::worker_codes(projects));
     if workers.served().is_some() {
         tracing::info!("the Worker's fetch handler serves every other route");
     }
-    engine.set_workflows(workflows);
-    engine.start()?;
-    let queues = crate::queues::Queues::new(engine.clone(), workers.clone());
-    queues.start()?;
+    crate::queues::Queues::new(engine.clone(), workers.clone()).start()?;
 
     let address = std::net::SocketAddr::new(args.ip, args.port);
     let listener =

@@ -16,5 +16,5 @@ pub use bindings::{BindingError, BindingFuture, BindingHost, BindingRequest, Env
 pub use consumer::{DeliveredMessage, MessageDecision, QueueBatch, QueueOutcome, handle_queue};
 pub use host::{AttemptOutcome, HostReply, HostRequest, LogLevel, StepHost};
 pub use loader::{LoadError, ProjectCode};
-pub use runtime::{ModuleExports, RunOutcome, RunRequest, inspect_module, run_workflow};
+pub use runtime::{ModuleError, ModuleExports, RunOutcome, RunRequest, inspect_module, run_workflow};
 pub use worker::{HttpRequest, HttpResponse, WorkerCode, handle_fetch, handle_scheduled};

@@ -308,10 +308,21 @@ pub struct ModuleExports {
     pub handlers: Vec<String>,
 }
 
-/// Loads the project's entry module in a fresh context and reports its exports. Load errors
-/// (syntax, missing imports) come back as text.
-pub async fn inspect_module(code: Arc<ProjectCode>) -> Result<ModuleExports, String> {
-    let (_runtime, context) = fresh_context(&code).await.map_err(|e| e.to_string())?;
+/// Why the entry module (or a module it imports) did not load.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{message}")]
+pub struct ModuleError {
+    /// `file:line:column` of the problem, when QuickJS reports one (syntax errors and errors
+    /// thrown while a module evaluates do).
+    pub location: Option<String>,
+    /// The error's name and message, e.g. `SyntaxError: unexpected token in expression: ';'`.
+    pub message: String,
+}
+
+/// Loads the project's entry module in a fresh context and reports its exports.
+pub async fn inspect_module(code: Arc<ProjectCode>) -> Result<ModuleExports, ModuleError> {
+    let (_runtime, context) =
+        fresh_context(&code).await.map_err(|e| ModuleError { location: None, message: e.to_string() })?;
     async_with!(context => |ctx| {
         let result: rquickjs::Result<ModuleExports> = async {
             prepare_context(&ctx, Arc::new(NoSteps(None)), &Json::Null, &[]).await?;
@@ -341,9 +352,42 @@ pub async fn inspect_module(code: Arc<ProjectCode>) -> Result<ModuleExports, Str
         }
         .await;
         result.catch(&ctx).map_err(|caught| {
+            let location = match &caught {
+                CaughtError::Exception(exception) => exception.stack().as_deref().and_then(first_frame_location),
+                _ => None,
+            };
             let info = error_info(&ctx, caught);
-            format!("{}: {}", info.name, info.message)
+            ModuleError { location, message: format!("{}: {}", info.name, info.message) }
         })
     })
     .await
+}
+
+/// `file:line:column` of the innermost frame of a QuickJS stack (`    at f (/a.js:3:9)` or
+/// `    at /a.js:3:9`).
+fn first_frame_location(stack: &str) -> Option<String> {
+    let frame = stack.lines().map(str::trim).find_map(|line| line.strip_prefix("at "))?;
+    let location = match frame.rsplit_once(" (") {
+        Some((_, inner)) => inner.strip_suffix(')')?,
+        None => frame,
+    };
+    let mut parts = location.rsplitn(3, ':');
+    let numbers_follow = parts.next()?.parse::<u32>().is_ok() && parts.next()?.parse::<u32>().is_ok();
+    (numbers_follow && parts.next().is_some_and(|file| !file.is_empty())).then(|| location.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::first_frame_location;
+
+    #[test]
+    fn the_innermost_frame_names_file_line_and_column() {
+        assert_eq!(first_frame_location("    at /p/src/msg.js:3:23\n").as_deref(), Some("/p/src/msg.js:3:23"));
+        assert_eq!(
+            first_frame_location("    at run (/p/src/index.js:6:9)\n    at <anonymous>\n").as_deref(),
+            Some("/p/src/index.js:6:9")
+        );
+        assert_eq!(first_frame_location("    at <anonymous>\n"), None);
+        assert_eq!(first_frame_location(""), None);
+    }
 }

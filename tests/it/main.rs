@@ -16,6 +16,7 @@ mod lifecycle;
 mod limits;
 mod openapi;
 mod queues;
+mod reload;
 mod replay;
 mod retries;
 mod source_docs;

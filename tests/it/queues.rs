@@ -119,3 +119,20 @@ async fn a_sent_message_survives_kill_9() {
     let d = wait_for_ingested(&server, "survivor").await;
     assert_eq!(d["output"]["attempts"], 1, "{d:#}");
 }
+
+#[tokio::test]
+async fn a_consumer_added_by_a_reload_receives_what_waited() {
+    let project = copy_fixture("queues");
+    edit(project.path(), "wrangler.jsonc", r#"{ "queue": "jobs", "max_batch_timeout": 0 },"#, "");
+    let server = Server::start_in(project.path());
+    post(&server, "/send", json!({ "id": "waited-for-a-consumer" })).await;
+    let (status, _) = server.request(Method::GET, &server.instance_url("ingest", "waited-for-a-consumer"), None).await;
+    assert_eq!(status, 404, "nothing consumes jobs yet");
+    edit(
+        project.path(),
+        "wrangler.jsonc",
+        r#""consumers": ["#,
+        r#""consumers": [{ "queue": "jobs", "max_batch_timeout": 0 },"#,
+    );
+    wait_for_ingested(&server, "waited-for-a-consumer").await;
+}

@@ -28,6 +28,34 @@ pub fn fixture_dir(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures").join(name)
 }
 
+/// A copy of `fixtures/<name>` that a test may edit; the fixture itself is never touched.
+pub fn copy_fixture(name: &str) -> tempfile::TempDir {
+    let copy = tempfile::tempdir().expect("create a project dir");
+    copy_tree(&fixture_dir(name), copy.path());
+    copy
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("create a folder");
+    for entry in std::fs::read_dir(from).expect("read a fixture folder") {
+        let entry = entry.expect("read a fixture entry");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("file type").is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).expect("copy a fixture file");
+        }
+    }
+}
+
+/// Replaces the first `from` by `to` in `file` of the project; `from` must be there.
+pub fn edit(project: &Path, file: &str, from: &str, to: &str) {
+    let path = project.join(file);
+    let text = std::fs::read_to_string(&path).expect("read a project file");
+    assert!(text.contains(from), "{file} has no {from:?}:\n{text}");
+    std::fs::write(&path, text.replacen(from, to, 1)).expect("write a project file");
+}
+
 type Buffer = Arc<Mutex<String>>;
 
 /// Copies every line of `pipe` into `buffer` (and into `lines`, while someone listens) until EOF.
@@ -82,6 +110,12 @@ impl Server {
     /// Serves `fixtures/<fixture>` persisting to `persist_dir`, with extra CLI arguments.
     pub fn start_with(fixture: &str, persist_dir: &Path, extra_args: &[&str]) -> Server {
         Self::spawn(&fixture_dir(fixture), persist_dir, extra_args)
+    }
+
+    /// Serves the project in `dir` (a copy that the test may edit), persisting inside it, to
+    /// `dir/.stepflare`, as `stepflare dev` does by default.
+    pub fn start_in(dir: &Path) -> Server {
+        Self::spawn(dir, &dir.join(".stepflare"), &[])
     }
 
     fn spawn(config: &Path, persist_dir: &Path, extra_args: &[&str]) -> Server {

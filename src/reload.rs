@@ -1,0 +1,297 @@
+//! Hot reload: watches every config and the project folders with `notify` and, after a short
+//! quiet spell, loads the whole set of projects again. A good load replaces the engine's
+//! workflows and the Workers at once; a bad one is logged and the last good set keeps serving,
+//! until a later write loads.
+//!
+//! Reloads run one at a time, in one task, so a burst of writes gives one reload. Runs in flight
+//! keep the code they started with; an instance's next run (after a sleep, an event wait or a
+//! retry delay) replays on the new code and records the new version, as after a deploy.
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use notify::event::ModifyKind;
+use notify::{Event, EventKind, RecommendedWatcher, RecursiveMode, Watcher};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use crate::engine::{Engine, WorkflowDef};
+use crate::project::{self, Project};
+use crate::workers::Workers;
+
+/// How long the files must stay still before a reload: editors write in several steps.
+const QUIET: Duration = Duration::from_millis(30);
+/// The longest a reload waits for quiet once a change is seen, so steady writes still reload.
+const LONGEST_WAIT: Duration = Duration::from_millis(120);
+/// Folders that hold state, dependencies or build output, never the project's own sources.
+const IGNORED_FOLDERS: [&str; 5] = [".stepflare", ".wrangler", "node_modules", ".git", "target"];
+
+#[derive(Debug, thiserror::Error)]
+pub enum WatchError {
+    #[error("cannot watch {path}: {source}")]
+    Watch { path: String, source: notify::Error },
+    #[error("cannot start a file watcher: {0}")]
+    Start(notify::Error),
+}
+
+/// What a reload loads, and what it replaces.
+pub struct Reloader {
+    /// The configs as given on the command line (files, or folders to search from).
+    pub config_paths: Vec<PathBuf>,
+    pub engine: Engine,
+    pub workers: Workers,
+}
+
+/// Watching goes on while this lives.
+pub struct Watching {
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Watching {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Starts watching the folders of `projects` (their configs and loaded sources), leaving out
+/// everything under `ignored` (the state folder), and reloading through `reloader`.
+pub fn watch(projects: &[Project], ignored: Vec<PathBuf>, reloader: Reloader) -> Result<Watching, WatchError> {
+    let (sender, events) = mpsc::unbounded_channel();
+    let watcher = notify::recommended_watcher(move |event| {
+        let _ = sender.send(event);
+    })
+    .map_err(WatchError::Start)?;
+    let mut tree = Tree { watcher, roots: project_folders(projects), ignored, source_folders: HashSet::new() };
+    for root in tree.roots.clone() {
+        tree.watch_root(&root)?;
+    }
+    tree.watch_source_folders(source_folders(projects));
+    Ok(Watching { task: tokio::spawn(reload_on_change(tree, events, reloader)) })
+}
+
+/// Waits for a change that concerns the project, then for quiet, then reloads; forever.
+async fn reload_on_change(
+    mut tree: Tree,
+    mut events: mpsc::UnboundedReceiver<notify::Result<Event>>,
+    reloader: Reloader,
+) {
+    while let Some(event) = events.recv().await {
+        if !tree.take(event) {
+            continue;
+        }
+        let latest = Instant::now() + LONGEST_WAIT;
+        let mut quiet_from = Instant::now() + QUIET;
+        loop {
+            let until = quiet_from.min(latest);
+            match tokio::time::timeout_at(until, events.recv()).await {
+                Ok(Some(event)) => {
+                    if tree.take(event) {
+                        quiet_from = Instant::now() + QUIET;
+                    }
+                }
+                Ok(None) => return,
+                Err(_elapsed) => break,
+            }
+            if Instant::now() >= latest {
+                break;
+            }
+        }
+        if let Some(folders) = reloader.reload().await {
+            tree.watch_source_folders(folders);
+        }
+    }
+}
+
+impl Reloader {
+    /// Loads every config again and, when all load, serves the result. Returns the folders of
+    /// the sources loaded, or `None` when the last good set stays.
+    async fn reload(&self) -> Option<Vec<PathBuf>> {
+        match project::load_all(&self.config_paths, self.engine.store(), self.engine.now_ms()).await {
+            Ok(projects) => {
+                let folders = source_folders(&projects);
+                self.serve(projects);
+                Some(folders)
+            }
+            Err(error) => {
+                tracing::error!("reload failed, the last good version keeps serving: {error}");
+                None
+            }
+        }
+    }
+
+    fn serve(&self, projects: Vec<Project>) {
+        for warning in projects.iter().flat_map(|project| &project.config.warnings) {
+            tracing::warn!("{warning}");
+        }
+        let before: HashMap<String, String> =
+            self.engine.workflows().iter().map(|def| (def.name.to_string(), def.version_id.clone())).collect();
+        let defs: Vec<WorkflowDef> = projects.iter().flat_map(|project| project.workflows.iter().cloned()).collect();
+        log_changes(&before, &defs);
+        self.engine.set_workflows(defs);
+        self.workers.replace(project::worker_codes(projects));
+    }
+}
+
+/// One line per workflow whose version changed, that came or that went.
+fn log_changes(before: &HashMap<String, String>, after: &[WorkflowDef]) {
+    let mut changed = false;
+    for def in after {
+        match before.get(def.name.as_str()) {
+            Some(version) if *version == def.version_id => {}
+            Some(_) => tracing::info!("reloaded: {} version {}", def.name, def.version_id),
+            None => tracing::info!("reloaded: {} version {} (added to the config)", def.name, def.version_id),
+        }
+        changed |= before.get(def.name.as_str()) != Some(&def.version_id);
+    }
+    let mut removed: Vec<&String> =
+        before.keys().filter(|name| !after.iter().any(|def| def.name.as_str() == name.as_str())).collect();
+    removed.sort();
+    for name in &removed {
+        tracing::info!("reloaded: {name} removed from the config; its instances wait until it is back");
+    }
+    if !changed && removed.is_empty() {
+        tracing::info!("reloaded: no workflow changed");
+    }
+}
+
+/// The watcher and what it covers.
+struct Tree {
+    watcher: RecommendedWatcher,
+    /// The folders of the configs, none inside another.
+    roots: Vec<PathBuf>,
+    ignored: Vec<PathBuf>,
+    /// Folders of loaded sources outside every root, watched without their subfolders.
+    source_folders: HashSet<PathBuf>,
+}
+
+impl Tree {
+    /// Watches `root` itself and each of its folders that may hold sources, with their
+    /// subfolders. Going one level down by hand keeps `node_modules` and the like out of the
+    /// watch list, which matters with inotify's per-folder watches.
+    fn watch_root(&mut self, root: &Path) -> Result<(), WatchError> {
+        let watch_error = |path: &Path, source| WatchError::Watch { path: path.display().to_string(), source };
+        self.watcher.watch(root, RecursiveMode::NonRecursive).map_err(|source| watch_error(root, source))?;
+        let Ok(entries) = std::fs::read_dir(root) else {
+            return Ok(());
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if entry.file_type().is_ok_and(|kind| kind.is_dir()) && !self.is_ignored(&path) {
+                self.watcher.watch(&path, RecursiveMode::Recursive).map_err(|source| watch_error(&path, source))?;
+            }
+        }
+        Ok(())
+    }
+
+    fn watch_source_folders(&mut self, folders: Vec<PathBuf>) {
+        for folder in folders {
+            let covered = self.roots.iter().any(|root| folder.starts_with(root));
+            if covered || self.source_folders.contains(&folder) {
+                continue;
+            }
+            match self.watcher.watch(&folder, RecursiveMode::NonRecursive) {
+                Ok(()) => {
+                    self.source_folders.insert(folder);
+                }
+                Err(error) => {
+                    tracing::warn!("cannot watch {}: {error}; its changes are not reloaded", folder.display())
+                }
+            }
+        }
+    }
+
+    /// Whether `event` concerns the project's sources; also starts watching folders that appear
+    /// directly in a root.
+    fn take(&mut self, event: notify::Result<Event>) -> bool {
+        let event = match event {
+            Ok(event) => event,
+            Err(error) => {
+                tracing::warn!("file watcher: {error}");
+                return false;
+            }
+        };
+        let changes_files = match event.kind {
+            EventKind::Create(_) | EventKind::Remove(_) | EventKind::Any => true,
+            EventKind::Modify(kind) => !matches!(kind, ModifyKind::Metadata(notify::event::MetadataKind::AccessTime)),
+            EventKind::Access(_) | EventKind::Other => false,
+        };
+        if !changes_files {
+            return false;
+        }
+        let concerned: Vec<&PathBuf> = event.paths.iter().filter(|path| !self.is_ignored(path)).collect();
+        for path in &concerned {
+            let in_root = path.parent().is_some_and(|parent| self.roots.iter().any(|root| root == parent));
+            if in_root
+                && path.is_dir()
+                && let Err(error) = self.watcher.watch(path, RecursiveMode::Recursive)
+            {
+                tracing::warn!("cannot watch {}: {error}; its changes are not reloaded", path.display());
+            }
+        }
+        !concerned.is_empty()
+    }
+
+    fn is_ignored(&self, path: &Path) -> bool {
+        if self.ignored.iter().any(|ignored| path.starts_with(ignored)) {
+            return true;
+        }
+        let inside_ignored_folder = self.roots.iter().filter_map(|root| path.strip_prefix(root).ok()).any(|relative| {
+            relative.components().any(|part| IGNORED_FOLDERS.iter().any(|folder| part.as_os_str() == *folder))
+        });
+        inside_ignored_folder || path.file_name().and_then(|name| name.to_str()).is_some_and(is_editor_scratch)
+    }
+}
+
+/// Backups, swap files and the other files editors write beside the one being saved.
+fn is_editor_scratch(name: &str) -> bool {
+    name.ends_with('~')
+        || name.starts_with(".#")
+        || (name.starts_with('#') && name.ends_with('#'))
+        || [".swp", ".swo", ".swx", ".tmp", "___jb_tmp___", "___jb_old___"].iter().any(|end| name.ends_with(end))
+        || name == "4913"
+}
+
+/// The folders of the configs, without those inside another (a recursive watch covers them).
+fn project_folders(projects: &[Project]) -> Vec<PathBuf> {
+    let mut folders: Vec<PathBuf> =
+        projects.iter().filter_map(|project| project.config.path.parent().map(Path::to_path_buf)).collect();
+    folders.sort();
+    folders.dedup();
+    let mut roots: Vec<PathBuf> = Vec::new();
+    for folder in folders {
+        if !roots.iter().any(|root| folder.starts_with(root)) {
+            roots.push(folder);
+        }
+    }
+    roots
+}
+
+/// The folders of every source the projects loaded, which may lie outside the config's folder.
+fn source_folders(projects: &[Project]) -> Vec<PathBuf> {
+    let codes = projects.iter().flat_map(|project| {
+        project.worker.iter().map(|worker| &worker.code).chain(project.workflows.iter().map(|def| &def.code))
+    });
+    let mut folders: Vec<PathBuf> = codes
+        .flat_map(|code| code.loaded_sources())
+        .filter_map(|(path, _)| path.parent().map(Path::to_path_buf))
+        .collect();
+    folders.sort();
+    folders.dedup();
+    folders
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_editor_scratch;
+
+    #[test]
+    fn editor_scratch_files_are_told_from_sources() {
+        for scratch in ["index.ts~", ".#index.ts", "#index.ts#", ".index.ts.swp", "4913", "index.ts___jb_tmp___"] {
+            assert!(is_editor_scratch(scratch), "{scratch}");
+        }
+        for source in ["index.ts", "wrangler.jsonc", "swap.ts", "tmp.js"] {
+            assert!(!is_editor_scratch(source), "{source}");
+        }
+    }
+}

@@ -1,0 +1,193 @@
+//! Hot reload: a copy of `fixtures/reload` is served and edited while the server runs. A new
+//! version is recorded, new instances run the new code, a sleeping instance wakes on it, the
+//! Worker answers with it, and an edit that does not load keeps the last good version serving
+//! until the file is fixed.
+
+use std::path::Path;
+use std::time::Instant;
+
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::support::*;
+
+/// The 1-based number of the first line of `file` that contains `text`.
+fn line_of(project: &Path, file: &str, text: &str) -> usize {
+    let source = std::fs::read_to_string(project.join(file)).expect("read a project file");
+    source.lines().position(|line| line.contains(text)).unwrap_or_else(|| panic!("{file} has no {text:?}")) + 1
+}
+
+/// The versions of `workflow`, newest first.
+async fn versions(server: &Server, workflow: &str) -> Vec<Value> {
+    let url = format!("{}/versions", server.workflow_url(workflow));
+    let (status, body) = server.request(Method::GET, &url, None).await;
+    assert_eq!(status, 200, "list versions of {workflow}: {body:#}");
+    body["result"].as_array().cloned().unwrap_or_else(|| panic!("no versions array: {body:#}"))
+}
+
+async fn latest_version(server: &Server, workflow: &str) -> String {
+    let list = versions(server, workflow).await;
+    list[0]["id"].as_str().unwrap_or_else(|| panic!("no version id in {list:#?}")).to_owned()
+}
+
+/// Polls the versions endpoint until its newest version is not `known`; returns the new one.
+async fn wait_for_new_version(server: &Server, workflow: &str, known: &str) -> String {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let latest = latest_version(server, workflow).await;
+        if latest != known {
+            return latest;
+        }
+        if Instant::now() > deadline {
+            panic!(
+                "no version of {workflow} after {known} within {PATIENCE:?}\n--- server logs ---\n{}",
+                server.logs()
+            );
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+/// Polls the server's output until it contains every one of `texts`.
+async fn wait_for_log(server: &Server, texts: &[&str]) {
+    let deadline = Instant::now() + PATIENCE;
+    while !texts.iter().all(|text| server.logs().contains(text)) {
+        if Instant::now() > deadline {
+            panic!("the server did not log {texts:?} within {PATIENCE:?}\n--- server logs ---\n{}", server.logs());
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+/// Runs one `greet` instance to the end; returns its description.
+async fn greet(server: &Server) -> Value {
+    let id = server.create("greet", json!({})).await;
+    server.wait_for_status("greet", &id, &["complete"]).await
+}
+
+/// The text the Worker answers at `/`.
+async fn worker_answer(server: &Server) -> String {
+    let (status, body) = server.request(Method::GET, &format!("{}/", server.base()), None).await;
+    assert_eq!(status, 200, "GET / from the Worker: {body:#}");
+    body.as_str().unwrap_or_else(|| panic!("the Worker answered {body:#}, not text")).to_owned()
+}
+
+#[tokio::test]
+async fn editing_the_source_changes_the_output_of_the_next_instance() {
+    let project = copy_fixture("reload");
+    let server = Server::start_in(project.path());
+    let first = latest_version(&server, "greet").await;
+    assert_eq!(greet(&server).await["output"], json!("first version"));
+
+    edit(project.path(), "src/message.js", "first version", "second version");
+    let second = wait_for_new_version(&server, "greet", &first).await;
+
+    let d = greet(&server).await;
+    assert_eq!(d["output"], json!("second version"), "{d:#}");
+    assert_eq!(d["versionId"], json!(second), "the instance records the version it ran on: {d:#}");
+    assert!(server.logs().contains(&format!("reloaded: greet version {second}")), "{}", server.logs());
+    let listed: Vec<Value> = versions(&server, "greet").await.iter().map(|v| v["id"].clone()).collect();
+    assert_eq!(listed, vec![json!(second), json!(first)], "both versions are listed, newest first");
+}
+
+#[tokio::test]
+async fn a_sleeping_instance_replays_on_the_new_code_when_it_wakes() {
+    let project = copy_fixture("reload");
+    let server = Server::start_in(project.path());
+    let first = latest_version(&server, "nap").await;
+    let id = server.create("nap", json!({ "sleep": "3 seconds" })).await;
+    server.wait_for_status("nap", &id, &["waiting"]).await;
+
+    edit(project.path(), "src/message.js", "first version", "second version");
+    let second = wait_for_new_version(&server, "nap", &first).await;
+    let d = server.describe("nap", &id).await;
+    assert_eq!(status(&d), "waiting", "the reload came after the instance woke, so this test shows nothing: {d:#}");
+
+    let d = server.wait_for_status("nap", &id, &["complete"]).await;
+    assert_eq!(
+        d["output"],
+        json!({ "before": "first version", "after": "second version" }),
+        "the step before the sleep is replayed from its stored result, the one after runs the new code: {d:#}"
+    );
+    assert_eq!(d["versionId"], json!(second), "{d:#}");
+}
+
+#[tokio::test]
+async fn a_broken_edit_keeps_the_last_good_version_serving_until_it_is_fixed() {
+    let project = copy_fixture("reload");
+    let server = Server::start_in(project.path());
+    let first = latest_version(&server, "greet").await;
+
+    // A JavaScript syntax error in an imported module.
+    edit(project.path(), "src/message.js", "\"first version\";", "\"first version\" +;");
+    let line = line_of(project.path(), "src/message.js", "+;");
+    wait_for_log(&server, &[&format!("message.js:{line}:"), "SyntaxError"]).await;
+    assert_eq!(greet(&server).await["output"], json!("first version"), "the last good version serves");
+    assert_eq!(latest_version(&server, "greet").await, first, "a broken edit records no version");
+
+    edit(project.path(), "src/message.js", "\"first version\" +;", "\"fixed version\";");
+    let fixed = wait_for_new_version(&server, "greet", &first).await;
+    assert_eq!(greet(&server).await["output"], json!("fixed version"));
+
+    // A config value of the wrong type.
+    edit(project.path(), "wrangler.jsonc", "\"class_name\": \"Nap\"", "\"class_name\": 7");
+    let line = line_of(project.path(), "wrangler.jsonc", "\"class_name\": 7");
+    wait_for_log(&server, &[&format!("wrangler.jsonc:{line}:"), "class_name must be a string"]).await;
+    assert_eq!(greet(&server).await["output"], json!("fixed version"), "the last good version serves");
+    let nap = server.create("nap", json!({ "sleep": "1 millisecond" })).await;
+    server.wait_for_status("nap", &nap, &["complete"]).await;
+
+    let broken_config_nap = latest_version(&server, "nap").await;
+    edit(
+        project.path(),
+        "wrangler.jsonc",
+        "\"class_name\": 7",
+        "\"class_name\": \"Nap\", \"limits\": { \"steps\": 50 }",
+    );
+    let refixed = wait_for_new_version(&server, "nap", &broken_config_nap).await;
+    let nap_versions = versions(&server, "nap").await;
+    assert_eq!(nap_versions[0]["id"], json!(refixed));
+    assert_eq!(nap_versions[0]["limits"]["steps"], json!(50), "the fixed config is the one loaded: {nap_versions:#?}");
+    assert_ne!(latest_version(&server, "greet").await, fixed, "a config change is a new version of every workflow");
+    assert_eq!(greet(&server).await["output"], json!("fixed version"));
+}
+
+#[tokio::test]
+async fn editing_the_workers_fetch_handler_changes_its_answer() {
+    let project = copy_fixture("reload");
+    let server = Server::start_in(project.path());
+    assert_eq!(worker_answer(&server).await, "worker: first version");
+
+    edit(project.path(), "src/index.js", "`worker: ${MESSAGE}`", "`edited worker: ${MESSAGE}`");
+    let deadline = Instant::now() + PATIENCE;
+    let mut answer = worker_answer(&server).await;
+    while answer == "worker: first version" && Instant::now() < deadline {
+        tokio::time::sleep(POLL).await;
+        answer = worker_answer(&server).await;
+    }
+    assert_eq!(answer, "edited worker: first version", "\n--- server logs ---\n{}", server.logs());
+}
+
+#[tokio::test]
+async fn a_workflow_removed_from_the_config_is_gone_until_it_comes_back() {
+    let project = copy_fixture("reload");
+    let server = Server::start_in(project.path());
+    let nap_line = "{ \"name\": \"nap\", \"binding\": \"NAP\", \"class_name\": \"Nap\" },";
+
+    edit(project.path(), "wrangler.jsonc", nap_line, "");
+    wait_for_log(&server, &["reloaded: nap removed from the config"]).await;
+    let (status, body) = server.request(Method::GET, &server.workflow_url("nap"), None).await;
+    assert_eq!(status, 404, "{body:#}");
+    assert_eq!(greet(&server).await["output"], json!("first version"), "the others still run");
+
+    edit(
+        project.path(),
+        "wrangler.jsonc",
+        "\"class_name\": \"Greet\" },",
+        &format!("\"class_name\": \"Greet\" }},\n{nap_line}"),
+    );
+    wait_for_log(&server, &["(added to the config)"]).await;
+    let id = server.create("nap", json!({ "sleep": "1 millisecond" })).await;
+    let d = server.wait_for_status("nap", &id, &["complete"]).await;
+    assert_eq!(d["output"], json!({ "before": "first version", "after": "first version" }), "{d:#}");
+}
