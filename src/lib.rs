@@ -18,6 +18,7 @@
 pub mod api;
 pub mod cli;
 pub mod config;
+pub mod cron;
 pub mod engine;
 pub mod ids;
 pub mod js;
