@@ -6,6 +6,7 @@
 //!
 //! # Layout
 //! - [`config`]: finds and validates the project's wrangler config; errors carry file:line:col.
+//! - [`cron`]: Cloudflare's cron syntax (1 is Sunday; `L`, `W`, `#`) and when an expression fires.
 //! - [`ids`]: validated identifiers (workflow names, instance ids, event types, step keys).
 //! - [`store`]: every durable fact, in one SQLite file; commits before callers are told.
 //! - [`engine`]: the instance lifecycle, concurrency slots, timers, events, replay decisions.
@@ -13,6 +14,7 @@
 //! - [`api`]: the Cloudflare v4 REST API for Workflows over HTTP.
 //! - [`project`]: turns a loaded config into the workflows the engine runs.
 //! - [`workers`]: the Workers loaded now, swapped whole by a reload.
+//! - [`schedule`]: the cron task: fires `schedules` and `triggers.crons` on time, durably.
 //! - [`cli`]: the `stepflare` command line.
 
 pub mod api;
@@ -23,5 +25,6 @@ pub mod engine;
 pub mod ids;
 pub mod js;
 pub mod project;
+pub mod schedule;
 pub mod store;
 pub mod workers;

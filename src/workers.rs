@@ -4,12 +4,16 @@
 
 use std::sync::{Arc, RwLock};
 
+use tokio::sync::Notify;
+
 use crate::js::WorkerCode;
 
 /// Cheap to clone: every clone sees the same, current set.
 #[derive(Clone, Default)]
 pub struct Workers {
     loaded: Arc<RwLock<Vec<Arc<WorkerCode>>>>,
+    /// Told on every replacement, so the cron task plans with the new crons.
+    replaced: Arc<Notify>,
 }
 
 impl Workers {
@@ -22,6 +26,13 @@ impl Workers {
     /// Replaces every Worker at once (after a reload).
     pub fn replace(&self, workers: Vec<WorkerCode>) {
         *self.loaded.write().unwrap_or_else(|p| p.into_inner()) = workers.into_iter().map(Arc::new).collect();
+        self.replaced.notify_one();
+    }
+
+    /// Resolves after the next [`Workers::replace`] (at once if one happened since the last call).
+    /// There is one waiter: the cron task.
+    pub async fn replaced(&self) {
+        self.replaced.notified().await;
     }
 
     /// The Worker that answers HTTP: the first config's, when its default export has handlers.

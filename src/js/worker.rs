@@ -14,6 +14,7 @@ use serde_json::Value as Json;
 use super::bindings::{BindingHost, WorkflowBinding};
 use super::loader::ProjectCode;
 use super::runtime::{self, NoSteps, drain_wait_until, error_info, execution_context, prepare_context};
+use crate::cron::CronExpression;
 use crate::store::ErrorInfo;
 
 /// The Worker of a project: its code, vars and workflow bindings.
@@ -26,6 +27,8 @@ pub struct WorkerCode {
     pub code: Arc<ProjectCode>,
     pub vars: Json,
     pub bindings: Vec<WorkflowBinding>,
+    /// Its cron triggers (`triggers.crons`): each firing calls the `scheduled` handler.
+    pub crons: Vec<CronExpression>,
 }
 
 /// An HTTP request as the Worker sees it.

@@ -1,11 +1,16 @@
 //! The schema, as an ordered list of migrations. `PRAGMA user_version` records how many were
 //! applied; a database written by a newer stepflare is refused rather than misread.
+//!
+//! 1. Workflows, versions, instances, steps, attempts, events, timers.
+//! 2. `cron_firings`: per cron expression of a workflow or a Worker, the time through which its
+//!    firings are done, and the firing whose `scheduled` handler is running.
 
 use rusqlite::Connection;
 
 use super::StoreError;
 
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE workflows (
     name        TEXT PRIMARY KEY,
     id          TEXT NOT NULL,
@@ -93,7 +98,18 @@ CREATE TABLE timers (
     PRIMARY KEY (workflow_name, instance_id, step)
 ) WITHOUT ROWID;
 CREATE INDEX timers_by_due ON timers (due_at);
-"#];
+"#,
+    r#"
+CREATE TABLE cron_firings (
+    owner_kind   TEXT NOT NULL,
+    owner        TEXT NOT NULL,
+    cron         TEXT NOT NULL,
+    done_through INTEGER NOT NULL,
+    running      INTEGER,
+    PRIMARY KEY (owner_kind, owner, cron)
+) WITHOUT ROWID;
+"#,
+];
 
 pub fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     let applied: i64 = conn.query_row("PRAGMA user_version", [], |row| row.get(0))?;
