@@ -120,9 +120,10 @@ pub async fn load(path: &Path, store: &Store, now_ms: i64) -> Result<Project, Pr
             schedules,
         });
     }
-    let crons = match has_scheduled {
-        true => parse_crons(&config.crons, &SourceLocation { path: config.path.clone(), line: 1, column: 1 })?,
-        false => Vec::new(),
+    let crons = if has_scheduled {
+        parse_crons(&config.crons, &SourceLocation { path: config.path.clone(), line: 1, column: 1 })?
+    } else {
+        Vec::new()
     };
     let worker = (!exports.handlers.is_empty()).then(|| WorkerCode {
         name: script_name.clone(),

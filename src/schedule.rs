@@ -52,9 +52,9 @@ pub async fn run(engine: Engine, workers: Workers) {
 enum Decision {
     /// Seen for the first time: keep track of it from now on.
     Track,
-    /// Fire for `at`, the latest firing time not done. `skipped_from` is the first of the earlier
-    /// ones that are not done either and will not fire.
-    Fire { at: i64, skipped_from: Option<i64> },
+    /// Fire for `at`, the latest firing time not done. `skipped` is the first and the last of the
+    /// earlier ones that are not done either and will not fire.
+    Fire { at: i64, skipped: Option<(i64, i64)> },
     /// Nothing is due.
     Wait,
 }
@@ -65,8 +65,9 @@ fn decide(cron: &CronExpression, done_through: Option<i64>, now: i64) -> Decisio
     };
     match cron.latest_at_or_before(now) {
         Some(latest) if latest > done_through => {
-            let skipped_from = cron.next_after(done_through).filter(|&first| first < latest);
-            Decision::Fire { at: latest, skipped_from }
+            let first = cron.next_after(done_through).filter(|&first| first < latest);
+            let skipped = first.zip(cron.latest_at_or_before(latest - 1));
+            Decision::Fire { at: latest, skipped }
         }
         _ => Decision::Wait,
     }
@@ -107,12 +108,15 @@ fn plan(engine: &Engine, workers: &Workers, now: i64) -> Option<i64> {
         let outcome = match decide(cron, done_through.get(&(owner.clone(), text.clone())).copied(), now) {
             Decision::Track => store.track_cron(owner, text, now).map_err(|e| format!("cannot keep track of it: {e}")),
             Decision::Wait => Ok(()),
-            Decision::Fire { at, skipped_from } => {
-                if let Some(first) = skipped_from {
+            Decision::Fire { at, skipped } => {
+                if let Some((first, last)) = skipped {
+                    let missed = if first == last {
+                        format!("the firing at {} was", when(first))
+                    } else {
+                        format!("the firings from {} to {} were", when(first), when(last))
+                    };
                     tracing::warn!(
-                        "cron {text:?} of {owner}: the firings from {} to {} were missed (stepflare was not running or was late); firing once, for {}",
-                        when(first),
-                        when(at),
+                        "cron {text:?} of {owner}: {missed} missed (stepflare was not running, or was late); it fires once, for the latest due time, {}",
                         when(at)
                     );
                 }
@@ -221,10 +225,7 @@ mod tests {
     fn a_due_firing_fires_once_and_then_waits() {
         let cron = every_minute();
         assert_eq!(decide(&cron, Some(T0 + 59_500), T0 + 59_999), Decision::Wait);
-        assert_eq!(
-            decide(&cron, Some(T0 + 59_500), T0 + MINUTE),
-            Decision::Fire { at: T0 + MINUTE, skipped_from: None }
-        );
+        assert_eq!(decide(&cron, Some(T0 + 59_500), T0 + MINUTE), Decision::Fire { at: T0 + MINUTE, skipped: None });
         assert_eq!(decide(&cron, Some(T0 + MINUTE), T0 + MINUTE + 10), Decision::Wait, "a fired time is done");
     }
 
@@ -232,7 +233,12 @@ mod tests {
     fn missed_firings_fire_once_for_the_latest() {
         let cron = every_minute();
         let decision = decide(&cron, Some(T0 + MINUTE), T0 + 5 * MINUTE + 200);
-        assert_eq!(decision, Decision::Fire { at: T0 + 5 * MINUTE, skipped_from: Some(T0 + 2 * MINUTE) });
+        let skipped = Some((T0 + 2 * MINUTE, T0 + 4 * MINUTE));
+        assert_eq!(decision, Decision::Fire { at: T0 + 5 * MINUTE, skipped });
+        let every_two = CronExpression::parse("*/2 * * * *").unwrap();
+        let decision = decide(&every_two, Some(T0), T0 + 5 * MINUTE);
+        let skipped = Some((T0 + 2 * MINUTE, T0 + 2 * MINUTE));
+        assert_eq!(decision, Decision::Fire { at: T0 + 4 * MINUTE, skipped });
     }
 
     #[test]
@@ -243,7 +249,7 @@ mod tests {
         assert_eq!(decide(&hourly, Some(T0 + MINUTE), T0 + 59 * MINUTE), Decision::Wait);
         assert_eq!(
             decide(&hourly, Some(T0 + MINUTE), T0 + 60 * MINUTE),
-            Decision::Fire { at: T0 + 60 * MINUTE, skipped_from: None }
+            Decision::Fire { at: T0 + 60 * MINUTE, skipped: None }
         );
     }
 }

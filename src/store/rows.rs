@@ -280,7 +280,10 @@ impl CronOwner {
 
 impl std::fmt::Display for CronOwner {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} {}", self.kind(), self.name())
+        match self {
+            CronOwner::Workflow(name) => write!(f, "workflow {name}"),
+            CronOwner::Worker(name) => write!(f, "Worker {name}"),
+        }
     }
 }
 

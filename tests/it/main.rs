@@ -16,6 +16,7 @@ mod limits;
 mod openapi;
 mod replay;
 mod retries;
+mod schedules;
 mod source_docs;
 mod typescript;
 mod worker;
