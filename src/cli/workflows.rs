@@ -197,6 +197,11 @@ async fn describe(api: &ApiClient, format: Format, name: &str) -> Result<(), Wor
         ("Triggered", triggered),
         ("Instances", output::counts(&workflow["instances"])),
     ];
+    if let Some(schedules) = workflow["schedules"].as_array().filter(|schedules| !schedules.is_empty()) {
+        let each =
+            |s: &Value| format!("{} (next {})", output::plain(&s["cron"]), output::timestamp(&s["next_instance"]));
+        pairs.push(("Schedules", schedules.iter().map(each).collect::<Vec<_>>().join(", ")));
+    }
     if latest.is_null() {
         pairs.push(("Latest version", "none".to_owned()));
     } else {
