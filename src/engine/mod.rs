@@ -273,11 +273,7 @@ impl Engine {
             error: None,
             terminated_by: None,
         };
-        match self.inner.store.insert_instance(&row) {
-            Err(StoreError::InstanceExists) => return Err(EngineError::InstanceExists(row.id)),
-            other => other?,
-        }
-        self.enqueue_created(&row);
+        self.insert_and_enqueue(&row)?;
         Ok(row)
     }
 
@@ -303,11 +299,7 @@ impl Engine {
     /// would make it, and the firings on the clock are left as they are.
     pub fn trigger_schedule(&self, workflow: &str, cron: &str) -> Result<InstanceRow, EngineError> {
         let row = self.scheduled_instance(workflow, cron, self.now_ms())?;
-        match self.inner.store.insert_instance(&row) {
-            Err(StoreError::InstanceExists) => return Err(EngineError::InstanceExists(row.id)),
-            other => other?,
-        }
-        self.enqueue_created(&row);
+        self.insert_and_enqueue(&row)?;
         Ok(row)
     }
 
@@ -336,6 +328,16 @@ impl Engine {
             error: None,
             terminated_by: None,
         })
+    }
+
+    /// Inserts a new instance (refusing an id that exists) and puts it in line for a slot.
+    fn insert_and_enqueue(&self, row: &InstanceRow) -> Result<(), EngineError> {
+        match self.inner.store.insert_instance(row) {
+            Err(StoreError::InstanceExists) => return Err(EngineError::InstanceExists(row.id.clone())),
+            other => other?,
+        }
+        self.enqueue_created(row);
+        Ok(())
     }
 
     /// Puts a just-created instance in line for a slot.

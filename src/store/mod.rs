@@ -1,7 +1,7 @@
 //! Every durable fact lives here: workflows, versions, instances, steps, attempts, events,
-//! timers and cron firings, in one SQLite file in WAL mode. The store knows rows, not rules: the engine decides
-//! what to write, and each method that a caller depends on for durability commits before it
-//! returns.
+//! timers and cron firings, in one SQLite file in WAL mode. The store knows rows, not rules: the
+//! engine decides what to write, and each method that a caller depends on for durability commits
+//! before it returns.
 
 mod migrations;
 mod rows;
@@ -184,25 +184,7 @@ impl Store {
 
     /// Inserts a new instance; refuses an id that exists in the same workflow.
     pub fn insert_instance(&self, row: &InstanceRow) -> Result<()> {
-        let inserted = self
-            .conn()
-            .prepare_cached(
-                "INSERT INTO instances (workflow_name, id, version_id, status, params, trigger_source, schedule,
-                 created_on, modified_on)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)
-             ON CONFLICT (workflow_name, id) DO NOTHING",
-            )?
-            .execute(params![
-                row.workflow_name,
-                row.id,
-                row.version_id,
-                row.status.as_str(),
-                row.params,
-                row.trigger_source,
-                row.schedule,
-                row.created_on
-            ])?;
-        if inserted == 0 {
+        if !insert_new_instance(&self.conn(), row)? {
             return Err(StoreError::InstanceExists);
         }
         Ok(())
@@ -214,26 +196,10 @@ impl Store {
     pub fn insert_fired_instance(&self, row: &InstanceRow, owner: &CronOwner, cron: &str, at: i64) -> Result<bool> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
-        let inserted = tx
-            .prepare_cached(
-                "INSERT INTO instances (workflow_name, id, version_id, status, params, trigger_source, schedule,
-                 created_on, modified_on)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)
-                 ON CONFLICT (workflow_name, id) DO NOTHING",
-            )?
-            .execute(params![
-                row.workflow_name,
-                row.id,
-                row.version_id,
-                row.status.as_str(),
-                row.params,
-                row.trigger_source,
-                row.schedule,
-                row.created_on
-            ])?;
+        let inserted = insert_new_instance(&tx, row)?;
         mark_done_through(&tx, owner, cron, at)?;
         tx.commit()?;
-        Ok(inserted > 0)
+        Ok(inserted)
     }
 
     pub fn instance(&self, workflow: &str, id: &str) -> Result<Option<InstanceRow>> {
@@ -688,6 +654,28 @@ impl Store {
             .execute(params![owner.kind(), owner.name(), cron, at])?;
         Ok(())
     }
+}
+
+/// Inserts `row` unless its workflow has an instance with that id; says whether it did.
+fn insert_new_instance(conn: &Connection, row: &InstanceRow) -> Result<bool> {
+    let inserted = conn
+        .prepare_cached(
+            "INSERT INTO instances (workflow_name, id, version_id, status, params, trigger_source, schedule,
+                 created_on, modified_on)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)
+             ON CONFLICT (workflow_name, id) DO NOTHING",
+        )?
+        .execute(params![
+            row.workflow_name,
+            row.id,
+            row.version_id,
+            row.status.as_str(),
+            row.params,
+            row.trigger_source,
+            row.schedule,
+            row.created_on
+        ])?;
+    Ok(inserted > 0)
 }
 
 /// Moves an expression's `done_through` forward to `at` (never back), creating its row if needed.
