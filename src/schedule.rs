@@ -6,7 +6,8 @@
 //! what fires at once; a reload wakes it. The store keeps, per expression, the time through which
 //! its firings are done:
 //!
-//! - an expression seen for the first time starts at now: earlier times never fire;
+//! - an expression seen for the first time starts then (at stepflare's start for those in the
+//!   config it started with): earlier times never fire;
 //! - an expression that left the config is forgotten, so adding it back starts afresh;
 //! - firings missed while stepflare was not running (or was late) fire once, for the latest
 //!   missed time, and the skipped span is logged;
@@ -30,11 +31,16 @@ use crate::workers::Workers;
 /// suspended laptop, a corrected clock) is noticed within a minute.
 const LONGEST_NAP: Duration = Duration::from_secs(60);
 
-/// Runs the cron task until the runtime stops. Start it after [`Engine::start`].
-pub async fn run(engine: Engine, workers: Workers) {
+/// Runs the cron task until the runtime stops. Start it after [`Engine::start`]; `started` is
+/// when stepflare started (by the engine's clock), from which the expressions of the config it
+/// started with count, however long loading took.
+pub async fn run(engine: Engine, workers: Workers, started: i64) {
     report_cut_short(&engine);
+    let mut starting = Some(started);
     loop {
-        let next = plan(&engine, &workers, engine.now_ms());
+        let now = engine.now_ms();
+        let first_seen = starting.take().map_or(now, |started| started.min(now));
+        let next = plan(&engine, &workers, first_seen, now);
         let nap = match next {
             Some(at) => Duration::from_millis(u64::try_from(at - engine.now_ms()).unwrap_or(0)).min(LONGEST_NAP),
             None => LONGEST_NAP,
@@ -50,8 +56,6 @@ pub async fn run(engine: Engine, workers: Workers) {
 /// What to do about one expression at `now`, given the time through which its firings are done.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Decision {
-    /// Seen for the first time: keep track of it from now on.
-    Track,
     /// Fire for `at`, the latest firing time not done. `skipped` is the first and the last of the
     /// earlier ones that are not done either and will not fire.
     Fire { at: i64, skipped: Option<(i64, i64)> },
@@ -59,10 +63,7 @@ enum Decision {
     Wait,
 }
 
-fn decide(cron: &CronExpression, done_through: Option<i64>, now: i64) -> Decision {
-    let Some(done_through) = done_through else {
-        return Decision::Track;
-    };
+fn decide(cron: &CronExpression, done_through: i64, now: i64) -> Decision {
     match cron.latest_at_or_before(now) {
         Some(latest) if latest > done_through => {
             let first = cron.next_after(done_through).filter(|&first| first < latest);
@@ -73,8 +74,9 @@ fn decide(cron: &CronExpression, done_through: Option<i64>, now: i64) -> Decisio
     }
 }
 
-/// Fires whatever is due at `now` and returns when the next firing is.
-fn plan(engine: &Engine, workers: &Workers, now: i64) -> Option<i64> {
+/// Fires whatever is due at `now` and returns when the next firing is. An expression not seen
+/// before counts from `first_seen`.
+fn plan(engine: &Engine, workers: &Workers, first_seen: i64, now: i64) -> Option<i64> {
     let mut configured: BTreeMap<(CronOwner, String), CronExpression> = BTreeMap::new();
     for def in engine.workflows() {
         for cron in &def.schedules {
@@ -105,8 +107,17 @@ fn plan(engine: &Engine, workers: &Workers, now: i64) -> Option<i64> {
     }
     let mut next: Option<i64> = None;
     for ((owner, text), cron) in &configured {
-        let outcome = match decide(cron, done_through.get(&(owner.clone(), text.clone())).copied(), now) {
-            Decision::Track => store.track_cron(owner, text, now).map_err(|e| format!("cannot keep track of it: {e}")),
+        let done = match done_through.get(&(owner.clone(), text.clone())) {
+            Some(&done) => done,
+            None => match store.track_cron(owner, text, first_seen) {
+                Ok(()) => first_seen,
+                Err(error) => {
+                    tracing::error!("cron {text:?} of {owner}: cannot keep track of it: {error}");
+                    continue;
+                }
+            },
+        };
+        let outcome = match decide(cron, done, now) {
             Decision::Wait => Ok(()),
             Decision::Fire { at, skipped } => {
                 if let Some((first, last)) = skipped {
@@ -217,26 +228,26 @@ mod tests {
     }
 
     #[test]
-    fn a_new_expression_is_tracked_and_does_not_fire_for_the_past() {
-        assert_eq!(decide(&every_minute(), None, T0 + 30_000), Decision::Track);
+    fn an_expression_first_seen_does_not_fire_for_the_past() {
+        assert_eq!(decide(&every_minute(), T0 + 30_000, T0 + 30_500), Decision::Wait);
     }
 
     #[test]
     fn a_due_firing_fires_once_and_then_waits() {
         let cron = every_minute();
-        assert_eq!(decide(&cron, Some(T0 + 59_500), T0 + 59_999), Decision::Wait);
-        assert_eq!(decide(&cron, Some(T0 + 59_500), T0 + MINUTE), Decision::Fire { at: T0 + MINUTE, skipped: None });
-        assert_eq!(decide(&cron, Some(T0 + MINUTE), T0 + MINUTE + 10), Decision::Wait, "a fired time is done");
+        assert_eq!(decide(&cron, T0 + 59_500, T0 + 59_999), Decision::Wait);
+        assert_eq!(decide(&cron, T0 + 59_500, T0 + MINUTE), Decision::Fire { at: T0 + MINUTE, skipped: None });
+        assert_eq!(decide(&cron, T0 + MINUTE, T0 + MINUTE + 10), Decision::Wait, "a fired time is done");
     }
 
     #[test]
     fn missed_firings_fire_once_for_the_latest() {
         let cron = every_minute();
-        let decision = decide(&cron, Some(T0 + MINUTE), T0 + 5 * MINUTE + 200);
+        let decision = decide(&cron, T0 + MINUTE, T0 + 5 * MINUTE + 200);
         let skipped = Some((T0 + 2 * MINUTE, T0 + 4 * MINUTE));
         assert_eq!(decision, Decision::Fire { at: T0 + 5 * MINUTE, skipped });
         let every_two = CronExpression::parse("*/2 * * * *").unwrap();
-        let decision = decide(&every_two, Some(T0), T0 + 5 * MINUTE);
+        let decision = decide(&every_two, T0, T0 + 5 * MINUTE);
         let skipped = Some((T0 + 2 * MINUTE, T0 + 2 * MINUTE));
         assert_eq!(decision, Decision::Fire { at: T0 + 4 * MINUTE, skipped });
     }
@@ -244,11 +255,11 @@ mod tests {
     #[test]
     fn a_clock_behind_the_record_fires_nothing_until_it_passes_it() {
         let cron = every_minute();
-        assert_eq!(decide(&cron, Some(T0 + 2 * MINUTE), T0 + 30_000), Decision::Wait);
+        assert_eq!(decide(&cron, T0 + 2 * MINUTE, T0 + 30_000), Decision::Wait);
         let hourly = CronExpression::parse("0 * * * *").unwrap();
-        assert_eq!(decide(&hourly, Some(T0 + MINUTE), T0 + 59 * MINUTE), Decision::Wait);
+        assert_eq!(decide(&hourly, T0 + MINUTE, T0 + 59 * MINUTE), Decision::Wait);
         assert_eq!(
-            decide(&hourly, Some(T0 + MINUTE), T0 + 60 * MINUTE),
+            decide(&hourly, T0 + MINUTE, T0 + 60 * MINUTE),
             Decision::Fire { at: T0 + 60 * MINUTE, skipped: None }
         );
     }

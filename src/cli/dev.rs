@@ -55,6 +55,7 @@ pub async fn run(args: DevArgs) -> Result<(), CliError> {
         Some(start) => Arc::new(ShiftedClock::starting_at(start)),
         None => Arc::new(SystemClock),
     };
+    let started = clock.now_ms();
     let config_paths: Vec<PathBuf> =
         args.config.iter().map(|path| std::path::absolute(path).unwrap_or_else(|_| path.clone())).collect();
     let store = if args.in_memory {
@@ -76,7 +77,7 @@ pub async fn run(args: DevArgs) -> Result<(), CliError> {
     }
     engine.set_workflows(workflows);
     engine.start()?;
-    tokio::spawn(crate::schedule::run(engine.clone(), workers.clone()));
+    tokio::spawn(crate::schedule::run(engine.clone(), workers.clone(), started));
 
     let address = std::net::SocketAddr::new(args.ip, args.port);
     let listener =
