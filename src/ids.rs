@@ -115,6 +115,13 @@ impl InstanceId {
     pub fn generate() -> Self {
         Self(uuid::Uuid::new_v4().to_string())
     }
+
+    /// The id of the instance a cron firing creates: `"<cron>-<scheduled ms>"`. Only the engine
+    /// makes these; the expression was checked by the config (at most 256 characters of the
+    /// addressable alphabet), so the id is addressable.
+    pub(crate) fn for_firing(cron: &str, scheduled_ms: i64) -> Self {
+        Self(format!("{cron}-{scheduled_ms}"))
+    }
 }
 
 impl EventType {
@@ -212,6 +219,15 @@ mod tests {
         assert!(InstanceId::parse(cron_id).is_err());
         assert!(InstanceId::parse_addressable(cron_id).is_ok());
         assert!(InstanceId::parse_addressable("a;b").is_err());
+    }
+
+    #[test]
+    fn firing_ids_are_cron_and_time() {
+        let id = InstanceId::for_firing("*/30 * * * *", 1_786_001_400_000);
+        assert_eq!(id.as_str(), "*/30 * * * *-1786001400000");
+        assert!(InstanceId::parse_addressable(id.as_str()).is_ok());
+        let longest = InstanceId::for_firing(&"1,".repeat(128)[..256], 1_786_001_400_000);
+        assert_eq!(InstanceId::parse_addressable(longest.as_str()), Ok(longest));
     }
 
     #[test]

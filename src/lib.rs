@@ -6,6 +6,7 @@
 //!
 //! # Layout
 //! - [`config`]: finds and validates the project's wrangler config; errors carry file:line:col.
+//! - [`cron`]: Cloudflare's cron syntax (1 is Sunday; `L`, `W`, `#`) and when an expression fires.
 //! - [`ids`]: validated identifiers (workflow names, instance ids, event types, step keys).
 //! - [`store`]: every durable fact, in one SQLite file; commits before callers are told.
 //! - [`engine`]: the instance lifecycle, concurrency slots, timers, events, replay decisions.
@@ -16,16 +17,19 @@
 //! - [`workers`]: the Workers loaded now, swapped whole by a reload.
 //! - [`reload`]: watches the project's files and reloads it on a change, keeping the last good
 //!   version when a change does not load.
+//! - [`schedule`]: the cron task: fires `schedules` and `triggers.crons` on time, durably.
 //! - [`cli`]: the `stepflare` command line.
 
 pub mod api;
 pub mod cli;
 pub mod config;
+pub mod cron;
 pub mod engine;
 pub mod ids;
 pub mod js;
 pub mod project;
 pub mod queues;
 pub mod reload;
+pub mod schedule;
 pub mod store;
 pub mod workers;

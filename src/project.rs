@@ -7,7 +7,8 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use crate::config::{self, ConfigError, ProjectConfig};
+use crate::config::{self, ConfigError, ProjectConfig, SourceLocation};
+use crate::cron::CronExpression;
 use crate::engine::{DEFAULT_STEPS_LIMIT, WorkflowDef};
 use crate::ids::WorkflowName;
 use crate::js::{self, EnvBinding, ProjectCode, WorkerCode};
@@ -48,6 +49,7 @@ pub async fn load(path: &Path, store: &Store, now_ms: i64) -> Result<Project, Pr
     let config = config::load(path)?;
     let local: Vec<_> = config.workflows.iter().filter(|w| is_local(&config, w.script_name.as_deref())).collect();
     let Some(main) = config.main.clone() else {
+        warn_of_idle_crons(&config, "there is no `main` module");
         if local.is_empty() {
             return Ok(Project { config, workflows: Vec::new(), worker: None });
         }
@@ -70,6 +72,10 @@ pub async fn load(path: &Path, store: &Store, now_ms: i64) -> Result<Project, Pr
                 hint,
             });
         }
+    }
+    let has_scheduled = exports.handlers.iter().any(|handler| handler == "scheduled");
+    if !has_scheduled {
+        warn_of_idle_crons(&config, &format!("the default export of {} has no scheduled handler", main.display()));
     }
     let source_hash = hash_sources(&config, &code);
     let env = Value::Object(config.vars.clone());
@@ -108,6 +114,7 @@ pub async fn load(path: &Path, store: &Store, now_ms: i64) -> Result<Project, Pr
                 version.id
             }
         };
+        let schedules = parse_crons(&workflow.schedules, &workflow.location)?;
         workflows.push(WorkflowDef {
             name,
             class_name: workflow.class_name.clone(),
@@ -118,6 +125,7 @@ pub async fn load(path: &Path, store: &Store, now_ms: i64) -> Result<Project, Pr
             workflow_id: row.id,
             env: env.clone(),
             bindings: bindings.clone(),
+            schedules,
         });
     }
     let has_handler = |name: &str| exports.handlers.iter().any(|handler| handler == name);
@@ -132,6 +140,11 @@ pub async fn load(path: &Path, store: &Store, now_ms: i64) -> Result<Project, Pr
             );
         }
     }
+    let crons = if has_scheduled {
+        parse_crons(&config.crons, &SourceLocation { path: config.path.clone(), line: 1, column: 1 })?
+    } else {
+        Vec::new()
+    };
     let worker = (!exports.handlers.is_empty()).then(|| WorkerCode {
         name: script_name.clone(),
         served: false,
@@ -139,6 +152,7 @@ pub async fn load(path: &Path, store: &Store, now_ms: i64) -> Result<Project, Pr
         vars: env.clone(),
         bindings,
         consumers: if has_handler("queue") { consumers } else { Vec::new() },
+        crons,
     });
     Ok(Project { config, workflows, worker })
 }
@@ -216,6 +230,29 @@ fn remote_bindings(project: &Project, projects: &[Project]) -> Vec<EnvBinding> {
         }
     }
     bindings
+}
+
+/// The config has checked every expression already; a failure here would still name the config.
+fn parse_crons(texts: &[String], location: &SourceLocation) -> Result<Vec<CronExpression>, ConfigError> {
+    let mut crons: Vec<CronExpression> = Vec::with_capacity(texts.len());
+    for text in texts {
+        let cron = CronExpression::parse(text).map_err(|e| ConfigError::Invalid {
+            location: location.clone(),
+            message: format!("{text:?} is not a valid cron expression: {e}"),
+        })?;
+        // The same expression twice fires once, as one trigger.
+        if !crons.contains(&cron) {
+            crons.push(cron);
+        }
+    }
+    Ok(crons)
+}
+
+/// `triggers.crons` without a `scheduled` handler to call is almost certainly a mistake.
+fn warn_of_idle_crons(config: &ProjectConfig, why: &str) {
+    if !config.crons.is_empty() {
+        tracing::warn!("{}: triggers.crons is set, but {why}, so the crons do nothing", config.path.display());
+    }
 }
 
 /// A binding without `script_name`, or naming this Worker itself, runs here.

@@ -70,9 +70,10 @@ impl From<EngineError> for ApiError {
             EngineError::WorkflowNotFound(_) => (StatusCode::NOT_FOUND, codes::WORKFLOW_NOT_FOUND),
             EngineError::InstanceNotFound(_) => (StatusCode::NOT_FOUND, codes::INSTANCE_NOT_FOUND),
             EngineError::InstanceExists(_) => (StatusCode::CONFLICT, codes::INSTANCE_EXISTS),
-            EngineError::InvalidId(_) | EngineError::TooLarge { .. } | EngineError::BatchSize(_) => {
-                (StatusCode::BAD_REQUEST, codes::INVALID_BODY)
-            }
+            EngineError::InvalidId(_)
+            | EngineError::TooLarge { .. }
+            | EngineError::BatchSize(_)
+            | EngineError::NoSuchSchedule { .. } => (StatusCode::BAD_REQUEST, codes::INVALID_BODY),
             EngineError::Refused(_) | EngineError::StepNotFound(_) => {
                 (StatusCode::CONFLICT, codes::INVALID_STATUS_CHANGE)
             }

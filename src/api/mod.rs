@@ -1,6 +1,7 @@
 //! The HTTP surface: Cloudflare's v4 REST API for Workflows under
-//! `/client/v4/accounts/{account_id}/workflows`, and the Local Explorer API under
-//! `/cdn-cgi/local/explorer/api`. This part only translates HTTP to engine calls and engine
+//! `/client/v4/accounts/{account_id}/workflows`, the Local Explorer API under
+//! `/cdn-cgi/local/explorer/api`, and stepflare's own routes under `/cdn-cgi/stepflare` (firing
+//! a workflow's schedules by hand). This part only translates HTTP to engine calls and engine
 //! results to Cloudflare's JSON shapes; the wire format lives here and nowhere else. One file
 //! per resource.
 
@@ -12,6 +13,7 @@ mod extract;
 mod instances;
 mod paging;
 mod paths;
+mod schedules;
 mod status;
 mod versions;
 mod worker;
@@ -61,6 +63,7 @@ pub fn router(engine: Engine, options: ApiOptions, workers: Workers) -> Router {
         .nest("/client/v4", Router::new().fallback(no_route))
         .nest("/cdn-cgi/local/explorer/api", explorer)
         .route("/cdn-cgi/handler/scheduled", get(worker::scheduled))
+        .route("/cdn-cgi/stepflare/workflows/{workflow_name}/schedules/trigger", post(schedules::trigger))
         .fallback(worker::fetch)
         .with_state(state)
 }

@@ -10,7 +10,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use super::AppState;
-use super::envelope::{ApiError, codes, ok, ok_with_info, timestamp};
+use super::envelope::{ApiError, codes, ok, ok_with_info, optional_timestamp, timestamp};
 use super::extract::{ApiJson, ApiPath, ApiQuery, OptionalJson};
 use super::paging::Page;
 use super::paths::WorkflowPath;
@@ -31,7 +31,12 @@ pub(super) fn instance_counts(state: &AppState, def: &WorkflowDef) -> Result<Val
 fn workflow_json(state: &AppState, def: &WorkflowDef) -> Result<Value, ApiError> {
     let row = state.engine.store().workflow(def.name.as_str()).map_err(EngineError::from)?;
     let (created, modified) = row.map(|r| (r.created_on, r.modified_on)).unwrap_or_default();
-    let schedules: Vec<Value> = Vec::new();
+    let now = state.engine.now_ms();
+    let schedules: Vec<Value> = def
+        .schedules
+        .iter()
+        .map(|cron| json!({ "cron": cron.as_str(), "next_instance": optional_timestamp(cron.next_after(now)) }))
+        .collect();
     Ok(json!({
         "id": def.workflow_id,
         "name": def.name.as_str(),

@@ -129,6 +129,8 @@ pub struct ApiClient {
     http: reqwest::Client,
     /// The `--url` as given, for messages.
     server: String,
+    /// The `--url` as a base for stepflare's own routes, which live outside the account.
+    server_root: Url,
     account_root: Url,
     api_token: Option<String>,
 }
@@ -150,6 +152,8 @@ impl ApiClient {
         }
         account_root.set_query(None);
         account_root.set_fragment(None);
+        account_root.path_segments_mut().map_err(|()| invalid("it cannot have a path"))?.pop_if_empty();
+        let server_root = account_root.clone();
         account_root.path_segments_mut().map_err(|()| invalid("it cannot have a path"))?.pop_if_empty().extend([
             "client",
             "v4",
@@ -165,6 +169,7 @@ impl ApiClient {
         Ok(ApiClient {
             http,
             server: connection.url.trim_end_matches('/').to_owned(),
+            server_root,
             account_root,
             api_token: connection.api_token.clone(),
         })
@@ -184,6 +189,20 @@ impl ApiClient {
             }
         }
         url
+    }
+
+    /// The URL of one of stepflare's own routes (path segments under the server, not the account).
+    pub fn server_url(&self, path: &[&str]) -> Url {
+        let mut url = self.server_root.clone();
+        if let Ok(mut segments) = url.path_segments_mut() {
+            segments.extend(path);
+        }
+        url
+    }
+
+    /// POSTs `body` as JSON to one of stepflare's own routes; it answers in the same envelope.
+    pub async fn post_to_server(&self, path: &[&str], body: &Value) -> Result<ApiResponse, ClientError> {
+        self.send(Method::POST, self.server_url(path), Some(body.to_string())).await
     }
 
     pub async fn get(&self, resource: &[&str], query: &[(&str, String)]) -> Result<ApiResponse, ClientError> {
@@ -292,6 +311,10 @@ mod tests {
         assert_eq!(
             api.url(&["workflows"], &[("page", "2".to_owned()), ("per_page", "5".to_owned())]).as_str(),
             "http://localhost:1/prefix/client/v4/accounts/acct/workflows?page=2&per_page=5"
+        );
+        assert_eq!(
+            api.server_url(&["cdn-cgi", "stepflare", "workflows", "w", "schedules", "trigger"]).as_str(),
+            "http://localhost:1/prefix/cdn-cgi/stepflare/workflows/w/schedules/trigger"
         );
     }
 

@@ -1,5 +1,5 @@
-//! `stepflare dev`: load the project, recover what a previous run left, run the engine, and
-//! serve the API until Ctrl-C.
+//! `stepflare dev`: load the project, recover what a previous run left, run the engine and the
+//! cron task, and serve the API until Ctrl-C.
 
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -9,7 +9,7 @@ use clap::Args;
 use tokio::net::TcpListener;
 
 use super::CliError;
-use crate::engine::clock::{Clock, SystemClock};
+use crate::engine::clock::{Clock, ShiftedClock, SystemClock};
 use crate::engine::{Engine, EngineConfig};
 use crate::reload::{Reloader, watch};
 use crate::store::Store;
@@ -42,10 +42,25 @@ pub struct DevArgs {
     /// Do not watch the config and the sources; changes are picked up at the next start only.
     #[arg(long)]
     pub no_watch: bool,
+    /// Start the clock at this RFC 3339 time instead of now, e.g. `2030-01-01T00:00:59.5Z`; it
+    /// runs on from there at normal speed. For tests: a cron firing comes without waiting.
+    #[arg(long, value_parser = parse_rfc3339_ms, value_name = "TIME", help_heading = "Testing")]
+    pub clock_start: Option<i64>,
+}
+
+/// An RFC 3339 time as milliseconds since the epoch.
+fn parse_rfc3339_ms(text: &str) -> Result<i64, String> {
+    let time = time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+        .map_err(|e| format!("not an RFC 3339 time like 2030-01-01T00:00:00Z: {e}"))?;
+    i64::try_from(time.unix_timestamp_nanos() / 1_000_000).map_err(|_| "out of range".to_owned())
 }
 
 pub async fn run(args: DevArgs) -> Result<(), CliError> {
-    let clock = Arc::new(SystemClock);
+    let clock: Arc<dyn Clock> = match args.clock_start {
+        Some(start) => Arc::new(ShiftedClock::starting_at(start)),
+        None => Arc::new(SystemClock),
+    };
+    let started = clock.now_ms();
     let config_paths: Vec<PathBuf> =
         args.config.iter().map(|path| std::path::absolute(path).unwrap_or_else(|_| path.clone())).collect();
     let state_dir = (!args.in_memory).then(|| {
@@ -81,6 +96,7 @@ pub async fn run(args: DevArgs) -> Result<(), CliError> {
         tracing::info!("the Worker's fetch handler serves every other route");
     }
     crate::queues::Queues::new(engine.clone(), workers.clone()).start()?;
+    tokio::spawn(crate::schedule::run(engine.clone(), workers.clone(), started));
 
     let address = std::net::SocketAddr::new(args.ip, args.port);
     let listener =

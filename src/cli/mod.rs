@@ -1,12 +1,13 @@
 //! The `stepflare` command line: argument parsing with clap, one file per command group.
 //!
-//! `dev` runs the server; `workflows` (with `client.rs`, `instances.rs` and `output.rs`) is a
-//! client of a running server's REST API, mirroring `wrangler workflows`.
+//! `dev` runs the server; `workflows` (with `client.rs`, `instances.rs`, `schedules.rs` and
+//! `output.rs`) is a client of a running server's REST API, mirroring `wrangler workflows`.
 
 mod client;
 mod dev;
 mod instances;
 mod output;
+mod schedules;
 mod workflows;
 
 use clap::{Parser, Subcommand};

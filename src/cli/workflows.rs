@@ -1,6 +1,6 @@
 //! `stepflare workflows …`: the workflow verbs (`list`, `describe`, `trigger`, `delete`) with
-//! wrangler's arguments, the `instances` group (in `instances.rs`), and the errors of the whole
-//! group. Every verb is a client of a running `stepflare dev`, as wrangler is of Cloudflare.
+//! wrangler's arguments, the `instances` group (in `instances.rs`), the `schedules` group (in
+//! `schedules.rs`), and the errors of the whole group. Every verb is a client of a running `stepflare dev`, as wrangler is of Cloudflare.
 
 use std::path::PathBuf;
 
@@ -11,6 +11,7 @@ use serde_json::{Map, Value, json};
 use super::client::{ApiClient, ClientError, ConnectionArgs};
 use super::instances::InstancesArgs;
 use super::output::{self, Format, Table};
+use super::schedules::SchedulesArgs;
 
 #[derive(Debug, Args)]
 pub struct WorkflowsArgs {
@@ -35,6 +36,8 @@ pub enum WorkflowsCommand {
     Delete(NameArgs),
     /// Manage the instances of a workflow.
     Instances(InstancesArgs),
+    /// See a workflow's cron schedules, or fire them now.
+    Schedules(SchedulesArgs),
 }
 
 #[derive(Debug, Args)]
@@ -106,6 +109,7 @@ pub async fn run(args: WorkflowsArgs) -> Result<(), WorkflowsError> {
         WorkflowsCommand::Trigger(trigger_args) => trigger(&api, format, trigger_args).await,
         WorkflowsCommand::Delete(NameArgs { name }) => delete(&api, format, &name).await,
         WorkflowsCommand::Instances(instances_args) => super::instances::run(&api, format, instances_args).await,
+        WorkflowsCommand::Schedules(schedules_args) => super::schedules::run(&api, format, schedules_args).await,
     }
 }
 
@@ -193,6 +197,11 @@ async fn describe(api: &ApiClient, format: Format, name: &str) -> Result<(), Wor
         ("Triggered", triggered),
         ("Instances", output::counts(&workflow["instances"])),
     ];
+    if let Some(schedules) = workflow["schedules"].as_array().filter(|schedules| !schedules.is_empty()) {
+        let each =
+            |s: &Value| format!("{} (next {})", output::plain(&s["cron"]), output::timestamp(&s["next_instance"]));
+        pairs.push(("Schedules", schedules.iter().map(each).collect::<Vec<_>>().join(", ")));
+    }
     if latest.is_null() {
         pairs.push(("Latest version", "none".to_owned()));
     } else {

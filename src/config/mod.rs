@@ -1,6 +1,7 @@
 //! Project configuration: finding a Workers project's `wrangler.json`,
 //! `wrangler.jsonc` or `wrangler.toml`, parsing it, and validating the subset
-//! stepflare reads (name, main, compatibility date, vars, workflow bindings and queues).
+//! stepflare reads (name, main, compatibility date, vars, workflow bindings, cron triggers and
+//! queues).
 //! Every error and warning names the file, line and column it is about.
 
 mod location;
@@ -32,6 +33,9 @@ pub struct ProjectConfig {
     pub compatibility_date: Option<String>,
     pub workflows: Vec<WorkflowConfig>,
     pub queues: QueuesConfig,
+    /// The Worker's cron triggers (`triggers.crons`), each a valid expression of Cloudflare's
+    /// cron syntax.
+    pub crons: Vec<String>,
     /// Environment variables; TOML values are converted to their JSON equivalents.
     pub vars: serde_json::Map<String, serde_json::Value>,
     pub warnings: Vec<ConfigWarning>,
@@ -46,7 +50,8 @@ pub struct WorkflowConfig {
     /// Set when the workflow class lives in another Worker.
     pub script_name: Option<String>,
     pub limits: WorkflowLimits,
-    /// Cron expressions; a single string in the config becomes a one-element list.
+    /// Cron expressions, each valid in Cloudflare's cron syntax; a single string in the config
+    /// becomes a one-element list.
     pub schedules: Vec<String>,
     /// Where this binding's object (or `[[workflows]]` header) starts.
     pub location: SourceLocation,

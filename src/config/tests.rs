@@ -56,7 +56,7 @@ fn valid_jsonc_with_comments_and_trailing_commas() {
       "limits": { "steps": 100 }, "schedules": "0 * * * *", },
     { "binding": "$other", "name": "_other", "class_name": "Other",
       "script_name": "other-worker" },
-    { "binding": "C", "name": "c", "class_name": "C", "schedules": ["a", "b"],
+    { "binding": "C", "name": "c", "class_name": "C", "schedules": ["59 23 LW * *", "0 18 * * friL"],
       "limits": { "steps": 5.0 } },
   ],
 }"#;
@@ -82,7 +82,8 @@ fn valid_jsonc_with_comments_and_trailing_commas() {
     assert_eq!(second.limits, WorkflowLimits::default());
     assert!(second.schedules.is_empty());
     assert_eq!((second.location.line, second.location.column), (13, 5));
-    assert_eq!(third.schedules, vec!["a", "b"]);
+    assert_eq!(third.schedules, vec!["59 23 LW * *", "0 18 * * friL"]);
+    assert!(config.crons.is_empty());
     assert_eq!(third.limits.steps, Some(5));
 }
 
@@ -148,9 +149,9 @@ script_name = "other-worker"
 
 #[test]
 fn toml_inline_workflows_and_limits_table() {
-    let text = "main = \"i.ts\"\nworkflows = [\n  { binding = \"W\", name = \"w\", class_name = \"W\", schedules = \"@daily\" },\n]\n";
+    let text = "main = \"i.ts\"\nworkflows = [\n  { binding = \"W\", name = \"w\", class_name = \"W\", schedules = \"0 0 * * *\" },\n]\n";
     let config = toml(text).unwrap();
-    assert_eq!(config.workflows[0].schedules, vec!["@daily"]);
+    assert_eq!(config.workflows[0].schedules, vec!["0 0 * * *"]);
     assert_eq!(config.workflows[0].location.to_string(), "/x/wrangler.toml:3:3");
     let text = "main = \"i.ts\"\n[[workflows]]\nbinding = \"B\"\nname = \"n\"\nclass_name = \"C\"\n[workflows.limits]\nsteps = 0\n";
     let message = "workflows[0].limits.steps must be an integer >= 1 (got 0)";
@@ -264,10 +265,47 @@ fn schedules_rules() {
             r#""" | 4:66 | workflows[0].schedules must be a non-empty string or a non-empty array of strings (got an empty string)"#,
             r#"[] | 4:66 | workflows[0].schedules must be a non-empty string or a non-empty array of strings (got an empty array)"#,
             r#"{} | 4:66 | workflows[0].schedules must be a non-empty string or a non-empty array of strings (got an object)"#,
-            r#"["a", 1] | 4:72 | workflows[0].schedules[1] must be a non-empty string (got a number)"#,
+            r#"["* * * * *", 1] | 4:80 | workflows[0].schedules[1] must be a non-empty string (got a number)"#,
             r#"[""] | 4:67 | workflows[0].schedules[0] must be a non-empty string (got an empty string)"#,
         ],
     );
+}
+
+#[test]
+fn cron_expressions_are_checked_where_they_are_written() {
+    let with_schedules = |schedules: &str| jsonc_workflow(&format!("{FIELDS}, \"schedules\": {schedules}"));
+    assert_error_cases(
+        with_schedules,
+        &[
+            r#""@daily" | 4:66 | workflows[0].schedules "@daily" is not a valid cron expression: nicknames like @daily are not part of Cloudflare's cron syntax"#,
+            r#"["* * * * *", "0 0 * * 0"] | 4:80 | workflows[0].schedules[1] "0 0 * * 0" is not a valid cron expression: day-of-week value "0" must be 1 to 7 (1 is Sunday, 7 is Saturday) or a name (SUN…)"#,
+            r#"["0 * * * * *"] | 4:67 | workflows[0].schedules[0] "0 * * * * *" is not a valid cron expression: expected 5 fields (minute hour day-of-month month day-of-week), found 6"#,
+        ],
+    );
+    let config = with_schedules(r#"["10 7 * * mon-fri", "0 0 * * 2#1"]"#).unwrap();
+    assert_eq!(config.workflows[0].schedules, vec!["10 7 * * mon-fri", "0 0 * * 2#1"]);
+
+    let with_triggers = |triggers: &str| jsonc(&format!("{{\n  \"triggers\": {triggers}\n}}"));
+    assert_error_cases(
+        with_triggers,
+        &[
+            r#"[] | 2:15 | triggers must be an object (got an empty array)"#,
+            r#"{ "crons": "* * * * *" } | 2:26 | triggers.crons must be an array of strings (got a string)"#,
+            r#"{ "crons": ["* * * * *", 5] } | 2:40 | triggers.crons[1] must be a non-empty string (got a number)"#,
+            r#"{ "crons": ["* * * * *", "0 0 31 2 *"] } | 2:40 | triggers.crons[1] "0 0 31 2 *" is not a valid cron expression: it never fires: no month has the day it names"#,
+        ],
+    );
+    let config = with_triggers(r#"{ "crons": ["*/30 * * * *", "0 18 * * 6L"], "other": 1 }"#).unwrap();
+    assert_eq!(config.crons, vec!["*/30 * * * *", "0 18 * * 6L"]);
+    assert_eq!(
+        config.warnings[0].to_string(),
+        "/x/wrangler.jsonc:2:59: warning: unexpected field \"other\" in triggers"
+    );
+
+    let text = "[triggers]\ncrons = [\"0 0 * * *\",\n  \"0 0 * * 8\"]\n";
+    let message = r#"triggers.crons[1] "0 0 * * 8" is not a valid cron expression: day-of-week value "8" must be 1 to 7 (1 is Sunday, 7 is Saturday) or a name (SUN…)"#;
+    assert_error(toml(text), "3:3", message);
+    assert_eq!(toml("[triggers]\ncrons = [\"0 0 * * 7\"]\n").unwrap().crons, vec!["0 0 * * 7"]);
 }
 
 #[test]
@@ -276,7 +314,7 @@ fn script_name_excludes_limits_and_schedules() {
     let problem = "cannot be set on a workflow bound from another script (script_name)";
     let result = toml(&format!("{base}limits = {{ steps = 5 }}\n"));
     assert_error(result, "6:10", &format!("workflows[0].limits {problem}"));
-    let result = toml(&format!("{base}schedules = \"@daily\"\n"));
+    let result = toml(&format!("{base}schedules = \"0 0 * * *\"\n"));
     assert_error(result, "6:13", &format!("workflows[0].schedules {problem}"));
     // Every workflow lives in another script, so no local module is needed.
     let config = toml(base).unwrap();
@@ -319,7 +357,7 @@ fn main_is_required_for_local_workflows() {
 #[test]
 fn no_panics_on_truncated_input() {
     let jsonc_text = "{ \"main\": \"é\", // c\n \"workflows\": [{ \"binding\": \"B\", \"name\": \"n\", \"class_name\": \"C\", \"limits\": { \"steps\": 3 } }] }";
-    let toml_text = "main = \"é\"\n[vars]\nx = 1979-05-27\n[[workflows]]\nbinding = \"B\"\nname = \"n\"\nclass_name = \"C\"\nschedules = [\"a\"]\n";
+    let toml_text = "main = \"é\"\n[vars]\nx = 1979-05-27\n[[workflows]]\nbinding = \"B\"\nname = \"n\"\nclass_name = \"C\"\nschedules = [\"0 0 * * 2#1\"]\n[triggers]\ncrons = [\"59 23 LW * *\"]\n";
     for text in [jsonc_text, toml_text] {
         for end in (0..=text.len()).filter(|&i| text.is_char_boundary(i)) {
             let _ = jsonc(&text[..end]);

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use super::location::{Position, SourceLocation};
 use super::raw::{RawKind, RawValue};
 use super::{ConfigError, ConfigWarning, ProjectConfig, WorkflowConfig, WorkflowLimits, absolute};
+use crate::cron::CronExpression;
 
 /// Above this, deploying to Cloudflare would fail, but running locally still works.
 const PRODUCTION_MAX_STEPS: u64 = 25_000;
@@ -27,6 +28,7 @@ pub(crate) fn validate(path: PathBuf, root: &RawValue) -> Result<ProjectConfig, 
     };
     let workflows = checker.workflows(root)?;
     let queues = checker.queues(root)?;
+    let crons = checker.crons(root)?;
 
     let root_dir = checker.path.parent().map(PathBuf::from).unwrap_or_default();
     let main = match main {
@@ -46,6 +48,7 @@ pub(crate) fn validate(path: PathBuf, root: &RawValue) -> Result<ProjectConfig, 
         compatibility_date: compatibility_date.map(|(s, _)| s.to_string()),
         workflows,
         queues,
+        crons,
         vars,
         warnings: checker.warnings,
     })
@@ -225,18 +228,49 @@ impl Validator {
 
     fn schedules(&self, at: &str, schedules: &RawValue) -> Result<Vec<String>, ConfigError> {
         let items = match &schedules.kind {
-            RawKind::String(s) if !s.is_empty() => return Ok(vec![s.clone()]),
+            RawKind::String(s) if !s.is_empty() => return Ok(vec![self.cron(schedules, &format!("{at}.schedules"))?]),
             RawKind::Array(items) if !items.is_empty() => items,
             _ => {
                 let expected = "a non-empty string or a non-empty array of strings";
                 return Err(self.wrong_type(schedules, &format!("{at}.schedules"), expected));
             }
         };
-        let schedule = |(i, item): (usize, &RawValue)| match &item.kind {
-            RawKind::String(s) if !s.is_empty() => Ok(s.clone()),
-            _ => Err(self.wrong_type(item, &format!("{at}.schedules[{i}]"), "a non-empty string")),
-        };
+        let schedule = |(i, item): (usize, &RawValue)| self.cron(item, &format!("{at}.schedules[{i}]"));
         items.iter().enumerate().map(schedule).collect()
+    }
+
+    /// `triggers.crons`: the Worker's cron triggers. Other triggers are not run locally.
+    fn crons(&mut self, root: &RawValue) -> Result<Vec<String>, ConfigError> {
+        let Some(entry) = root.entry("triggers") else {
+            return Ok(Vec::new());
+        };
+        let RawKind::Table(fields) = &entry.value.kind else {
+            return Err(self.wrong_type(&entry.value, "triggers", "an object"));
+        };
+        for field in fields.iter().filter(|f| f.key != "crons") {
+            self.warn(field.key_position, format!("unexpected field {:?} in triggers", field.key));
+        }
+        let Some(crons) = entry.value.entry("crons") else {
+            return Ok(Vec::new());
+        };
+        let RawKind::Array(items) = &crons.value.kind else {
+            return Err(self.wrong_type(&crons.value, "triggers.crons", "an array of strings"));
+        };
+        items.iter().enumerate().map(|(i, item)| self.cron(item, &format!("triggers.crons[{i}]"))).collect()
+    }
+
+    /// One cron expression, checked against Cloudflare's syntax.
+    fn cron(&self, item: &RawValue, label: &str) -> Result<String, ConfigError> {
+        let RawKind::String(text) = &item.kind else {
+            return Err(self.wrong_type(item, label, "a non-empty string"));
+        };
+        if text.is_empty() {
+            return Err(self.wrong_type(item, label, "a non-empty string"));
+        }
+        match CronExpression::parse(text) {
+            Ok(_) => Ok(text.clone()),
+            Err(e) => Err(self.error(item.position, format!("{label} {text:?} is not a valid cron expression: {e}"))),
+        }
     }
 }
 

@@ -24,9 +24,12 @@ use tokio::task::JoinHandle;
 use self::clock::Clock;
 use self::lifecycle::{Command, Effect, InstanceStatus, Refusal, transition};
 use self::run::{RunControl, RunHost};
+use crate::cron::CronExpression;
 use crate::ids::{EventType, InstanceId, InvalidId, StepKind, WorkflowName};
 use crate::js::{BindingHost, EnvBinding, ProjectCode, RunOutcome, RunRequest, run_workflow};
-use crate::store::{AttemptRow, InstanceEnd, InstanceFilter, InstanceRow, StepRow, StepState, Store, StoreError};
+use crate::store::{
+    AttemptRow, CronOwner, InstanceEnd, InstanceFilter, InstanceRow, StepRow, StepState, Store, StoreError,
+};
 
 /// Params and event payloads are limited to 1 MiB (spec §1.3).
 pub const MAX_PAYLOAD_BYTES: usize = 1 << 20;
@@ -49,6 +52,8 @@ pub enum EngineError {
     Refused(#[from] Refusal),
     #[error("(instance.cannot_restart) Step \"{0}\" not found in execution history")]
     StepNotFound(String),
+    #[error("workflow {workflow} has no schedule {cron:?}")]
+    NoSuchSchedule { workflow: String, cron: String },
     #[error("a batch must have from 1 to 100 instances, not {0}")]
     BatchSize(usize),
     #[error("{what} is {size} bytes, over the 1 MiB limit")]
@@ -71,6 +76,8 @@ pub struct WorkflowDef {
     pub env: Value,
     /// The project's workflow bindings, so that a workflow can create instances of others.
     pub bindings: Vec<EnvBinding>,
+    /// The binding's `schedules`: each firing creates one instance.
+    pub schedules: Vec<CronExpression>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -142,6 +149,8 @@ pub(crate) struct Inner {
     timers_changed: Notify,
     /// Answers the bindings in `env` that are not workflows (queue producers); set once at start.
     other_bindings: std::sync::OnceLock<Arc<dyn BindingHost>>,
+    /// Told whenever the set of workflows changes, so the cron task plans again.
+    workflows_changed: Notify,
 }
 
 struct ActiveRun {
@@ -174,6 +183,7 @@ impl Engine {
                 scheduler: Mutex::new(Scheduler::default()),
                 timers_changed: Notify::new(),
                 other_bindings: std::sync::OnceLock::new(),
+                workflows_changed: Notify::new(),
             }),
         }
     }
@@ -196,6 +206,13 @@ impl Engine {
         *self.inner.workflows.write().unwrap_or_else(|p| p.into_inner()) = map;
         // Timers of instances whose workflow just became runnable may be due.
         self.inner.timers_changed.notify_one();
+        self.inner.workflows_changed.notify_one();
+    }
+
+    /// Resolves after the next [`Engine::set_workflows`] (at once if one happened since the last
+    /// call). There is one waiter: the cron task.
+    pub async fn workflows_changed(&self) {
+        self.inner.workflows_changed.notified().await;
     }
 
     /// Hands the bindings the engine does not answer itself (queue producers) to `host`, for
@@ -265,13 +282,77 @@ impl Engine {
             error: None,
             terminated_by: None,
         };
-        match self.inner.store.insert_instance(&row) {
-            Err(StoreError::InstanceExists) => return Err(EngineError::InstanceExists(row.id)),
+        self.insert_and_enqueue(&row)?;
+        Ok(row)
+    }
+
+    /// Fires `cron` of `workflow` for `scheduled_ms`: creates the instance `"<cron>-<ms>"` with
+    /// `event.schedule` and records the firing, in one commit. `None` when that firing was made
+    /// already (its instance exists).
+    pub fn fire_schedule(
+        &self,
+        workflow: &str,
+        cron: &str,
+        scheduled_ms: i64,
+    ) -> Result<Option<InstanceRow>, EngineError> {
+        let row = self.scheduled_instance(workflow, cron, scheduled_ms)?;
+        let owner = CronOwner::Workflow(row.workflow_name.clone());
+        if !self.inner.store.insert_fired_instance(&row, &owner, cron, scheduled_ms)? {
+            return Ok(None);
+        }
+        self.enqueue_created(&row);
+        Ok(Some(row))
+    }
+
+    /// Fires `cron` of `workflow` now, by hand: the instance is made as a firing at this moment
+    /// would make it, and the firings on the clock are left as they are.
+    pub fn trigger_schedule(&self, workflow: &str, cron: &str) -> Result<InstanceRow, EngineError> {
+        let row = self.scheduled_instance(workflow, cron, self.now_ms())?;
+        self.insert_and_enqueue(&row)?;
+        Ok(row)
+    }
+
+    /// The instance a firing of `cron` at `scheduled_ms` creates; `cron` must be one of the
+    /// workflow's schedules.
+    fn scheduled_instance(&self, workflow: &str, cron: &str, scheduled_ms: i64) -> Result<InstanceRow, EngineError> {
+        let def = self.workflow(workflow)?;
+        if !def.schedules.iter().any(|schedule| schedule.as_str() == cron) {
+            return Err(EngineError::NoSuchSchedule { workflow: workflow.to_owned(), cron: cron.to_owned() });
+        }
+        let now = self.now_ms();
+        let schedule = serde_json::json!({ "cron": cron, "scheduledTime": scheduled_ms });
+        Ok(InstanceRow {
+            workflow_name: def.name.to_string(),
+            id: InstanceId::for_firing(cron, scheduled_ms).to_string(),
+            version_id: def.version_id.clone(),
+            status: InstanceStatus::Queued,
+            params: Value::Null.to_string(),
+            trigger_source: "cron".to_owned(),
+            schedule: Some(schedule.to_string()),
+            created_on: now,
+            modified_on: now,
+            started_on: None,
+            ended_on: None,
+            output: None,
+            error: None,
+            terminated_by: None,
+        })
+    }
+
+    /// Inserts a new instance (refusing an id that exists) and puts it in line for a slot.
+    fn insert_and_enqueue(&self, row: &InstanceRow) -> Result<(), EngineError> {
+        match self.inner.store.insert_instance(row) {
+            Err(StoreError::InstanceExists) => return Err(EngineError::InstanceExists(row.id.clone())),
             other => other?,
         }
+        self.enqueue_created(row);
+        Ok(())
+    }
+
+    /// Puts a just-created instance in line for a slot.
+    fn enqueue_created(&self, row: &InstanceRow) {
         self.inner.lock_scheduler().push((row.workflow_name.clone(), row.id.clone()), false);
         self.inner.start_ready();
-        Ok(row)
     }
 
     pub fn instance(&self, workflow: &str, id: &str) -> Result<InstanceRow, EngineError> {

@@ -14,6 +14,7 @@ use serde_json::Value as Json;
 use super::bindings::{BindingHost, EnvBinding};
 use super::loader::ProjectCode;
 use super::runtime::{self, NoSteps, drain_wait_until, error_info, execution_context, prepare_context};
+use crate::cron::CronExpression;
 use crate::store::ErrorInfo;
 
 /// The Worker of a project: its code, vars and workflow bindings.
@@ -28,6 +29,8 @@ pub struct WorkerCode {
     pub bindings: Vec<EnvBinding>,
     /// The queues whose batches this Worker's `queue` handler receives.
     pub consumers: Vec<crate::config::QueueConsumerConfig>,
+    /// Its cron triggers (`triggers.crons`): each firing calls the `scheduled` handler.
+    pub crons: Vec<CronExpression>,
 }
 
 /// An HTTP request as the Worker sees it.

@@ -1,5 +1,9 @@
 //! The schema, as an ordered list of migrations. `PRAGMA user_version` records how many were
 //! applied; a database written by a newer stepflare is refused rather than misread.
+//!
+//! 1. Workflows, versions, instances, steps, attempts, events, timers.
+//! 2. `cron_firings`: per cron expression of a workflow or a Worker, the time through which its
+//!    firings are done, and the firing whose `scheduled` handler is running.
 
 use rusqlite::Connection;
 
@@ -94,6 +98,16 @@ CREATE TABLE timers (
     PRIMARY KEY (workflow_name, instance_id, step)
 ) WITHOUT ROWID;
 CREATE INDEX timers_by_due ON timers (due_at);
+"#,
+    r#"
+CREATE TABLE cron_firings (
+    owner_kind   TEXT NOT NULL,
+    owner        TEXT NOT NULL,
+    cron         TEXT NOT NULL,
+    done_through INTEGER NOT NULL,
+    running      INTEGER,
+    PRIMARY KEY (owner_kind, owner, cron)
+) WITHOUT ROWID;
 "#,
     r#"
 CREATE TABLE queue_messages (

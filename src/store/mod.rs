@@ -1,7 +1,7 @@
-//! Every durable fact lives here: workflows, versions, instances, steps, attempts, events and
-//! timers, in one SQLite file in WAL mode. The store knows rows, not rules: the engine decides
-//! what to write, and each method that a caller depends on for durability commits before it
-//! returns.
+//! Every durable fact lives here: workflows, versions, instances, steps, attempts, events,
+//! timers and cron firings, in one SQLite file in WAL mode. The store knows rows, not rules: the
+//! engine decides what to write, and each method that a caller depends on for durability commits
+//! before it returns.
 
 mod migrations;
 mod queues;
@@ -14,7 +14,8 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 pub use queues::{NewQueueMessage, QueueBacklog, QueueMessageRow, Settlement};
 pub use rows::{
-    AttemptRow, ErrorInfo, EventRow, InstanceFilter, InstanceRow, StepRow, StepState, VersionRow, WorkflowRow,
+    AttemptRow, CronFiringRow, CronOwner, ErrorInfo, EventRow, InstanceFilter, InstanceRow, StepRow, StepState,
+    VersionRow, WorkflowRow,
 };
 
 use crate::engine::lifecycle::InstanceStatus;
@@ -185,28 +186,22 @@ impl Store {
 
     /// Inserts a new instance; refuses an id that exists in the same workflow.
     pub fn insert_instance(&self, row: &InstanceRow) -> Result<()> {
-        let inserted = self
-            .conn()
-            .prepare_cached(
-                "INSERT INTO instances (workflow_name, id, version_id, status, params, trigger_source, schedule,
-                 created_on, modified_on)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)
-             ON CONFLICT (workflow_name, id) DO NOTHING",
-            )?
-            .execute(params![
-                row.workflow_name,
-                row.id,
-                row.version_id,
-                row.status.as_str(),
-                row.params,
-                row.trigger_source,
-                row.schedule,
-                row.created_on
-            ])?;
-        if inserted == 0 {
+        if !insert_new_instance(&self.conn(), row)? {
             return Err(StoreError::InstanceExists);
         }
         Ok(())
+    }
+
+    /// Inserts the instance a cron firing creates and records the firing as done, in one commit,
+    /// so that a crash can neither lose the firing nor repeat it. An instance with the same id
+    /// means the firing was made already: nothing is inserted and `false` comes back.
+    pub fn insert_fired_instance(&self, row: &InstanceRow, owner: &CronOwner, cron: &str, at: i64) -> Result<bool> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let inserted = insert_new_instance(&tx, row)?;
+        mark_done_through(&tx, owner, cron, at)?;
+        tx.commit()?;
+        Ok(inserted)
     }
 
     pub fn instance(&self, workflow: &str, id: &str) -> Result<Option<InstanceRow>> {
@@ -607,6 +602,94 @@ impl Store {
     }
 }
 
+// ---- cron firings ----
+
+impl Store {
+    pub fn cron_firings(&self) -> Result<Vec<CronFiringRow>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT {} FROM cron_firings ORDER BY owner_kind, owner, cron",
+            CronFiringRow::COLUMNS
+        ))?;
+        let rows = stmt.query_map([], CronFiringRow::from_row)?;
+        rows.collect::<rusqlite::Result<_>>().map_err(Into::into)
+    }
+
+    /// Starts keeping track of an expression first seen at `now`: firings before it are not due.
+    pub fn track_cron(&self, owner: &CronOwner, cron: &str, now: i64) -> Result<()> {
+        self.conn()
+            .prepare_cached(
+                "INSERT INTO cron_firings (owner_kind, owner, cron, done_through) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT DO NOTHING",
+            )?
+            .execute(params![owner.kind(), owner.name(), cron, now])?;
+        Ok(())
+    }
+
+    /// Forgets an expression that left the config, so that adding it back later starts afresh.
+    pub fn forget_cron(&self, owner: &CronOwner, cron: &str) -> Result<()> {
+        self.conn()
+            .prepare_cached("DELETE FROM cron_firings WHERE owner_kind = ?1 AND owner = ?2 AND cron = ?3")?
+            .execute(params![owner.kind(), owner.name(), cron])?;
+        Ok(())
+    }
+
+    /// Records a Worker firing as done and its handler as running, before the handler runs: a
+    /// crash while it runs leaves `running` set, and the firing is not made again.
+    pub fn start_worker_firing(&self, owner: &CronOwner, cron: &str, at: i64) -> Result<()> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        mark_done_through(&tx, owner, cron, at)?;
+        tx.prepare_cached("UPDATE cron_firings SET running = ?4 WHERE owner_kind = ?1 AND owner = ?2 AND cron = ?3")?
+            .execute(params![owner.kind(), owner.name(), cron, at])?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Records that the handler of the firing at `at` has ended (or will never run again).
+    pub fn end_worker_firing(&self, owner: &CronOwner, cron: &str, at: i64) -> Result<()> {
+        self.conn()
+            .prepare_cached(
+                "UPDATE cron_firings SET running = NULL
+                 WHERE owner_kind = ?1 AND owner = ?2 AND cron = ?3 AND running = ?4",
+            )?
+            .execute(params![owner.kind(), owner.name(), cron, at])?;
+        Ok(())
+    }
+}
+
+/// Inserts `row` unless its workflow has an instance with that id; says whether it did.
+fn insert_new_instance(conn: &Connection, row: &InstanceRow) -> Result<bool> {
+    let inserted = conn
+        .prepare_cached(
+            "INSERT INTO instances (workflow_name, id, version_id, status, params, trigger_source, schedule,
+                 created_on, modified_on)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)
+             ON CONFLICT (workflow_name, id) DO NOTHING",
+        )?
+        .execute(params![
+            row.workflow_name,
+            row.id,
+            row.version_id,
+            row.status.as_str(),
+            row.params,
+            row.trigger_source,
+            row.schedule,
+            row.created_on
+        ])?;
+    Ok(inserted > 0)
+}
+
+/// Moves an expression's `done_through` forward to `at` (never back), creating its row if needed.
+fn mark_done_through(tx: &rusqlite::Transaction<'_>, owner: &CronOwner, cron: &str, at: i64) -> Result<()> {
+    tx.prepare_cached(
+        "INSERT INTO cron_firings (owner_kind, owner, cron, done_through) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT DO UPDATE SET done_through = MAX(done_through, excluded.done_through)",
+    )?
+    .execute(params![owner.kind(), owner.name(), cron, at])?;
+    Ok(())
+}
+
 /// How an instance ended.
 #[derive(Debug, Clone, Copy)]
 pub struct InstanceEnd<'a> {
@@ -712,6 +795,38 @@ mod tests {
         assert_eq!(store.due_instances(60, &runnable).unwrap(), [("wf".to_owned(), "a".to_owned())]);
         assert_eq!(store.next_timer(&["other".to_owned()]).unwrap(), None);
         assert!(store.due_instances(60, &[]).unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_fired_instance_and_its_firing_commit_together_and_only_once() {
+        let store = Store::open_in_memory().unwrap();
+        let owner = CronOwner::Workflow("wf".into());
+        store.track_cron(&owner, "* * * * *", 10).unwrap();
+        store.track_cron(&owner, "* * * * *", 20).unwrap();
+        assert_eq!(store.cron_firings().unwrap()[0].done_through, 10, "tracking again keeps the first time");
+        let row = instance("* * * * *-60000", 60_000);
+        assert!(store.insert_fired_instance(&row, &owner, "* * * * *", 60_000).unwrap());
+        assert!(!store.insert_fired_instance(&row, &owner, "* * * * *", 60_000).unwrap());
+        let firings = store.cron_firings().unwrap();
+        assert_eq!(firings.len(), 1);
+        assert_eq!(firings[0].done_through, 60_000);
+        store.insert_fired_instance(&instance("older", 5), &owner, "* * * * *", 5).unwrap();
+        assert_eq!(store.cron_firings().unwrap()[0].done_through, 60_000, "done_through never goes back");
+        store.forget_cron(&owner, "* * * * *").unwrap();
+        assert!(store.cron_firings().unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_worker_firing_stays_running_until_it_ends() {
+        let store = Store::open_in_memory().unwrap();
+        let worker = CronOwner::Worker("wf".into());
+        store.track_cron(&CronOwner::Workflow("wf".into()), "0 * * * *", 1).unwrap();
+        store.start_worker_firing(&worker, "0 * * * *", 3_600_000).unwrap();
+        let running: Vec<_> = store.cron_firings().unwrap().into_iter().filter(|f| f.running.is_some()).collect();
+        assert_eq!(running.len(), 1, "the workflow of the same name is another owner");
+        assert_eq!((running[0].owner.clone(), running[0].done_through), (worker.clone(), 3_600_000));
+        store.end_worker_firing(&worker, "0 * * * *", 3_600_000).unwrap();
+        assert!(store.cron_firings().unwrap().iter().all(|f| f.running.is_none()));
     }
 
     #[test]

@@ -254,3 +254,61 @@ impl EventRow {
         Ok(EventRow { seq: row.get(0)?, event_type: row.get(1)?, payload: row.get(2)?, received_on: row.get(3)? })
     }
 }
+
+/// Who a cron expression belongs to: a workflow binding's `schedules` or a Worker's
+/// `triggers.crons`. A Worker and a workflow may share a name, so the kind is part of the key.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum CronOwner {
+    Workflow(String),
+    Worker(String),
+}
+
+impl CronOwner {
+    pub(super) fn kind(&self) -> &'static str {
+        match self {
+            CronOwner::Workflow(_) => "workflow",
+            CronOwner::Worker(_) => "worker",
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        match self {
+            CronOwner::Workflow(name) | CronOwner::Worker(name) => name,
+        }
+    }
+}
+
+impl std::fmt::Display for CronOwner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CronOwner::Workflow(name) => write!(f, "workflow {name}"),
+            CronOwner::Worker(name) => write!(f, "Worker {name}"),
+        }
+    }
+}
+
+/// Where one cron expression of one owner stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CronFiringRow {
+    pub owner: CronOwner,
+    pub cron: String,
+    /// Every firing at or before this time (ms) is done: fired, or before the expression was
+    /// first seen.
+    pub done_through: i64,
+    /// The scheduled time of a Worker firing whose `scheduled` handler started and has not ended.
+    pub running: Option<i64>,
+}
+
+impl CronFiringRow {
+    pub(super) const COLUMNS: &'static str = "owner_kind, owner, cron, done_through, running";
+
+    pub(super) fn from_row(row: &Row<'_>) -> rusqlite::Result<Self> {
+        let kind: String = row.get(0)?;
+        let name: String = row.get(1)?;
+        let owner = match kind.as_str() {
+            "worker" => CronOwner::Worker(name),
+            _ => CronOwner::Workflow(name),
+        };
+        Ok(CronFiringRow { owner, cron: row.get(2)?, done_through: row.get(3)?, running: row.get(4)? })
+    }
+}

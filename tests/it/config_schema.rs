@@ -94,6 +94,9 @@ fn cases() -> Vec<(&'static str, Value)> {
         ("a queue name with a space", queues(json!({ "consumers": [{ "queue": "my jobs" }] }))),
         ("a consumer type that does not exist", queues(json!({ "consumers": [{ "queue": "q", "type": "push" }] }))),
         ("vars that are not an object", json!({ "vars": [1] })),
+        ("a schedule of four fields", workflow(json!({ "schedules": "* * * *" }))),
+        ("cron triggers", json!({ "main": "index.js", "triggers": { "crons": ["*/5 * * * *", "0 18 * * 6L"] } })),
+        ("a cron trigger of six fields", json!({ "main": "index.js", "triggers": { "crons": ["0 * * * * *"] } })),
     ]
 }
 

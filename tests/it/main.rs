@@ -19,6 +19,7 @@ mod queues;
 mod reload;
 mod replay;
 mod retries;
+mod schedules;
 mod source_docs;
 mod typescript;
 mod worker;

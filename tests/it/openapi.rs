@@ -21,9 +21,10 @@ const ROUTERS: [(&str, &str); 3] = [
     ("fn explorer_routes", "/cdn-cgi/local/explorer/api"),
     ("fn router", ""),
 ];
-/// Routes of `src/api/mod.rs` that serve the project's Worker rather than the REST API, and so
-/// are not in the document.
-const NOT_API: [(&str, &str); 1] = [("GET", "/cdn-cgi/handler/scheduled")];
+/// Routes of `src/api/mod.rs` that serve the project's Worker or stepflare's own purposes rather
+/// than Cloudflare's REST API, and so are not in the document.
+const NOT_API: [(&str, &str); 2] =
+    [("GET", "/cdn-cgi/handler/scheduled"), ("POST", "/cdn-cgi/stepflare/workflows/{workflow_name}/schedules/trigger")];
 const METHODS: [&str; 5] = ["get", "put", "post", "delete", "patch"];
 
 /// An operation: upper-case HTTP method and the document's path template.

@@ -118,6 +118,12 @@ impl Server {
         Self::spawn(dir, &dir.join(".stepflare"), &[])
     }
 
+    /// Serves the project in `dir` (a copy a test may edit) persisting to `persist_dir`, with
+    /// extra CLI arguments.
+    pub fn start_project(dir: &Path, persist_dir: &Path, extra_args: &[&str]) -> Server {
+        Self::spawn(dir, persist_dir, extra_args)
+    }
+
     fn spawn(config: &Path, persist_dir: &Path, extra_args: &[&str]) -> Server {
         let mut child = stepflare(config)
             .args(["--port", "0"])
