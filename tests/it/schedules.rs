@@ -128,8 +128,7 @@ async fn a_restart_neither_repeats_a_firing_nor_fires_missed_ones_twice() {
 #[tokio::test]
 async fn a_schedule_taken_out_of_the_config_stops() {
     let persist = tempfile::tempdir().unwrap();
-    let project = tempfile::tempdir().unwrap();
-    copy_dir(&fixture_dir("schedules"), project.path());
+    let project = copy_fixture("schedules");
     let mut first = start_at(project.path(), persist.path(), 59_500);
     wait_complete(&first, "ticker", &fired(EVERY_MINUTE, MINUTE)).await;
     first.kill9();
@@ -148,6 +147,56 @@ async fn a_schedule_taken_out_of_the_config_stops() {
     wait_complete(&second, "ticker", &fired(EVERY_TWO, 2 * MINUTE)).await;
     let ids = instance_ids(&second, "ticker").await;
     assert_eq!(ids, set(&[&fired(EVERY_MINUTE, MINUTE), &fired(EVERY_TWO, 2 * MINUTE)]));
+}
+
+/// The crons of `workflow` as `GET workflow` lists them.
+async fn listed_crons(server: &Server, workflow: &str) -> Vec<Value> {
+    let (status, body) = server.request(Method::GET, &server.workflow_url(workflow), None).await;
+    assert_eq!(status, 200, "{body:#}");
+    body["result"]["schedules"].as_array().unwrap_or_else(|| panic!("no schedules: {body:#}")).clone()
+}
+
+/// Polls until `GET workflow` lists `expected` (after a reload).
+async fn wait_for_crons(server: &Server, workflow: &str, expected: Value) {
+    let deadline = std::time::Instant::now() + PATIENCE;
+    loop {
+        let listed = Value::Array(listed_crons(server, workflow).await);
+        if listed == expected {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{workflow} lists {listed:#}, not {expected:#}
+{}",
+            server.logs()
+        );
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+#[tokio::test]
+async fn schedules_added_and_removed_by_an_edit_take_effect_without_a_restart() {
+    let persist = tempfile::tempdir().unwrap();
+    let project = copy_fixture("schedules");
+    let schedules = r#""schedules": ["* * * * *", "*/2 * * * *"],"#;
+    edit(project.path(), "wrangler.jsonc", schedules, "");
+    // Three seconds before 00:01: time enough to load, edit and reload.
+    let server = start_at(project.path(), persist.path(), MINUTE - 3_000);
+    assert_eq!(listed_crons(&server, "ticker").await, Vec::<Value>::new());
+
+    edit(
+        project.path(),
+        "wrangler.jsonc",
+        r#""class_name": "Ticker","#,
+        r#""class_name": "Ticker", "schedules": "* * * * *","#,
+    );
+    wait_for_crons(&server, "ticker", json!([{ "cron": EVERY_MINUTE, "next_instance": "2030-01-01T00:01:00.000Z" }]))
+        .await;
+    let d = wait_complete(&server, "ticker", &fired(EVERY_MINUTE, MINUTE)).await;
+    assert_eq!(d["trigger"]["source"], "cron", "{d:#}");
+
+    edit(project.path(), "wrangler.jsonc", r#" "schedules": "* * * * *","#, "");
+    wait_for_crons(&server, "ticker", json!([])).await;
 }
 
 #[tokio::test]
@@ -245,8 +294,7 @@ fn an_invalid_cron_is_a_config_error_at_its_position() {
 /// `config` in a project with the fixture's module stops `stepflare dev`, naming the
 /// `wrangler.jsonc:LINE:COL` of `needle` and `message`.
 fn assert_config_error(config: &str, needle: &str, message: &str) {
-    let project = tempfile::tempdir().unwrap();
-    copy_dir(&fixture_dir("schedules").join("src"), &project.path().join("src"));
+    let project = copy_fixture("schedules");
     std::fs::write(project.path().join("wrangler.jsonc"), config).unwrap();
     let exit = run_to_exit(project.path());
     let offset = config.find(needle).expect("needle in the config");
@@ -255,18 +303,4 @@ fn assert_config_error(config: &str, needle: &str, message: &str) {
     let location = format!("wrangler.jsonc:{line}:{column}: {message}");
     assert!(!exit.status.success(), "exit status {:?}", exit.status);
     assert!(exit.stderr.contains(&location), "stderr does not say {location:?}:\n{}", exit.stderr);
-}
-
-/// Copies a fixture directory (files and folders) into `to`.
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
 }
