@@ -267,20 +267,8 @@ impl Engine {
         let id = new.id.unwrap_or_else(InstanceId::generate);
         let now = self.now_ms();
         let row = InstanceRow {
-            workflow_name: def.name.to_string(),
-            id: id.to_string(),
-            version_id: def.version_id.clone(),
-            status: InstanceStatus::Queued,
-            params,
             trigger_source: new.trigger_source.to_owned(),
-            schedule: None,
-            created_on: now,
-            modified_on: now,
-            started_on: None,
-            ended_on: None,
-            output: None,
-            error: None,
-            terminated_by: None,
+            ..InstanceRow::queued(def.name.to_string(), id.to_string(), def.version_id.clone(), params, now)
         };
         self.insert_and_enqueue(&row)?;
         Ok(row)
@@ -321,21 +309,11 @@ impl Engine {
         }
         let now = self.now_ms();
         let schedule = serde_json::json!({ "cron": cron, "scheduledTime": scheduled_ms });
+        let id = InstanceId::for_firing(cron, scheduled_ms).to_string();
         Ok(InstanceRow {
-            workflow_name: def.name.to_string(),
-            id: InstanceId::for_firing(cron, scheduled_ms).to_string(),
-            version_id: def.version_id.clone(),
-            status: InstanceStatus::Queued,
-            params: Value::Null.to_string(),
             trigger_source: "cron".to_owned(),
             schedule: Some(schedule.to_string()),
-            created_on: now,
-            modified_on: now,
-            started_on: None,
-            ended_on: None,
-            output: None,
-            error: None,
-            terminated_by: None,
+            ..InstanceRow::queued(def.name.to_string(), id, def.version_id.clone(), Value::Null.to_string(), now)
         })
     }
 

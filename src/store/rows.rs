@@ -89,6 +89,26 @@ pub struct InstanceRow {
 }
 
 impl InstanceRow {
+    /// A new instance, `queued` and not yet started.
+    pub fn queued(workflow_name: String, id: String, version_id: String, params: String, created_on: i64) -> Self {
+        InstanceRow {
+            workflow_name,
+            id,
+            version_id,
+            status: InstanceStatus::Queued,
+            params,
+            trigger_source: "api".to_owned(),
+            schedule: None,
+            created_on,
+            modified_on: created_on,
+            started_on: None,
+            ended_on: None,
+            output: None,
+            error: None,
+            terminated_by: None,
+        }
+    }
+
     pub(super) const COLUMNS: &'static str = "workflow_name, id, version_id, status, params, trigger_source, schedule,
         created_on, modified_on, started_on, ended_on, output, error_name, error_message, terminated_by";
 
