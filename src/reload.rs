@@ -26,6 +26,8 @@ const QUIET: Duration = Duration::from_millis(30);
 const LONGEST_WAIT: Duration = Duration::from_millis(120);
 /// Folders that hold state, dependencies or build output, never the project's own sources.
 const IGNORED_FOLDERS: [&str; 5] = [".stepflare", ".wrangler", "node_modules", ".git", "target"];
+/// What the module loader reads: JavaScript, TypeScript and JSON.
+const SOURCE_EXTENSIONS: [&str; 9] = ["js", "mjs", "cjs", "ts", "mts", "cts", "jsx", "tsx", "json"];
 
 #[derive(Debug, thiserror::Error)]
 pub enum WatchError {
@@ -151,7 +153,7 @@ fn log_changes(before: &HashMap<String, String>, after: &[WorkflowDef]) {
         tracing::info!("reloaded: {name} removed from the config; its instances wait until it is back");
     }
     if !changed && removed.is_empty() {
-        tracing::info!("reloaded: no workflow changed");
+        tracing::debug!("reloaded: no workflow changed");
     }
 }
 
@@ -229,7 +231,7 @@ impl Tree {
                 tracing::warn!("cannot watch {}: {error}; its changes are not reloaded", path.display());
             }
         }
-        !concerned.is_empty()
+        concerned.iter().any(|path| can_change_the_project(path))
     }
 
     fn is_ignored(&self, path: &Path) -> bool {
@@ -241,6 +243,15 @@ impl Tree {
         });
         inside_ignored_folder || path.file_name().and_then(|name| name.to_str()).is_some_and(is_editor_scratch)
     }
+}
+
+/// Configs and the files a module can be: anything else in the project's folders (logs, data,
+/// a database written while serving) does not cause a reload, so a log file kept in the
+/// project cannot make stepflare reload itself in a loop.
+fn can_change_the_project(path: &Path) -> bool {
+    let name = path.file_name().and_then(|name| name.to_str()).unwrap_or_default();
+    let extension = path.extension().and_then(|extension| extension.to_str()).unwrap_or_default();
+    crate::config::CONFIG_FILE_NAMES.contains(&name) || SOURCE_EXTENSIONS.contains(&extension)
 }
 
 /// Backups, swap files and the other files editors write beside the one being saved.
@@ -283,7 +294,19 @@ fn source_folders(projects: &[Project]) -> Vec<PathBuf> {
 
 #[cfg(test)]
 mod tests {
-    use super::is_editor_scratch;
+    use std::path::Path;
+
+    use super::{can_change_the_project, is_editor_scratch};
+
+    #[test]
+    fn only_configs_and_modules_cause_a_reload() {
+        for path in ["/p/wrangler.jsonc", "/p/wrangler.toml", "/p/src/index.ts", "/p/src/a.mjs", "/p/data.json"] {
+            assert!(can_change_the_project(Path::new(path)), "{path}");
+        }
+        for path in ["/p/dev.log", "/p/out.txt", "/p/src/notes.md", "/p/db.sqlite-wal", "/p/src"] {
+            assert!(!can_change_the_project(Path::new(path)), "{path}");
+        }
+    }
 
     #[test]
     fn editor_scratch_files_are_told_from_sources() {
