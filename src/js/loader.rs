@@ -16,6 +16,11 @@ use super::transpile;
 /// The JavaScript half of the workflow API, evaluated first in every context.
 pub(super) const PRELUDE: &str = "stepflare:prelude";
 const PRELUDE_SOURCE: &str = include_str!("prelude.js");
+/// The web streams, then the Fetch API on them, evaluated before the prelude.
+pub(super) const STREAMS: &str = "stepflare:streams";
+const STREAMS_SOURCE: &str = include_str!("streams.js");
+pub(super) const WEB: &str = "stepflare:web";
+const WEB_SOURCE: &str = include_str!("web.js");
 const CLOUDFLARE_WORKERS: &str = "cloudflare:workers";
 const CLOUDFLARE_WORKFLOWS: &str = "cloudflare:workflows";
 
@@ -129,7 +134,7 @@ impl ProjectCode {
 
 /// Resolves `specifier` imported from the module named `importer` (an absolute path).
 pub fn resolve(importer: &str, specifier: &str) -> Result<String, LoadError> {
-    if [PRELUDE, CLOUDFLARE_WORKERS, CLOUDFLARE_WORKFLOWS].contains(&specifier) {
+    if [PRELUDE, STREAMS, WEB, CLOUDFLARE_WORKERS, CLOUDFLARE_WORKFLOWS].contains(&specifier) {
         return Ok(specifier.to_owned());
     }
     let unresolved = || LoadError::Unresolved { specifier: specifier.to_owned(), importer: importer.to_owned() };
@@ -199,6 +204,8 @@ impl Loader for ProjectLoader {
     fn load<'js>(&mut self, ctx: &Ctx<'js>, name: &str) -> rquickjs::Result<Module<'js, Declared>> {
         let builtin = match name {
             PRELUDE => PRELUDE_SOURCE,
+            STREAMS => STREAMS_SOURCE,
+            WEB => WEB_SOURCE,
             CLOUDFLARE_WORKERS => CLOUDFLARE_WORKERS_SOURCE,
             CLOUDFLARE_WORKFLOWS => CLOUDFLARE_WORKFLOWS_SOURCE,
             path => {

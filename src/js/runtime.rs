@@ -14,7 +14,7 @@ use serde_json::Value as Json;
 
 use super::bindings::{BindingHost, WorkflowBinding};
 use super::host::{HostRequest, LogLevel, StepHost};
-use super::loader::{PRELUDE, ProjectCode, ProjectLoader, ProjectResolver};
+use super::loader::{PRELUDE, ProjectCode, ProjectLoader, ProjectResolver, STREAMS, WEB};
 use super::timers;
 use crate::store::ErrorInfo;
 
@@ -120,6 +120,8 @@ pub(super) async fn prepare_context<'js, H: StepHost>(
     install_host(ctx, host)?;
     timers::install(ctx)?;
     install_web_platform(ctx)?;
+    Module::import(ctx, STREAMS)?.into_future::<Value>().await?;
+    Module::import(ctx, WEB)?.into_future::<Value>().await?;
     Module::import(ctx, PRELUDE)?.into_future::<Value>().await?;
     let stepflare: Object = ctx.globals().get("__stepflare")?;
     let make_env: Function = stepflare.get("makeEnv")?;
@@ -130,8 +132,9 @@ pub(super) async fn prepare_context<'js, H: StepHost>(
 }
 
 /// The globals the LLRT modules define: `URL`, `URLSearchParams`, `TextEncoder`, `TextDecoder`,
-/// `atob`, `btoa`, `Blob`, `File`, `Buffer`, `crypto` (with `subtle`), `AbortController`.
-const WEB_PLATFORM_GLOBALS: [&str; 15] = [
+/// `atob`, `btoa`, `Blob`, `File`, `Buffer`, `crypto` (with `subtle`), `AbortController`,
+/// `DOMException`.
+const WEB_PLATFORM_GLOBALS: [&str; 16] = [
     "URL",
     "URLSearchParams",
     "TextEncoder",
@@ -147,12 +150,14 @@ const WEB_PLATFORM_GLOBALS: [&str; 15] = [
     "SubtleCrypto",
     "AbortController",
     "AbortSignal",
+    "DOMException",
 ];
 
 /// Makes the web APIs of the LLRT modules for rquickjs available. Setting them up costs about a
 /// millisecond, more than a short workflow run takes, so each global starts as an accessor that
-/// sets up all of them on first use. Timers, `console` and `fetch` are stepflare's own (see
-/// `timers.rs`, `fetch.rs` and the prelude), since they must end with the run that started them.
+/// sets up all of them on first use. Timers, `console`, streams and `fetch` are stepflare's own
+/// (see `timers.rs`, `fetch.rs`, the prelude, `streams.js` and `web.js`), since they must end with
+/// the run that started them.
 fn install_web_platform<'js>(ctx: &Ctx<'js>) -> rquickjs::Result<()> {
     let set_up = Func::from(|ctx: Ctx<'js>| -> rquickjs::Result<()> {
         let globals = ctx.globals();
@@ -163,6 +168,7 @@ fn install_web_platform<'js>(ctx: &Ctx<'js>) -> rquickjs::Result<()> {
         llrt_util::init(&ctx)?;
         llrt_buffer::init(&ctx)?;
         llrt_crypto::init(&ctx)?;
+        llrt_exceptions::init(&ctx)?;
         llrt_abort::init(&ctx)
     });
     let define_lazily: Function = ctx.eval(
