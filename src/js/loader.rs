@@ -16,9 +16,10 @@ use super::transpile;
 /// The JavaScript half of the workflow API, evaluated first in every context.
 pub(super) const PRELUDE: &str = "stepflare:prelude";
 const PRELUDE_SOURCE: &str = include_str!("prelude.js");
-/// The web streams, then the Fetch API on them, evaluated before the prelude.
+/// The web streams, evaluated on first use of one of their globals.
 pub(super) const STREAMS: &str = "stepflare:streams";
 const STREAMS_SOURCE: &str = include_str!("streams.js");
+/// The Fetch API, evaluated before the prelude.
 pub(super) const WEB: &str = "stepflare:web";
 const WEB_SOURCE: &str = include_str!("web.js");
 const CLOUDFLARE_WORKERS: &str = "cloudflare:workers";

@@ -1,4 +1,4 @@
-// The module `stepflare:streams`, evaluated in every fresh context before `stepflare:web`: the
+// The module `stepflare:streams`, evaluated when a context first uses one of its globals: the
 // web streams Workers use, shaped after the WHATWG Streams standard: `ReadableStream` (default
 // controller and reader, `tee`, `pipeTo`, `pipeThrough`, async iteration, `ReadableStream.from`),
 // `WritableStream` with its default writer, `TransformStream`, and the queuing strategies. Byte
