@@ -131,9 +131,8 @@ pub(super) async fn prepare_context<'js, H: StepHost>(
 }
 
 /// The globals the LLRT modules define, set up together: `URL`, `URLSearchParams`, `TextEncoder`, `TextDecoder`,
-/// `atob`, `btoa`, `Blob`, `File`, `Buffer`, `crypto` (with `subtle`), `AbortController`,
-/// `DOMException`.
-const WEB_PLATFORM_GLOBALS: [&str; 16] = [
+/// `atob`, `btoa`, `Blob`, `File`, `Buffer`, `crypto` (with `subtle`), `AbortController`.
+const WEB_PLATFORM_GLOBALS: [&str; 15] = [
     "URL",
     "URLSearchParams",
     "TextEncoder",
@@ -149,7 +148,6 @@ const WEB_PLATFORM_GLOBALS: [&str; 16] = [
     "SubtleCrypto",
     "AbortController",
     "AbortSignal",
-    "DOMException",
 ];
 
 /// The globals of `stepflare:streams`.
@@ -187,9 +185,9 @@ fn install_web_platform<'js>(ctx: &Ctx<'js>) -> rquickjs::Result<()> {
         llrt_util::init(ctx)?;
         llrt_buffer::init(ctx)?;
         llrt_crypto::init(ctx)?;
-        llrt_exceptions::init(ctx)?;
         llrt_abort::init(ctx)
     })?;
+    define_lazily(&define, &["DOMException"], |ctx| llrt_exceptions::init(ctx))?;
     // A module without top-level await is evaluated before `import` returns.
     define_lazily(&define, &STREAM_GLOBALS, |ctx| Module::import(ctx, STREAMS).map(|_| ()))
 }
