@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 
 use super::AppState;
 use super::envelope::{ApiError, codes};
-use crate::js::{self, HttpRequest};
+use crate::js::{self, HttpRequest, ResponseBody};
 
 /// Bodies a Worker receives are read whole; 100 MiB is Cloudflare's request limit on paid plans.
 const MAX_BODY_BYTES: usize = 100 << 20;
@@ -34,7 +34,7 @@ pub async fn fetch(State(state): State<AppState>, request: Request) -> Response 
         .map(|(name, value)| (name.to_string(), String::from_utf8_lossy(value.as_bytes()).into_owned()))
         .collect();
     let body = match to_bytes(body, MAX_BODY_BYTES).await {
-        Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+        Ok(bytes) => bytes,
         Err(error) => return (StatusCode::PAYLOAD_TOO_LARGE, error.to_string()).into_response(),
     };
     let request = HttpRequest { method: parts.method.to_string(), url, headers, body };
@@ -50,7 +50,7 @@ pub async fn fetch(State(state): State<AppState>, request: Request) -> Response 
                 }
             }
             builder
-                .body(Body::from(response.body))
+                .body(response_body(response.body))
                 .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
         }
         Err(error) => {
@@ -58,6 +58,18 @@ pub async fn fetch(State(state): State<AppState>, request: Request) -> Response 
             let page = format!("{}: {}\n", error.name, error.message);
             (StatusCode::INTERNAL_SERVER_ERROR, [(header::CONTENT_TYPE, "text/plain;charset=UTF-8")], page)
                 .into_response()
+        }
+    }
+}
+
+/// A streamed body ends when the Worker's stream does; a failed stream cuts the connection.
+fn response_body(body: ResponseBody) -> Body {
+    match body {
+        ResponseBody::Full(bytes) => Body::from(bytes),
+        ResponseBody::Stream(chunks) => {
+            Body::from_stream(futures_util::stream::unfold(chunks, |mut chunks| async move {
+                chunks.recv().await.map(|chunk| (chunk, chunks))
+            }))
         }
     }
 }

@@ -19,6 +19,12 @@ const PRELUDE_SOURCE: &str = include_str!("prelude.js");
 /// Cloudflare Queues' producer binding and message batches; the prelude imports it.
 const QUEUES: &str = "stepflare:queues";
 const QUEUES_SOURCE: &str = include_str!("queues.js");
+/// The web streams, evaluated on first use of one of their globals.
+pub(super) const STREAMS: &str = "stepflare:streams";
+const STREAMS_SOURCE: &str = include_str!("streams.js");
+/// The Fetch API, evaluated before the prelude.
+pub(super) const WEB: &str = "stepflare:web";
+const WEB_SOURCE: &str = include_str!("web.js");
 const CLOUDFLARE_WORKERS: &str = "cloudflare:workers";
 const CLOUDFLARE_WORKFLOWS: &str = "cloudflare:workflows";
 
@@ -132,7 +138,7 @@ impl ProjectCode {
 
 /// Resolves `specifier` imported from the module named `importer` (an absolute path).
 pub fn resolve(importer: &str, specifier: &str) -> Result<String, LoadError> {
-    if [PRELUDE, QUEUES, CLOUDFLARE_WORKERS, CLOUDFLARE_WORKFLOWS].contains(&specifier) {
+    if [PRELUDE, QUEUES, STREAMS, WEB, CLOUDFLARE_WORKERS, CLOUDFLARE_WORKFLOWS].contains(&specifier) {
         return Ok(specifier.to_owned());
     }
     let unresolved = || LoadError::Unresolved { specifier: specifier.to_owned(), importer: importer.to_owned() };
@@ -203,6 +209,8 @@ impl Loader for ProjectLoader {
         let builtin = match name {
             PRELUDE => PRELUDE_SOURCE,
             QUEUES => QUEUES_SOURCE,
+            STREAMS => STREAMS_SOURCE,
+            WEB => WEB_SOURCE,
             CLOUDFLARE_WORKERS => CLOUDFLARE_WORKERS_SOURCE,
             CLOUDFLARE_WORKFLOWS => CLOUDFLARE_WORKFLOWS_SOURCE,
             path => {

@@ -17,4 +17,6 @@ pub use consumer::{DeliveredMessage, MessageDecision, QueueBatch, QueueOutcome, 
 pub use host::{AttemptOutcome, HostReply, HostRequest, LogLevel, StepHost};
 pub use loader::{LoadError, ProjectCode};
 pub use runtime::{ModuleError, ModuleExports, RunOutcome, RunRequest, inspect_module, run_workflow};
-pub use worker::{HttpRequest, HttpResponse, WorkerCode, handle_fetch, handle_scheduled};
+pub use worker::{
+    BodyStreamError, HttpRequest, HttpResponse, ResponseBody, WorkerCode, handle_fetch, handle_scheduled,
+};

@@ -7,12 +7,10 @@ import { queueApi } from "stepflare:queues";
 (() => {
   const host = globalThis.__stepflare_host;
   const log = globalThis.__stepflare_log;
-  const nativeFetch = globalThis.__stepflare_fetch;
   delete globalThis.__stepflare_host;
   delete globalThis.__stepflare_log;
   const bindingHost = globalThis.__stepflare_binding;
   delete globalThis.__stepflare_binding;
-  delete globalThis.__stepflare_fetch;
 
   const call = async (request) => JSON.parse(await host(JSON.stringify(request)));
 
@@ -182,71 +180,6 @@ import { queueApi } from "stepflare:queues";
     error: logger("error"),
   };
 
-  class Headers {
-    #map = new Map();
-    constructor(init) {
-      if (init instanceof Headers) init = [...init.entries()];
-      else if (init && !Array.isArray(init)) init = Object.entries(init);
-      for (const [name, value] of init ?? []) this.append(name, value);
-    }
-    append(name, value) {
-      const key = String(name).toLowerCase();
-      const old = this.#map.get(key);
-      this.#map.set(key, old === undefined ? String(value) : `${old}, ${value}`);
-    }
-    set(name, value) { this.#map.set(String(name).toLowerCase(), String(value)); }
-    get(name) { return this.#map.get(String(name).toLowerCase()) ?? null; }
-    has(name) { return this.#map.has(String(name).toLowerCase()); }
-    delete(name) { this.#map.delete(String(name).toLowerCase()); }
-    entries() { return this.#map.entries(); }
-    keys() { return this.#map.keys(); }
-    values() { return this.#map.values(); }
-    forEach(callback) { this.#map.forEach((value, key) => callback(value, key, this)); }
-    [Symbol.iterator]() { return this.#map.entries(); }
-  }
-
-  const bodyText = (body) => {
-    if (body === undefined || body === null) return null;
-    if (typeof body === "string") return body;
-    return String(body);
-  };
-
-  class Response {
-    #text;
-    constructor(body = null, init = {}) {
-      this.#text = bodyText(body) ?? "";
-      this.status = init.status ?? 200;
-      this.statusText = init.statusText ?? "";
-      this.headers = new Headers(init.headers);
-      this.url = init.url ?? "";
-      this.bodyUsed = false;
-    }
-    get ok() { return this.status >= 200 && this.status < 300; }
-    async text() { this.bodyUsed = true; return this.#text; }
-    async json() { return JSON.parse(await this.text()); }
-    clone() { return new Response(this.#text, this); }
-    static json(data, init = {}) {
-      const headers = new Headers(init.headers);
-      if (!headers.has("content-type")) headers.set("content-type", "application/json");
-      return new Response(JSON.stringify(data), { ...init, headers });
-    }
-  }
-
-  class Request {
-    #text;
-    constructor(input, init = {}) {
-      const base = input instanceof Request ? input : null;
-      this.url = base ? base.url : String(input);
-      this.method = (init.method ?? base?.method ?? "GET").toUpperCase();
-      this.headers = new Headers(init.headers ?? base?.headers);
-      this.#text = bodyText(init.body) ?? (base ? base.#text : null);
-      this.bodyUsed = false;
-    }
-    async text() { this.bodyUsed = true; return this.#text ?? ""; }
-    async json() { return JSON.parse(await this.text()); }
-    clone() { return new Request(this); }
-  }
-
   // The binding API (spec §1): every call goes to the engine; refusals come back as Errors
   // carrying Cloudflare's messages.
   const callBinding = async (request) => JSON.parse(await bindingHost(JSON.stringify(request)));
@@ -333,18 +266,6 @@ import { queueApi } from "stepflare:queues";
     return copy;
   };
   globalThis.structuredClone ??= (value) => structuredCloneValue(value);
-
-  globalThis.Headers = Headers;
-  globalThis.Request = Request;
-  globalThis.Response = Response;
-  globalThis.fetch = async (input, init = {}) => {
-    const url = typeof input === "string" ? input : String(input?.url ?? input);
-    const headers = [...new Headers(init.headers ?? input?.headers).entries()];
-    const reply = JSON.parse(
-      await nativeFetch(JSON.stringify({ url, method: init.method ?? input?.method ?? "GET", headers, body: bodyText(init.body) })),
-    );
-    return new Response(reply.body, { status: reply.status, statusText: reply.statusText, headers: reply.headers, url: reply.url });
-  };
 
   /** The `ctx` of a handler. `waitUntil` work is awaited after the response is sent. */
   const newExecutionContext = () => {

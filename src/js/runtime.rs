@@ -14,7 +14,7 @@ use serde_json::Value as Json;
 
 use super::bindings::{BindingHost, EnvBinding};
 use super::host::{HostRequest, LogLevel, StepHost};
-use super::loader::{PRELUDE, ProjectCode, ProjectLoader, ProjectResolver};
+use super::loader::{PRELUDE, ProjectCode, ProjectLoader, ProjectResolver, STREAMS, WEB};
 use super::timers;
 use crate::store::ErrorInfo;
 
@@ -120,6 +120,7 @@ pub(super) async fn prepare_context<'js, H: StepHost>(
     install_host(ctx, host)?;
     timers::install(ctx)?;
     install_web_platform(ctx)?;
+    Module::import(ctx, WEB)?.into_future::<Value>().await?;
     Module::import(ctx, PRELUDE)?.into_future::<Value>().await?;
     let stepflare: Object = ctx.globals().get("__stepflare")?;
     let make_env: Function = stepflare.get("makeEnv")?;
@@ -129,7 +130,7 @@ pub(super) async fn prepare_context<'js, H: StepHost>(
     Ok((stepflare, env))
 }
 
-/// The globals the LLRT modules define: `URL`, `URLSearchParams`, `TextEncoder`, `TextDecoder`,
+/// The globals the LLRT modules define, set up together: `URL`, `URLSearchParams`, `TextEncoder`, `TextDecoder`,
 /// `atob`, `btoa`, `Blob`, `File`, `Buffer`, `crypto` (with `subtle`), `AbortController`.
 const WEB_PLATFORM_GLOBALS: [&str; 15] = [
     "URL",
@@ -149,23 +150,26 @@ const WEB_PLATFORM_GLOBALS: [&str; 15] = [
     "AbortSignal",
 ];
 
-/// Makes the web APIs of the LLRT modules for rquickjs available. Setting them up costs about a
-/// millisecond, more than a short workflow run takes, so each global starts as an accessor that
-/// sets up all of them on first use. Timers, `console` and `fetch` are stepflare's own (see
-/// `timers.rs`, `fetch.rs` and the prelude), since they must end with the run that started them.
+/// The globals of `stepflare:streams`.
+const STREAM_GLOBALS: [&str; 9] = [
+    "ReadableStream",
+    "ReadableStreamDefaultReader",
+    "ReadableStreamDefaultController",
+    "WritableStream",
+    "WritableStreamDefaultWriter",
+    "WritableStreamDefaultController",
+    "TransformStream",
+    "CountQueuingStrategy",
+    "ByteLengthQueuingStrategy",
+];
+
+/// Makes the web APIs of the LLRT modules for rquickjs, and stepflare's streams, available.
+/// Setting them up costs more than a short workflow run takes, so each global starts as an
+/// accessor that sets up its whole group on first use. Timers, `console`, streams and `fetch`
+/// are stepflare's own (see `timers.rs`, `fetch.rs`, the prelude, `streams.js` and `web.js`),
+/// since they must end with the run that started them.
 fn install_web_platform<'js>(ctx: &Ctx<'js>) -> rquickjs::Result<()> {
-    let set_up = Func::from(|ctx: Ctx<'js>| -> rquickjs::Result<()> {
-        let globals = ctx.globals();
-        for name in WEB_PLATFORM_GLOBALS {
-            globals.remove(name)?;
-        }
-        llrt_url::init(&ctx)?;
-        llrt_util::init(&ctx)?;
-        llrt_buffer::init(&ctx)?;
-        llrt_crypto::init(&ctx)?;
-        llrt_abort::init(&ctx)
-    });
-    let define_lazily: Function = ctx.eval(
+    let define: Function = ctx.eval(
         r#"(names, setUp) => {
             for (const name of names) {
                 Object.defineProperty(globalThis, name, {
@@ -176,7 +180,33 @@ fn install_web_platform<'js>(ctx: &Ctx<'js>) -> rquickjs::Result<()> {
             }
         }"#,
     )?;
-    define_lazily.call((WEB_PLATFORM_GLOBALS.to_vec(), set_up))
+    define_lazily(&define, &WEB_PLATFORM_GLOBALS, |ctx| {
+        llrt_url::init(ctx)?;
+        llrt_util::init(ctx)?;
+        llrt_buffer::init(ctx)?;
+        llrt_crypto::init(ctx)?;
+        llrt_abort::init(ctx)
+    })?;
+    define_lazily(&define, &["DOMException"], |ctx| llrt_exceptions::init(ctx))?;
+    // A module without top-level await is evaluated before `import` returns.
+    define_lazily(&define, &STREAM_GLOBALS, |ctx| Module::import(ctx, STREAMS).map(|_| ()))
+}
+
+/// Defines each of `names` (through `define`) as an accessor that removes them all and calls
+/// `set_up`, which defines them for real, the first time any of them is read or written.
+fn define_lazily<'js>(
+    define: &Function<'js>,
+    names: &'static [&'static str],
+    set_up: fn(&Ctx<'js>) -> rquickjs::Result<()>,
+) -> rquickjs::Result<()> {
+    let set_up = Func::from(move |ctx: Ctx<'js>| -> rquickjs::Result<()> {
+        let globals = ctx.globals();
+        for name in names {
+            globals.remove(*name)?;
+        }
+        set_up(&ctx)
+    });
+    define.call((names.to_vec(), set_up))
 }
 
 /// The `ctx` a Worker or workflow class is constructed with (from the prelude, after

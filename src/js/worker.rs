@@ -1,14 +1,19 @@
 //! The Worker itself: the entry module's default export (an object with `fetch`, or a
 //! `WorkerEntrypoint` class) answering HTTP requests with `env` holding the vars and workflow
-//! bindings. Each request gets a fresh context, like each workflow run.
+//! bindings. Each request gets a fresh context, like each workflow run. Bodies are bytes; a
+//! response whose body is a stream (or a passed-on `fetch` response) is sent on chunk by chunk
+//! while the handler's context keeps running.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::oneshot;
+use bytes::Bytes;
+use tokio::sync::{mpsc, oneshot};
 
 use rquickjs::function::{Constructor, This};
-use rquickjs::{AsyncContext, AsyncRuntime, CatchResultExt, Ctx, Function, Module, Object, Value, async_with};
+use rquickjs::{
+    AsyncContext, AsyncRuntime, CatchResultExt, Ctx, Function, Module, Object, Promise, TypedArray, Value, async_with,
+};
 use serde_json::Value as Json;
 
 use super::bindings::{BindingHost, EnvBinding};
@@ -40,23 +45,41 @@ pub struct HttpRequest {
     /// The full URL, `http://host/path?query`.
     pub url: String,
     pub headers: Vec<(String, String)>,
-    /// Text bodies only, for now.
-    pub body: String,
+    /// Read whole before the handler runs; the handler sees it as bytes and as a stream.
+    pub body: Bytes,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct HttpResponse {
     pub status: u16,
     pub headers: Vec<(String, String)>,
-    pub body: String,
+    pub body: ResponseBody,
 }
+
+#[derive(Debug)]
+pub enum ResponseBody {
+    /// The whole body, known when the handler's Response was read (a string, bytes, JSON).
+    Full(Bytes),
+    /// Chunks as the Worker's stream gives them; the channel closes at the end. Dropping the
+    /// receiver cancels the stream.
+    Stream(mpsc::Receiver<Result<Bytes, BodyStreamError>>),
+}
+
+/// A Worker's response stream failed after the response had started; the connection is cut.
+#[derive(Debug, thiserror::Error)]
+#[error("the Worker's response stream failed: {0}")]
+pub struct BodyStreamError(String);
+
+/// How many chunks may wait for the client before the stream is not pulled any further.
+const CHUNKS_IN_FLIGHT: usize = 4;
 
 /// How long `ctx.waitUntil` work may go on after the response; Cloudflare allows 30 seconds.
 const WAIT_UNTIL_LIMIT: Duration = Duration::from_secs(30);
 
 /// Calls the Worker's `fetch` handler with `request`; a throw or a non-`Response` result comes
-/// back as the error. The answer comes as soon as the Response is read; `ctx.waitUntil` work
-/// goes on afterwards in the same context, in a task of its own.
+/// back as the error. The answer comes as soon as the handler has returned its Response; a
+/// streamed body follows chunk by chunk, and `ctx.waitUntil` work goes on meanwhile and
+/// afterwards, in the same context, in a task of its own.
 pub async fn handle_fetch(
     worker: Arc<WorkerCode>,
     request: HttpRequest,
@@ -77,12 +100,18 @@ pub async fn handle_fetch(
                 let js_request = build_request(&ctx, &request)?;
                 let execution_context = execution_context(&ctx)?;
                 let returned = call_handler(&ctx, &worker, env, "fetch", js_request, execution_context.clone()).await?;
-                Ok::<_, rquickjs::Error>((read_response(&ctx, returned).await?, execution_context))
+                Ok::<_, rquickjs::Error>((read_response(&ctx, returned)?, execution_context))
             };
             match handled.await.catch(&ctx) {
-                Ok((response, execution_context)) => {
-                    let _ = answer.send(Ok(response));
+                Ok((JsResponse { status, headers, body: JsBody::Full(body) }, execution_context)) => {
+                    let _ = answer.send(Ok(HttpResponse { status, headers, body: ResponseBody::Full(body) }));
                     let _ = tokio::time::timeout(WAIT_UNTIL_LIMIT, drain_wait_until(&execution_context)).await;
+                }
+                Ok((JsResponse { status, headers, body: JsBody::Stream(source) }, execution_context)) => {
+                    let (chunks, receiver) = mpsc::channel(CHUNKS_IN_FLIGHT);
+                    let _ = answer.send(Ok(HttpResponse { status, headers, body: ResponseBody::Stream(receiver) }));
+                    let wait_until = tokio::time::timeout(WAIT_UNTIL_LIMIT, drain_wait_until(&execution_context));
+                    let _ = tokio::join!(pump(&ctx, source, chunks), wait_until);
                 }
                 Err(caught) => {
                     let _ = answer.send(Err(error_info(&ctx, caught)));
@@ -180,13 +209,28 @@ fn build_request<'js>(ctx: &Ctx<'js>, request: &HttpRequest) -> rquickjs::Result
         headers.set(index, pair)?;
     }
     init.set("headers", headers)?;
-    if !request.body.is_empty() {
-        init.set("body", request.body.as_str())?;
+    if !request.body.is_empty() && !matches!(request.method.as_str(), "GET" | "HEAD") {
+        init.set("body", TypedArray::<u8>::new(ctx.clone(), request.body.to_vec())?)?;
     }
     class.construct((request.url.as_str(), init))
 }
 
-async fn read_response<'js>(ctx: &Ctx<'js>, response: Value<'js>) -> rquickjs::Result<HttpResponse> {
+/// The handler's `Response` with its body still in the context.
+struct JsResponse<'js> {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: JsBody<'js>,
+}
+
+/// A Worker's response body as the host holds it.
+enum JsBody<'js> {
+    Full(Bytes),
+    /// A source from `web.js`: `read()` settles to the next `Uint8Array`, or `null` at the end.
+    Stream(Object<'js>),
+}
+
+/// The status, headers and body of the handler's `Response`.
+fn read_response<'js>(ctx: &Ctx<'js>, response: Value<'js>) -> rquickjs::Result<JsResponse<'js>> {
     let class: Constructor = ctx.globals().get("Response")?;
     let Some(object) = response.as_object().filter(|o| o.is_instance_of(&class)).cloned() else {
         return Err(rquickjs::Exception::throw_type(ctx, "the fetch handler did not return a Response"));
@@ -205,8 +249,54 @@ async fn read_response<'js>(ctx: &Ctx<'js>, response: Value<'js>) -> rquickjs::R
         let pair: rquickjs::Array = step.get("value")?;
         headers.push((pair.get::<String>(0)?, pair.get::<String>(1)?));
     }
-    let text: Function = object.get("text")?;
-    let body: rquickjs::Promise = text.call((This(object),))?;
-    let body: String = body.into_future().await?;
-    Ok(HttpResponse { status, headers, body })
+    let web: Object = ctx.globals().get("__stepflare_web")?;
+    let response_body: Function = web.get("responseBody")?;
+    let body: Value = response_body.call((object,))?;
+    let body = if body.is_null() || body.is_undefined() {
+        JsBody::Full(Bytes::new())
+    } else if let Some(text) = body.as_string() {
+        JsBody::Full(Bytes::from(text.to_string()?))
+    } else if let Some(bytes) =
+        TypedArray::<u8>::from_value(body.clone()).ok().and_then(|b| b.as_bytes().map(Bytes::copy_from_slice))
+    {
+        JsBody::Full(bytes)
+    } else {
+        JsBody::Stream(body.into_object().ok_or_else(|| rquickjs::Exception::throw_type(ctx, "unreadable body"))?)
+    };
+    Ok(JsResponse { status, headers, body })
+}
+
+/// Pulls `source` and sends its chunks to the client until it ends, fails, or the client goes
+/// away (which cancels the stream, as workerd does).
+async fn pump<'js>(ctx: &Ctx<'js>, source: Object<'js>, chunks: mpsc::Sender<Result<Bytes, BodyStreamError>>) {
+    let pulled = async {
+        let read: Function = source.get("read")?;
+        loop {
+            let next: Promise = read.call(())?;
+            let chunk = tokio::select! {
+                _ = chunks.closed() => return Ok(false),
+                chunk = next.into_future::<Value>() => chunk?,
+            };
+            let Some(array) = chunk.as_object().and_then(|_| TypedArray::<u8>::from_value(chunk.clone()).ok()) else {
+                return Ok(true);
+            };
+            let bytes = Bytes::copy_from_slice(array.as_bytes().unwrap_or_default());
+            if chunks.send(Ok(bytes)).await.is_err() {
+                return Ok(false);
+            }
+        }
+    };
+    match pulled.await.catch(ctx) {
+        Ok(true) => {}
+        Ok(false) => {
+            if let Ok(cancel) = source.get::<_, Function>("cancel") {
+                let _ = cancel.call::<_, Value>(());
+            }
+        }
+        Err(caught) => {
+            let error = error_info(ctx, caught);
+            tracing::error!(target: "worker", "the response stream failed with {}: {}", error.name, error.message);
+            let _ = chunks.send(Err(BodyStreamError(format!("{}: {}", error.name, error.message)))).await;
+        }
+    }
 }

@@ -5,6 +5,7 @@
 mod support;
 
 mod api;
+mod bodies;
 mod cli;
 mod clients;
 mod config_errors;
