@@ -22,8 +22,11 @@ use crate::js::{
     BindingError, BindingFuture, BindingHost, BindingRequest, DeliveredMessage, MessageDecision, QueueBatch,
     QueueSendMessage, WorkerCode, handle_queue,
 };
-use crate::store::{NewQueueMessage, QueueMessageRow, Settlement, StoreError};
+use crate::store::{ErrorInfo, NewQueueMessage, QueueMessageRow, Settlement, StoreError};
 use crate::workers::Workers;
+
+/// How long a `queue` handler may run, as on Cloudflare; then its batch is retried.
+const CONSUMER_WALL_TIME: Duration = Duration::from_secs(15 * 60);
 
 /// Cheap to clone: every clone is the same set of queues.
 #[derive(Clone)]
@@ -183,7 +186,10 @@ async fn deliver_batch(inner: Arc<Inner>, due: DueBatch, rows: Vec<QueueMessageR
             .collect(),
     };
     let bindings: Arc<dyn BindingHost> = Arc::new(inner.engine.clone());
-    let decisions = match handle_queue(&due.worker, &batch, bindings).await {
+    let handled = tokio::time::timeout(CONSUMER_WALL_TIME, handle_queue(&due.worker, &batch, bindings))
+        .await
+        .unwrap_or_else(|_| Err(ErrorInfo::new("Error", "the queue handler ran out of time (15 minutes)")));
+    let decisions = match handled {
         Ok(outcome) => {
             if let Some(error) = &outcome.error {
                 tracing::error!(target: "queues", %queue, "the queue handler threw {}: {}", error.name, error.message);

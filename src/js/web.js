@@ -13,7 +13,7 @@
   const encode = (text) => (encoder ??= new TextEncoder()).encode(text);
   const decode = (bytes) => (decoder ??= new TextDecoder()).decode(bytes);
 
-    const isStream = (value) => value !== null && typeof value === "object" && typeof value.getReader === "function";
+  const isStream = (value) => value !== null && typeof value === "object" && typeof value.getReader === "function";
 
   const toBytes = (chunk) => {
     if (chunk instanceof Uint8Array) return chunk;
