@@ -731,22 +731,7 @@ mod tests {
     use super::*;
 
     fn instance(id: &str, created_on: i64) -> InstanceRow {
-        InstanceRow {
-            workflow_name: "wf".into(),
-            id: id.into(),
-            version_id: "v1".into(),
-            status: InstanceStatus::Queued,
-            params: "{}".into(),
-            trigger_source: "api".into(),
-            schedule: None,
-            created_on,
-            modified_on: created_on,
-            started_on: None,
-            ended_on: None,
-            output: None,
-            error: None,
-            terminated_by: None,
-        }
+        InstanceRow::queued("wf".into(), id.into(), "v1".into(), "{}".into(), created_on)
     }
 
     #[test]
