@@ -50,6 +50,13 @@ impl PartialEq for CronExpression {
 
 impl Eq for CronExpression {}
 
+/// An expression equals the text it was written as.
+impl PartialEq<&str> for CronExpression {
+    fn eq(&self, other: &&str) -> bool {
+        self.text == *other
+    }
+}
+
 impl CronExpression {
     pub fn parse(text: &str) -> Result<Self, CronError> {
         let pattern = translate(text)?;

@@ -7,13 +7,12 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use crate::config::{self, ConfigError, ProjectConfig, SourceLocation};
+use crate::config::{self, ConfigError, ProjectConfig};
 use crate::cron::CronExpression;
 use crate::engine::{DEFAULT_STEPS_LIMIT, WorkflowDef};
 use crate::ids::WorkflowName;
 use crate::js::{self, EnvBinding, ProjectCode, WorkerCode};
 use crate::store::{Store, StoreError, VersionRow, WorkflowRow};
-use crate::workers::Workers;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProjectError {
@@ -73,7 +72,8 @@ pub async fn load(path: &Path, store: &Store, now_ms: i64) -> Result<Project, Pr
             });
         }
     }
-    let has_scheduled = exports.handlers.iter().any(|handler| handler == "scheduled");
+    let has_handler = |name: &str| exports.handlers.iter().any(|handler| handler == name);
+    let has_scheduled = has_handler("scheduled");
     if !has_scheduled {
         warn_of_idle_crons(&config, &format!("the default export of {} has no scheduled handler", main.display()));
     }
@@ -114,7 +114,7 @@ pub async fn load(path: &Path, store: &Store, now_ms: i64) -> Result<Project, Pr
                 version.id
             }
         };
-        let schedules = parse_crons(&workflow.schedules, &workflow.location)?;
+        let schedules = distinct(&workflow.schedules);
         workflows.push(WorkflowDef {
             name,
             class_name: workflow.class_name.clone(),
@@ -128,7 +128,6 @@ pub async fn load(path: &Path, store: &Store, now_ms: i64) -> Result<Project, Pr
             schedules,
         });
     }
-    let has_handler = |name: &str| exports.handlers.iter().any(|handler| handler == name);
     let consumers: Vec<_> = config.queues.consumers.iter().filter(|consumer| !consumer.pull).cloned().collect();
     if !consumers.is_empty() && !has_handler("queue") {
         for consumer in &consumers {
@@ -140,11 +139,7 @@ pub async fn load(path: &Path, store: &Store, now_ms: i64) -> Result<Project, Pr
             );
         }
     }
-    let crons = if has_scheduled {
-        parse_crons(&config.crons, &SourceLocation { path: config.path.clone(), line: 1, column: 1 })?
-    } else {
-        Vec::new()
-    };
+    let crons = if has_scheduled { distinct(&config.crons) } else { Vec::new() };
     let worker = (!exports.handlers.is_empty()).then(|| WorkerCode {
         name: script_name.clone(),
         served: false,
@@ -189,14 +184,8 @@ pub async fn load_all(paths: &[PathBuf], store: &Store, now_ms: i64) -> Result<V
     Ok(projects)
 }
 
-/// The Workers of loaded projects. As with `wrangler dev`, the first config's Worker is the one
-/// served over HTTP.
-pub fn workers_of(projects: Vec<Project>) -> Workers {
-    Workers::new(worker_codes(projects))
-}
-
-/// The Workers of loaded projects, the first config's marked as served; for
-/// [`Workers::replace`].
+/// The Workers of loaded projects, for [`Workers::replace`](crate::workers::Workers::replace). As
+/// with `wrangler dev`, the first config's Worker is the one served over HTTP.
 pub fn worker_codes(projects: Vec<Project>) -> Vec<WorkerCode> {
     let mut workers = Vec::new();
     for (index, project) in projects.into_iter().enumerate() {
@@ -232,20 +221,15 @@ fn remote_bindings(project: &Project, projects: &[Project]) -> Vec<EnvBinding> {
     bindings
 }
 
-/// The config has checked every expression already; a failure here would still name the config.
-fn parse_crons(texts: &[String], location: &SourceLocation) -> Result<Vec<CronExpression>, ConfigError> {
-    let mut crons: Vec<CronExpression> = Vec::with_capacity(texts.len());
-    for text in texts {
-        let cron = CronExpression::parse(text).map_err(|e| ConfigError::Invalid {
-            location: location.clone(),
-            message: format!("{text:?} is not a valid cron expression: {e}"),
-        })?;
-        // The same expression twice fires once, as one trigger.
-        if !crons.contains(&cron) {
-            crons.push(cron);
+/// The same expression twice fires once, as one trigger.
+fn distinct(crons: &[CronExpression]) -> Vec<CronExpression> {
+    let mut distinct: Vec<CronExpression> = Vec::with_capacity(crons.len());
+    for cron in crons {
+        if !distinct.contains(cron) {
+            distinct.push(cron.clone());
         }
     }
-    Ok(crons)
+    distinct
 }
 
 /// `triggers.crons` without a `scheduled` handler to call is almost certainly a mistake.

@@ -22,12 +22,6 @@ impl Default for Workers {
 }
 
 impl Workers {
-    pub fn new(workers: Vec<WorkerCode>) -> Self {
-        let loaded = Workers::default();
-        loaded.replace(workers);
-        loaded
-    }
-
     /// Replaces every Worker at once (after a reload).
     pub fn replace(&self, workers: Vec<WorkerCode>) {
         *self.loaded.write().unwrap_or_else(|p| p.into_inner()) = workers.into_iter().map(Arc::new).collect();

@@ -14,7 +14,8 @@ mod validate;
 use std::path::{Component, Path, PathBuf};
 
 pub use location::SourceLocation;
-pub use queues::MAX_DELAY_SECONDS;
+
+use crate::cron::CronExpression;
 
 /// Config file names in wrangler's own precedence order.
 pub const CONFIG_FILE_NAMES: [&str; 3] = ["wrangler.json", "wrangler.jsonc", "wrangler.toml"];
@@ -33,9 +34,8 @@ pub struct ProjectConfig {
     pub compatibility_date: Option<String>,
     pub workflows: Vec<WorkflowConfig>,
     pub queues: QueuesConfig,
-    /// The Worker's cron triggers (`triggers.crons`), each a valid expression of Cloudflare's
-    /// cron syntax.
-    pub crons: Vec<String>,
+    /// The Worker's cron triggers (`triggers.crons`).
+    pub crons: Vec<CronExpression>,
     /// Environment variables; TOML values are converted to their JSON equivalents.
     pub vars: serde_json::Map<String, serde_json::Value>,
     pub warnings: Vec<ConfigWarning>,
@@ -50,9 +50,8 @@ pub struct WorkflowConfig {
     /// Set when the workflow class lives in another Worker.
     pub script_name: Option<String>,
     pub limits: WorkflowLimits,
-    /// Cron expressions, each valid in Cloudflare's cron syntax; a single string in the config
-    /// becomes a one-element list.
-    pub schedules: Vec<String>,
+    /// Cron expressions; a single string in the config becomes a one-element list.
+    pub schedules: Vec<CronExpression>,
     /// Where this binding's object (or `[[workflows]]` header) starts.
     pub location: SourceLocation,
 }

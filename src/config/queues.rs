@@ -3,7 +3,7 @@
 
 use super::location::SourceLocation;
 use super::raw::{RawKind, RawValue};
-use super::validate::Validator;
+use super::validate::{Validator, whole_number};
 use super::{ConfigError, QueueConsumerConfig, QueueProducerConfig, QueuesConfig};
 
 const PRODUCER_FIELDS: &[&str] = &["binding", "queue", "delivery_delay"];
@@ -19,7 +19,7 @@ const CONSUMER_FIELDS: &[&str] = &[
     "visibility_timeout_ms",
 ];
 /// Cloudflare's longest delivery or retry delay: 12 hours.
-pub const MAX_DELAY_SECONDS: u64 = 43_200;
+const MAX_DELAY_SECONDS: u64 = 43_200;
 
 impl Validator {
     pub(super) fn queues(&mut self, root: &RawValue) -> Result<QueuesConfig, ConfigError> {
@@ -145,13 +145,7 @@ impl Validator {
         let Some(value) = item.entry(key).map(|e| &e.value) else {
             return Ok(None);
         };
-        let number = match &value.kind {
-            RawKind::Number(n) => {
-                n.as_u64().or_else(|| n.as_f64().filter(|f| f.fract() == 0.0 && *f >= 0.0).map(|f| f as u64))
-            }
-            _ => None,
-        };
-        match number.filter(|n| (min..=max).contains(n)) {
+        match whole_number(value).filter(|n| (min..=max).contains(n)) {
             Some(n) => Ok(Some(n)),
             None => {
                 let got = match &value.kind {

@@ -200,14 +200,7 @@ impl Validator {
         let Some(steps) = limits.entry("steps").map(|e| &e.value) else {
             return Ok(WorkflowLimits::default());
         };
-        // JavaScript has no integer type, so `5.0` counts as the integer 5.
-        let count = match &steps.kind {
-            RawKind::Number(n) => {
-                n.as_u64().or_else(|| n.as_f64().filter(|f| f.fract() == 0.0 && *f >= 0.0).map(|f| f as u64))
-            }
-            _ => None,
-        };
-        let Some(count) = count.filter(|&n| n >= 1) else {
+        let Some(count) = whole_number(steps).filter(|&n| n >= 1) else {
             let got = match &steps.kind {
                 RawKind::Number(n) => n.to_string(),
                 _ => steps.type_name().to_string(),
@@ -226,7 +219,7 @@ impl Validator {
         Ok(WorkflowLimits { steps: Some(steps_u32) })
     }
 
-    fn schedules(&self, at: &str, schedules: &RawValue) -> Result<Vec<String>, ConfigError> {
+    fn schedules(&self, at: &str, schedules: &RawValue) -> Result<Vec<CronExpression>, ConfigError> {
         let items = match &schedules.kind {
             RawKind::String(s) if !s.is_empty() => return Ok(vec![self.cron(schedules, &format!("{at}.schedules"))?]),
             RawKind::Array(items) if !items.is_empty() => items,
@@ -240,7 +233,7 @@ impl Validator {
     }
 
     /// `triggers.crons`: the Worker's cron triggers. Other triggers are not run locally.
-    fn crons(&mut self, root: &RawValue) -> Result<Vec<String>, ConfigError> {
+    fn crons(&mut self, root: &RawValue) -> Result<Vec<CronExpression>, ConfigError> {
         let Some(entry) = root.entry("triggers") else {
             return Ok(Vec::new());
         };
@@ -260,17 +253,26 @@ impl Validator {
     }
 
     /// One cron expression, checked against Cloudflare's syntax.
-    fn cron(&self, item: &RawValue, label: &str) -> Result<String, ConfigError> {
+    fn cron(&self, item: &RawValue, label: &str) -> Result<CronExpression, ConfigError> {
         let RawKind::String(text) = &item.kind else {
             return Err(self.wrong_type(item, label, "a non-empty string"));
         };
         if text.is_empty() {
             return Err(self.wrong_type(item, label, "a non-empty string"));
         }
-        match CronExpression::parse(text) {
-            Ok(_) => Ok(text.clone()),
-            Err(e) => Err(self.error(item.position, format!("{label} {text:?} is not a valid cron expression: {e}"))),
+        CronExpression::parse(text)
+            .map_err(|e| self.error(item.position, format!("{label} {text:?} is not a valid cron expression: {e}")))
+    }
+}
+
+/// The value as a whole number `>= 0`, if it is one. JavaScript has no integer type, so `5.0`
+/// counts as the integer 5.
+pub(super) fn whole_number(value: &RawValue) -> Option<u64> {
+    match &value.kind {
+        RawKind::Number(n) => {
+            n.as_u64().or_else(|| n.as_f64().filter(|f| f.fract() == 0.0 && *f >= 0.0).map(|f| f as u64))
         }
+        _ => None,
     }
 }
 
