@@ -1,6 +1,7 @@
 //! `stepflare workflows …`: the workflow verbs (`list`, `describe`, `trigger`, `delete`) with
 //! wrangler's arguments, the `instances` group (in `instances.rs`), the `schedules` group (in
-//! `schedules.rs`), and the errors of the whole group. Every verb is a client of a running `stepflare dev`, as wrangler is of Cloudflare.
+//! `schedules.rs`), and the errors of the whole group. Every verb is a client of a running
+//! `stepflare dev`, as wrangler is of Cloudflare.
 
 use std::path::PathBuf;
 

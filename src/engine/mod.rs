@@ -74,7 +74,8 @@ pub struct WorkflowDef {
     pub workflow_id: String,
     /// The Worker's vars; workflow code sees them in `env` with `bindings`.
     pub env: Value,
-    /// The project's workflow bindings, so that a workflow can create instances of others.
+    /// The project's bindings (workflows and queue producers), so that a workflow can create
+    /// instances of others and send to queues.
     pub bindings: Vec<EnvBinding>,
     /// The binding's `schedules`: each firing creates one instance.
     pub schedules: Vec<CronExpression>,

@@ -2,7 +2,7 @@
 //! to a dead letter queue. A delivery leases its batch first, so a process killed mid-delivery
 //! delivers the batch again on the next start (Queues deliver at least once).
 
-use rusqlite::{OptionalExtension, params};
+use rusqlite::params;
 
 use super::{Result, Store};
 
@@ -162,21 +162,19 @@ impl Store {
     pub fn release_queue_leases(&self) -> Result<usize> {
         Ok(self.conn().execute("UPDATE queue_messages SET leased = 0 WHERE leased = 1", [])?)
     }
-
-    /// How many messages `queue` holds, delivered or not.
-    pub fn queue_depth(&self, queue: &str) -> Result<u64> {
-        let conn = self.conn();
-        let depth = conn
-            .prepare_cached("SELECT count(*) FROM queue_messages WHERE queue = ?1")?
-            .query_row([queue], |row| row.get::<_, i64>(0))
-            .optional()?;
-        Ok(depth.unwrap_or(0).max(0) as u64)
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// How many messages `queue` holds, delivered or not.
+    fn depth(store: &Store, queue: &str) -> i64 {
+        store
+            .conn()
+            .query_row("SELECT count(*) FROM queue_messages WHERE queue = ?1", [queue], |row| row.get(0))
+            .unwrap()
+    }
 
     fn message(id: &str, visible_at: i64) -> NewQueueMessage {
         NewQueueMessage {
@@ -211,8 +209,8 @@ mod tests {
             ("c".to_owned(), Settlement::DeadLetter { queue: "dlq".into(), new_id: "c2".into() }),
         ];
         store.settle(&outcomes, 10).unwrap();
-        assert_eq!(store.queue_depth("jobs").unwrap(), 1);
-        assert_eq!(store.queue_depth("dlq").unwrap(), 1);
+        assert_eq!(depth(&store, "jobs"), 1);
+        assert_eq!(depth(&store, "dlq"), 1);
         let retried = store.lease_batch("jobs", 50, 10).unwrap();
         assert_eq!((retried[0].id.as_str(), retried[0].attempts), ("b", 2));
         let dead = store.lease_batch("dlq", 10, 10).unwrap();
