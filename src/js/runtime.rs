@@ -130,8 +130,9 @@ pub(super) async fn prepare_context<'js, H: StepHost>(
     Ok((stepflare, env))
 }
 
-/// The globals the LLRT modules define, set up together: `URL`, `URLSearchParams`, `TextEncoder`, `TextDecoder`,
-/// `atob`, `btoa`, `Blob`, `File`, `Buffer`, `crypto` (with `subtle`), `AbortController`.
+/// The globals the LLRT modules define, set up together: `URL`, `URLSearchParams`,
+/// `TextEncoder`, `TextDecoder`, `atob`, `btoa`, `Blob`, `File`, `Buffer`, `crypto` (with
+/// `subtle`), `AbortController`.
 const WEB_PLATFORM_GLOBALS: [&str; 15] = [
     "URL",
     "URLSearchParams",

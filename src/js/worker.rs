@@ -1,5 +1,5 @@
 //! The Worker itself: the entry module's default export (an object with `fetch`, or a
-//! `WorkerEntrypoint` class) answering HTTP requests with `env` holding the vars and workflow
+//! `WorkerEntrypoint` class) answering HTTP requests with `env` holding the vars and the
 //! bindings. Each request gets a fresh context, like each workflow run. Bodies are bytes; a
 //! response whose body is a stream (or a passed-on `fetch` response) is sent on chunk by chunk
 //! while the handler's context keeps running.
@@ -22,7 +22,7 @@ use super::runtime::{self, NoSteps, drain_wait_until, error_info, execution_cont
 use crate::cron::CronExpression;
 use crate::store::ErrorInfo;
 
-/// The Worker of a project: its code, vars and workflow bindings.
+/// The Worker of a project: its code, vars, bindings, and what it consumes and is triggered by.
 #[derive(Debug, Clone)]
 pub struct WorkerCode {
     /// The Worker's `name` from its config (`worker` when it has none).
