@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use super::client::ApiClient;
 use super::output::{self, Format, Table};
-use super::workflows::{WorkflowsError, result_array};
+use super::workflows::{NameArgs, WorkflowsError, result_array};
 
 #[derive(Debug, Args)]
 pub struct SchedulesArgs {
@@ -19,15 +19,9 @@ pub struct SchedulesArgs {
 #[derive(Debug, Subcommand)]
 pub enum SchedulesCommand {
     /// List a workflow's cron schedules and when each fires next.
-    List(ListArgs),
+    List(NameArgs),
     /// Fire a workflow's schedules now: each creates an instance, as a firing on time would.
     Trigger(TriggerArgs),
-}
-
-#[derive(Debug, Args)]
-pub struct ListArgs {
-    /// Name of the workflow.
-    pub name: String,
 }
 
 #[derive(Debug, Args)]

@@ -215,6 +215,14 @@ impl Recorder {
             self.dump()
         );
     }
+
+    /// Every request carried the test's token and a user agent starting with `user_agent`.
+    fn assert_sent_by(&self, user_agent: &str) {
+        for e in self.exchanges() {
+            assert_eq!(e.authorization, format!("Bearer {TOKEN}"), "{e}");
+            assert!(e.user_agent.starts_with(user_agent), "{e}");
+        }
+    }
 }
 
 impl Drop for Recorder {
@@ -363,10 +371,7 @@ async fn sdk_drives_workflows_instances_status_changes_and_events() {
     assert_eq!(d["output"]["payload"], json!({ "approved": true, "by": "sdk" }), "{d:#}");
 
     recorder.assert_all_handled(&format!("/client/v4/accounts/{ACCOUNT}/workflows"));
-    for e in recorder.exchanges() {
-        assert_eq!(e.authorization, format!("Bearer {TOKEN}"), "{e}");
-        assert!(e.user_agent.starts_with("Cloudflare/JS"), "{e}");
-    }
+    recorder.assert_sent_by("Cloudflare/JS");
 }
 
 #[tokio::test]
@@ -506,10 +511,7 @@ async fn wrangler_manages_workflows_and_instances_over_the_rest_api() {
     assert_eq!(d["params"], json!({ "steps": 600, "stepMs": 100 }), "{d:#}");
 
     recorder.assert_all_handled(&format!("/client/v4/accounts/{ACCOUNT}/workflows"));
-    for e in recorder.exchanges() {
-        assert_eq!(e.authorization, format!("Bearer {TOKEN}"), "{e}");
-        assert!(e.user_agent.starts_with("wrangler/"), "{e}");
-    }
+    recorder.assert_sent_by("wrangler/");
 }
 
 #[tokio::test]
