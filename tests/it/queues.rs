@@ -62,6 +62,29 @@ async fn a_message_out_of_retries_moves_to_the_dead_letter_queue() {
     assert!(logs.contains("failed 2 times; moved to graveyard"), "max_retries 1 means two deliveries:\n{logs}");
 }
 
+/// Whether `ingest` has instance `id`.
+async fn ingested(server: &Server, id: &str) -> bool {
+    server.request(Method::GET, &server.instance_url("ingest", id), None).await.0 == 200
+}
+
+/// The first decision about a message wins, as in workerd. A retried message comes back in the
+/// next batch with the others, and the consumer records a delivery before anything else, so
+/// when the retried one's second delivery is there, a wrongly retried one's would be too.
+#[tokio::test]
+async fn the_first_decision_about_a_message_wins() {
+    let server = Server::start("queues");
+    post(&server, "/decide", json!([{ "id": "a1", "plan": "ack-then-retryAll" }, { "id": "a2" }])).await;
+    wait_for_ingested(&server, "a2-attempt-2").await;
+    assert!(!ingested(&server, "a1-attempt-2").await, "an ack before retryAll keeps");
+
+    post(&server, "/decide", json!([{ "id": "b1", "plan": "retryAll-then-ack" }])).await;
+    wait_for_ingested(&server, "b1-attempt-2").await;
+
+    post(&server, "/decide", json!([{ "id": "c1", "plan": "ack-then-throw" }, { "id": "c2" }])).await;
+    wait_for_ingested(&server, "c2-attempt-2").await;
+    assert!(!ingested(&server, "c1-attempt-2").await, "an ack keeps when the handler throws afterwards");
+}
+
 #[tokio::test]
 async fn a_full_batch_goes_out_at_once_in_order() {
     let server = Server::start("queues");
