@@ -54,7 +54,7 @@ pub async fn load(path: &Path, store: &Store, now_ms: i64) -> Result<Project, Pr
         }
         return Err(ProjectError::NoMain { config: config.path.display().to_string() });
     };
-    let code = ProjectCode::new(main.clone());
+    let code = ProjectCode::new(main.clone(), config.node_compat(), config.path.clone());
     let exports = js::inspect_module(code.clone()).await.map_err(|error| ProjectError::Load {
         location: error.location.unwrap_or_else(|| main.display().to_string()),
         message: error.message,

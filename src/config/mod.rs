@@ -32,6 +32,7 @@ pub struct ProjectConfig {
     /// The entry module, absolute.
     pub main: Option<PathBuf>,
     pub compatibility_date: Option<String>,
+    pub compatibility_flags: Vec<String>,
     pub workflows: Vec<WorkflowConfig>,
     pub queues: QueuesConfig,
     /// The Worker's cron triggers (`triggers.crons`).
@@ -39,6 +40,61 @@ pub struct ProjectConfig {
     /// Environment variables; TOML values are converted to their JSON equivalents.
     pub vars: serde_json::Map<String, serde_json::Value>,
     pub warnings: Vec<ConfigWarning>,
+}
+
+impl ProjectConfig {
+    /// Which Node.js built-ins and globals the Worker gets, from its compatibility date and flags.
+    pub fn node_compat(&self) -> NodeCompat {
+        NodeCompat::of(self.compatibility_date.as_deref().unwrap_or(""), &self.compatibility_flags)
+    }
+}
+
+/// How much of Node.js a Worker gets, as wrangler and workerd decide it from the compatibility
+/// date and flags.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NodeCompat {
+    /// No `node:*` modules.
+    None,
+    /// `nodejs_als`: only `node:async_hooks`.
+    Als,
+    /// `nodejs_compat` before 2024-09-23: the built-ins, only as `node:*`, and no globals.
+    V1,
+    /// `nodejs_compat` from 2024-09-23 on (or `nodejs_compat_v2`, or any Worker dated 2026-08-04
+    /// or later): the built-ins with and without `node:`, and the `Buffer`, `process` and
+    /// `global` globals.
+    V2 {
+        /// `process.env` holds the Worker's vars (`nodejs_compat_populate_process_env`, on by
+        /// default from 2025-04-01).
+        populate_process_env: bool,
+    },
+}
+
+/// From this date on, `nodejs_compat` means its second version.
+const NODEJS_COMPAT_V2_DATE: &str = "2024-09-23";
+/// From this date on, Workers have `nodejs_compat` without asking for it.
+const NODEJS_COMPAT_DEFAULT_DATE: &str = "2026-08-04";
+const POPULATE_PROCESS_ENV_DATE: &str = "2025-04-01";
+
+impl NodeCompat {
+    /// `date` is `YYYY-MM-DD` (an empty date is older than every switch-over date).
+    pub fn of(date: &str, flags: &[String]) -> NodeCompat {
+        let has = |flag: &str| flags.iter().any(|f| f == flag);
+        let default_on = date >= NODEJS_COMPAT_DEFAULT_DATE;
+        let enabled = has("nodejs_compat") || (default_on && !has("no_nodejs_compat"));
+        let v2 = has("nodejs_compat_v2")
+            || (!has("no_nodejs_compat_v2") && (default_on || (enabled && date >= NODEJS_COMPAT_V2_DATE)));
+        if v2 {
+            let populate_process_env = has("nodejs_compat_populate_process_env")
+                || (date >= POPULATE_PROCESS_ENV_DATE && !has("nodejs_compat_do_not_populate_process_env"));
+            NodeCompat::V2 { populate_process_env }
+        } else if enabled {
+            NodeCompat::V1
+        } else if has("nodejs_als") {
+            NodeCompat::Als
+        } else {
+            NodeCompat::None
+        }
+    }
 }
 
 /// One entry of the `workflows` array.

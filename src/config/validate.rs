@@ -21,6 +21,7 @@ pub(crate) fn validate(path: PathBuf, root: &RawValue) -> Result<ProjectConfig, 
     let name = checker.string(root, "name", "name")?;
     let main = checker.string(root, "main", "main")?;
     let compatibility_date = checker.string(root, "compatibility_date", "compatibility_date")?;
+    let compatibility_flags = checker.string_list(root, "compatibility_flags")?;
     let vars = match root.entry("vars").map(|e| (&e.value, e.value.to_json())) {
         None => serde_json::Map::new(),
         Some((_, serde_json::Value::Object(vars))) => vars,
@@ -46,6 +47,7 @@ pub(crate) fn validate(path: PathBuf, root: &RawValue) -> Result<ProjectConfig, 
         name: name.map(|(s, _)| s.to_string()),
         main,
         compatibility_date: compatibility_date.map(|(s, _)| s.to_string()),
+        compatibility_flags,
         workflows,
         queues,
         crons,
@@ -86,6 +88,24 @@ impl Validator {
             Some(RawValue { kind: RawKind::String(s), position }) => Ok(Some((s, *position))),
             Some(value) => Err(self.wrong_type(value, label, "a string")),
         }
+    }
+
+    /// An optional array of strings, such as `compatibility_flags`.
+    fn string_list(&self, table: &RawValue, key: &str) -> Result<Vec<String>, ConfigError> {
+        let Some(entry) = table.entry(key) else {
+            return Ok(Vec::new());
+        };
+        let RawKind::Array(items) = &entry.value.kind else {
+            return Err(self.wrong_type(&entry.value, key, "an array of strings"));
+        };
+        items
+            .iter()
+            .enumerate()
+            .map(|(index, item)| match &item.kind {
+                RawKind::String(text) => Ok(text.clone()),
+                _ => Err(self.wrong_type(item, &format!("{key}[{index}]"), "a string")),
+            })
+            .collect()
     }
 
     pub(super) fn required_string<'v>(

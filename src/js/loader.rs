@@ -1,17 +1,21 @@
-//! Finding and loading the project's modules: resolution of relative imports (with the
-//! extension-less and `.js`-for-`.ts` forms bundlers accept), TypeScript stripping, the
-//! `cloudflare:*` built-in modules, and a per-version cache of the JavaScript text so a run does
-//! not read or transpile a file twice.
+//! Loading the project's modules into QuickJS: ES modules from bytecode compiled once per
+//! version; CommonJS, JSON and text files and the `node:*` built-ins as small ES modules (facades)
+//! over the `require` cache of `modules.js`; and stepflare's own `cloudflare:*` and
+//! `stepflare:*` modules. Where an import leads is `resolve.rs`'s answer; what a file is,
+//! `source.rs`'s.
 
 use std::collections::HashMap;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use rquickjs::loader::{Loader, Resolver};
 use rquickjs::module::{Declared, WriteOptions};
-use rquickjs::{Ctx, Error, Module};
+use rquickjs::{Ctx, Error, Function, Module, Value};
 
-use super::transpile;
+use super::commonjs;
+use super::resolve::{ImportKind, ModuleResolver, PackageType, ResolveFailure, Resolved};
+use super::source::{self, ModuleFormat, ModuleSource, SourceError};
+use crate::config::NodeCompat;
 
 /// The JavaScript half of the workflow API, evaluated first in every context.
 pub(super) const PRELUDE: &str = "stepflare:prelude";
@@ -48,20 +52,19 @@ export default { NonRetryableError };
 
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
-    #[error("cannot read {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
     #[error(transparent)]
-    Transpile(#[from] transpile::TranspileError),
-    #[error("cannot resolve import {specifier:?} from {importer}")]
-    Unresolved { specifier: String, importer: String },
+    Source(#[from] SourceError),
+    #[error(transparent)]
+    Unresolved(#[from] ResolveFailure),
 }
 
-/// The code of one version of a project: where its entry module is, and the JavaScript text of
-/// every module loaded so far.
+/// The code of one version of a project: where its entry module is, how its imports resolve,
+/// and every module loaded so far.
 #[derive(Debug)]
 pub struct ProjectCode {
     main: PathBuf,
-    sources: Mutex<HashMap<PathBuf, Arc<str>>>,
+    resolver: ModuleResolver,
+    sources: Mutex<HashMap<PathBuf, ModuleSource>>,
     bytecode: BytecodeCache,
 }
 
@@ -104,99 +107,96 @@ fn builtin_bytecode() -> &'static BytecodeCache {
 }
 
 impl ProjectCode {
-    pub fn new(main: PathBuf) -> Arc<Self> {
-        Arc::new(ProjectCode { main, sources: Mutex::new(HashMap::new()), bytecode: BytecodeCache::default() })
+    /// `config` is the file that set `node_compat`, named in errors about built-ins.
+    pub fn new(main: PathBuf, node_compat: NodeCompat, config: PathBuf) -> Arc<Self> {
+        Arc::new(ProjectCode {
+            main,
+            resolver: ModuleResolver::new(node_compat, config),
+            sources: Mutex::new(HashMap::new()),
+            bytecode: BytecodeCache::default(),
+        })
     }
 
     pub fn main(&self) -> &Path {
         &self.main
     }
 
-    /// The JavaScript text of `path`, transpiled if it is TypeScript; cached.
-    pub fn javascript(&self, path: &Path) -> Result<Arc<str>, LoadError> {
-        if let Some(text) = self.lock().get(path) {
-            return Ok(text.clone());
-        }
-        let source =
-            std::fs::read_to_string(path).map_err(|source| LoadError::Read { path: path.to_owned(), source })?;
-        let text: Arc<str> = transpile::to_javascript(path, &source)?.into();
-        self.lock().insert(path.to_owned(), text.clone());
-        Ok(text)
+    pub fn node_compat(&self) -> NodeCompat {
+        self.resolver.node_compat()
     }
 
-    /// Every module loaded so far, sorted by path.
+    pub(super) fn resolver(&self) -> &ModuleResolver {
+        &self.resolver
+    }
+
+    /// The file `path` as a module: its format and text; read once per version.
+    pub(super) fn module_source(&self, path: &Path) -> Result<ModuleSource, SourceError> {
+        if let Some(source) = self.lock().get(path) {
+            return Ok(source.clone());
+        }
+        let source = source::read(path)?;
+        self.lock().insert(path.to_owned(), source.clone());
+        Ok(source)
+    }
+
+    /// Every module loaded so far, sorted by path, with its text.
     pub fn loaded_sources(&self) -> Vec<(PathBuf, Arc<str>)> {
-        let mut sources: Vec<_> = self.lock().iter().map(|(p, t)| (p.clone(), t.clone())).collect();
+        let mut sources: Vec<_> = self.lock().iter().map(|(p, s)| (p.clone(), s.text.clone())).collect();
         sources.sort_by(|a, b| a.0.cmp(&b.0));
         sources
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<PathBuf, Arc<str>>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<PathBuf, ModuleSource>> {
         self.sources.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
-/// Resolves `specifier` imported from the module named `importer` (an absolute path).
-pub fn resolve(importer: &str, specifier: &str) -> Result<String, LoadError> {
-    if [PRELUDE, QUEUES, STREAMS, WEB, CLOUDFLARE_WORKERS, CLOUDFLARE_WORKFLOWS].contains(&specifier) {
+/// The suffix of a CommonJS module's name when its importer follows Node's rules for the default
+/// import (an `.mjs` file or a `"type": "module"` package): the default is `module.exports` even
+/// when it is marked `__esModule`, as esbuild does.
+const NODE_MODE: &str = "?node-default";
+
+/// The stepflare modules that are written in JavaScript and compiled in.
+fn builtin_source(name: &str) -> Option<&'static str> {
+    Some(match name {
+        PRELUDE => PRELUDE_SOURCE,
+        QUEUES => QUEUES_SOURCE,
+        STREAMS => STREAMS_SOURCE,
+        WEB => WEB_SOURCE,
+        CLOUDFLARE_WORKERS => CLOUDFLARE_WORKERS_SOURCE,
+        CLOUDFLARE_WORKFLOWS => CLOUDFLARE_WORKFLOWS_SOURCE,
+        _ => return None,
+    })
+}
+
+/// Resolves `specifier` imported from the module named `importer`: an absolute path (maybe with
+/// [`NODE_MODE`]), a `node:` built-in, or one of stepflare's own modules.
+pub(super) fn resolve(code: &ProjectCode, importer: &str, specifier: &str) -> Result<String, LoadError> {
+    if builtin_source(specifier).is_some() {
         return Ok(specifier.to_owned());
     }
-    let unresolved = || LoadError::Unresolved { specifier: specifier.to_owned(), importer: importer.to_owned() };
-    let base = if specifier.starts_with("./") || specifier.starts_with("../") {
-        Path::new(importer).parent().ok_or_else(unresolved)?.join(specifier)
-    } else if Path::new(specifier).is_absolute() {
-        PathBuf::from(specifier)
-    } else {
-        // Bare specifiers (npm packages) need a bundler's resolution, which is not done yet.
-        return Err(unresolved());
-    };
-    let base = normalize(&base);
-    candidates(&base)
-        .into_iter()
-        .find(|path| path.is_file())
-        .map(|path| path.display().to_string())
-        .ok_or_else(unresolved)
-}
-
-/// What bundlers try for an import: the exact file, added extensions, `.js` meaning `.ts`, and a
-/// directory's index.
-fn candidates(base: &Path) -> Vec<PathBuf> {
-    let mut list = vec![base.to_owned()];
-    let text = base.display().to_string();
-    for ext in ["ts", "js", "mts", "mjs"] {
-        list.push(PathBuf::from(format!("{text}.{ext}")));
-    }
-    for (from, to) in [(".js", ".ts"), (".mjs", ".mts")] {
-        if let Some(stem) = text.strip_suffix(from) {
-            list.push(PathBuf::from(format!("{stem}{to}")));
+    // The entry module is imported by no module: it resolves against itself.
+    let importer = if importer.is_empty() { specifier } else { importer };
+    let importer_path = Path::new(importer.strip_suffix(NODE_MODE).unwrap_or(importer));
+    match code.resolver.resolve(importer_path, specifier, ImportKind::Import)? {
+        Resolved::NodeBuiltin(name) => Ok(name),
+        Resolved::File { path, .. } => {
+            let name = path.display().to_string();
+            let format = code.module_source(&path)?.format;
+            let node_mode =
+                format == ModuleFormat::CommonJs && code.resolver.package_type_of(importer_path) == PackageType::Module;
+            Ok(if node_mode { format!("{name}{NODE_MODE}") } else { name })
         }
     }
-    for index in ["index.ts", "index.js"] {
-        list.push(base.join(index));
-    }
-    list
 }
 
-/// Removes `.` and `..` without touching the file system, so module names are canonical.
-fn normalize(path: &Path) -> PathBuf {
-    let mut out = PathBuf::new();
-    for component in path.components() {
-        match component {
-            Component::ParentDir => {
-                out.pop();
-            }
-            Component::CurDir => {}
-            other => out.push(other),
-        }
-    }
-    out
+pub(super) struct ProjectResolver {
+    pub code: Arc<ProjectCode>,
 }
-
-pub(super) struct ProjectResolver;
 
 impl Resolver for ProjectResolver {
     fn resolve<'js>(&mut self, _ctx: &Ctx<'js>, base: &str, name: &str) -> rquickjs::Result<String> {
-        resolve(base, name).map_err(|error| Error::new_resolving_message(base, name, error.to_string()))
+        resolve(&self.code, base, name).map_err(|error| Error::new_resolving_message(base, name, error.to_string()))
     }
 }
 
@@ -206,24 +206,89 @@ pub(super) struct ProjectLoader {
 
 impl Loader for ProjectLoader {
     fn load<'js>(&mut self, ctx: &Ctx<'js>, name: &str) -> rquickjs::Result<Module<'js, Declared>> {
-        let builtin = match name {
-            PRELUDE => PRELUDE_SOURCE,
-            QUEUES => QUEUES_SOURCE,
-            STREAMS => STREAMS_SOURCE,
-            WEB => WEB_SOURCE,
-            CLOUDFLARE_WORKERS => CLOUDFLARE_WORKERS_SOURCE,
-            CLOUDFLARE_WORKFLOWS => CLOUDFLARE_WORKFLOWS_SOURCE,
-            path => {
-                let javascript = || {
-                    self.code
-                        .javascript(Path::new(path))
-                        .map_err(|error| Error::new_loading_message(name, error.to_string()))
-                };
-                return self.code.bytecode.load(ctx, name, javascript);
-            }
+        if let Some(source) = builtin_source(name) {
+            return builtin_bytecode().load(ctx, name, || Ok(source.into()));
+        }
+        let loading_error = |error: &dyn std::fmt::Display| Error::new_loading_message(name, error.to_string());
+        if name.starts_with("node:") {
+            return facade(ctx, &self.code, "builtin", name, name, Interop::Plain);
+        }
+        let (path, interop) = match name.strip_suffix(NODE_MODE) {
+            Some(path) => (path, Interop::Node),
+            None => (name, Interop::EsModuleMarker),
         };
-        builtin_bytecode().load(ctx, name, || Ok(builtin.into()))
+        let source = self.code.module_source(Path::new(path)).map_err(|e| loading_error(&e))?;
+        match source.format {
+            ModuleFormat::Esm => self.code.bytecode.load(ctx, name, || Ok(source.text.clone())),
+            ModuleFormat::CommonJs => facade(ctx, &self.code, "commonjs", path, name, interop),
+            ModuleFormat::Json => facade(ctx, &self.code, "json", path, name, Interop::Plain),
+            ModuleFormat::Text => facade(ctx, &self.code, "text", path, name, Interop::Plain),
+        }
     }
+}
+
+/// What the default import of a CommonJS module is.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Interop {
+    /// `module.exports` itself (JSON, text, built-ins).
+    Plain,
+    /// esbuild's rule: `module.exports.default` when `module.exports.__esModule` is set, else
+    /// `module.exports`.
+    EsModuleMarker,
+    /// Node's rule, for importers that are Node ES modules: always `module.exports`.
+    Node,
+}
+
+/// An ES module standing for the CommonJS-style module `id` (of `kind`, see `modules.js`): it is
+/// loaded now, through the `require` cache, so that its export names are known; the module
+/// named `name` exports each of them and a default.
+fn facade<'js>(
+    ctx: &Ctx<'js>,
+    code: &Arc<ProjectCode>,
+    kind: &str,
+    id: &str,
+    name: &str,
+    interop: Interop,
+) -> rquickjs::Result<Module<'js, Declared>> {
+    let system = commonjs::system(ctx, code)?;
+    let load: Function = system.get("load")?;
+    let exports: Value = load.call((kind, id)).map_err(|error| rethrow_as_loading(ctx, name, error))?;
+    let export_names: Function = system.get("exportNames")?;
+    let names: Vec<String> = export_names.call((exports,))?;
+    let id_literal = serde_json::to_string(id).unwrap_or_default();
+    let mut text = format!("const m = globalThis.{}.exportsOf({id_literal});\n", commonjs::SYSTEM_GLOBAL);
+    text.push_str(match interop {
+        Interop::Plain | Interop::Node => "export default m;\n",
+        Interop::EsModuleMarker => "export default m !== null && m !== undefined && m.__esModule ? m.default : m;\n",
+    });
+    if !names.is_empty() {
+        let bindings: Vec<String> = names.iter().enumerate().map(|(i, n)| format!("v{i} = m.{n}")).collect();
+        let exports: Vec<String> = names.iter().enumerate().map(|(i, n)| format!("v{i} as {n}")).collect();
+        text.push_str(&format!("const {};\nexport {{ {} }};\n", bindings.join(", "), exports.join(", ")));
+    }
+    Module::declare(ctx.clone(), name, text)
+}
+
+/// An exception thrown while a CommonJS module ran, as the loading error of the module importing
+/// it, keeping its name, message and where it was thrown.
+fn rethrow_as_loading<'js>(ctx: &Ctx<'js>, name: &str, error: Error) -> Error {
+    if !matches!(error, Error::Exception) {
+        return error;
+    }
+    let caught = ctx.catch();
+    let message = match caught.as_exception() {
+        Some(exception) => {
+            let kind = exception.get::<_, Option<String>>("name").ok().flatten().unwrap_or_else(|| "Error".into());
+            let text = exception.message().unwrap_or_default();
+            let at = exception.stack().as_deref().and_then(super::runtime::first_frame_location);
+            match at {
+                Some(at) => format!("{at}: {kind}: {text}"),
+                None => format!("{kind}: {text}"),
+            }
+        }
+        None => format!("{caught:?}"),
+    };
+    Error::new_loading_message(name, message)
 }
 
 #[cfg(test)]
@@ -232,20 +297,26 @@ mod tests {
 
     #[test]
     fn resolves_relative_imports_with_bundler_conventions() {
-        let dir = std::env::temp_dir().join(format!("stepflare-loader-{}", std::process::id()));
+        let dir = tempfile::tempdir().unwrap();
+        let dir = dir.path().canonicalize().unwrap();
         std::fs::create_dir_all(dir.join("src/lib")).unwrap();
-        std::fs::write(dir.join("src/index.ts"), "").unwrap();
-        std::fs::write(dir.join("src/lib/greet.ts"), "").unwrap();
-        std::fs::write(dir.join("src/lib/index.js"), "").unwrap();
+        std::fs::write(dir.join("src/index.ts"), "export {}").unwrap();
+        std::fs::write(dir.join("src/lib/greet.ts"), "export {}").unwrap();
+        std::fs::write(dir.join("src/lib/index.js"), "export {}").unwrap();
+        let code = ProjectCode::new(dir.join("src/index.ts"), NodeCompat::None, dir.join("wrangler.jsonc"));
         let importer = dir.join("src/index.ts").display().to_string();
         let expect = |rel: &str| dir.join(rel).display().to_string();
-        assert_eq!(resolve(&importer, "./lib/greet").unwrap(), expect("src/lib/greet.ts"));
-        assert_eq!(resolve(&importer, "./lib/greet.js").unwrap(), expect("src/lib/greet.ts"));
-        assert_eq!(resolve(&importer, "./lib").unwrap(), expect("src/lib/index.js"));
-        assert_eq!(resolve(&importer, "../src/lib/greet.ts").unwrap(), expect("src/lib/greet.ts"));
-        assert_eq!(resolve(&importer, "cloudflare:workers").unwrap(), "cloudflare:workers");
-        assert!(resolve(&importer, "./missing").is_err());
-        assert!(resolve(&importer, "lodash").is_err());
-        std::fs::remove_dir_all(&dir).ok();
+        let resolve = |specifier: &str| resolve(&code, &importer, specifier);
+        assert_eq!(resolve("./lib/greet").unwrap(), expect("src/lib/greet.ts"));
+        assert_eq!(resolve("./lib/greet.js").unwrap(), expect("src/lib/greet.ts"));
+        assert_eq!(resolve("./lib").unwrap(), expect("src/lib/index.js"));
+        assert_eq!(resolve("../src/lib/greet.ts").unwrap(), expect("src/lib/greet.ts"));
+        assert_eq!(resolve("cloudflare:workers").unwrap(), "cloudflare:workers");
+        assert!(resolve("./missing").unwrap_err().to_string().contains("no file"));
+        let missing_package = resolve("lodash").unwrap_err().to_string();
+        assert!(missing_package.contains("no package \"lodash\""), "{missing_package}");
+        assert!(missing_package.contains(&importer), "{missing_package}");
+        let builtin = resolve("node:buffer").unwrap_err().to_string();
+        assert!(builtin.contains("nodejs_compat"), "{builtin}");
     }
 }

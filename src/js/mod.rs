@@ -3,11 +3,15 @@
 //! [`StepHost`]. Nothing here touches SQLite: every durable decision goes through the host.
 
 mod bindings;
+mod commonjs;
 mod consumer;
 mod fetch;
 mod host;
 mod loader;
+mod node;
+mod resolve;
 mod runtime;
+mod source;
 mod timers;
 pub mod transpile;
 mod worker;

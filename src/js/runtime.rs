@@ -103,7 +103,7 @@ async fn call_run<'js, H: StepHost>(
 /// the context, so both are returned.
 pub(super) async fn fresh_context(code: &Arc<ProjectCode>) -> rquickjs::Result<(AsyncRuntime, AsyncContext)> {
     let runtime = AsyncRuntime::new()?;
-    runtime.set_loader(ProjectResolver, ProjectLoader { code: code.clone() }).await;
+    runtime.set_loader(ProjectResolver { code: code.clone() }, ProjectLoader { code: code.clone() }).await;
     let context = AsyncContext::full(&runtime).await?;
     Ok((runtime, context))
 }
@@ -396,7 +396,7 @@ pub async fn inspect_module(code: Arc<ProjectCode>) -> Result<ModuleExports, Mod
 
 /// `file:line:column` of the innermost frame of a QuickJS stack (`    at f (/a.js:3:9)` or
 /// `    at /a.js:3:9`).
-fn first_frame_location(stack: &str) -> Option<String> {
+pub(super) fn first_frame_location(stack: &str) -> Option<String> {
     let frame = stack.lines().map(str::trim).find_map(|line| line.strip_prefix("at "))?;
     let location = match frame.rsplit_once(" (") {
         Some((_, inner)) => inner.strip_suffix(')')?,

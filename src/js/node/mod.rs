@@ -1,0 +1,29 @@
+//! The Node.js built-ins stepflare emulates under `nodejs_compat`: each is a CommonJS body in
+//! this folder (run by `modules.js` with `exports`, `require` and `module`), built on LLRT's
+//! native modules where they cover the API (`require("stepflare:llrt/<name>")`) and written here
+//! where they do not. A built-in that is not in this table fails at import, naming itself.
+
+/// The source of the built-in `name` (`"node:events"`), when stepflare emulates it.
+pub fn source(name: &str) -> Option<&'static str> {
+    let name = name.strip_prefix("node:").unwrap_or(name);
+    Some(match name {
+        "buffer" => include_str!("buffer.js"),
+        "crypto" => include_str!("crypto.js"),
+        "path" | "path/posix" => include_str!("path.js"),
+        "string_decoder" => include_str!("string_decoder.js"),
+        _ => return None,
+    })
+}
+
+/// Whether stepflare emulates the built-in `name` (`"node:events"`).
+pub fn is_emulated(name: &str) -> bool {
+    source(name).is_some()
+}
+
+/// Why importing the built-in `name` fails.
+pub fn not_emulated(name: &str) -> String {
+    let name = name.strip_prefix("node:").unwrap_or(name);
+    format!(
+        "node:{name} is not emulated by stepflare (Cloudflare's Node.js compatibility may offer it in production, or only as a stub); see docs/compatibility.md for the built-ins that are"
+    )
+}

@@ -1,0 +1,297 @@
+//! Where an import or a `require` leads, decided as wrangler's bundler (esbuild) decides it:
+//! relative and absolute paths with added extensions and `.js` meaning `.ts`, bare specifiers
+//! from `node_modules` (walking up, through pnpm's and workspaces' symlinks to real paths),
+//! `package.json` `exports`/`imports` under Workers' conditions, the `browser`, `module` and `main`
+//! fields, `tsconfig.json` `paths`, and the `node:*` built-ins that the Worker's Node.js
+//! compatibility allows. Resolution is pure lookup: nothing is read but directories and
+//! `package.json`/`tsconfig.json` files, and answers are cached per project version.
+
+use std::path::{Path, PathBuf};
+
+use oxc_resolver::{ModuleType, ResolveError, ResolveOptions, Resolver, TsconfigDiscovery};
+
+use crate::config::NodeCompat;
+
+/// The conditions wrangler gives esbuild; esbuild adds `import` or `require`, and `default`.
+/// (With custom conditions set, esbuild leaves out webpack's `module`.)
+const WORKER_CONDITIONS: [&str; 3] = ["workerd", "worker", "browser"];
+
+/// Node's built-in modules, without the `node:` prefix.
+const NODE_BUILTINS: &[&str] = &[
+    "assert",
+    "assert/strict",
+    "async_hooks",
+    "buffer",
+    "child_process",
+    "cluster",
+    "console",
+    "constants",
+    "crypto",
+    "dgram",
+    "diagnostics_channel",
+    "dns",
+    "dns/promises",
+    "domain",
+    "events",
+    "fs",
+    "fs/promises",
+    "http",
+    "http2",
+    "https",
+    "inspector",
+    "inspector/promises",
+    "module",
+    "net",
+    "os",
+    "path",
+    "path/posix",
+    "path/win32",
+    "perf_hooks",
+    "process",
+    "punycode",
+    "querystring",
+    "readline",
+    "readline/promises",
+    "repl",
+    "sqlite",
+    "stream",
+    "stream/consumers",
+    "stream/promises",
+    "stream/web",
+    "string_decoder",
+    "sys",
+    "test",
+    "timers",
+    "timers/promises",
+    "tls",
+    "trace_events",
+    "tty",
+    "url",
+    "util",
+    "util/types",
+    "v8",
+    "vm",
+    "wasi",
+    "worker_threads",
+    "zlib",
+];
+
+/// Whether `name` (without `node:`) is one of Node's built-in modules.
+pub fn is_node_builtin(name: &str) -> bool {
+    NODE_BUILTINS.contains(&name)
+}
+
+/// How a module is imported: the conditions of `exports` differ.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImportKind {
+    /// An `import` statement or `import()`.
+    Import,
+    /// A `require()` call.
+    Require,
+}
+
+/// What a specifier resolved to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Resolved {
+    /// A Node.js built-in, always named with its `node:` prefix.
+    NodeBuiltin(String),
+    /// A file, by its real path (symlinks followed).
+    File { path: PathBuf, package_type: PackageType },
+}
+
+/// What the nearest `package.json` (or the extension) says a file is, which esbuild uses to
+/// pick Node's rules for a default import of CommonJS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PackageType {
+    /// `.mjs`/`.mts`, or `.js`/`.ts` under `"type": "module"`.
+    Module,
+    /// Anything else.
+    Other,
+}
+
+/// Why a specifier did not resolve. The message names the importer, the specifier and what was
+/// tried.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("cannot resolve {specifier:?} from {importer}: {reason}")]
+pub struct ResolveFailure {
+    pub specifier: String,
+    pub importer: String,
+    pub reason: String,
+}
+
+/// Resolves imports for one version of a project.
+pub struct ModuleResolver {
+    imports: Resolver,
+    requires: Resolver,
+    node_compat: NodeCompat,
+    /// The config that sets the compatibility flags, for error messages.
+    config: PathBuf,
+}
+
+impl std::fmt::Debug for ModuleResolver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ModuleResolver").field("node_compat", &self.node_compat).finish_non_exhaustive()
+    }
+}
+
+impl ModuleResolver {
+    pub fn new(node_compat: NodeCompat, config: PathBuf) -> Self {
+        let imports = Resolver::new(options(ImportKind::Import));
+        let requires = imports.clone_with_options(options(ImportKind::Require));
+        ModuleResolver { imports, requires, node_compat, config }
+    }
+
+    pub fn node_compat(&self) -> NodeCompat {
+        self.node_compat
+    }
+
+    /// Resolves `specifier` imported (or required) by the file `importer`.
+    pub fn resolve(&self, importer: &Path, specifier: &str, kind: ImportKind) -> Result<Resolved, ResolveFailure> {
+        let fail = |reason: String| ResolveFailure {
+            specifier: specifier.to_owned(),
+            importer: importer.display().to_string(),
+            reason,
+        };
+        if let Some(name) = specifier.strip_prefix("node:") {
+            return self.node_builtin(name).map_err(fail);
+        }
+        // Node's rule, which wrangler's Node.js compatibility follows: a bare built-in name is
+        // the built-in, whatever node_modules holds.
+        if is_node_builtin(specifier) && matches!(self.node_compat, NodeCompat::V2 { .. }) {
+            return self.node_builtin(specifier).map_err(fail);
+        }
+        let resolver = match kind {
+            ImportKind::Import => &self.imports,
+            ImportKind::Require => &self.requires,
+        };
+        match resolver.resolve_file(importer, specifier) {
+            Ok(resolution) => {
+                let package_type = match resolution.module_type() {
+                    Some(ModuleType::Module) => PackageType::Module,
+                    _ => PackageType::Other,
+                };
+                Ok(Resolved::File { path: resolution.into_path_buf(), package_type })
+            }
+            Err(error) => Err(fail(self.explain(importer, specifier, error))),
+        }
+    }
+
+    /// The package type of the entry module, which nothing imports.
+    pub fn package_type_of(&self, file: &Path) -> PackageType {
+        let name = file.file_name().map(|n| format!("./{}", n.to_string_lossy())).unwrap_or_default();
+        match self.resolve(file, &name, ImportKind::Import) {
+            Ok(Resolved::File { package_type, .. }) => package_type,
+            _ => PackageType::Other,
+        }
+    }
+
+    fn node_builtin(&self, name: &str) -> Result<Resolved, String> {
+        if !is_node_builtin(name) {
+            return Err(format!("node:{name} is not one of Node.js's built-in modules"));
+        }
+        let config = self.config.display();
+        match self.node_compat {
+            NodeCompat::None => Err(format!(
+                "node:{name} is a Node.js built-in, which Workers offer only with Node.js compatibility: add \"nodejs_compat\" to compatibility_flags in {config}"
+            )),
+            NodeCompat::Als if name != "async_hooks" => Err(format!(
+                "the nodejs_als flag only offers node:async_hooks; for node:{name} add \"nodejs_compat\" to compatibility_flags in {config}"
+            )),
+            _ if !super::node::is_emulated(name) => Err(super::node::not_emulated(name)),
+            _ => Ok(Resolved::NodeBuiltin(format!("node:{name}"))),
+        }
+    }
+
+    /// The resolver's error, with what was tried for the common case of a missing package or
+    /// file.
+    fn explain(&self, importer: &Path, specifier: &str, error: ResolveError) -> String {
+        match error {
+            ResolveError::NotFound(_) if is_bare(specifier) => {
+                let package = package_name(specifier);
+                let folders: Vec<String> = importer
+                    .ancestors()
+                    .skip(1)
+                    .filter(|dir| dir.file_name().is_none_or(|name| name != "node_modules"))
+                    .map(|dir| dir.join("node_modules").display().to_string())
+                    .collect();
+                let mut reason = format!(
+                    "no package {package:?} (or no file for it) in {}; is it installed (npm install)?",
+                    folders.join(", ")
+                );
+                if is_node_builtin(specifier) {
+                    reason.push_str(&match self.node_compat {
+                        NodeCompat::V1 => format!(" It is also a Node.js built-in: import it as \"node:{specifier}\""),
+                        _ => format!(
+                            " It is also a Node.js built-in, which Workers offer with Node.js compatibility: add \"nodejs_compat\" to compatibility_flags in {}",
+                            self.config.display()
+                        ),
+                    });
+                }
+                reason
+            }
+            ResolveError::NotFound(_) => {
+                let base = importer.parent().map(|dir| dir.join(specifier)).unwrap_or_else(|| PathBuf::from(specifier));
+                format!(
+                    "no file {} (tried the extensions .ts, .js, .mts, .mjs, .json, .js as .ts, and index files)",
+                    base.display()
+                )
+            }
+            other => other.to_string(),
+        }
+    }
+}
+
+fn options(kind: ImportKind) -> ResolveOptions {
+    let strings = |list: &[&str]| list.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+    let mut conditions = strings(&WORKER_CONDITIONS);
+    conditions.push(match kind {
+        ImportKind::Import => "import".to_owned(),
+        ImportKind::Require => "require".to_owned(),
+    });
+    conditions.push("default".to_owned());
+    ResolveOptions {
+        tsconfig: Some(TsconfigDiscovery::Auto),
+        condition_names: conditions,
+        // esbuild's order for its default platform, `browser`.
+        main_fields: strings(&["browser", "module", "main"]),
+        alias_fields: vec![strings(&["browser"])],
+        extensions: strings(&[".ts", ".js", ".mts", ".mjs", ".json"]),
+        // As esbuild does, `./x.js` finds `./x.ts` when there is no `./x.js`.
+        extension_alias: vec![
+            (".js".to_owned(), strings(&[".js", ".ts"])),
+            (".mjs".to_owned(), strings(&[".mjs", ".mts"])),
+            (".cjs".to_owned(), strings(&[".cjs", ".cts"])),
+        ],
+        module_type: true,
+        // A machine's NODE_PATH is no part of the project.
+        node_path: false,
+        ..ResolveOptions::default()
+    }
+}
+
+fn is_bare(specifier: &str) -> bool {
+    !(specifier.starts_with('.') || specifier.starts_with('/') || specifier.starts_with('#'))
+}
+
+/// `@scope/name` or `name`, the first part of a bare specifier.
+fn package_name(specifier: &str) -> &str {
+    let mut parts = specifier.splitn(3, '/');
+    let first = parts.next().unwrap_or(specifier);
+    match (first.starts_with('@'), parts.next()) {
+        (true, Some(second)) => &specifier[..first.len() + 1 + second.len()],
+        _ => first,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn package_names_keep_their_scope() {
+        assert_eq!(package_name("hono"), "hono");
+        assert_eq!(package_name("hono/cors"), "hono");
+        assert_eq!(package_name("@scope/pkg/sub/path"), "@scope/pkg");
+        assert_eq!(package_name("@scope/pkg"), "@scope/pkg");
+    }
+}
