@@ -54,11 +54,7 @@ pub async fn load(path: &Path, store: &Store, now_ms: i64) -> Result<Project, Pr
         }
         return Err(ProjectError::NoMain { config: config.path.display().to_string() });
     };
-    let code = ProjectCode::new(main.clone(), config.node_compat(), config.path.clone());
-    let exports = js::inspect_module(code.clone()).await.map_err(|error| ProjectError::Load {
-        location: error.location.unwrap_or_else(|| main.display().to_string()),
-        message: error.message,
-    })?;
+    let (code, exports) = load_code(&config, &main).await?;
     let classes = &exports.classes;
     for workflow in &local {
         if !classes.contains(&workflow.class_name) {
@@ -150,6 +146,22 @@ pub async fn load(path: &Path, store: &Store, now_ms: i64) -> Result<Project, Pr
         crons,
     });
     Ok(Project { config, workflows, worker })
+}
+
+/// Loads the entry module and everything it imports, and reports its exports. A project that
+/// imports `node:async_hooks` is loaded a second time, with async functions rewritten so that
+/// `AsyncLocalStorage` follows `await`.
+async fn load_code(config: &ProjectConfig, main: &Path) -> Result<(Arc<ProjectCode>, js::ModuleExports), ProjectError> {
+    let inspect = |async_context: bool| async move {
+        let code = ProjectCode::new(main.to_owned(), config.node_compat(), config.path.clone(), async_context);
+        let exports = js::inspect_module(code.clone()).await.map_err(|error| ProjectError::Load {
+            location: error.location.unwrap_or_else(|| main.display().to_string()),
+            message: error.message,
+        })?;
+        Ok::<_, ProjectError>((code, exports))
+    };
+    let (code, exports) = inspect(false).await?;
+    if code.needs_async_context() { inspect(true).await } else { Ok((code, exports)) }
 }
 
 /// Loads several Workers at once (`stepflare dev -c a -c b`), as `wrangler dev` does, and binds

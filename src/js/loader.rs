@@ -66,6 +66,8 @@ pub struct ProjectCode {
     resolver: ModuleResolver,
     sources: Mutex<HashMap<PathBuf, ModuleSource>>,
     bytecode: BytecodeCache,
+    /// Whether async functions are rewritten so that `AsyncLocalStorage` follows `await`.
+    async_context: bool,
 }
 
 /// Compiled modules by name, so that a run loads bytecode instead of parsing source again.
@@ -107,14 +109,29 @@ fn builtin_bytecode() -> &'static BytecodeCache {
 }
 
 impl ProjectCode {
-    /// `config` is the file that set `node_compat`, named in errors about built-ins.
-    pub fn new(main: PathBuf, node_compat: NodeCompat, config: PathBuf) -> Arc<Self> {
+    /// `config` is the file that set `node_compat`, named in errors about built-ins. With
+    /// `async_context`, every module's async functions are rewritten so that an
+    /// `AsyncLocalStorage` store follows `await` (which costs load time and some speed, so it is
+    /// done only for projects that import `node:async_hooks`).
+    pub fn new(main: PathBuf, node_compat: NodeCompat, config: PathBuf, async_context: bool) -> Arc<Self> {
         Arc::new(ProjectCode {
             main,
             resolver: ModuleResolver::new(node_compat, config),
             sources: Mutex::new(HashMap::new()),
             bytecode: BytecodeCache::default(),
+            async_context,
         })
+    }
+
+    /// Whether this version rewrites async functions for `AsyncLocalStorage`.
+    pub fn async_context(&self) -> bool {
+        self.async_context
+    }
+
+    /// Whether a module loaded so far imports `node:async_hooks`, so that the project needs
+    /// [`ProjectCode::async_context`].
+    pub fn needs_async_context(&self) -> bool {
+        self.resolver.async_hooks_resolved()
     }
 
     pub fn main(&self) -> &Path {
@@ -134,7 +151,7 @@ impl ProjectCode {
         if let Some(source) = self.lock().get(path) {
             return Ok(source.clone());
         }
-        let source = source::read(path)?;
+        let source = source::read(path, self.async_context)?;
         self.lock().insert(path.to_owned(), source.clone());
         Ok(source)
     }
@@ -303,7 +320,7 @@ mod tests {
         std::fs::write(dir.join("src/index.ts"), "export {}").unwrap();
         std::fs::write(dir.join("src/lib/greet.ts"), "export {}").unwrap();
         std::fs::write(dir.join("src/lib/index.js"), "export {}").unwrap();
-        let code = ProjectCode::new(dir.join("src/index.ts"), NodeCompat::None, dir.join("wrangler.jsonc"));
+        let code = ProjectCode::new(dir.join("src/index.ts"), NodeCompat::None, dir.join("wrangler.jsonc"), false);
         let importer = dir.join("src/index.ts").display().to_string();
         let expect = |rel: &str| dir.join(rel).display().to_string();
         let resolve = |specifier: &str| resolve(&code, &importer, specifier);

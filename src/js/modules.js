@@ -91,8 +91,10 @@
     return require;
   }
 
-  // Built-ins require each other by name, and LLRT's native modules as "stepflare:llrt/<name>".
+  // Built-ins require each other by name, LLRT's native modules as "stepflare:llrt/<name>", and
+// the Worker's Node.js options (`{ populateProcessEnv }`) as "stepflare:options".
   function requireBuiltin(specifier) {
+    if (specifier === "stepflare:options") return host.options;
     if (specifier.startsWith("stepflare:llrt/")) {
       const name = specifier.slice("stepflare:llrt/".length);
       const cached = cache.get(specifier);

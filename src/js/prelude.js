@@ -92,11 +92,14 @@ import { queueApi } from "stepflare:queues";
   class Step {
     async do(name, configOrCallback, maybeCallback) {
       checkName("do", name);
-      const [config, callback] =
+      let [config, callback] =
         typeof configOrCallback === "function" ? [null, configOrCallback] : [configOrCallback ?? null, maybeCallback];
       if (typeof callback !== "function") {
         throw new TypeError(`step.do("${name}"): the last argument must be a callback function`);
       }
+      // With node:async_hooks loaded, the callback runs in the caller's AsyncLocalStorage frame.
+      const asyncContext = globalThis.__stepflare_async_context;
+      if (asyncContext) callback = asyncContext.bind(callback);
       let reply = await call({ op: "do.begin", name, config });
       for (;;) {
         if (reply.kind === "cached") return decode(reply.output);

@@ -7,6 +7,7 @@
 //! `package.json`/`tsconfig.json` files, and answers are cached per project version.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use oxc_resolver::{ModuleType, ResolveError, ResolveOptions, Resolver, TsconfigDiscovery};
 
@@ -126,6 +127,8 @@ pub struct ModuleResolver {
     node_compat: NodeCompat,
     /// The config that sets the compatibility flags, for error messages.
     config: PathBuf,
+    /// Set once anything resolved `node:async_hooks`.
+    async_hooks_resolved: AtomicBool,
 }
 
 impl std::fmt::Debug for ModuleResolver {
@@ -138,11 +141,16 @@ impl ModuleResolver {
     pub fn new(node_compat: NodeCompat, config: PathBuf) -> Self {
         let imports = Resolver::new(options(ImportKind::Import));
         let requires = imports.clone_with_options(options(ImportKind::Require));
-        ModuleResolver { imports, requires, node_compat, config }
+        ModuleResolver { imports, requires, node_compat, config, async_hooks_resolved: AtomicBool::new(false) }
     }
 
     pub fn node_compat(&self) -> NodeCompat {
         self.node_compat
+    }
+
+    /// Whether any module resolved `node:async_hooks` so far.
+    pub fn async_hooks_resolved(&self) -> bool {
+        self.async_hooks_resolved.load(Ordering::Relaxed)
     }
 
     /// Resolves `specifier` imported (or required) by the file `importer`.
@@ -198,7 +206,12 @@ impl ModuleResolver {
                 "the nodejs_als flag only offers node:async_hooks; for node:{name} add \"nodejs_compat\" to compatibility_flags in {config}"
             )),
             _ if !super::node::is_emulated(name) => Err(super::node::not_emulated(name)),
-            _ => Ok(Resolved::NodeBuiltin(format!("node:{name}"))),
+            _ => {
+                if name == "async_hooks" {
+                    self.async_hooks_resolved.store(true, Ordering::Relaxed);
+                }
+                Ok(Resolved::NodeBuiltin(format!("node:{name}")))
+            }
         }
     }
 

@@ -13,9 +13,11 @@ use rquickjs::{
 use serde_json::Value as Json;
 
 use super::bindings::{BindingHost, EnvBinding};
+use super::commonjs;
 use super::host::{HostRequest, LogLevel, StepHost};
 use super::loader::{PRELUDE, ProjectCode, ProjectLoader, ProjectResolver, STREAMS, WEB};
 use super::timers;
+use crate::config::NodeCompat;
 use crate::store::ErrorInfo;
 
 /// Everything a run needs to know about the instance.
@@ -68,7 +70,7 @@ async fn call_run<'js, H: StepHost>(
     request: &RunRequest,
     host: Arc<H>,
 ) -> rquickjs::Result<RunOutcome> {
-    let (stepflare, env) = prepare_context(ctx, host, &request.env, &request.bindings).await?;
+    let (stepflare, env) = prepare_context(ctx, &request.code, host, &request.env, &request.bindings).await?;
     let main = request.code.main().display().to_string();
     let namespace: Object = Module::import(ctx, main.clone())?.into_future().await?;
     let class: Value = namespace.get(request.class_name.as_str())?;
@@ -112,6 +114,7 @@ pub(super) async fn fresh_context(code: &Arc<ProjectCode>) -> rquickjs::Result<(
 /// the prelude, and `env` (vars plus workflow bindings). Returns the prelude's exports and `env`.
 pub(super) async fn prepare_context<'js, H: StepHost>(
     ctx: &Ctx<'js>,
+    code: &Arc<ProjectCode>,
     host: Arc<H>,
     vars: &Json,
     bindings: &[EnvBinding],
@@ -120,6 +123,11 @@ pub(super) async fn prepare_context<'js, H: StepHost>(
     install_host(ctx, host)?;
     timers::install(ctx)?;
     install_web_platform(ctx)?;
+    install_node_globals(ctx, code)?;
+    if code.async_context() {
+        // Installs what carries AsyncLocalStorage across `await` before any user code runs.
+        commonjs::require_builtin(ctx, code, "node:async_hooks")?;
+    }
     Module::import(ctx, WEB)?.into_future::<Value>().await?;
     Module::import(ctx, PRELUDE)?.into_future::<Value>().await?;
     let stepflare: Object = ctx.globals().get("__stepflare")?;
@@ -127,6 +135,7 @@ pub(super) async fn prepare_context<'js, H: StepHost>(
     let bindings = ctx.json_parse(serde_json::to_string(bindings).unwrap_or_else(|_| "[]".into()))?;
     let env: Value = make_env.call((ctx.json_parse(vars.to_string())?, bindings))?;
     stepflare.set("env", env.clone())?;
+    stepflare.set("vars", ctx.json_parse(vars.to_string())?)?;
     Ok((stepflare, env))
 }
 
@@ -191,6 +200,42 @@ fn install_web_platform<'js>(ctx: &Ctx<'js>) -> rquickjs::Result<()> {
     define_lazily(&define, &["DOMException"], |ctx| llrt_exceptions::init(ctx))?;
     // A module without top-level await is evaluated before `import` returns.
     define_lazily(&define, &STREAM_GLOBALS, |ctx| Module::import(ctx, STREAMS).map(|_| ()))
+}
+
+/// Node's globals, which Workers have under the second version of `nodejs_compat`: `process`,
+/// `global`, `setImmediate` and `clearImmediate`, each set up (by loading its built-in) on
+/// first use. (`Buffer` is there in every Worker, with the other LLRT globals.)
+fn install_node_globals<'js>(ctx: &Ctx<'js>, code: &Arc<ProjectCode>) -> rquickjs::Result<()> {
+    if !matches!(code.node_compat(), NodeCompat::V2 { .. }) {
+        return Ok(());
+    }
+    let globals = ctx.globals();
+    globals.set("global", globals.clone())?;
+    let define: Function = ctx.eval(
+        r#"(name, load) => {
+            Object.defineProperty(globalThis, name, {
+                configurable: true,
+                get() { const value = load(); Object.defineProperty(globalThis, name, { value, writable: true, configurable: true }); return value; },
+                set(value) { Object.defineProperty(globalThis, name, { value, writable: true, configurable: true }); },
+            });
+        }"#,
+    )?;
+    for (name, builtin, member) in [
+        ("process", "node:process", None),
+        ("setImmediate", "node:timers", Some("setImmediate")),
+        ("clearImmediate", "node:timers", Some("clearImmediate")),
+    ] {
+        let code = code.clone();
+        let load = Func::from(move |ctx: Ctx<'js>| -> rquickjs::Result<Value<'js>> {
+            let exports = commonjs::require_builtin(&ctx, &code, builtin)?;
+            match member {
+                Some(member) => exports.into_object().map_or(Ok(Value::new_undefined(ctx.clone())), |o| o.get(member)),
+                None => Ok(exports),
+            }
+        });
+        define.call::<_, ()>((name, load))?;
+    }
+    Ok(())
 }
 
 /// Defines each of `names` (through `define`) as an accessor that removes them all and calls
@@ -356,7 +401,7 @@ pub async fn inspect_module(code: Arc<ProjectCode>) -> Result<ModuleExports, Mod
         fresh_context(&code).await.map_err(|e| ModuleError { location: None, message: e.to_string() })?;
     async_with!(context => |ctx| {
         let result: rquickjs::Result<ModuleExports> = async {
-            prepare_context(&ctx, Arc::new(NoSteps(None)), &Json::Null, &[]).await?;
+            prepare_context(&ctx, &code, Arc::new(NoSteps(None)), &Json::Null, &[]).await?;
             let main = code.main().display().to_string();
             let namespace: Object = Module::import(&ctx, main)?.into_future().await?;
             let mut exports = ModuleExports::default();

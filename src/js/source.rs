@@ -49,8 +49,9 @@ fn node_env() -> String {
     std::env::var("NODE_ENV").unwrap_or_else(|_| "development".to_owned())
 }
 
-/// Reads `path` and prepares it as a module.
-pub fn read(path: &Path) -> Result<ModuleSource, SourceError> {
+/// Reads `path` and prepares it as a module; with `lower_async`, its async functions are
+/// rewritten for `AsyncLocalStorage` (see [`transpile::lower_async_functions`]).
+pub fn read(path: &Path, lower_async: bool) -> Result<ModuleSource, SourceError> {
     let extension = path.extension().and_then(|e| e.to_str()).unwrap_or_default().to_ascii_lowercase();
     if extension == "wasm" {
         let why = "QuickJS, which runs Workers here, has no WebAssembly";
@@ -70,6 +71,9 @@ pub fn read(path: &Path) -> Result<ModuleSource, SourceError> {
         _ => (detect_format(&source), source),
     };
     let text = match format {
+        ModuleFormat::Esm | ModuleFormat::CommonJs if lower_async => {
+            transpile::lower_async_functions(path, &define_node_env(text), format == ModuleFormat::Esm)?
+        }
         ModuleFormat::Esm | ModuleFormat::CommonJs => define_node_env(text),
         _ => text,
     };

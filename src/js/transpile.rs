@@ -24,7 +24,7 @@ use oxc::{
     parser::Parser,
     semantic::SemanticBuilder,
     span::SourceType,
-    transformer::{Module, TransformOptions, Transformer},
+    transformer::{HelperLoaderMode, Module, TransformOptions, Transformer},
 };
 
 /// Failure to turn a TypeScript module into JavaScript.
@@ -117,6 +117,34 @@ fn transpile_typescript(path: &Path, source: &str) -> Result<String, TranspileEr
         return Err(syntax_error(path, source, reports.iter()));
     }
 
+    Ok(Codegen::new().build(&program).code)
+}
+
+/// Rewrites every `async` function of `javascript` (an ES module when `module`, else script code)
+/// into a generator driven by `babelHelpers.asyncToGenerator`, so that each `await` resumes
+/// through a `then` callback: that is where `node:async_hooks` carries an
+/// `AsyncLocalStorage` store across it, since QuickJS's own `await` offers no hook. Nothing else
+/// is changed. Code that does not say `async` is returned as it is.
+pub fn lower_async_functions(path: &Path, javascript: &str, module: bool) -> Result<String, TranspileError> {
+    if !javascript.contains("async") {
+        return Ok(javascript.to_owned());
+    }
+    let allocator = Allocator::default();
+    let source_type = if module { SourceType::mjs() } else { SourceType::cjs() };
+    let parsed = Parser::new(&allocator, javascript, source_type).parse();
+    if parsed.panicked || parsed.diagnostics.has_errors() {
+        return Err(syntax_error(path, javascript, parsed.diagnostics.errors()));
+    }
+    let mut program = parsed.program;
+    let scoping = SemanticBuilder::new().build(&program).semantic.into_scoping();
+    let mut options = TransformOptions::default();
+    options.env.es2017.async_to_generator = true;
+    options.helper_loader.mode = HelperLoaderMode::External;
+    let transformed = Transformer::new(&allocator, path, &options).build_with_scoping(scoping, &mut program);
+    let reports = transformed.diagnostics.into_vec();
+    if !reports.is_empty() {
+        return Err(syntax_error(path, javascript, reports.iter()));
+    }
     Ok(Codegen::new().build(&program).code)
 }
 

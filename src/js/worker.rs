@@ -159,7 +159,8 @@ pub(super) async fn prepare<'js>(
     worker: &WorkerCode,
     bindings: Arc<dyn BindingHost>,
 ) -> rquickjs::Result<Value<'js>> {
-    let (_, env) = prepare_context(ctx, Arc::new(NoSteps(Some(bindings))), &worker.vars, &worker.bindings).await?;
+    let (_, env) =
+        prepare_context(ctx, &worker.code, Arc::new(NoSteps(Some(bindings))), &worker.vars, &worker.bindings).await?;
     Ok(env)
 }
 

@@ -7,6 +7,7 @@
 pub fn source(name: &str) -> Option<&'static str> {
     let name = name.strip_prefix("node:").unwrap_or(name);
     Some(match name {
+        "async_hooks" => include_str!("async_hooks.js"),
         "buffer" => include_str!("buffer.js"),
         "crypto" => include_str!("crypto.js"),
         "path" | "path/posix" => include_str!("path.js"),
