@@ -3,6 +3,9 @@
 //! workflows and the Workers at once; a bad one is logged and the last good set keeps serving,
 //! until a later write loads.
 //!
+//! Packages in `node_modules` are watched only for the end of an install (a package manager's
+//! state file), so an `npm install` reloads once, however many files it writes.
+//!
 //! Reloads run one at a time, in one task, so a burst of writes gives one reload. Runs in flight
 //! keep the code they started with; an instance's next run (after a sleep, an event wait or a
 //! retry delay) replays on the new code and records the new version, as after a deploy.
@@ -26,6 +29,11 @@ const QUIET: Duration = Duration::from_millis(30);
 const LONGEST_WAIT: Duration = Duration::from_millis(120);
 /// Folders that hold state, dependencies or build output, never the project's own sources.
 const IGNORED_FOLDERS: [&str; 5] = [".stepflare", ".wrangler", "node_modules", ".git", "target"];
+/// Files that package managers write when an install has finished, directly in `node_modules`:
+/// npm's hidden lockfile, pnpm's and yarn's state files. A reload waits for one of them, so an
+/// `npm install` that touches thousands of files reloads the project once.
+const INSTALL_MARKERS: [&str; 5] =
+    [".package-lock.json", ".modules.yaml", ".yarn-state.yml", ".yarn-integrity", ".pnpm-workspace-state-v1.json"];
 /// What the module loader reads: JavaScript, TypeScript and JSON.
 const SOURCE_EXTENSIONS: [&str; 9] = ["js", "mjs", "cjs", "ts", "mts", "cts", "jsx", "tsx", "json"];
 
@@ -64,7 +72,13 @@ pub fn watch(projects: &[Project], ignored: Vec<PathBuf>, reloader: Reloader) ->
         let _ = sender.send(event);
     })
     .map_err(WatchError::Start)?;
-    let mut tree = Tree { watcher, roots: project_folders(projects), ignored, source_folders: HashSet::new() };
+    let mut tree = Tree {
+        watcher,
+        roots: project_folders(projects),
+        ignored,
+        source_folders: HashSet::new(),
+        package_folders: HashSet::new(),
+    };
     for root in tree.roots.clone() {
         tree.watch_root(&root)?;
     }
@@ -165,6 +179,9 @@ struct Tree {
     ignored: Vec<PathBuf>,
     /// Folders of loaded sources outside every root, watched without their subfolders.
     source_folders: HashSet<PathBuf>,
+    /// The `node_modules` folders that loaded packages came from, watched without their
+    /// subfolders for the end of an install ([`INSTALL_MARKERS`]).
+    package_folders: HashSet<PathBuf>,
 }
 
 impl Tree {
@@ -188,6 +205,10 @@ impl Tree {
 
     fn watch_source_folders(&mut self, folders: Vec<PathBuf>) {
         for folder in folders {
+            if let Some(packages) = node_modules_of(&folder) {
+                self.watch_package_folder(packages);
+                continue;
+            }
             let covered = self.roots.iter().any(|root| folder.starts_with(root));
             if covered || self.source_folders.contains(&folder) {
                 continue;
@@ -201,6 +222,24 @@ impl Tree {
                 }
             }
         }
+    }
+
+    fn watch_package_folder(&mut self, folder: PathBuf) {
+        if self.package_folders.contains(&folder) {
+            return;
+        }
+        match self.watcher.watch(&folder, RecursiveMode::NonRecursive) {
+            Ok(()) => {
+                self.package_folders.insert(folder);
+            }
+            Err(error) => tracing::warn!("cannot watch {}: {error}; installs there are not reloaded", folder.display()),
+        }
+    }
+
+    /// Whether `path` is an install marker in a watched `node_modules` folder.
+    fn is_install_marker(&self, path: &Path) -> bool {
+        let name = path.file_name().and_then(|name| name.to_str()).unwrap_or_default();
+        INSTALL_MARKERS.contains(&name) && path.parent().is_some_and(|folder| self.package_folders.contains(folder))
     }
 
     /// Whether `event` concerns the project's sources; also starts watching folders that appear
@@ -220,6 +259,9 @@ impl Tree {
         };
         if !changes_files {
             return false;
+        }
+        if event.paths.iter().any(|path| self.is_install_marker(path)) {
+            return true;
         }
         let concerned: Vec<&PathBuf> = event.paths.iter().filter(|path| !self.is_ignored(path)).collect();
         for path in &concerned {
@@ -252,6 +294,18 @@ fn can_change_the_project(path: &Path) -> bool {
     let name = path.file_name().and_then(|name| name.to_str()).unwrap_or_default();
     let extension = path.extension().and_then(|extension| extension.to_str()).unwrap_or_default();
     crate::config::CONFIG_FILE_NAMES.contains(&name) || SOURCE_EXTENSIONS.contains(&extension)
+}
+
+/// The outermost `node_modules` folder that `folder` lies in (pnpm's store lies in another one).
+fn node_modules_of(folder: &Path) -> Option<PathBuf> {
+    let mut out = PathBuf::new();
+    for part in folder.components() {
+        out.push(part);
+        if part.as_os_str() == "node_modules" {
+            return Some(out);
+        }
+    }
+    None
 }
 
 /// Backups, swap files and the other files editors write beside the one being saved.
@@ -296,7 +350,19 @@ fn source_folders(projects: &[Project]) -> Vec<PathBuf> {
 mod tests {
     use std::path::Path;
 
-    use super::{can_change_the_project, is_editor_scratch};
+    use super::{can_change_the_project, is_editor_scratch, node_modules_of};
+
+    #[test]
+    fn packages_are_watched_from_their_outermost_node_modules() {
+        let folder = |path: &str| node_modules_of(Path::new(path)).map(|p| p.display().to_string());
+        assert_eq!(folder("/p/node_modules/hono/dist").as_deref(), Some("/p/node_modules"));
+        assert_eq!(
+            folder("/p/node_modules/.pnpm/a@1/node_modules/a/lib").as_deref(),
+            Some("/p/node_modules"),
+            "pnpm's store is inside the project's node_modules"
+        );
+        assert_eq!(folder("/p/src/lib"), None);
+    }
 
     #[test]
     fn only_configs_and_modules_cause_a_reload() {

@@ -69,7 +69,9 @@ fn parse<T: for<'de> Deserialize<'de> + Default>(value: Value, what: &str) -> Re
 fn new_instance(options: Value) -> Result<NewInstance, BindingError> {
     let options: CreateOptions = parse(options, "instance options")?;
     let id = options.id.as_deref().map(InstanceId::parse).transpose().map_err(EngineError::from)?;
-    Ok(NewInstance { id, params: options.params.unwrap_or(Value::Null), trigger_source: "binding" })
+    // Cloudflare's own local engine gives an instance created without params the payload `{}`.
+    let params = options.params.unwrap_or_else(|| Value::Object(serde_json::Map::new()));
+    Ok(NewInstance { id, params, trigger_source: "binding" })
 }
 
 impl Engine {

@@ -191,3 +191,54 @@ async fn a_workflow_removed_from_the_config_is_gone_until_it_comes_back() {
     let d = server.wait_for_status("nap", &id, &["complete"]).await;
     assert_eq!(d["output"], json!({ "before": "first version", "after": "first version" }), "{d:#}");
 }
+
+/// Writes `files` (path relative to the project, content) into the project.
+fn write_files(project: &Path, files: &[(&str, &str)]) {
+    for (file, text) in files {
+        let path = project.join(file);
+        std::fs::create_dir_all(path.parent().expect("a folder")).expect("create a folder");
+        std::fs::write(&path, text).expect("write a project file");
+    }
+}
+
+#[tokio::test]
+async fn an_install_into_node_modules_reloads_once_when_the_package_manager_is_done() {
+    let project = copy_fixture("reload");
+    write_files(
+        project.path(),
+        &[
+            ("node_modules/wording/package.json", r#"{ "name": "wording", "main": "index.js" }"#),
+            ("node_modules/wording/index.js", r#"exports.suffix = " (wording 1)";"#),
+        ],
+    );
+    edit(
+        project.path(),
+        "src/message.js",
+        "export const MESSAGE = \"first version\";",
+        "import { suffix } from \"wording\";\nexport const MESSAGE = \"first version\" + suffix;",
+    );
+    let server = Server::start_in(project.path());
+    assert_eq!(greet(&server).await["output"], json!("first version (wording 1)"));
+    let first = latest_version(&server, "greet").await;
+
+    // An install writes many files into node_modules, and its state file last.
+    write_files(
+        project.path(),
+        &[
+            ("node_modules/wording/index.js", r#"exports.suffix = " (wording 2)";"#),
+            ("node_modules/wording/README.md", "# wording"),
+            ("node_modules/other/package.json", r#"{ "name": "other" }"#),
+            ("node_modules/other/index.js", "module.exports = 1;"),
+        ],
+    );
+    // Not a wait for anything: had the package files reloaded the project, a new version would
+    // show here; nothing can make this check fail when the code is right.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(latest_version(&server, "greet").await, first, "package files alone reloaded the project");
+
+    write_files(project.path(), &[("node_modules/.package-lock.json", r#"{ "lockfileVersion": 3 }"#)]);
+    wait_for_new_version(&server, "greet", &first).await;
+    assert_eq!(greet(&server).await["output"], json!("first version (wording 2)"));
+    let reloads = server.logs().matches("reloaded: greet version").count();
+    assert_eq!(reloads, 1, "one install, one reload\n--- server logs ---\n{}", server.logs());
+}

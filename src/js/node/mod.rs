@@ -8,10 +8,24 @@ pub fn source(name: &str) -> Option<&'static str> {
     let name = name.strip_prefix("node:").unwrap_or(name);
     Some(match name {
         "async_hooks" => include_str!("async_hooks.js"),
+        "assert" => include_str!("assert.js"),
+        "assert/strict" => include_str!("assert_strict.js"),
         "buffer" => include_str!("buffer.js"),
         "crypto" => include_str!("crypto.js"),
+        "diagnostics_channel" => include_str!("diagnostics_channel.js"),
+        "events" => include_str!("events.js"),
         "path" | "path/posix" => include_str!("path.js"),
+        "process" => include_str!("process.js"),
+        "querystring" => include_str!("querystring.js"),
+        "stream" => include_str!("stream.js"),
+        "stream/promises" => include_str!("stream_promises.js"),
+        "stream/web" => include_str!("stream_web.js"),
         "string_decoder" => include_str!("string_decoder.js"),
+        "timers" => include_str!("timers.js"),
+        "timers/promises" => include_str!("timers_promises.js"),
+        "url" => include_str!("url.js"),
+        "util" | "sys" => include_str!("util.js"),
+        "util/types" => include_str!("types.js"),
         _ => return None,
     })
 }
