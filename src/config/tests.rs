@@ -416,3 +416,42 @@ fn not_found_message() {
         "no wrangler.json, wrangler.jsonc or wrangler.toml found in /p or any parent directory"
     );
 }
+
+#[test]
+fn node_compatibility_follows_wrangler_from_the_date_and_flags() {
+    use super::NodeCompat;
+    let flags = |list: &[&str]| list.iter().map(|f| f.to_string()).collect::<Vec<_>>();
+    assert_eq!(NodeCompat::of("2024-01-01", &[]), NodeCompat::None);
+    assert_eq!(NodeCompat::of("2024-01-01", &flags(&["nodejs_als"])), NodeCompat::Als);
+    assert_eq!(NodeCompat::of("2024-09-22", &flags(&["nodejs_compat"])), NodeCompat::V1);
+    assert_eq!(
+        NodeCompat::of("2024-09-23", &flags(&["nodejs_compat"])),
+        NodeCompat::V2 { populate_process_env: false }
+    );
+    assert_eq!(NodeCompat::of("2025-04-01", &flags(&["nodejs_compat"])), NodeCompat::V2 { populate_process_env: true });
+    assert_eq!(
+        NodeCompat::of(
+            "2024-01-01",
+            &flags(&["nodejs_compat", "nodejs_compat_v2", "nodejs_compat_populate_process_env"])
+        ),
+        NodeCompat::V2 { populate_process_env: true }
+    );
+    assert_eq!(NodeCompat::of("2026-08-04", &[]), NodeCompat::V2 { populate_process_env: true }, "on by default");
+    assert_eq!(NodeCompat::of("2026-08-04", &flags(&["no_nodejs_compat", "no_nodejs_compat_v2"])), NodeCompat::None);
+    assert_eq!(
+        NodeCompat::of("2025-06-01", &flags(&["nodejs_compat", "nodejs_compat_do_not_populate_process_env"])),
+        NodeCompat::V2 { populate_process_env: false }
+    );
+}
+
+#[test]
+fn compatibility_flags_must_be_strings() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("wrangler.jsonc"), "{\n  \"compatibility_flags\": [\"nodejs_compat\", 3]\n}")
+        .unwrap();
+    let error = super::load(dir.path()).unwrap_err().to_string();
+    assert!(
+        error.contains("wrangler.jsonc:2:44") && error.contains("compatibility_flags[1] must be a string"),
+        "{error}"
+    );
+}

@@ -307,4 +307,144 @@ mod tests {
         assert_eq!(package_name("@scope/pkg/sub/path"), "@scope/pkg");
         assert_eq!(package_name("@scope/pkg"), "@scope/pkg");
     }
+
+    /// A project folder with `files` (relative path, content), canonical so symlinks compare.
+    fn project(files: &[(&str, &str)]) -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        let root = dir.path().canonicalize().expect("canonical");
+        for (file, text) in files {
+            let path = root.join(file);
+            std::fs::create_dir_all(path.parent().expect("a parent")).expect("create a folder");
+            std::fs::write(path, text).expect("write a file");
+        }
+        (dir, root)
+    }
+
+    fn resolved(resolver: &ModuleResolver, importer: &Path, specifier: &str, kind: ImportKind) -> String {
+        match resolver.resolve(importer, specifier, kind) {
+            Ok(Resolved::File { path, .. }) => path.display().to_string(),
+            Ok(Resolved::NodeBuiltin(name)) => name,
+            Err(failure) => panic!("{failure}"),
+        }
+    }
+
+    #[test]
+    fn exports_follow_workers_conditions_and_the_kind_of_import() {
+        let (_dir, root) = project(&[
+            ("src/index.ts", ""),
+            (
+                "node_modules/pkg/package.json",
+                r#"{ "name": "pkg", "exports": {
+                    ".": { "node": "./node.js", "workerd": { "import": "./workerd.mjs", "require": "./workerd.cjs" }, "default": "./default.js" },
+                    "./feature": { "browser": "./feature-browser.js", "default": "./feature.js" },
+                    "./module-only": { "module": "./module.js", "default": "./plain.js" }
+                } }"#,
+            ),
+            ("node_modules/pkg/workerd.mjs", ""),
+            ("node_modules/pkg/workerd.cjs", ""),
+            ("node_modules/pkg/feature-browser.js", ""),
+            ("node_modules/pkg/module.js", ""),
+            ("node_modules/pkg/plain.js", ""),
+        ]);
+        let resolver = ModuleResolver::new(NodeCompat::None, root.join("wrangler.jsonc"));
+        let importer = root.join("src/index.ts");
+        let at = |file: &str| root.join(file).display().to_string();
+        assert_eq!(resolved(&resolver, &importer, "pkg", ImportKind::Import), at("node_modules/pkg/workerd.mjs"));
+        assert_eq!(resolved(&resolver, &importer, "pkg", ImportKind::Require), at("node_modules/pkg/workerd.cjs"));
+        assert_eq!(
+            resolved(&resolver, &importer, "pkg/feature", ImportKind::Import),
+            at("node_modules/pkg/feature-browser.js")
+        );
+        // wrangler sets custom conditions, so esbuild leaves webpack's `module` out.
+        assert_eq!(
+            resolved(&resolver, &importer, "pkg/module-only", ImportKind::Import),
+            at("node_modules/pkg/plain.js")
+        );
+        let hidden = resolver.resolve(&importer, "pkg/workerd.mjs", ImportKind::Import).unwrap_err();
+        assert!(hidden.reason.contains("not exported"), "{hidden}");
+    }
+
+    #[test]
+    fn main_fields_the_browser_map_imports_and_tsconfig_paths() {
+        let (_dir, root) = project(&[
+            ("src/index.ts", ""),
+            ("src/lib/util.ts", ""),
+            ("tsconfig.json", r#"{ "compilerOptions": { "baseUrl": ".", "paths": { "@lib/*": ["src/lib/*"] } } }"#),
+            ("package.json", r##"{ "name": "app", "imports": { "#config": "./src/config.js" } }"##),
+            ("src/config.js", ""),
+            (
+                "node_modules/old/package.json",
+                r#"{ "name": "old", "main": "main.js", "module": "module.js", "browser": { "./main.js": "./browser.js", "fs": false } }"#,
+            ),
+            ("node_modules/old/main.js", ""),
+            ("node_modules/old/module.js", ""),
+            ("node_modules/old/browser.js", ""),
+        ]);
+        let resolver = ModuleResolver::new(NodeCompat::None, root.join("wrangler.jsonc"));
+        let importer = root.join("src/index.ts");
+        let at = |file: &str| root.join(file).display().to_string();
+        assert_eq!(resolved(&resolver, &importer, "old", ImportKind::Import), at("node_modules/old/module.js"));
+        assert_eq!(resolved(&resolver, &importer, "@lib/util", ImportKind::Import), at("src/lib/util.ts"));
+        assert_eq!(resolved(&resolver, &importer, "#config", ImportKind::Import), at("src/config.js"));
+    }
+
+    #[test]
+    fn symlinked_packages_resolve_to_real_paths_and_their_own_dependencies() {
+        let (_dir, root) = project(&[
+            ("src/index.ts", ""),
+            ("node_modules/.pnpm/a@1.0.0/node_modules/a/package.json", r#"{ "name": "a", "main": "index.js" }"#),
+            ("node_modules/.pnpm/a@1.0.0/node_modules/a/index.js", ""),
+            ("node_modules/.pnpm/b@1.0.0/node_modules/b/package.json", r#"{ "name": "b", "main": "index.js" }"#),
+            ("node_modules/.pnpm/b@1.0.0/node_modules/b/index.js", ""),
+        ]);
+        let link = |target: &str, at: &str| std::os::unix::fs::symlink(target, root.join(at)).expect("a symlink");
+        link(".pnpm/a@1.0.0/node_modules/a", "node_modules/a");
+        link("../../b@1.0.0/node_modules/b", "node_modules/.pnpm/a@1.0.0/node_modules/b");
+        let resolver = ModuleResolver::new(NodeCompat::None, root.join("wrangler.jsonc"));
+        let a = resolved(&resolver, &root.join("src/index.ts"), "a", ImportKind::Import);
+        assert_eq!(a, root.join("node_modules/.pnpm/a@1.0.0/node_modules/a/index.js").display().to_string());
+        let b = resolved(&resolver, Path::new(&a), "b", ImportKind::Require);
+        assert_eq!(b, root.join("node_modules/.pnpm/b@1.0.0/node_modules/b/index.js").display().to_string());
+        let unreachable = resolver.resolve(&root.join("src/index.ts"), "b", ImportKind::Import).unwrap_err();
+        assert!(unreachable.reason.contains("no package \"b\""), "{unreachable}");
+    }
+
+    #[test]
+    fn node_builtins_follow_the_compatibility_flags() {
+        let (_dir, root) = project(&[
+            ("src/index.ts", ""),
+            ("node_modules/events/package.json", r#"{ "main": "e.js" }"#),
+            ("node_modules/events/e.js", ""),
+        ]);
+        let importer = root.join("src/index.ts");
+        let config = root.join("wrangler.jsonc");
+        let v2 = ModuleResolver::new(NodeCompat::V2 { populate_process_env: true }, config.clone());
+        assert_eq!(resolved(&v2, &importer, "node:buffer", ImportKind::Import), "node:buffer");
+        assert_eq!(
+            resolved(&v2, &importer, "events", ImportKind::Import),
+            "node:events",
+            "a built-in wins over node_modules"
+        );
+        let missing = v2.resolve(&importer, "node:fs", ImportKind::Import).unwrap_err().to_string();
+        assert!(
+            missing.contains("node:fs is not emulated by stepflare") && missing.contains("src/index.ts"),
+            "{missing}"
+        );
+
+        let v1 = ModuleResolver::new(NodeCompat::V1, config.clone());
+        assert_eq!(resolved(&v1, &importer, "node:buffer", ImportKind::Import), "node:buffer");
+        assert_eq!(
+            resolved(&v1, &importer, "events", ImportKind::Import),
+            root.join("node_modules/events/e.js").display().to_string()
+        );
+
+        let none = ModuleResolver::new(NodeCompat::None, config.clone());
+        let refused = none.resolve(&importer, "node:buffer", ImportKind::Import).unwrap_err().to_string();
+        assert!(refused.contains("nodejs_compat") && refused.contains("wrangler.jsonc"), "{refused}");
+
+        let als = ModuleResolver::new(NodeCompat::Als, config);
+        assert_eq!(resolved(&als, &importer, "node:async_hooks", ImportKind::Import), "node:async_hooks");
+        assert!(als.resolve(&importer, "node:buffer", ImportKind::Import).is_err());
+        assert!(als.async_hooks_resolved());
+    }
 }
