@@ -19,6 +19,18 @@ if [[ $node_version != v22.* ]]; then
   exit 1
 fi
 
+# Fixtures with npm dependencies (tests/it/packages.rs) install theirs from their lockfiles, again
+# only when a lockfile is newer than the last install (an npm workspace has one, at its root).
+# fixtures/pnpm-layout has no lockfile: its node_modules is committed as pnpm lays it out.
+while IFS= read -r lockfile; do
+  project=$(dirname "$lockfile")
+  if [[ ! -f $project/node_modules/.package-lock.json || $lockfile -nt $project/node_modules/.package-lock.json ]]; then
+    npm ci --prefix "$project" --no-audit --no-fund --loglevel=error >/dev/null
+  fi
+done < <(find fixtures -name package-lock.json -not -path '*/node_modules/*' | sort)
+# Cloudflare's hello-world-workflows template, unpacked from create-cloudflare (once).
+scripts/template.sh target/templates
+
 cargo fmt --all -- --check
 cargo clippy --all-targets --locked -- -D warnings
 # Benchmarks are not tests: `--all-targets` would run them (see `cargo bench`).

@@ -16,6 +16,7 @@ mod explorer;
 mod lifecycle;
 mod limits;
 mod openapi;
+mod packages;
 mod queues;
 mod reload;
 mod replay;
