@@ -139,6 +139,8 @@ pub fn lower_async_functions(path: &Path, javascript: &str, module: bool) -> Res
     let scoping = SemanticBuilder::new().build(&program).semantic.into_scoping();
     let mut options = TransformOptions::default();
     options.env.es2017.async_to_generator = true;
+    // `for await` and async generators must be rewritten too: a generator cannot hold them.
+    options.env.es2018.async_generator_functions = true;
     options.helper_loader.mode = HelperLoaderMode::External;
     let transformed = Transformer::new(&allocator, path, &options).build_with_scoping(scoping, &mut program);
     let reports = transformed.diagnostics.into_vec();

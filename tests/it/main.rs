@@ -5,6 +5,7 @@
 mod support;
 
 mod api;
+mod async_context;
 mod bodies;
 mod cli;
 mod clients;
