@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use rquickjs::loader::{Loader, Resolver};
 use rquickjs::module::{Declared, WriteOptions};
-use rquickjs::{Ctx, Error, Function, Module, Value};
+use rquickjs::{Ctx, Exception, Function, Module, Value};
 
 use super::commonjs;
 use super::resolve::{ImportKind, ModuleResolver, PackageType, ResolveFailure, Resolved};
@@ -212,8 +212,10 @@ pub(super) struct ProjectResolver {
 }
 
 impl Resolver for ProjectResolver {
-    fn resolve<'js>(&mut self, _ctx: &Ctx<'js>, base: &str, name: &str) -> rquickjs::Result<String> {
-        resolve(&self.code, base, name).map_err(|error| Error::new_resolving_message(base, name, error.to_string()))
+    fn resolve<'js>(&mut self, ctx: &Ctx<'js>, base: &str, name: &str) -> rquickjs::Result<String> {
+        // QuickJS cuts the messages of its own resolving errors at 255 bytes; ours name what was
+        // tried, which takes more.
+        resolve(&self.code, base, name).map_err(|error| Exception::throw_message(ctx, &error.to_string()))
     }
 }
 
@@ -226,7 +228,7 @@ impl Loader for ProjectLoader {
         if let Some(source) = builtin_source(name) {
             return builtin_bytecode().load(ctx, name, || Ok(source.into()));
         }
-        let loading_error = |error: &dyn std::fmt::Display| Error::new_loading_message(name, error.to_string());
+        let loading_error = |error: &dyn std::fmt::Display| Exception::throw_message(ctx, &error.to_string());
         if name.starts_with("node:") {
             return facade(ctx, &self.code, "builtin", name, name, Interop::Plain);
         }
@@ -269,7 +271,8 @@ fn facade<'js>(
 ) -> rquickjs::Result<Module<'js, Declared>> {
     let system = commonjs::system(ctx, code)?;
     let load: Function = system.get("load")?;
-    let exports: Value = load.call((kind, id)).map_err(|error| rethrow_as_loading(ctx, name, error))?;
+    // What a CommonJS module throws while it runs is the import's error, as it was thrown.
+    let exports: Value = load.call((kind, id))?;
     let export_names: Function = system.get("exportNames")?;
     let names: Vec<String> = export_names.call((exports,))?;
     let id_literal = serde_json::to_string(id).unwrap_or_default();
@@ -284,28 +287,6 @@ fn facade<'js>(
         text.push_str(&format!("const {};\nexport {{ {} }};\n", bindings.join(", "), exports.join(", ")));
     }
     Module::declare(ctx.clone(), name, text)
-}
-
-/// An exception thrown while a CommonJS module ran, as the loading error of the module importing
-/// it, keeping its name, message and where it was thrown.
-fn rethrow_as_loading<'js>(ctx: &Ctx<'js>, name: &str, error: Error) -> Error {
-    if !matches!(error, Error::Exception) {
-        return error;
-    }
-    let caught = ctx.catch();
-    let message = match caught.as_exception() {
-        Some(exception) => {
-            let kind = exception.get::<_, Option<String>>("name").ok().flatten().unwrap_or_else(|| "Error".into());
-            let text = exception.message().unwrap_or_default();
-            let at = exception.stack().as_deref().and_then(super::runtime::first_frame_location);
-            match at {
-                Some(at) => format!("{at}: {kind}: {text}"),
-                None => format!("{kind}: {text}"),
-            }
-        }
-        None => format!("{caught:?}"),
-    };
-    Error::new_loading_message(name, message)
 }
 
 #[cfg(test)]

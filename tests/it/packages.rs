@@ -382,3 +382,79 @@ async fn the_hello_world_workflows_template_runs_unchanged() {
     let ended = |d: &Value| find_step(d, "request-approval-1").is_some_and(|s| s["finished"] == json!(true));
     server.wait_for(wf, &id, "the end of the approval wait", ended).await;
 }
+
+/// A project of `files` (path, content) with a `wrangler.jsonc` that sets `compatibility_flags`,
+/// run until `stepflare dev` gives up; returns what it printed.
+fn failed_start(flags: &str, files: &[(&str, &str)]) -> String {
+    let project = tempfile::tempdir().expect("a project folder");
+    let config = format!(
+        r#"{{ "name": "broken", "main": "src/index.js", "compatibility_date": "2026-01-01", "compatibility_flags": {flags},
+             "workflows": [{{ "name": "w", "binding": "W", "class_name": "W" }}] }}"#
+    );
+    std::fs::write(project.path().join("wrangler.jsonc"), config).expect("write the config");
+    for (file, text) in files {
+        let path = project.path().join(file);
+        std::fs::create_dir_all(path.parent().expect("a folder")).expect("create a folder");
+        std::fs::write(path, text).expect("write a file");
+    }
+    let exit = run_to_exit(project.path());
+    assert!(!exit.status.success(), "a broken project started:\n{}", exit.stdout);
+    exit.stderr
+}
+
+const WORKFLOW: &str = "export class W extends WorkflowEntrypoint { async run() {} }\n";
+
+#[test]
+fn a_missing_package_names_the_importer_the_specifier_and_where_it_looked() {
+    let entry = format!(
+        "import {{ WorkflowEntrypoint }} from \"cloudflare:workers\";\nimport {{ z }} from \"zod\";\n{WORKFLOW}"
+    );
+    let stderr = failed_start("[]", &[("src/index.js", &entry)]);
+    assert!(stderr.contains("cannot resolve \"zod\" from ") && stderr.contains("src/index.js"), "{stderr}");
+    assert!(stderr.contains("no package \"zod\"") && stderr.contains("node_modules"), "{stderr}");
+    assert!(stderr.contains("npm install"), "{stderr}");
+}
+
+#[test]
+fn node_builtins_need_nodejs_compat_and_one_that_is_not_emulated_names_itself() {
+    let uses = |builtin: &str| {
+        format!("import {{ WorkflowEntrypoint }} from \"cloudflare:workers\";\nimport \"{builtin}\";\n{WORKFLOW}")
+    };
+    let stderr = failed_start("[]", &[("src/index.js", &uses("node:buffer"))]);
+    assert!(
+        stderr.contains("node:buffer") && stderr.contains("add \"nodejs_compat\" to compatibility_flags"),
+        "{stderr}"
+    );
+
+    let stderr = failed_start(r#"["nodejs_compat"]"#, &[("src/index.js", &uses("node:fs"))]);
+    assert!(stderr.contains("node:fs is not emulated by stepflare") && stderr.contains("src/index.js"), "{stderr}");
+
+    // From CommonJS, by a bare name, inside a package: the failure still names the built-in.
+    let stderr = failed_start(
+        r#"["nodejs_compat"]"#,
+        &[
+            ("src/index.js", &uses("uses-fs")),
+            ("node_modules/uses-fs/package.json", r#"{ "name": "uses-fs", "main": "index.js" }"#),
+            ("node_modules/uses-fs/index.js", "const fs = require(\"fs\");\nmodule.exports = fs;\n"),
+        ],
+    );
+    assert!(stderr.contains("node:fs is not emulated by stepflare") && stderr.contains("uses-fs/index.js"), "{stderr}");
+}
+
+#[test]
+fn a_commonjs_package_that_throws_while_loading_names_its_file_and_line() {
+    let stderr = failed_start(
+        "[]",
+        &[
+            (
+                "src/index.js",
+                &format!(
+                    "import {{ WorkflowEntrypoint }} from \"cloudflare:workers\";\nimport \"thrower\";\n{WORKFLOW}"
+                ),
+            ),
+            ("node_modules/thrower/package.json", r#"{ "name": "thrower" }"#),
+            ("node_modules/thrower/index.js", "exports.a = 1;\nthrow new RangeError(\"no luck\");\n"),
+        ],
+    );
+    assert!(stderr.contains("thrower/index.js:2") && stderr.contains("RangeError: no luck"), "{stderr}");
+}
