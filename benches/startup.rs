@@ -25,7 +25,8 @@ fn main() {
     for (label, fixture) in projects {
         let fixture = root.join("fixtures").join(fixture);
         install_packages(&fixture);
-        let ours = measure("stepflare", &fixture, |state| Some(reference::start_stepflare(&fixture, state)));
+        let ours = measure("stepflare", &fixture, |state| Some(reference::start_stepflare(&fixture, state)))
+            .expect("stepflare starts");
         let theirs =
             measure("wrangler dev", &fixture, |state| match reference::start_wrangler(&root, &fixture, state) {
                 Ok(process) => Some(process),

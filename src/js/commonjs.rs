@@ -4,13 +4,14 @@
 //! the first time something needs it, and kept in the global [`SYSTEM_GLOBAL`].
 
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use rquickjs::context::EvalOptions;
 use rquickjs::module::ModuleDef;
 use rquickjs::prelude::Func;
 use rquickjs::{Array, Ctx, Exception, Function, Module, Object, Value};
 
+use super::bytecode::BytecodeCache;
 use super::loader::ProjectCode;
 use super::node;
 use super::resolve::{ImportKind, Resolved};
@@ -91,8 +92,11 @@ fn resolve_require<'js>(
 ) -> rquickjs::Result<Array<'js>> {
     let (kind, id) = match code.resolver().resolve(Path::new(from), specifier, ImportKind::Require) {
         Ok(Resolved::NodeBuiltin(name)) => ("builtin", name),
-        Ok(Resolved::File { path, .. }) => {
-            let format = code.module_source(&path).map_err(|e| Exception::throw_message(ctx, &e.to_string()))?.format;
+        Ok(Resolved::File { path, package_type }) => {
+            let format = code
+                .module_source_in(&path, package_type)
+                .map_err(|e| Exception::throw_message(ctx, &e.to_string()))?
+                .format;
             let kind = match format {
                 ModuleFormat::Esm => "esm",
                 ModuleFormat::CommonJs => "commonjs",
@@ -117,9 +121,10 @@ fn resolve_require<'js>(
 /// module)`, compiled as sloppy-mode script code under the file's own name, so that stack traces
 /// point into the file (the wrapper adds nothing before the file's first line).
 fn compile_commonjs<'js>(ctx: &Ctx<'js>, code: &ProjectCode, id: &str) -> rquickjs::Result<Function<'js>> {
-    let source = code.module_source(Path::new(id)).map_err(|e| Exception::throw_message(ctx, &e.to_string()))?;
-    let wrapped = format!("(function (exports, require, module) {{{}\n}})", without_hashbang(&source.text));
-    ctx.eval_with_options(wrapped, script_options(id, false))
+    code.bytecode().script_function(ctx, id, || {
+        let source = code.module_source(Path::new(id)).map_err(|e| Exception::throw_message(ctx, &e.to_string()))?;
+        Ok(format!("(function (exports, require, module) {{{}\n}})", without_hashbang(&source.text)))
+    })
 }
 
 /// A `#!` first line is allowed in a file, not inside a function.
@@ -133,11 +138,12 @@ fn without_hashbang(text: &str) -> std::borrow::Cow<'_, str> {
 /// The wrapper function of the built-in `name` (`"node:events"`); throws when stepflare does not
 /// emulate it.
 fn compile_builtin<'js>(ctx: Ctx<'js>, name: String) -> rquickjs::Result<Function<'js>> {
+    static BUILTINS: OnceLock<BytecodeCache> = OnceLock::new();
     let Some(source) = node::source(&name) else {
         return Err(Exception::throw_message(&ctx, &node::not_emulated(&name)));
     };
-    let wrapped = format!("(function (exports, require, module) {{{source}\n}})");
-    ctx.eval_with_options(wrapped, script_options(&name, true))
+    let cache = BUILTINS.get_or_init(BytecodeCache::with_disk);
+    cache.script_function(&ctx, &name, || Ok(format!("(function (exports, require, module) {{{source}\n}})")))
 }
 
 /// The exports of one of LLRT's native modules, which the built-ins build on.

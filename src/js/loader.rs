@@ -9,9 +9,10 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use rquickjs::loader::{Loader, Resolver};
-use rquickjs::module::{Declared, WriteOptions};
+use rquickjs::module::Declared;
 use rquickjs::{Ctx, Exception, Function, Module, Value};
 
+use super::bytecode::BytecodeCache;
 use super::commonjs;
 use super::resolve::{ImportKind, ModuleResolver, PackageType, ResolveFailure, Resolved};
 use super::source::{self, ModuleFormat, ModuleSource, SourceError};
@@ -70,39 +71,7 @@ pub struct ProjectCode {
     async_context: bool,
 }
 
-/// Compiled modules by name, so that a run loads bytecode instead of parsing source again.
-#[derive(Debug, Default)]
-struct BytecodeCache(Mutex<HashMap<String, Arc<[u8]>>>);
-
-impl BytecodeCache {
-    /// The module `name`, from bytecode when it was compiled before, else compiled from
-    /// `source()` and remembered.
-    fn load<'js>(
-        &self,
-        ctx: &Ctx<'js>,
-        name: &str,
-        source: impl FnOnce() -> rquickjs::Result<Arc<str>>,
-    ) -> rquickjs::Result<Module<'js, Declared>> {
-        let cached = self.lock().get(name).cloned();
-        if let Some(bytes) = cached {
-            // SAFETY: the bytes were written by `Module::write` of this same QuickJS build. QuickJS
-            // reads them in place, so they must outlive the module: the cache never drops an
-            // entry, and it lives as long as the loader of every runtime that uses it.
-            return unsafe { Module::load(ctx.clone(), &bytes) };
-        }
-        let module = Module::declare(ctx.clone(), name, source()?.as_bytes())?;
-        if let Ok(bytes) = module.write(WriteOptions::default()) {
-            self.lock().insert(name.to_owned(), bytes.into());
-        }
-        Ok(module)
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<[u8]>>> {
-        self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-}
-
-/// The built-in modules are the same for every project and version.
+/// stepflare's own modules are the same for every project and version.
 fn builtin_bytecode() -> &'static BytecodeCache {
     static CACHE: OnceLock<BytecodeCache> = OnceLock::new();
     CACHE.get_or_init(BytecodeCache::default)
@@ -118,7 +87,7 @@ impl ProjectCode {
             main,
             resolver: ModuleResolver::new(node_compat, config),
             sources: Mutex::new(HashMap::new()),
-            bytecode: BytecodeCache::default(),
+            bytecode: BytecodeCache::with_disk(),
             async_context,
         })
     }
@@ -142,16 +111,25 @@ impl ProjectCode {
         self.resolver.node_compat()
     }
 
+    pub(super) fn bytecode(&self) -> &BytecodeCache {
+        &self.bytecode
+    }
+
     pub(super) fn resolver(&self) -> &ModuleResolver {
         &self.resolver
     }
 
     /// The file `path` as a module: its format and text; read once per version.
     pub(super) fn module_source(&self, path: &Path) -> Result<ModuleSource, SourceError> {
+        self.module_source_in(path, PackageType::Other)
+    }
+
+    /// [`ProjectCode::module_source`] of a file whose package type is known.
+    pub(super) fn module_source_in(&self, path: &Path, package_type: PackageType) -> Result<ModuleSource, SourceError> {
         if let Some(source) = self.lock().get(path) {
             return Ok(source.clone());
         }
-        let source = source::read(path, self.async_context)?;
+        let source = source::read(path, self.async_context, package_type == PackageType::Module)?;
         self.lock().insert(path.to_owned(), source.clone());
         Ok(source)
     }
@@ -197,9 +175,9 @@ pub(super) fn resolve(code: &ProjectCode, importer: &str, specifier: &str) -> Re
     let importer_path = Path::new(importer.strip_suffix(NODE_MODE).unwrap_or(importer));
     match code.resolver.resolve(importer_path, specifier, ImportKind::Import)? {
         Resolved::NodeBuiltin(name) => Ok(name),
-        Resolved::File { path, .. } => {
+        Resolved::File { path, package_type } => {
             let name = path.display().to_string();
-            let format = code.module_source(&path)?.format;
+            let format = code.module_source_in(&path, package_type)?.format;
             let node_mode =
                 format == ModuleFormat::CommonJs && code.resolver.package_type_of(importer_path) == PackageType::Module;
             Ok(if node_mode { format!("{name}{NODE_MODE}") } else { name })
@@ -226,7 +204,7 @@ pub(super) struct ProjectLoader {
 impl Loader for ProjectLoader {
     fn load<'js>(&mut self, ctx: &Ctx<'js>, name: &str) -> rquickjs::Result<Module<'js, Declared>> {
         if let Some(source) = builtin_source(name) {
-            return builtin_bytecode().load(ctx, name, || Ok(source.into()));
+            return builtin_bytecode().module(ctx, name, || Ok(source.into()));
         }
         let loading_error = |error: &dyn std::fmt::Display| Exception::throw_message(ctx, &error.to_string());
         if name.starts_with("node:") {
@@ -238,7 +216,7 @@ impl Loader for ProjectLoader {
         };
         let source = self.code.module_source(Path::new(path)).map_err(|e| loading_error(&e))?;
         match source.format {
-            ModuleFormat::Esm => self.code.bytecode.load(ctx, name, || Ok(source.text.clone())),
+            ModuleFormat::Esm => self.code.bytecode.module(ctx, name, || Ok(source.text.clone())),
             ModuleFormat::CommonJs => facade(ctx, &self.code, "commonjs", path, name, interop),
             ModuleFormat::Json => facade(ctx, &self.code, "json", path, name, Interop::Plain),
             ModuleFormat::Text => facade(ctx, &self.code, "text", path, name, Interop::Plain),

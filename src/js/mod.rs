@@ -3,6 +3,7 @@
 //! [`StepHost`]. Nothing here touches SQLite: every durable decision goes through the host.
 
 mod bindings;
+mod bytecode;
 mod commonjs;
 mod consumer;
 mod fetch;

@@ -50,8 +50,10 @@ fn node_env() -> String {
 }
 
 /// Reads `path` and prepares it as a module; with `lower_async`, its async functions are
-/// rewritten for `AsyncLocalStorage` (see [`transpile::lower_async_functions`]).
-pub fn read(path: &Path, lower_async: bool) -> Result<ModuleSource, SourceError> {
+/// rewritten for `AsyncLocalStorage` (see [`transpile::lower_async_functions`]). `in_module_package`
+/// says that its `package.json` has `"type": "module"`, which spares parsing a `.js` file to
+/// learn that it is an ES module.
+pub fn read(path: &Path, lower_async: bool, in_module_package: bool) -> Result<ModuleSource, SourceError> {
     let extension = path.extension().and_then(|e| e.to_str()).unwrap_or_default().to_ascii_lowercase();
     if extension == "wasm" {
         let why = "QuickJS, which runs Workers here, has no WebAssembly";
@@ -67,6 +69,7 @@ pub fn read(path: &Path, lower_async: bool) -> Result<ModuleSource, SourceError>
             (detect_format(&javascript), javascript)
         }
         "mjs" => (ModuleFormat::Esm, source),
+        "js" if in_module_package => (ModuleFormat::Esm, source),
         "cjs" => (ModuleFormat::CommonJs, source),
         _ => (detect_format(&source), source),
     };
