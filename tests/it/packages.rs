@@ -458,3 +458,48 @@ fn a_commonjs_package_that_throws_while_loading_names_its_file_and_line() {
     );
     assert!(stderr.contains("thrower/index.js:2") && stderr.contains("RangeError: no luck"), "{stderr}");
 }
+
+/// The bytecode files in a cache folder.
+fn cached_files(cache: &Path) -> Vec<PathBuf> {
+    match std::fs::read_dir(cache.join("bytecode")) {
+        Ok(entries) => entries.map(|entry| entry.expect("a cache entry").path()).collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
+#[tokio::test]
+async fn compiled_modules_are_cached_on_disk_and_a_damaged_cache_file_is_compiled_again() {
+    require_installed("hono-zod", "zod");
+    let cache = tempfile::tempdir().expect("a cache folder");
+    let state = tempfile::tempdir().expect("a state folder");
+    let project = fixture_dir("hono-zod");
+    let bad_order = json!({ "customer": "", "items": [] });
+
+    let first = Server::start_with_cache(&project, state.path(), cache.path());
+    let (status, answer) = post(&first, "/orders", &bad_order).await;
+    assert_eq!(status, 400, "{answer:#}");
+    drop(first);
+    let files = cached_files(cache.path());
+    assert!(files.len() > 50, "hono, zod and stepflare's own modules are cached: {} files", files.len());
+
+    // A second start reads them and writes none again.
+    let written: Vec<_> =
+        files.iter().map(|f| std::fs::metadata(f).and_then(|m| m.modified()).expect("mtime")).collect();
+    let again = Server::start_with_cache(&project, state.path(), cache.path());
+    assert_eq!(post(&again, "/orders", &bad_order).await, (status, answer.clone()));
+    drop(again);
+    let rewritten: Vec<_> =
+        files.iter().map(|f| std::fs::metadata(f).and_then(|m| m.modified()).expect("mtime")).collect();
+    assert_eq!(written, rewritten, "a warm start compiled again");
+    assert_eq!(cached_files(cache.path()).len(), files.len());
+
+    // Damage every file: each must be noticed and compiled again, with the same answer.
+    for file in &files {
+        let mut bytes = std::fs::read(file).expect("read a cache file");
+        let last = bytes.len() - 1;
+        bytes[last] ^= 0xff;
+        std::fs::write(file, bytes).expect("damage a cache file");
+    }
+    let second = Server::start_with_cache(&project, state.path(), cache.path());
+    assert_eq!(post(&second, "/orders", &bad_order).await, (status, answer));
+}

@@ -83,9 +83,12 @@ fn drain(pipe: impl Read + Send + 'static, buffer: Buffer, lines: Option<mpsc::S
     });
 }
 
+/// `stepflare dev` on `config`. Compiled modules are cached under `target/`, shared by the
+/// tests and kept out of the user's cache folder.
 fn stepflare(config: &Path) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_stepflare"));
     cmd.arg("dev").arg("--config").arg(config).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    cmd.env("STEPFLARE_CACHE_DIR", Path::new(env!("CARGO_MANIFEST_DIR")).join("target/test-cache"));
     cmd
 }
 
@@ -124,8 +127,20 @@ impl Server {
         Self::spawn(dir, persist_dir, extra_args)
     }
 
+    /// Serves the project in `dir` persisting to `persist_dir`, with its compiled modules cached
+    /// in `cache_dir`.
+    pub fn start_with_cache(dir: &Path, persist_dir: &Path, cache_dir: &Path) -> Server {
+        let mut command = stepflare(dir);
+        command.env("STEPFLARE_CACHE_DIR", cache_dir);
+        Self::spawn_command(command, dir, persist_dir, &[])
+    }
+
     fn spawn(config: &Path, persist_dir: &Path, extra_args: &[&str]) -> Server {
-        let mut child = stepflare(config)
+        Self::spawn_command(stepflare(config), config, persist_dir, extra_args)
+    }
+
+    fn spawn_command(mut command: Command, config: &Path, persist_dir: &Path, extra_args: &[&str]) -> Server {
+        let mut child = command
             .args(["--port", "0"])
             .arg("--persist-to")
             .arg(persist_dir)
