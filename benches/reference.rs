@@ -121,15 +121,20 @@ fn install_reference(root: &Path) -> Result<PathBuf, String> {
 
 /// Whether a plain GET of `url` gets a 2xx answer.
 fn answers(url: &str) -> bool {
-    let Some(rest) = url.strip_prefix("http://") else { return false };
-    let (host, path) = rest.split_once('/').map(|(h, p)| (h, format!("/{p}"))).unwrap_or((rest, "/".into()));
-    let Ok(mut stream) = std::net::TcpStream::connect(host) else { return false };
+    answer_status(url).is_some_and(|status| (200..300).contains(&status))
+}
+
+/// The HTTP status of a plain GET of `url`, or `None` when nothing answers.
+pub fn answer_status(url: &str) -> Option<u16> {
     use std::io::{Read, Write};
+    let rest = url.strip_prefix("http://")?;
+    let (host, path) = rest.split_once('/').map(|(h, p)| (h, format!("/{p}"))).unwrap_or((rest, "/".into()));
+    let mut stream = std::net::TcpStream::connect(host).ok()?;
     let request = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
-    if stream.write_all(request.as_bytes()).is_err() {
-        return false;
-    }
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+    stream.write_all(request.as_bytes()).ok()?;
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
     let mut head = [0u8; 12];
-    stream.read_exact(&mut head).is_ok() && head.starts_with(b"HTTP/1.1 2")
+    stream.read_exact(&mut head).ok()?;
+    let status = head.strip_prefix(b"HTTP/1.1 ")?;
+    std::str::from_utf8(status).ok()?.trim().parse().ok()
 }

@@ -93,21 +93,11 @@ fn measure(name: &str, fixture: &Path, start: impl Fn(&Path) -> Option<reference
     Some(times)
 }
 
-/// Whether the Worker answers a GET of `url` with any HTTP response (the probe route may be a
-/// 404 of the app's router: what counts is that the Worker ran).
+/// Whether the Worker answers a GET of `url` (the probe route may be a 404 of the app's router:
+/// what counts is that the Worker ran; workerd answers 503 while wrangler dev is still starting
+/// it).
 fn answers(url: &str) -> bool {
-    use std::io::{Read, Write};
-    let Some(rest) = url.strip_prefix("http://") else { return false };
-    let (host, path) = rest.split_once('/').map(|(h, p)| (h, format!("/{p}"))).unwrap_or((rest, "/".into()));
-    let Ok(mut stream) = std::net::TcpStream::connect(host) else { return false };
-    let request = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
-    if stream.write_all(request.as_bytes()).is_err() {
-        return false;
-    }
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
-    let mut head = [0u8; 12];
-    // workerd answers 503 while wrangler dev is still starting the Worker.
-    stream.read_exact(&mut head).is_ok() && head.starts_with(b"HTTP/1.1 ") && !head.starts_with(b"HTTP/1.1 503")
+    reference::answer_status(url).is_some_and(|status| status != 503)
 }
 
 fn median(times: &[Duration]) -> Duration {

@@ -83,12 +83,7 @@ fn transpile_typescript(path: &Path, source: &str) -> Result<String, TranspileEr
     // Always parse as a module, whatever the extension says: the engine loads
     // every Worker file as an ES module, so `.cts` or a `.ts` file with no
     // imports must still get module semantics (strict mode, top-level await).
-    let source_type = SourceType::ts().with_module(true);
-    let parsed = Parser::new(&allocator, source, source_type).parse();
-    if parsed.panicked || parsed.diagnostics.has_errors() {
-        return Err(syntax_error(path, source, parsed.diagnostics.errors()));
-    }
-    let mut program = parsed.program;
+    let mut program = parse(&allocator, path, source, SourceType::ts().with_module(true))?;
 
     // Syntax checking catches errors the parser defers (redeclared bindings,
     // misplaced `break`, ...) so they surface here with a location rather than
@@ -107,17 +102,42 @@ fn transpile_typescript(path: &Path, source: &str) -> Result<String, TranspileEr
     // they would become `require`/`module.exports`, which the engine lacks.
     let mut options = TransformOptions::default();
     options.env.module = Module::Esm;
-    let transformed = Transformer::new(&allocator, path, &options).build_with_scoping(scoping, &mut program);
-    // The transformer reports constructs it cannot compile faithfully (the
-    // CommonJS forms above, mutable namespace exports, ...) as warnings while
-    // still emitting code that would misbehave at runtime, so any report at all
-    // fails the file with a location instead.
+    transform(&allocator, path, source, &mut program, scoping, &options)?;
+    Ok(Codegen::new().build(&program).code)
+}
+
+/// Parses `source`, failing with the first problem's location.
+fn parse<'a>(
+    allocator: &'a Allocator,
+    path: &Path,
+    source: &'a str,
+    source_type: SourceType,
+) -> Result<oxc::ast::ast::Program<'a>, TranspileError> {
+    let parsed = Parser::new(allocator, source, source_type).parse();
+    if parsed.panicked || parsed.diagnostics.has_errors() {
+        return Err(syntax_error(path, source, parsed.diagnostics.errors()));
+    }
+    Ok(parsed.program)
+}
+
+/// Runs the transforms `options` enable over `program`. The transformer reports constructs it
+/// cannot compile faithfully (the CommonJS forms of TypeScript, mutable namespace exports, ...)
+/// as warnings while still emitting code that would misbehave at runtime, so any report at all
+/// fails the file with a location instead.
+fn transform<'a>(
+    allocator: &'a Allocator,
+    path: &Path,
+    source: &str,
+    program: &mut oxc::ast::ast::Program<'a>,
+    scoping: oxc::semantic::Scoping,
+    options: &TransformOptions,
+) -> Result<(), TranspileError> {
+    let transformed = Transformer::new(allocator, path, options).build_with_scoping(scoping, program);
     let reports = transformed.diagnostics.into_vec();
     if !reports.is_empty() {
         return Err(syntax_error(path, source, reports.iter()));
     }
-
-    Ok(Codegen::new().build(&program).code)
+    Ok(())
 }
 
 /// Rewrites every `async` function of `javascript` (an ES module when `module`, else script code)
@@ -131,22 +151,14 @@ pub fn lower_async_functions(path: &Path, javascript: &str, module: bool) -> Res
     }
     let allocator = Allocator::default();
     let source_type = if module { SourceType::mjs() } else { SourceType::cjs() };
-    let parsed = Parser::new(&allocator, javascript, source_type).parse();
-    if parsed.panicked || parsed.diagnostics.has_errors() {
-        return Err(syntax_error(path, javascript, parsed.diagnostics.errors()));
-    }
-    let mut program = parsed.program;
+    let mut program = parse(&allocator, path, javascript, source_type)?;
     let scoping = SemanticBuilder::new().build(&program).semantic.into_scoping();
     let mut options = TransformOptions::default();
     options.env.es2017.async_to_generator = true;
     // `for await` and async generators must be rewritten too: a generator cannot hold them.
     options.env.es2018.async_generator_functions = true;
     options.helper_loader.mode = HelperLoaderMode::External;
-    let transformed = Transformer::new(&allocator, path, &options).build_with_scoping(scoping, &mut program);
-    let reports = transformed.diagnostics.into_vec();
-    if !reports.is_empty() {
-        return Err(syntax_error(path, javascript, reports.iter()));
-    }
+    transform(&allocator, path, javascript, &mut program, scoping, &options)?;
     Ok(Codegen::new().build(&program).code)
 }
 
