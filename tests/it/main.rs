@@ -16,6 +16,7 @@ mod events;
 mod explorer;
 mod lifecycle;
 mod limits;
+mod node_builtins;
 mod openapi;
 mod packages;
 mod queues;

@@ -93,7 +93,11 @@ Object.defineProperty(EventEmitter, "captureRejections", {
   get: () => captureRejections,
   set(value) {
     if (typeof value !== "boolean") {
-      throw codedError(TypeError, "ERR_INVALID_ARG_TYPE", 'The "EventEmitter.captureRejections" property must be of type boolean.');
+      throw codedError(
+        TypeError,
+        "ERR_INVALID_ARG_TYPE",
+        'The "EventEmitter.captureRejections" property must be of type boolean.',
+      );
     }
     captureRejections = value;
     EventEmitter.prototype[kCapture] = value;

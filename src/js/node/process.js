@@ -40,33 +40,10 @@ function makeEnv() {
   });
 }
 
-// nextTick callbacks run in order, all of them in one microtask, so that ticks queued together
-// run before the promise callbacks queued after them, as in Node.
-const ticks = [];
-let draining = false;
-
-function drainTicks() {
-  try {
-    while (ticks.length > 0) {
-      const [callback, args] = ticks.shift();
-      callback(...args);
-    }
-  } finally {
-    draining = false;
-    if (ticks.length > 0) {
-      draining = true;
-      queueMicrotask(drainTicks);
-    }
-  }
-}
-
+// As in workerd, a tick is a microtask: it runs after the promise callbacks queued before it.
 function nextTick(callback, ...args) {
   if (typeof callback !== "function") throw invalidArgType("callback", "function", callback);
-  ticks.push([callback, args]);
-  if (!draining) {
-    draining = true;
-    queueMicrotask(drainTicks);
-  }
+  queueMicrotask(() => callback(...args));
 }
 
 function now() {
@@ -99,21 +76,18 @@ class process extends EventEmitter {}
 
 const proc = new process();
 
-function emitWarning(warning, type, code, ctor) {
+function emitWarning(warning, type, code) {
   let detail;
   if (type !== null && typeof type === "object" && !Array.isArray(type)) {
-    ctor = type.ctor;
     code = type.code;
     if (typeof type.detail === "string") detail = type.detail;
     type = type.type || "Warning";
   } else if (typeof type === "function") {
-    ctor = type;
     code = undefined;
     type = "Warning";
   }
   if (type !== undefined && typeof type !== "string") throw invalidArgType("type", "string", type);
   if (typeof code === "function") {
-    ctor = code;
     code = undefined;
   } else if (code !== undefined && typeof code !== "string") {
     throw invalidArgType("code", "string", code);
@@ -127,7 +101,6 @@ function emitWarning(warning, type, code, ctor) {
   } else if (!(warning instanceof Error)) {
     throw invalidArgType("warning", "string or an instance of Error", warning);
   }
-  void ctor;
   if (warning.name === "DeprecationWarning" && proc.noDeprecation) return;
   nextTick(() => {
     proc.emit("warning", warning);
@@ -180,7 +153,7 @@ function stream(fd, log) {
 
 function getBuiltinModule(id) {
   if (typeof id !== "string") throw invalidArgType("id", "string", id);
-  if (id.startsWith("stepflare:")) return undefined;
+  if (id.startsWith("stepflare:") || id.includes("internal/")) return undefined;
   try {
     return require(id.startsWith("node:") ? id : `node:${id}`);
   } catch {
@@ -217,9 +190,6 @@ Object.assign(proc, {
     require_module: true,
     typescript: false,
   },
-  noDeprecation: false,
-  throwDeprecation: false,
-  traceDeprecation: false,
   nextTick,
   emitWarning,
   exit,

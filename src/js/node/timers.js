@@ -54,9 +54,7 @@ class Timeout {
       }
       this.#callback.apply(this, this.#args);
     };
-    this.#handle = this.#repeat
-      ? globalSetInterval(run, this._idleTimeout)
-      : globalSetTimeout(run, this._idleTimeout);
+    this.#handle = this.#repeat ? globalSetInterval(run, this._idleTimeout) : globalSetTimeout(run, this._idleTimeout);
   }
 
   #stop() {

@@ -42,8 +42,7 @@ const isStringObject = (v) => isObjectLike(v) && brand((x) => String.prototype.v
 const isBooleanObject = (v) => isObjectLike(v) && brand((x) => Boolean.prototype.valueOf.call(x))(v);
 const isBigIntObject = (v) => isObjectLike(v) && brand((x) => BigInt.prototype.valueOf.call(x))(v);
 const isSymbolObject = (v) => isObjectLike(v) && brand((x) => Symbol.prototype.valueOf.call(x))(v);
-const isWeakRef =
-  typeof WeakRef === "function" ? brand((v) => WeakRef.prototype.deref.call(v)) : () => false;
+const isWeakRef = typeof WeakRef === "function" ? brand((v) => WeakRef.prototype.deref.call(v)) : () => false;
 
 function isTypedArray(value) {
   return isObjectLike(value) && typedArrayName(value) !== undefined;
@@ -66,22 +65,22 @@ const mapIteratorPrototype = Object.getPrototypeOf(new Map().entries());
 const setIteratorPrototype = Object.getPrototypeOf(new Set().values());
 
 function isAsyncFunction(value) {
-  return (
-    typeof value === "function" && (value instanceof AsyncFunction || value instanceof AsyncGeneratorFunction)
-  );
+  return typeof value === "function" && (value instanceof AsyncFunction || value instanceof AsyncGeneratorFunction);
 }
 
 function isGeneratorFunction(value) {
-  return (
-    typeof value === "function" && (value instanceof GeneratorFunction || value instanceof AsyncGeneratorFunction)
-  );
+  return typeof value === "function" && (value instanceof GeneratorFunction || value instanceof AsyncGeneratorFunction);
 }
 
 function isGeneratorObject(value) {
   if (!isObjectLike(value)) return false;
   const tag = tagOf(value);
-  return tag === "[object Generator]" || tag === "[object AsyncGenerator]" ||
-    GeneratorPrototype.isPrototypeOf(value) || AsyncGeneratorPrototype.isPrototypeOf(value);
+  return (
+    tag === "[object Generator]" ||
+    tag === "[object AsyncGenerator]" ||
+    GeneratorPrototype.isPrototypeOf(value) ||
+    AsyncGeneratorPrototype.isPrototypeOf(value)
+  );
 }
 
 function isNativeError(value) {
@@ -133,7 +132,8 @@ module.exports = {
   isKeyObject: () => false,
   isMap,
   isMapIterator: (v) => isObjectLike(v) && mapIteratorPrototype.isPrototypeOf(v),
-  isModuleNamespaceObject: (v) => isObjectLike(v) && tagOf(v) === "[object Module]" && Object.getPrototypeOf(v) === null,
+  isModuleNamespaceObject: (v) =>
+    isObjectLike(v) && tagOf(v) === "[object Module]" && Object.getPrototypeOf(v) === null,
   isNativeError,
   isNumberObject,
   isPromise,

@@ -3,6 +3,8 @@
 "use strict";
 
 const types = require("node:util/types");
+// Buffer's inspect form (and the rest of Node's Buffer) comes with node:buffer.
+require("node:buffer");
 const native = require("stepflare:llrt/util");
 
 const customInspectSymbol = Symbol.for("nodejs.util.inspect.custom");
@@ -19,7 +21,7 @@ const inspectDefaultOptions = {
   showProxy: false,
   maxArrayLength: 100,
   maxStringLength: 10000,
-  breakLength: 128,
+  breakLength: 80,
   compact: 3,
   sorted: false,
   getters: false,
@@ -166,10 +168,38 @@ inspect.styles = styles;
 
 const strEscapeSequences = /[\x00-\x1f\x27\x5c\x7f-\x9f]/;
 const meta = [
-  "\\x00", "\\x01", "\\x02", "\\x03", "\\x04", "\\x05", "\\x06", "\\x07",
-  "\\b", "\\t", "\\n", "\\x0B", "\\f", "\\r", "\\x0E", "\\x0F",
-  "\\x10", "\\x11", "\\x12", "\\x13", "\\x14", "\\x15", "\\x16", "\\x17",
-  "\\x18", "\\x19", "\\x1A", "\\x1B", "\\x1C", "\\x1D", "\\x1E", "\\x1F",
+  "\\x00",
+  "\\x01",
+  "\\x02",
+  "\\x03",
+  "\\x04",
+  "\\x05",
+  "\\x06",
+  "\\x07",
+  "\\b",
+  "\\t",
+  "\\n",
+  "\\x0B",
+  "\\f",
+  "\\r",
+  "\\x0E",
+  "\\x0F",
+  "\\x10",
+  "\\x11",
+  "\\x12",
+  "\\x13",
+  "\\x14",
+  "\\x15",
+  "\\x16",
+  "\\x17",
+  "\\x18",
+  "\\x19",
+  "\\x1A",
+  "\\x1B",
+  "\\x1C",
+  "\\x1D",
+  "\\x1E",
+  "\\x1F",
 ];
 
 function escapeChar(ch, quote) {
@@ -456,11 +486,14 @@ function formatRaw(ctx, value, recurseTimes, typedArray) {
   let i = 0;
   const filter = ctx.showHidden;
   let extrasType = kObjectType;
+  // Keys shown as `[key]` that are not own properties (an ArrayBuffer's byteLength, ...).
+  const virtualKeys = new Set();
 
   if (Symbol.iterator in value || constructor === null) {
     noIterator = false;
     if (Array.isArray(value)) {
-      const prefix = constructor !== "Array" || tag !== "" ? getPrefix(constructor, tag, "Array", `(${value.length})`) : "";
+      const prefix =
+        constructor !== "Array" || tag !== "" ? getPrefix(constructor, tag, "Array", `(${value.length})`) : "";
       keys = getOwnNonIndexProperties(value, filter);
       braces = [`${prefix}[`, "]"];
       if (value.length === 0 && keys.length === 0 && protoProps === undefined) return `${braces[0]}]`;
@@ -497,11 +530,11 @@ function formatRaw(ctx, value, recurseTimes, typedArray) {
     } else if (types.isMapIterator(value)) {
       keys = getKeys(value, ctx.showHidden);
       braces = [`[${tag || "Map Iterator"}] {`, "}"];
-      formatter = formatIterator.bind(null, braces);
+      formatter = formatIterator;
     } else if (types.isSetIterator(value)) {
       keys = getKeys(value, ctx.showHidden);
       braces = [`[${tag || "Set Iterator"}] {`, "}"];
-      formatter = formatIterator.bind(null, braces);
+      formatter = formatIterator;
     } else {
       noIterator = true;
     }
@@ -535,12 +568,8 @@ function formatRaw(ctx, value, recurseTimes, typedArray) {
     } else if (types.isNativeError(value) || value instanceof Error) {
       base = errorBase(value, constructor, tag, ctx, keys);
       if (ctx.showHidden !== true) {
-        let cause;
-        const hasCause = Object.prototype.hasOwnProperty.call(value, "cause");
-        if (hasCause && !keys.includes("cause")) {
-          cause = true;
-          keys.push("cause");
-        }
+        // An error's cause and an AggregateError's errors show, as non-enumerable keys.
+        if (Object.prototype.hasOwnProperty.call(value, "cause") && !keys.includes("cause")) keys.push("cause");
         if (
           Array.isArray(value.errors) &&
           Object.prototype.hasOwnProperty.call(value, "errors") &&
@@ -548,7 +577,6 @@ function formatRaw(ctx, value, recurseTimes, typedArray) {
         ) {
           keys.push("errors");
         }
-        void cause;
       }
       if (keys.length === 0 && protoProps === undefined) return base;
     } else if (types.isAnyArrayBuffer(value)) {
@@ -561,9 +589,11 @@ function formatRaw(ctx, value, recurseTimes, typedArray) {
       }
       braces[0] = `${prefix}{`;
       keys.unshift("byteLength");
+      virtualKeys.add("byteLength");
     } else if (types.isDataView(value)) {
       braces[0] = `${getPrefix(constructor, tag, "DataView")}{`;
       keys.unshift("byteLength", "byteOffset", "buffer");
+      for (const key of ["byteLength", "byteOffset", "buffer"]) virtualKeys.add(key);
     } else if (types.isPromise(value)) {
       braces[0] = `${getPrefix(constructor, tag, "Promise")}{`;
       formatter = formatPromise;
@@ -596,7 +626,9 @@ function formatRaw(ctx, value, recurseTimes, typedArray) {
   try {
     output = formatter(ctx, value, recurseTimes);
     for (i = 0; i < keys.length; i++) {
-      output.push(formatProperty(ctx, value, recurseTimes, keys[i], extrasType));
+      const key = keys[i];
+      const desc = virtualKeys.has(key) ? { value: value[key], enumerable: false } : undefined;
+      output.push(formatProperty(ctx, value, recurseTimes, key, extrasType, desc));
     }
   } catch (error) {
     ctx.seen.pop();
@@ -672,7 +704,7 @@ function boxedBase(value, ctx, keys, constructor, tag) {
 
 function getOwnNonIndexProperties(value, showHidden) {
   const names = showHidden ? Object.getOwnPropertyNames(value) : Object.keys(value);
-  const keys = names.filter((key) => !isIndexKey(key) && !(showHidden && key === "length" && Array.isArray(value)));
+  const keys = names.filter((key) => !isIndexKey(key));
   for (const symbol of Object.getOwnPropertySymbols(value)) {
     if (showHidden || Object.prototype.propertyIsEnumerable.call(value, symbol)) keys.push(symbol);
   }
@@ -704,8 +736,9 @@ function formatArray(ctx, value, recurseTimes) {
   const remaining = valLen - len;
   const output = [];
   for (let i = 0; i < len; i++) {
-    if (!Object.prototype.hasOwnProperty.call(value, i)) return formatArrayWithHoles(ctx, value, recurseTimes, len, output, i);
-    output.push(formatProperty(ctx, value, recurseTimes, i, kArrayExtrasType));
+    if (!Object.prototype.hasOwnProperty.call(value, i))
+      return formatArrayWithHoles(ctx, value, recurseTimes, len, output, i);
+    output.push(formatProperty(ctx, value, recurseTimes, i, kArrayType));
   }
   if (remaining > 0) output.push(`... ${remaining} more item${remaining > 1 ? "s" : ""}`);
   return output;
@@ -726,7 +759,7 @@ function formatArrayWithHoles(ctx, value, recurseTimes, outputLength, output, i)
       index = n;
       if (output.length === outputLength) break;
     }
-    output.push(formatProperty(ctx, value, recurseTimes, key, kArrayExtrasType));
+    output.push(formatProperty(ctx, value, recurseTimes, key, kArrayType));
     index++;
   }
   const remaining = value.length - index;
@@ -792,8 +825,8 @@ function formatMap(value, ctx, ignored, recurseTimes) {
   return output;
 }
 
-function formatIterator(braces, ctx) {
-  braces[0] = braces[0].replace(/ \{$/, " {");
+// An iterator's remaining entries cannot be read from JavaScript without consuming them.
+function formatIterator(ctx) {
   return [ctx.stylize("<items unknown>", "special")];
 }
 
@@ -812,8 +845,7 @@ function formatProperty(ctx, value, recurseTimes, key, type, desc) {
   let name;
   let str;
   let extraLn = " ";
-  desc = desc ||
-    Object.getOwnPropertyDescriptor(value, key) || { value: value[key], enumerable: true };
+  desc = desc || Object.getOwnPropertyDescriptor(value, key) || { value: value[key], enumerable: true };
   if (desc.value !== undefined) {
     const diff = ctx.compact !== true || type !== kObjectType ? 2 : 3;
     ctx.indentationLvl += diff;
@@ -850,9 +882,12 @@ function formatProperty(ctx, value, recurseTimes, key, type, desc) {
   } else {
     str = ctx.stylize("undefined", "undefined");
   }
-  if (type === kArrayExtrasType) return str;
+  if (type === kArrayType) return str;
   if (typeof key === "symbol") {
-    name = `[${ctx.stylize(symbolToString(key).replace(strEscapeSequences, (c) => escapeChar(c, "'")), "symbol")}]`;
+    name = `[${ctx.stylize(
+      symbolToString(key).replace(strEscapeSequences, (c) => escapeChar(c, "'")),
+      "symbol",
+    )}]`;
   } else if (key === "__proto__") {
     name = "['__proto__']";
   } else if (desc.enumerable === false) {
@@ -986,7 +1021,9 @@ function hasBuiltInToString(value) {
   } while (pointer !== null && !Object.prototype.hasOwnProperty.call(pointer, "toString"));
   if (pointer === null) return true;
   const descriptor = Object.getOwnPropertyDescriptor(pointer, "constructor");
-  return descriptor !== undefined && typeof descriptor.value === "function" && builtInObjects.has(descriptor.value.name);
+  return (
+    descriptor !== undefined && typeof descriptor.value === "function" && builtInObjects.has(descriptor.value.name)
+  );
 }
 
 function tryStringify(arg) {
@@ -1172,7 +1209,7 @@ promisify.custom = kCustomPromisify;
 
 function callbackifyOnRejected(reason, cb) {
   if (!reason) {
-    const error = new Error("Promise was rejected with a falsy value");
+    const error = new Error("Promise was rejected with falsy value");
     error.code = "ERR_FALSY_VALUE_REJECTION";
     error.reason = reason;
     reason = error;
@@ -1291,7 +1328,7 @@ function debuglog(set, cb) {
 // --- isDeepStrictEqual ---------------------------------------------------------------------
 
 function isDeepStrictEqual(a, b) {
-  return require("node:assert").__isDeepEqual(a, b, true);
+  return require("node:internal/deep_equal").isDeepEqual(a, b, true);
 }
 
 // --- small helpers -------------------------------------------------------------------------
@@ -1429,6 +1466,8 @@ module.exports = {
   stripVTControlCharacters,
   styleText,
   toUSVString,
+  transferableAbortController: () => new AbortController(),
+  transferableAbortSignal: (signal) => signal,
   types,
   TextDecoder: native.TextDecoder,
   TextEncoder: native.TextEncoder,
