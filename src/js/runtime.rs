@@ -122,7 +122,7 @@ pub(super) async fn prepare_context<'js, H: StepHost>(
     super::bindings::install(ctx, host.bindings())?;
     install_host(ctx, host)?;
     timers::install(ctx)?;
-    install_web_platform(ctx)?;
+    install_web_platform(ctx, code)?;
     install_node_globals(ctx, code)?;
     if code.async_context() {
         // Installs what carries AsyncLocalStorage across `await` before any user code runs.
@@ -178,7 +178,7 @@ const STREAM_GLOBALS: [&str; 9] = [
 /// accessor that sets up its whole group on first use. Timers, `console`, streams and `fetch`
 /// are stepflare's own (see `timers.rs`, `fetch.rs`, the prelude, `streams.js` and `web.js`),
 /// since they must end with the run that started them.
-fn install_web_platform<'js>(ctx: &Ctx<'js>) -> rquickjs::Result<()> {
+fn install_web_platform<'js>(ctx: &Ctx<'js>, code: &Arc<ProjectCode>) -> rquickjs::Result<()> {
     let define: Function = ctx.eval(
         r#"(names, setUp) => {
             for (const name of names) {
@@ -190,12 +190,15 @@ fn install_web_platform<'js>(ctx: &Ctx<'js>) -> rquickjs::Result<()> {
             }
         }"#,
     )?;
-    define_lazily(&define, &WEB_PLATFORM_GLOBALS, |ctx| {
+    let code = code.clone();
+    define_lazily(&define, &WEB_PLATFORM_GLOBALS, move |ctx| {
         llrt_url::init(ctx)?;
         llrt_util::init(ctx)?;
         llrt_buffer::init(ctx)?;
         llrt_crypto::init(ctx)?;
-        llrt_abort::init(ctx)
+        llrt_abort::init(ctx)?;
+        accept_url_objects_as_bases(ctx)?;
+        complete_buffer_on_first_use(ctx, &code)
     })?;
     define_lazily(&define, &["DOMException"], |ctx| llrt_exceptions::init(ctx))?;
     // A module without top-level await is evaluated before `import` returns.
@@ -238,12 +241,54 @@ fn install_node_globals<'js>(ctx: &Ctx<'js>, code: &Arc<ProjectCode>) -> rquickj
     Ok(())
 }
 
+/// LLRT's `URL` takes its base only as a string; `new URL(path, someUrl)` is common.
+fn accept_url_objects_as_bases<'js>(ctx: &Ctx<'js>) -> rquickjs::Result<()> {
+    ctx.eval::<(), _>(
+        r#"{
+            const NativeURL = globalThis.URL;
+            const base = (value) => (value === undefined ? [] : [String(value)]);
+            globalThis.URL = new Proxy(NativeURL, {
+                construct: (target, [url, ...rest], newTarget) =>
+                    Reflect.construct(target, [url, ...base(rest[0])], newTarget === globalThis.URL ? target : newTarget),
+                get: (target, key) =>
+                    key === "canParse" ? (url, b) => target.canParse(url, ...base(b)) : Reflect.get(target, key),
+            });
+        }"#,
+    )
+}
+
+/// The `Buffer` global is LLRT's class, which `node:buffer` completes (encodings, bounds,
+/// 64-bit reads) in place; the first use of the global loads `node:buffer`, so the global and
+/// the module's export are the same, complete class, in every Worker.
+fn complete_buffer_on_first_use<'js>(ctx: &Ctx<'js>, code: &Arc<ProjectCode>) -> rquickjs::Result<()> {
+    let native: Value = ctx.globals().get("Buffer")?;
+    let install: Function = ctx.eval(
+        r#"(native, complete) => {
+            Object.defineProperty(globalThis, "Buffer", {
+                configurable: true,
+                get() {
+                    // node:buffer reads the global while it loads: it must be the class by then.
+                    Object.defineProperty(globalThis, "Buffer", { value: native, writable: true, configurable: true });
+                    complete();
+                    return globalThis.Buffer;
+                },
+                set(value) {
+                    Object.defineProperty(globalThis, "Buffer", { value, writable: true, configurable: true });
+                },
+            });
+        }"#,
+    )?;
+    let code = code.clone();
+    let complete = Func::from(move |ctx: Ctx<'js>| commonjs::require_builtin(&ctx, &code, "node:buffer").map(|_| ()));
+    install.call((native, complete))
+}
+
 /// Defines each of `names` (through `define`) as an accessor that removes them all and calls
 /// `set_up`, which defines them for real, the first time any of them is read or written.
 fn define_lazily<'js>(
     define: &Function<'js>,
     names: &'static [&'static str],
-    set_up: fn(&Ctx<'js>) -> rquickjs::Result<()>,
+    set_up: impl Fn(&Ctx<'js>) -> rquickjs::Result<()> + 'js,
 ) -> rquickjs::Result<()> {
     let set_up = Func::from(move |ctx: Ctx<'js>| -> rquickjs::Result<()> {
         let globals = ctx.globals();

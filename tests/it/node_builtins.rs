@@ -109,6 +109,11 @@ async fn diagnostics_channel_matches_node() {
 }
 
 #[tokio::test]
+async fn the_buffer_and_url_globals_match_node_without_an_import() {
+    matches_node("globals").await;
+}
+
+#[tokio::test]
 async fn buffer_matches_node() {
     matches_node("buffer").await;
 }
@@ -178,4 +183,30 @@ async fn a_built_in_stepflare_does_not_emulate_fails_naming_itself() {
         let message = body[how].as_str().unwrap_or_else(|| panic!("no {how} message: {body:#}"));
         assert!(message.contains(&format!("{name} is not emulated by stepflare")), "{how}: {message}");
     }
+}
+
+#[tokio::test]
+async fn the_buffer_global_is_complete_in_a_worker_that_never_imports_node_buffer() {
+    let project = tempfile::tempdir().expect("a project folder");
+    std::fs::create_dir_all(project.path().join("src")).expect("src");
+    std::fs::write(
+        project.path().join("wrangler.jsonc"),
+        r#"{ "name": "plain", "main": "src/index.js", "compatibility_date": "2026-08-01" }"#,
+    )
+    .expect("config");
+    std::fs::write(
+        project.path().join("src/index.js"),
+        r#"export default {
+  async fetch() {
+    const wide = Buffer.alloc(8);
+    wide.writeBigUInt64LE(7n);
+    return Response.json({ base64url: Buffer.from("hi?>").toString("base64url"), wide: wide.readBigUInt64LE().toString() });
+  },
+};
+"#,
+    )
+    .expect("module");
+    let state = tempfile::tempdir().expect("a state folder");
+    let server = Server::start_project(project.path(), state.path(), &[]);
+    assert_eq!(get(&server, "/").await, json!({ "base64url": "aGk_Pg", "wide": "7" }));
 }
