@@ -14,7 +14,7 @@ use rquickjs::{Array, Ctx, Exception, Function, Module, Object, Value};
 use super::bytecode::BytecodeCache;
 use super::loader::ProjectCode;
 use super::node;
-use super::resolve::{ImportKind, Resolved};
+use super::resolve::{self, ImportKind, Resolved};
 use super::source::ModuleFormat;
 use crate::config::NodeCompat;
 
@@ -79,6 +79,7 @@ fn host<'js>(ctx: &Ctx<'js>, code: &Arc<ProjectCode>) -> rquickjs::Result<Object
     let options = Object::new(ctx.clone())?;
     let populate = matches!(code.node_compat(), NodeCompat::V2 { populate_process_env: true });
     options.set("populateProcessEnv", populate)?;
+    options.set("builtinModules", resolve::node_builtin_names().to_vec())?;
     host.set("options", options)?;
     Ok(host)
 }

@@ -9,7 +9,7 @@
 //   text(id) -> the text of a JSON or text file
 //   builtin(name) -> function (exports, require, module) of a built-in, e.g. "node:events"
 //   native(name) -> the exports of an LLRT module, e.g. "buffer"
-//   options -> { populateProcessEnv: boolean }
+//   options -> { populateProcessEnv: boolean, builtinModules: Node's built-ins (without `node:`) }
 (function (host) {
   "use strict";
 
@@ -92,7 +92,8 @@
   }
 
   // Built-ins require each other by name, LLRT's native modules as "stepflare:llrt/<name>", and
-// the Worker's Node.js options (`{ populateProcessEnv }`) as "stepflare:options".
+// the Worker's Node.js options (`{ populateProcessEnv, builtinModules }`) as
+// "stepflare:options".
   function requireBuiltin(specifier) {
     if (specifier === "stepflare:options") return host.options;
     if (specifier.startsWith("stepflare:llrt/")) {

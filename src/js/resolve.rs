@@ -54,14 +54,12 @@ const NODE_BUILTINS: &[&str] = &[
     "readline",
     "readline/promises",
     "repl",
-    "sqlite",
     "stream",
     "stream/consumers",
     "stream/promises",
     "stream/web",
     "string_decoder",
     "sys",
-    "test",
     "timers",
     "timers/promises",
     "tls",
@@ -77,9 +75,24 @@ const NODE_BUILTINS: &[&str] = &[
     "zlib",
 ];
 
-/// Whether `name` (without `node:`) is one of Node's built-in modules.
+/// Node's built-ins that exist only with the `node:` prefix.
+const NODE_PREFIX_ONLY_BUILTINS: &[&str] = &["sea", "sqlite", "test", "test/reporters"];
+
+/// Node's built-in modules that may be named without `node:`, as `module.builtinModules` lists
+/// them.
+pub fn node_builtin_names() -> &'static [&'static str] {
+    NODE_BUILTINS
+}
+
+/// Whether `name` (without `node:`) is one of Node's built-in modules that may be named without
+/// the prefix.
 pub fn is_node_builtin(name: &str) -> bool {
     NODE_BUILTINS.contains(&name)
+}
+
+/// Whether `node:<name>` is one of Node's built-in modules.
+fn is_prefixed_node_builtin(name: &str) -> bool {
+    is_node_builtin(name) || NODE_PREFIX_ONLY_BUILTINS.contains(&name)
 }
 
 /// How a module is imported: the conditions of `exports` differ.
@@ -194,7 +207,7 @@ impl ModuleResolver {
     }
 
     fn node_builtin(&self, name: &str) -> Result<Resolved, String> {
-        if !is_node_builtin(name) {
+        if !is_prefixed_node_builtin(name) {
             return Err(format!("node:{name} is not one of Node.js's built-in modules"));
         }
         let config = self.config.display();
