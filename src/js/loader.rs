@@ -216,7 +216,14 @@ impl Loader for ProjectLoader {
         };
         let source = self.code.module_source(Path::new(path)).map_err(|e| loading_error(&e))?;
         match source.format {
-            ModuleFormat::Esm => self.code.bytecode.module(ctx, name, || Ok(source.text.clone())),
+            ModuleFormat::Esm => {
+                let module = self.code.bytecode.module(ctx, name, || Ok(source.text.clone()))?;
+                // As in Node: `new URL("./data.bin", import.meta.url)`, `createRequire(import.meta.url)`.
+                if let Ok(url) = reqwest::Url::from_file_path(path) {
+                    module.meta()?.set("url", url.as_str())?;
+                }
+                Ok(module)
+            }
             ModuleFormat::CommonJs => facade(ctx, &self.code, "commonjs", path, name, interop),
             ModuleFormat::Json => facade(ctx, &self.code, "json", path, name, Interop::Plain),
             ModuleFormat::Text => facade(ctx, &self.code, "text", path, name, Interop::Plain),

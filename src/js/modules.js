@@ -91,11 +91,13 @@
     return require;
   }
 
-  // Built-ins require each other by name, LLRT's native modules as "stepflare:llrt/<name>", and
-// the Worker's Node.js options (`{ populateProcessEnv, builtinModules }`) as
-// "stepflare:options".
+  // Built-ins require each other by name, LLRT's native modules as "stepflare:llrt/<name>", the
+// Worker's Node.js options (`{ populateProcessEnv, builtinModules }`) as "stepflare:options",
+// and a maker of a file's `require` as "stepflare:require-from".
   function requireBuiltin(specifier) {
     if (specifier === "stepflare:options") return host.options;
+    // For node:module's createRequire: the `require` of a file by its absolute path.
+    if (specifier === "stepflare:require-from") return (path) => requireFrom(new Module(path, undefined));
     if (specifier.startsWith("stepflare:llrt/")) {
       const name = specifier.slice("stepflare:llrt/".length);
       const cached = cache.get(specifier);

@@ -1,9 +1,8 @@
 // node:module: the list of Node's built-ins, isBuiltin, and createRequire, whose require loads
-// the built-ins stepflare emulates (files and packages are loaded by import or by the require of
-// a CommonJS file, not from here).
+// what a CommonJS file at the given path would.
 "use strict";
 
-const requireBuiltin = require;
+const requireFrom = require("stepflare:require-from");
 
 const builtinModules = require("stepflare:options").builtinModules.slice();
 const prefixOnly = new Set(["sea", "sqlite", "test", "test/reporters"]);
@@ -17,42 +16,19 @@ function isBuiltin(name) {
   return builtinModules.includes(name);
 }
 
+// The `require` of the file `filename` (an absolute path, or a file URL such as
+// `import.meta.url`): it loads built-ins, packages and files as a CommonJS file there would.
 function createRequire(filename) {
-  let from = filename;
-  if (from instanceof URL) from = from.href;
-  // Modules have no import.meta.url in stepflare yet: createRequire(import.meta.url) still works.
-  if (from === undefined) from = "<module>";
-  if (typeof from !== "string") {
+  let from = filename instanceof URL ? filename.href : filename;
+  if (typeof from === "string" && from.startsWith("file:")) from = require("node:url").fileURLToPath(from);
+  if (typeof from !== "string" || !from.startsWith("/")) {
     const error = new TypeError(
       `The argument 'filename' must be a file URL object, file URL string, or absolute path string. Received ${String(filename)}`,
     );
     error.code = "ERR_INVALID_ARG_VALUE";
     throw error;
   }
-  function require(id) {
-    if (typeof id !== "string") {
-      const error = new TypeError(`The "id" argument must be of type string. Received ${typeof id}`);
-      error.code = "ERR_INVALID_ARG_TYPE";
-      throw error;
-    }
-    if (!isBuiltin(id)) {
-      const error = new Error(
-        `Cannot find module '${id}' from ${from}: in stepflare, the require() of createRequire() loads Node.js built-ins only; import the module instead`,
-      );
-      error.code = "MODULE_NOT_FOUND";
-      throw error;
-    }
-    return requireBuiltin(id.startsWith("node:") ? id : `node:${id}`);
-  }
-  require.resolve = (id) => {
-    if (isBuiltin(id)) return id;
-    const error = new Error(`Cannot find module '${id}' from ${from}`);
-    error.code = "MODULE_NOT_FOUND";
-    throw error;
-  };
-  require.cache = Object.create(null);
-  require.main = undefined;
-  return require;
+  return requireFrom(from);
 }
 
 class Module {
