@@ -503,3 +503,56 @@ async fn compiled_modules_are_cached_on_disk_and_a_damaged_cache_file_is_compile
     let second = Server::start_with_cache(&project, state.path(), cache.path());
     assert_eq!(post(&second, "/orders", &bad_order).await, (status, answer));
 }
+
+/// Serves a project of `files` (path, content) with a `wrangler.jsonc` for `src/index.js`.
+fn serve_files(files: &[(&str, &str)]) -> (tempfile::TempDir, Server) {
+    let project = tempfile::tempdir().expect("a project folder");
+    let config = r#"{ "name": "files", "main": "src/index.js", "compatibility_date": "2026-08-01" }"#;
+    std::fs::write(project.path().join("wrangler.jsonc"), config).expect("write the config");
+    for (file, text) in files {
+        let path = project.path().join(file);
+        std::fs::create_dir_all(path.parent().expect("a folder")).expect("create a folder");
+        std::fs::write(path, text).expect("write a file");
+    }
+    let server = Server::start_project(project.path(), &project.path().join(".stepflare"), &[]);
+    (project, server)
+}
+
+/// The expected answer is what esbuild's bundle of the same files (with wrangler's conditions)
+/// prints.
+#[tokio::test]
+async fn the_default_import_of_commonjs_follows_esbuild_and_node_by_the_importers_package_type() {
+    let marked = r#"Object.defineProperty(exports, "__esModule", { value: true });
+exports.default = "the default export";
+exports.named = "a named export";
+"#;
+    let (_project, server) = serve_files(&[
+        ("node_modules/marked/package.json", r#"{ "name": "marked", "main": "index.js" }"#),
+        ("node_modules/marked/index.js", marked),
+        // A Node ES module (.mjs) gets module.exports itself, as under Node.
+        ("src/node-mode.mjs", "import whole from \"marked\";\nexport const inNodeMode = typeof whole;\n"),
+        (
+            "src/index.js",
+            r#"import marked, { named } from "marked";
+import * as namespace from "marked";
+import { inNodeMode } from "./node-mode.mjs";
+export default {
+  async fetch() {
+    return Response.json({ marked, named, namespaceDefault: namespace.default, inNodeMode });
+  },
+};
+"#,
+        ),
+    ]);
+    let (status, body) = get(&server, "/").await;
+    assert_eq!(status, 200, "{body:#}");
+    assert_eq!(
+        body,
+        json!({
+            "marked": "the default export",
+            "named": "a named export",
+            "namespaceDefault": "the default export",
+            "inNodeMode": "object",
+        })
+    );
+}
