@@ -83,9 +83,11 @@ impl ProjectCode {
     /// `AsyncLocalStorage` store follows `await` (which costs load time and some speed, so it is
     /// done only for projects that import `node:async_hooks`).
     pub fn new(main: PathBuf, node_compat: NodeCompat, config: PathBuf, async_context: bool) -> Arc<Self> {
+        let folders: Vec<&Path> = [config.parent(), main.parent()].into_iter().flatten().collect();
+        let resolver = ModuleResolver::new(node_compat, config.clone(), &folders);
         Arc::new(ProjectCode {
             main,
-            resolver: ModuleResolver::new(node_compat, config),
+            resolver,
             sources: Mutex::new(HashMap::new()),
             bytecode: BytecodeCache::with_disk(),
             async_context,

@@ -7,6 +7,7 @@
 //! `package.json`/`tsconfig.json` files, and answers are cached per project version.
 
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use oxc_resolver::{ModuleType, ResolveError, ResolveOptions, Resolver, TsconfigDiscovery};
@@ -142,7 +143,14 @@ pub struct ModuleResolver {
     config: PathBuf,
     /// Set once anything resolved `node:async_hooks`.
     async_hooks_resolved: AtomicBool,
+    /// The folders a relative or absolute import may lead into: the project's (the config's and
+    /// the entry module's), and the root of every package a bare import found.
+    allowed: Mutex<Vec<PathBuf>>,
 }
+
+/// The files a module can be: code, JSON, and wrangler's default text rule. (WebAssembly is
+/// refused when it is read, with its own reason.)
+const MODULE_EXTENSIONS: [&str; 11] = ["js", "mjs", "cjs", "ts", "mts", "cts", "json", "txt", "html", "sql", "wasm"];
 
 impl std::fmt::Debug for ModuleResolver {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -151,10 +159,20 @@ impl std::fmt::Debug for ModuleResolver {
 }
 
 impl ModuleResolver {
-    pub fn new(node_compat: NodeCompat, config: PathBuf) -> Self {
+    /// `project_folders` are where the project's own modules are (the config's folder and the
+    /// entry module's); `config` is the file that set `node_compat`, named in errors.
+    pub fn new(node_compat: NodeCompat, config: PathBuf, project_folders: &[&Path]) -> Self {
         let imports = Resolver::new(options(ImportKind::Import));
         let requires = imports.clone_with_options(options(ImportKind::Require));
-        ModuleResolver { imports, requires, node_compat, config, async_hooks_resolved: AtomicBool::new(false) }
+        let allowed = project_folders.iter().map(|folder| real_path(folder)).collect();
+        ModuleResolver {
+            imports,
+            requires,
+            node_compat,
+            config,
+            async_hooks_resolved: AtomicBool::new(false),
+            allowed: Mutex::new(allowed),
+        }
     }
 
     pub fn node_compat(&self) -> NodeCompat {
@@ -191,10 +209,44 @@ impl ModuleResolver {
                     Some(ModuleType::Module) => PackageType::Module,
                     _ => PackageType::Other,
                 };
-                Ok(Resolved::File { path: resolution.into_path_buf(), package_type })
+                // The package.json may be named through a symlink (a workspace package).
+                let package_root = resolution.package_json().and_then(|json| json.path().parent().map(real_path));
+                let path = resolution.into_path_buf();
+                self.admit(specifier, &path, package_root).map_err(fail)?;
+                Ok(Resolved::File { path, package_type })
             }
             Err(error) => Err(fail(self.explain(importer, specifier, error))),
         }
+    }
+
+    /// Keeps loading inside the project: a bare import (a package, `#imports`, a tsconfig path)
+    /// may lead anywhere its resolution found, and opens its package's folder to the package's
+    /// own relative imports; a relative or absolute import must stay inside a folder opened so
+    /// far. Only files a module can be are loaded; a refusal never shows what the file holds.
+    fn admit(&self, specifier: &str, path: &Path, package_root: Option<PathBuf>) -> Result<(), String> {
+        let extension = path.extension().and_then(|e| e.to_str()).unwrap_or_default().to_ascii_lowercase();
+        if !MODULE_EXTENSIONS.contains(&extension.as_str()) {
+            return Err(format!(
+                "{} is not a module: stepflare loads .js, .mjs, .cjs, .ts, .mts, .cts, .json, .txt, .html and .sql files",
+                path.display()
+            ));
+        }
+        let mut allowed = self.allowed.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if is_bare(specifier) || specifier.starts_with('#') {
+            let root = package_root.unwrap_or_else(|| path.parent().map(Path::to_path_buf).unwrap_or_default());
+            if !allowed.iter().any(|folder| root.starts_with(folder)) {
+                allowed.push(root);
+            }
+            return Ok(());
+        }
+        if allowed.iter().any(|folder| path.starts_with(folder)) {
+            return Ok(());
+        }
+        Err(format!(
+            "{} is outside the project ({}); modules load from the project's folder and the packages it imports",
+            path.display(),
+            allowed.first().map(|folder| folder.display().to_string()).unwrap_or_default()
+        ))
     }
 
     /// The package type of the entry module, which nothing imports.
@@ -299,6 +351,11 @@ fn is_bare(specifier: &str) -> bool {
     !(specifier.starts_with('.') || specifier.starts_with('/') || specifier.starts_with('#'))
 }
 
+/// `folder` with symlinks followed, as the resolver gives paths; as it is when it cannot be.
+fn real_path(folder: &Path) -> PathBuf {
+    folder.canonicalize().unwrap_or_else(|_| folder.to_path_buf())
+}
+
 /// `@scope/name` or `name`, the first part of a bare specifier.
 fn package_name(specifier: &str) -> &str {
     let mut parts = specifier.splitn(3, '/');
@@ -359,7 +416,7 @@ mod tests {
             ("node_modules/pkg/module.js", ""),
             ("node_modules/pkg/plain.js", ""),
         ]);
-        let resolver = ModuleResolver::new(NodeCompat::None, root.join("wrangler.jsonc"));
+        let resolver = ModuleResolver::new(NodeCompat::None, root.join("wrangler.jsonc"), &[&root]);
         let importer = root.join("src/index.ts");
         let at = |file: &str| root.join(file).display().to_string();
         assert_eq!(resolved(&resolver, &importer, "pkg", ImportKind::Import), at("node_modules/pkg/workerd.mjs"));
@@ -393,7 +450,7 @@ mod tests {
             ("node_modules/old/module.js", ""),
             ("node_modules/old/browser.js", ""),
         ]);
-        let resolver = ModuleResolver::new(NodeCompat::None, root.join("wrangler.jsonc"));
+        let resolver = ModuleResolver::new(NodeCompat::None, root.join("wrangler.jsonc"), &[&root]);
         let importer = root.join("src/index.ts");
         let at = |file: &str| root.join(file).display().to_string();
         assert_eq!(resolved(&resolver, &importer, "old", ImportKind::Import), at("node_modules/old/module.js"));
@@ -413,13 +470,50 @@ mod tests {
         let link = |target: &str, at: &str| std::os::unix::fs::symlink(target, root.join(at)).expect("a symlink");
         link(".pnpm/a@1.0.0/node_modules/a", "node_modules/a");
         link("../../b@1.0.0/node_modules/b", "node_modules/.pnpm/a@1.0.0/node_modules/b");
-        let resolver = ModuleResolver::new(NodeCompat::None, root.join("wrangler.jsonc"));
+        let resolver = ModuleResolver::new(NodeCompat::None, root.join("wrangler.jsonc"), &[&root]);
         let a = resolved(&resolver, &root.join("src/index.ts"), "a", ImportKind::Import);
         assert_eq!(a, root.join("node_modules/.pnpm/a@1.0.0/node_modules/a/index.js").display().to_string());
         let b = resolved(&resolver, Path::new(&a), "b", ImportKind::Require);
         assert_eq!(b, root.join("node_modules/.pnpm/b@1.0.0/node_modules/b/index.js").display().to_string());
         let unreachable = resolver.resolve(&root.join("src/index.ts"), "b", ImportKind::Import).unwrap_err();
         assert!(unreachable.reason.contains("no package \"b\""), "{unreachable}");
+    }
+
+    #[test]
+    fn imports_stay_inside_the_project_and_the_packages_it_imports() {
+        let (_dir, base) = project(&[
+            ("app/src/index.ts", ""),
+            ("app/src/.env", "SECRET=1"),
+            ("app/src/notes.md", ""),
+            ("app/node_modules/pkg/package.json", r#"{ "name": "pkg", "main": "index.js" }"#),
+            ("app/node_modules/pkg/index.js", ""),
+            ("app/node_modules/pkg/lib/inner.js", ""),
+            ("shared/package.json", r#"{ "name": "shared", "main": "index.js" }"#),
+            ("shared/index.js", ""),
+            ("shared/util.js", ""),
+            ("secret.js", ""),
+        ]);
+        std::os::unix::fs::symlink("../../shared", base.join("app/node_modules/shared")).expect("a workspace link");
+        let root = base.join("app");
+        let resolver = ModuleResolver::new(NodeCompat::None, root.join("wrangler.jsonc"), &[&root]);
+        let entry = root.join("src/index.ts");
+        let refused = |importer: &Path, specifier: &str| {
+            resolver.resolve(importer, specifier, ImportKind::Import).unwrap_err().reason
+        };
+
+        let outside = refused(&entry, "../../secret.js");
+        assert!(outside.contains("outside the project"), "{outside}");
+        assert!(refused(&entry, &base.join("secret.js").display().to_string()).contains("outside the project"));
+        assert!(refused(&entry, "./.env").contains("is not a module"));
+        assert!(refused(&entry, "./notes.md").contains("is not a module"));
+
+        // A package's own relative imports stay inside it; a workspace package opens its folder.
+        let pkg = PathBuf::from(resolved(&resolver, &entry, "pkg", ImportKind::Import));
+        resolved(&resolver, &pkg, "./lib/inner.js", ImportKind::Import);
+        assert!(refused(&pkg, "../../../secret.js").contains("outside the project"));
+        let shared = PathBuf::from(resolved(&resolver, &entry, "shared", ImportKind::Import));
+        assert_eq!(shared, base.join("shared/index.js"), "the link is followed to the real path");
+        resolved(&resolver, &shared, "./util.js", ImportKind::Require);
     }
 
     #[test]
@@ -431,7 +525,7 @@ mod tests {
         ]);
         let importer = root.join("src/index.ts");
         let config = root.join("wrangler.jsonc");
-        let v2 = ModuleResolver::new(NodeCompat::V2 { populate_process_env: true }, config.clone());
+        let v2 = ModuleResolver::new(NodeCompat::V2 { populate_process_env: true }, config.clone(), &[&root]);
         assert_eq!(resolved(&v2, &importer, "node:buffer", ImportKind::Import), "node:buffer");
         assert_eq!(
             resolved(&v2, &importer, "events", ImportKind::Import),
@@ -444,18 +538,18 @@ mod tests {
             "{missing}"
         );
 
-        let v1 = ModuleResolver::new(NodeCompat::V1, config.clone());
+        let v1 = ModuleResolver::new(NodeCompat::V1, config.clone(), &[&root]);
         assert_eq!(resolved(&v1, &importer, "node:buffer", ImportKind::Import), "node:buffer");
         assert_eq!(
             resolved(&v1, &importer, "events", ImportKind::Import),
             root.join("node_modules/events/e.js").display().to_string()
         );
 
-        let none = ModuleResolver::new(NodeCompat::None, config.clone());
+        let none = ModuleResolver::new(NodeCompat::None, config.clone(), &[&root]);
         let refused = none.resolve(&importer, "node:buffer", ImportKind::Import).unwrap_err().to_string();
         assert!(refused.contains("nodejs_compat") && refused.contains("wrangler.jsonc"), "{refused}");
 
-        let als = ModuleResolver::new(NodeCompat::Als, config);
+        let als = ModuleResolver::new(NodeCompat::Als, config, &[&root]);
         assert_eq!(resolved(&als, &importer, "node:async_hooks", ImportKind::Import), "node:async_hooks");
         assert!(als.resolve(&importer, "node:buffer", ImportKind::Import).is_err());
         assert!(als.async_hooks_resolved());

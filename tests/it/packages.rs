@@ -556,3 +556,45 @@ export default {
         })
     );
 }
+
+#[tokio::test]
+async fn modules_load_only_from_inside_the_project_and_a_refusal_shows_nothing_of_the_file() {
+    let parent = tempfile::tempdir().expect("a folder");
+    let secret = "TOP-SECRET-4242";
+    std::fs::write(parent.path().join("outside.js"), format!("export const leaked = \"{secret}\";")).expect("outside");
+    let project = parent.path().join("app");
+    std::fs::create_dir_all(project.join("src")).expect("src");
+    std::fs::write(project.join("src/.env"), format!("API_KEY={secret}\n")).expect("a .env file");
+    std::fs::write(
+        project.join("wrangler.jsonc"),
+        r#"{ "name": "confined", "main": "src/index.js", "compatibility_date": "2026-08-01" }"#,
+    )
+    .expect("config");
+    let outside = parent.path().join("outside.js").display().to_string();
+    std::fs::write(
+        project.join("src/index.js"),
+        format!(
+            r#"const attempt = (load) => load().then((m) => JSON.stringify(m), (e) => String(e && e.message));
+export default {{
+  async fetch() {{
+    return Response.json({{
+      relative: await attempt(() => import("../../outside.js")),
+      absolute: await attempt(() => import({outside:?})),
+      dotenv: await attempt(() => import("./.env")),
+    }});
+  }},
+}};
+"#
+        ),
+    )
+    .expect("module");
+    let server = Server::start_project(&project, &project.join(".stepflare"), &[]);
+    let (status, body) = get(&server, "/").await;
+    assert_eq!(status, 200, "{body:#}");
+    for key in ["relative", "absolute"] {
+        let message = body[key].as_str().unwrap_or_default();
+        assert!(message.contains("is outside the project"), "{key}: {body:#}");
+    }
+    assert!(body["dotenv"].as_str().unwrap_or_default().contains("is not a module"), "{body:#}");
+    assert!(!body.to_string().contains(secret), "a refusal showed the file: {body:#}");
+}
