@@ -3,13 +3,14 @@
 //! `/cdn-cgi/local/explorer/api`, and stepflare's own routes under `/cdn-cgi/stepflare` (firing
 //! a workflow's schedules by hand). This part only translates HTTP to engine calls and engine
 //! results to Cloudflare's JSON shapes; the wire format lives here and nowhere else. One file
-//! per resource.
+//! per resource; `guard.rs` decides who may use the control routes.
 
 mod describe;
 mod envelope;
 mod events;
 mod explorer;
 mod extract;
+mod guard;
 mod instances;
 mod paging;
 mod paths;
@@ -23,9 +24,8 @@ use std::future::Future;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{Request, State};
-use axum::http::{StatusCode, header};
-use axum::middleware::{self, Next};
+use axum::http::StatusCode;
+use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, patch, post};
 use tokio::net::TcpListener;
@@ -42,21 +42,14 @@ pub struct AppState {
     pub workers: Workers,
 }
 
-/// How the API is served.
-#[derive(Debug, Clone, Default)]
-pub struct ApiOptions {
-    /// When set, every request to the v4 API must carry `Authorization: Bearer <token>`.
-    pub api_token: Option<String>,
-}
+/// How the API is served: who may use the control routes.
+pub type ApiOptions = guard::ControlGuard;
 
 /// The whole HTTP surface as a router: the v4 API, the explorer API, and the Worker for
 /// everything else.
 pub fn router(engine: Engine, options: ApiOptions, workers: Workers) -> Router {
     let state = AppState { engine, workers };
-    let v4 = v4_routes()
-        .route_layer(middleware::from_fn_with_state(Arc::new(options), require_token))
-        .fallback(no_route)
-        .with_state(state.clone());
+    let v4 = v4_routes().fallback(no_route).with_state(state.clone());
     let explorer = explorer_routes().fallback(no_route).with_state(state.clone());
     Router::new()
         .nest("/client/v4/accounts/{account_id}", v4)
@@ -65,6 +58,7 @@ pub fn router(engine: Engine, options: ApiOptions, workers: Workers) -> Router {
         .route("/cdn-cgi/handler/scheduled", get(worker::scheduled))
         .route("/cdn-cgi/stepflare/workflows/{workflow_name}/schedules/trigger", post(schedules::trigger))
         .fallback(worker::fetch)
+        .layer(middleware::from_fn_with_state(Arc::new(options), guard::guard_control_routes))
         .with_state(state)
 }
 
@@ -118,23 +112,6 @@ fn explorer_routes() -> Router<AppState> {
 async fn method_not_allowed() -> Response {
     ApiError::new(StatusCode::METHOD_NOT_ALLOWED, codes::METHOD_NOT_ALLOWED, "Method not allowed for this route")
         .into_response()
-}
-
-/// Checks the bearer token when `--api-token` was given; any token passes otherwise, as a
-/// local server needs no credentials.
-async fn require_token(State(options): State<Arc<ApiOptions>>, request: Request, next: Next) -> Response {
-    if let Some(expected) = &options.api_token {
-        let given = request
-            .headers()
-            .get(header::AUTHORIZATION)
-            .and_then(|value| value.to_str().ok())
-            .and_then(|value| value.strip_prefix("Bearer "));
-        if given != Some(expected.as_str()) {
-            return ApiError::new(StatusCode::UNAUTHORIZED, codes::AUTHENTICATION, "Authentication error")
-                .into_response();
-        }
-    }
-    next.run(request).await
 }
 
 /// Serves the API on `listener` until `shutdown` resolves.

@@ -24,9 +24,13 @@ pub struct DevArgs {
     /// Port to listen on; 0 picks a free one.
     #[arg(long, default_value_t = 8787)]
     pub port: u16,
-    /// Address to listen on.
+    /// Address to listen on. Any address but a loopback one needs `--api-token`.
     #[arg(long, default_value = "127.0.0.1")]
     pub ip: IpAddr,
+    /// A host name the control routes (the REST API, the explorer API, `/cdn-cgi/…`) answer
+    /// beside `localhost`, `*.localhost`, 127.0.0.1 and [::1]; give it more than once for more.
+    #[arg(long = "allowed-host", value_name = "NAME")]
+    pub allowed_hosts: Vec<String>,
     /// Directory for the state database (default: .stepflare beside the config).
     #[arg(long)]
     pub persist_to: Option<PathBuf>,
@@ -36,7 +40,8 @@ pub struct DevArgs {
     /// How many instances may run at once; more wait in `queued`.
     #[arg(long, default_value_t = EngineConfig::default().max_concurrent)]
     pub max_concurrent: usize,
-    /// Require this bearer token on the REST API (any token is accepted otherwise).
+    /// Require this bearer token on every control route: the REST API, the explorer API and
+    /// `/cdn-cgi/…` (without it, any request from this machine is accepted).
     #[arg(long, env = "STEPFLARE_API_TOKEN")]
     pub api_token: Option<String>,
     /// Do not watch the config and the sources; changes are picked up at the next start only.
@@ -56,6 +61,9 @@ fn parse_rfc3339_ms(text: &str) -> Result<i64, String> {
 }
 
 pub async fn run(args: DevArgs) -> Result<(), CliError> {
+    if !args.ip.is_loopback() && args.api_token.is_none() {
+        return Err(CliError::Unprotected { ip: args.ip });
+    }
     let clock: Arc<dyn Clock> = match args.clock_start {
         Some(start) => Arc::new(ShiftedClock::starting_at(start)),
         None => Arc::new(SystemClock),
@@ -108,7 +116,11 @@ pub async fn run(args: DevArgs) -> Result<(), CliError> {
     let shutdown = async {
         let _ = tokio::signal::ctrl_c().await;
     };
-    let options = crate::api::ApiOptions { api_token: args.api_token.clone() };
+    let options = crate::api::ApiOptions {
+        api_token: args.api_token.clone(),
+        allowed_hosts: args.allowed_hosts.iter().map(|host| host.to_ascii_lowercase()).collect(),
+        listen_ip: Some(args.ip),
+    };
     crate::api::serve(listener, engine.clone(), options, workers, shutdown).await.map_err(CliError::Serve)?;
     engine.shutdown().await;
     Ok(())

@@ -47,6 +47,10 @@ pub enum CliError {
     Store(#[from] crate::store::StoreError),
     #[error(transparent)]
     Engine(#[from] crate::engine::EngineError),
+    #[error(
+        "--ip {ip} would let anyone who reaches this machine drive its workflows and read their data; give --api-token <token> (or STEPFLARE_API_TOKEN) to serve an address other than a loopback one"
+    )]
+    Unprotected { ip: std::net::IpAddr },
     #[error("cannot listen on {address}: {source}")]
     Listen { address: String, source: std::io::Error },
     #[error("the server failed: {0}")]

@@ -14,6 +14,7 @@ mod config_schema;
 mod crash;
 mod events;
 mod explorer;
+mod guard;
 mod lifecycle;
 mod limits;
 mod node_builtins;

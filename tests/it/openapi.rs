@@ -529,12 +529,12 @@ async fn the_server_answers_as_its_openapi_document_says() {
     session(&s).await;
     drop(server);
 
-    // With --api-token, the v4 API answers 401 without the token; the explorer does not ask.
+    // With --api-token, every control route answers 401 without the token.
     let persist = tempfile::tempdir().expect("create a persistence dir");
     let guarded = Server::start_with("basic", persist.path(), &["--api-token", "local-secret"]);
     let s = Session { server: &guarded, spec: &spec, coverage: &coverage };
     s.fails(Method::GET, &format!("/client/v4/accounts/{ACCOUNT}/workflows"), None, 401, 10000).await;
-    s.ok(Method::GET, "/cdn-cgi/local/explorer/api/workflows", None).await;
+    s.fails(Method::GET, "/cdn-cgi/local/explorer/api/workflows", None, 401, 10000).await;
     drop(guarded);
 
     let seen = coverage.0.into_inner().unwrap();
