@@ -33,6 +33,25 @@ pub enum StoreError {
     InstanceExists,
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
+    #[error(
+        "{path} is damaged ({detail}); stepflare does not serve a damaged state file: move it (and its -wal and -shm files) away to start afresh, or put back a copy"
+    )]
+    Damaged { path: String, detail: String },
+}
+
+/// SQLite's quick check of the whole file (and a file that is no database at all), before
+/// anything reads or writes it.
+fn check_integrity(conn: &Connection, path: &Path) -> Result<()> {
+    let damaged = |detail: String| StoreError::Damaged { path: path.display().to_string(), detail };
+    let mut statement = conn.prepare("PRAGMA quick_check").map_err(|error| damaged(error.to_string()))?;
+    let findings: Vec<String> = statement
+        .query_map([], |row| row.get::<_, String>(0))
+        .and_then(|rows| rows.collect())
+        .map_err(|error| damaged(error.to_string()))?;
+    match findings.as_slice() {
+        [ok] if ok == "ok" => Ok(()),
+        _ => Err(damaged(findings.into_iter().take(3).collect::<Vec<_>>().join("; "))),
+    }
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -84,6 +103,7 @@ impl Store {
             .map_err(|source| StoreError::CreateDir { path: dir.display().to_string(), source })?;
         let path = dir.join("state.sqlite");
         let conn = Connection::open(&path)?;
+        check_integrity(&conn, &path)?;
         // NORMAL in WAL mode survives a killed process (not a power cut) at a tenth of FULL's cost.
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;

@@ -26,5 +26,6 @@ mod replay;
 mod retries;
 mod schedules;
 mod source_docs;
+mod state_file;
 mod typescript;
 mod worker;
