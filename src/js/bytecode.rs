@@ -194,6 +194,9 @@ impl DiskCache {
         })?;
         let folder = base.join("bytecode");
         std::fs::create_dir_all(&folder).ok()?;
+        let pruned = folder.clone();
+        // Files of older executables and of edited sources are never read again.
+        let _ = std::thread::Builder::new().name("bytecode-prune".into()).spawn(move || prune(&pruned));
         Some(DiskCache { folder })
     }
 
@@ -230,6 +233,21 @@ impl DiskCache {
         // A cache that cannot be written is only slower.
         if std::fs::write(&scratch, &data).is_ok() && std::fs::rename(&scratch, file).is_err() {
             let _ = std::fs::remove_file(&scratch);
+        }
+    }
+}
+
+/// How long a bytecode file is kept after it was written; one still in use is written again
+/// after it is gone, at the cost of one compilation.
+const KEPT_FOR: std::time::Duration = std::time::Duration::from_secs(30 * 24 * 60 * 60);
+
+/// Removes the files of `folder` written more than [`KEPT_FOR`] ago.
+fn prune(folder: &Path) {
+    let Ok(entries) = std::fs::read_dir(folder) else { return };
+    for entry in entries.flatten() {
+        let old = entry.metadata().and_then(|meta| meta.modified()).ok().and_then(|written| written.elapsed().ok());
+        if old.is_some_and(|age| age > KEPT_FOR) {
+            let _ = std::fs::remove_file(entry.path());
         }
     }
 }
