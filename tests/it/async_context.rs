@@ -3,21 +3,14 @@
 //! replay after a sleep see the store of `run`; and the async generators stepflare rewrites for it
 //! behave exactly as V8's own (the expected log is Node's output for the same code).
 
-use reqwest::Method;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::support::*;
-
-async fn get(server: &Server, path: &str) -> Value {
-    let (status, body) = server.request(Method::GET, &format!("{}{path}", server.base()), None).await;
-    assert_eq!(status, 200, "GET {path}: {body:#}\n--- server logs ---\n{}", server.logs());
-    body
-}
 
 #[tokio::test]
 async fn a_store_follows_await_timers_then_and_generators_and_concurrent_runs_keep_their_own() {
     let server = Server::start("async-context");
-    let body = get(&server, "/").await;
+    let body = server.get_ok("/").await;
     let run = |id: &str| json!({ "id": id, "deep": id, "viaThen": id, "seen": [id, id] });
     assert_eq!(
         body,
@@ -52,5 +45,5 @@ async fn rewritten_async_generators_behave_as_v8s_own() {
         { "value": "after-throw", "done": false }, { "value": "outer-done", "done": true },
         7, 8, 1, "gen failed", 1, "early-finally"
     ]);
-    assert_eq!(get(&server, "/generators").await, node_says);
+    assert_eq!(server.get_ok("/generators").await, node_says);
 }

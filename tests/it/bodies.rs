@@ -10,8 +10,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::{get, post, put};
 use futures_util::StreamExt;
-use reqwest::Method;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::support::*;
 
@@ -58,12 +57,6 @@ fn client() -> reqwest::Client {
         .timeout(PATIENCE)
         .build()
         .expect("build an HTTP client")
-}
-
-async fn get_json(server: &Server, path: &str) -> Value {
-    let (status, body) = server.request(Method::GET, &format!("{}{path}", server.base()), None).await;
-    assert_eq!(status, 200, "{body:#}\n--- server logs ---\n{}", server.logs());
-    body
 }
 
 #[tokio::test]
@@ -132,7 +125,7 @@ async fn the_worker_fetches_a_server_with_binary_bodies_both_ways() {
     let reversed: Vec<u8> = all_byte_values().into_iter().rev().collect();
     assert_eq!(body.to_vec(), reversed);
 
-    let body = get_json(&server, &format!("/fetch-request?url={upstream}/echo")).await;
+    let body = server.get_ok(&format!("/fetch-request?url={upstream}/echo")).await;
     assert_eq!(body, json!({ "status": 200, "text": "echo: from a stream", "bodyUsed": true }));
 }
 
@@ -151,7 +144,7 @@ async fn a_workflow_step_fetches_a_server_and_its_answer_is_the_step_output() {
 async fn fetch_follows_or_returns_redirects_as_asked() {
     let upstream = upstream().await;
     let server = Server::start("worker");
-    let body = get_json(&server, &format!("/redirects?url={upstream}/redirect")).await;
+    let body = server.get_ok(&format!("/redirects?url={upstream}/redirect")).await;
     assert_eq!(
         body["followed"],
         json!({ "status": 200, "redirected": true, "url": format!("{upstream}/target"), "text": "arrived" })
@@ -164,7 +157,7 @@ async fn fetch_follows_or_returns_redirects_as_asked() {
 async fn an_aborted_fetch_rejects_with_abort_error_and_failures_are_type_errors() {
     let upstream = upstream().await;
     let server = Server::start("worker");
-    let body = get_json(&server, &format!("/abort?base={upstream}")).await;
+    let body = server.get_ok(&format!("/abort?base={upstream}")).await;
     assert_eq!(
         body,
         json!({
@@ -181,7 +174,7 @@ async fn an_aborted_fetch_rejects_with_abort_error_and_failures_are_type_errors(
 #[tokio::test]
 async fn the_body_api_behaves_as_in_workers() {
     let server = Server::start("worker");
-    let body = get_json(&server, "/body-api").await;
+    let body = server.get_ok("/body-api").await;
     let expected = json!({
         "text": "héllo",
         "copy": "héllo",

@@ -9,16 +9,9 @@
 
 use std::time::Instant;
 
-use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::support::*;
-
-async fn get(server: &Server, path: &str) -> Value {
-    let (status, body) = server.request(Method::GET, &format!("{}{path}", server.base()), None).await;
-    assert_eq!(status, 200, "GET {path}: {body:#}\n--- server logs ---\n{}", server.logs());
-    body
-}
 
 /// Node's answer for `route`, from `fixtures/node-builtins/expected/<route>.json`.
 fn node_answer(route: &str) -> Value {
@@ -59,7 +52,7 @@ fn assert_same(route: &str, actual: &Value, expected: &Value) {
 /// GET /<route> answers exactly what Node.js answered for the same checks.
 async fn matches_node(route: &str) {
     let server = Server::start("node-builtins");
-    let body = get(&server, &format!("/{route}")).await;
+    let body = server.get_ok(&format!("/{route}")).await;
     assert_same(route, &body, &node_answer(route));
 }
 
@@ -136,7 +129,7 @@ async fn every_built_in_imports_as_default_named_and_require() {
 #[tokio::test]
 async fn process_matches_node_and_reports_a_worker_process() {
     let server = Server::start("node-builtins");
-    let body = get(&server, "/process").await;
+    let body = server.get_ok("/process").await;
     assert_same("process", &json!({ "portable": body["portable"] }), &node_answer("process"));
     // What a Worker's process says about itself (workerd reports a Node 22 line).
     assert_eq!(
@@ -178,7 +171,7 @@ async fn process_matches_node_and_reports_a_worker_process() {
 #[tokio::test]
 async fn a_built_in_stepflare_does_not_emulate_fails_naming_itself() {
     let server = Server::start("node-builtins");
-    let body = get(&server, "/unemulated").await;
+    let body = server.get_ok("/unemulated").await;
     for (how, name) in [("import", "node:fs"), ("require", "node:child_process")] {
         let message = body[how].as_str().unwrap_or_else(|| panic!("no {how} message: {body:#}"));
         assert!(message.contains(&format!("{name} is not emulated by stepflare")), "{how}: {message}");
@@ -208,5 +201,5 @@ async fn the_buffer_global_is_complete_in_a_worker_that_never_imports_node_buffe
     .expect("module");
     let state = tempfile::tempdir().expect("a state folder");
     let server = Server::start_project(project.path(), state.path(), &[]);
-    assert_eq!(get(&server, "/").await, json!({ "base64url": "aGk_Pg", "wide": "7" }));
+    assert_eq!(server.get_ok("/").await, json!({ "base64url": "aGk_Pg", "wide": "7" }));
 }

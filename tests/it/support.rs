@@ -251,6 +251,14 @@ impl Server {
     }
 
     /// POST …/instances with an arbitrary body.
+    /// GETs `path` of the Worker, which must answer 200; returns the body as JSON (or as a JSON
+    /// string when it is not JSON).
+    pub async fn get_ok(&self, path: &str) -> Value {
+        let (status, body) = self.request(Method::GET, &format!("{}{path}", self.base()), None).await;
+        assert_eq!(status, 200, "GET {path}: {body:#}\n--- server logs ---\n{}", self.logs());
+        body
+    }
+
     pub async fn try_create(&self, wf: &str, body: &Value) -> (u16, Value) {
         let url = format!("{}/instances", self.workflow_url(wf));
         self.request(Method::POST, &url, Some(body)).await

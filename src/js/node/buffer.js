@@ -5,6 +5,7 @@
 // variable-width integer reads and writes, `swap16/32/64`, `toJSON` and Node's inspect form.
 // The fixes patch the shared class, so the global `Buffer` has them too once this is loaded.
 "use strict";
+const { codedError, received } = require("node:internal/errors");
 const native = require("stepflare:llrt/buffer");
 const { Buffer } = native;
 
@@ -18,24 +19,6 @@ const INSPECT_MAX_BYTES = 50;
 const nativeToString = Buffer.prototype.toString;
 const nativeFrom = Buffer.from;
 const nativeAllocUnsafe = Buffer.allocUnsafe;
-
-function codedError(Kind, code, message) {
-  const error = new Kind(message);
-  error.code = code;
-  return error;
-}
-
-function received(value) {
-  if (value === null || value === undefined) return ` Received ${value}`;
-  if (typeof value === "function") return ` Received function ${value.name}`;
-  if (typeof value === "object") {
-    if (value.constructor && value.constructor.name) return ` Received an instance of ${value.constructor.name}`;
-    return " Received an object";
-  }
-  let shown = typeof value === "string" ? `'${value}'` : String(value);
-  if (shown.length > 28) shown = `${shown.slice(0, 25)}...`;
-  return ` Received type ${typeof value} (${shown})`;
-}
 
 function addNumericalSeparator(text) {
   let res = "";

@@ -3,14 +3,9 @@
 // HMAC, and as callbacks), Web Crypto, and timingSafeEqual. No ciphers, signatures or key
 // objects: those are left to `crypto.subtle`.
 "use strict";
+const { codedError } = require("node:internal/errors");
 const native = require("stepflare:llrt/crypto");
 const { Buffer } = require("node:buffer");
-
-function codedError(Kind, code, message) {
-  const error = new Kind(message);
-  error.code = code;
-  return error;
-}
 
 function typeName(value) {
   if (value === null || value === undefined) return String(value);

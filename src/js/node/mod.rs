@@ -16,6 +16,7 @@ pub fn source(name: &str) -> Option<&'static str> {
         "events" => include_str!("events.js"),
         // Shared by assert and util; not one of Node's names, so users cannot import it.
         "internal/deep_equal" => include_str!("internal_deep_equal.js"),
+        "internal/errors" => include_str!("internal_errors.js"),
         "module" => include_str!("module.js"),
         "path" | "path/posix" => include_str!("path.js"),
         "process" => include_str!("process.js"),

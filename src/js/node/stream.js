@@ -5,6 +5,7 @@
 // so that packages may still call them as `Readable.call(this, options)`. `module.exports` is the
 // legacy Stream with every class as a property, as in Node.
 "use strict";
+const { codedError, received: describeReceived } = require("node:internal/errors");
 
 const EE = require("node:events");
 const { Buffer } = require("node:buffer");
@@ -21,24 +22,6 @@ let defaultHighWaterMarkBytes = 64 * 1024;
 let defaultHighWaterMarkObjects = 16;
 
 // --- errors --------------------------------------------------------------------------------
-
-function codedError(Kind, code, message) {
-  const error = new Kind(message);
-  error.code = code;
-  return error;
-}
-
-function describeReceived(value) {
-  if (value === null || value === undefined) return ` Received ${value}`;
-  if (typeof value === "function") return ` Received function ${value.name}`;
-  if (typeof value === "object") {
-    if (value.constructor && value.constructor.name) return ` Received an instance of ${value.constructor.name}`;
-    return " Received an object";
-  }
-  let shown = typeof value === "string" ? `'${value}'` : String(value);
-  if (shown.length > 28) shown = `${shown.slice(0, 25)}...`;
-  return ` Received type ${typeof value} (${shown})`;
-}
 
 const errors = {
   invalidChunk: (chunk) =>

@@ -1,15 +1,10 @@
 // node:url: the global URL and URLSearchParams, file URL conversions, and the legacy API
 // (parse, format, resolve, Url) after Node's documented behaviour.
 "use strict";
+const { codedError } = require("node:internal/errors");
 
 const querystring = require("node:querystring");
 const path = require("node:path");
-
-function codedError(Kind, code, message) {
-  const error = new Kind(message);
-  error.code = code;
-  return error;
-}
 
 function invalidArgType(name, expected, value) {
   let received;
