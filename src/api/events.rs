@@ -1,11 +1,12 @@
-//! `POST …/instances/{id}/events/{event_type}`: the body is the event's payload.
+//! `POST …/instances/{id}/events/{event_type}`: the body is the event's payload; the answer is
+//! `{instanceId, timestamp}`, the official SDKs' model of it.
 
 use axum::extract::State;
 use axum::response::Response;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use super::AppState;
-use super::envelope::{ApiError, ok};
+use super::envelope::{ApiError, ok, timestamp};
 use super::extract::{ApiPath, OptionalJson};
 use super::paths::EventPath;
 
@@ -17,5 +18,5 @@ pub async fn send_event(
     let event_type = path.event_type()?;
     let id = path.id()?;
     state.engine.send_event(&path.workflow_name, id.as_str(), &event_type, &payload.unwrap_or(Value::Null))?;
-    Ok(ok(Value::Object(Default::default())))
+    Ok(ok(json!({ "instanceId": id.as_str(), "timestamp": timestamp(state.engine.now_ms()) })))
 }

@@ -341,10 +341,13 @@ impl Server {
         self.request(Method::POST, &url, Some(&payload)).await
     }
 
-    /// Sends an event, asserting HTTP 200.
+    /// Sends an event, asserting HTTP 200 and the answer the official SDKs read:
+    /// `{instanceId, timestamp}`.
     pub async fn deliver(&self, wf: &str, id: &str, event_type: &str, payload: Value) {
         let (code, body) = self.send_event(wf, id, event_type, payload).await;
         assert_eq!(code, 200, "send event {event_type} to {wf}/{id}: {body:#}\n--- server logs ---\n{}", self.logs());
+        assert_eq!(body["result"]["instanceId"], id, "{body:#}");
+        assert_iso(&body["result"]["timestamp"]);
     }
 }
 
