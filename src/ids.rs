@@ -92,9 +92,20 @@ impl WorkflowName {
 }
 
 impl InstanceId {
-    /// An id supplied by a user through `create`.
+    /// An id supplied by a user through `create`. `cf_` and 64 lowercase hex digits is the form
+    /// of the ids Cloudflare makes itself, so a user may not choose one.
     pub fn parse(value: &str) -> Result<Self, InvalidId> {
         check_name("instance id", value, 100)?;
+        let reserved = value.strip_prefix("cf_").is_some_and(|hex| {
+            hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        });
+        if reserved {
+            return Err(InvalidId {
+                what: "instance id",
+                value: value.to_owned(),
+                rule: "ids of the form cf_ and 64 lowercase hex digits are reserved for ids Cloudflare generates",
+            });
+        }
         Ok(Self(value.to_owned()))
     }
 
@@ -193,6 +204,19 @@ pub fn check_step_name(name: &str) -> Result<(), InvalidId> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cloudflare_generated_ids_are_reserved() {
+        let generated = format!("cf_{}", "0123456789abcdef".repeat(4));
+        let error = InstanceId::parse(&generated).unwrap_err().to_string();
+        assert!(error.contains("reserved"), "{error}");
+        assert!(InstanceId::parse_addressable(&generated).is_ok(), "such an instance can still be addressed");
+        for allowed in
+            [format!("cf_{}", "0123456789ABCDEF".repeat(4)), format!("cf_{}", "ab".repeat(31)), "cf_order".into()]
+        {
+            assert!(InstanceId::parse(&allowed).is_ok(), "{allowed}");
+        }
+    }
 
     #[test]
     fn names_follow_cloudflare_pattern() {

@@ -64,7 +64,9 @@ async fn duplicate_instance_id_is_rejected_with_409() {
 async fn invalid_instance_ids_are_rejected_with_400() {
     let server = Server::start("basic");
     let too_long = "a".repeat(101);
-    for bad in ["has space", "-leading-dash", "dot.ted", "slash/ed", "ünïcode", &too_long] {
+    // Cloudflare's own form of id is reserved.
+    let reserved = format!("cf_{}", "0123456789abcdef".repeat(4));
+    for bad in ["has space", "-leading-dash", "dot.ted", "slash/ed", "ünïcode", &too_long, &reserved] {
         let resp = server.try_create("event-info", &json!({ "instance_id": bad, "params": {} })).await;
         assert_api_error(&format!("instance id {bad:?}"), resp, 400, None);
     }
