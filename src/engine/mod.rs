@@ -152,6 +152,10 @@ pub(crate) struct Inner {
     other_bindings: std::sync::OnceLock<Arc<dyn BindingHost>>,
     /// Told whenever the set of workflows changes, so the cron task plans again.
     workflows_changed: Notify,
+    /// The runtime the engine's own tasks run on. A run is started from wherever its slot frees
+    /// (often a JS thread, when another run ends there), but the task that waits for it must not
+    /// wait behind user code that never yields.
+    tasks: tokio::runtime::Handle,
 }
 
 struct ActiveRun {
@@ -174,6 +178,7 @@ pub struct Engine {
 }
 
 impl Engine {
+    /// Must be called inside the tokio runtime that is to run the engine's tasks.
     pub fn new(store: Store, clock: Arc<dyn Clock>, config: EngineConfig) -> Self {
         Engine {
             inner: Arc::new(Inner {
@@ -185,6 +190,7 @@ impl Engine {
                 timers_changed: Notify::new(),
                 other_bindings: std::sync::OnceLock::new(),
                 workflows_changed: Notify::new(),
+                tasks: tokio::runtime::Handle::current(),
             }),
         }
     }
@@ -662,7 +668,7 @@ impl Inner {
             env: def.env.clone(),
             bindings: def.bindings.clone(),
         };
-        let task = tokio::spawn(drive_run(self.clone(), key.clone(), request, host.clone()));
+        let task = self.tasks.spawn(drive_run(self.clone(), key.clone(), request, host.clone()));
         scheduler.active.insert(key, ActiveRun { control, host, task: Some(task) });
         Ok(())
     }
@@ -736,10 +742,13 @@ impl Inner {
 /// The task of one run: run the JS until it settles, suspends, or is stopped.
 async fn drive_run(inner: Arc<Inner>, key: InstanceKey, request: RunRequest, host: Arc<RunHost>) {
     let control = host.control.clone();
+    // Stopping wins over an outcome that comes in the same poll: a run stopped inside code that
+    // never yields ends with the error of its interrupt, which must not be recorded.
     let outcome = tokio::select! {
-        outcome = run_workflow(request, host.clone()) => Some(outcome),
-        _ = control.suspend.cancelled() => None,
+        biased;
         _ = control.stop.cancelled() => return,
+        _ = control.suspend.cancelled() => None,
+        outcome = run_workflow(request, host.clone()) => Some(outcome),
     };
     if let Err(error) = inner.finish_run(&key, &host, outcome) {
         tracing::error!(workflow = %key.0, instance = %key.1, "cannot record the end of a run: {error}");

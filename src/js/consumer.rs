@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::bindings::BindingHost;
 use super::runtime::{drain_wait_until, error_info, execution_context};
+use super::threads::{self, Abandoned};
 use super::worker::{WorkerCode, call_handler, fresh_context, prepare};
 use crate::store::ErrorInfo;
 
@@ -62,7 +63,20 @@ pub async fn handle_queue(
     batch: &QueueBatch,
     bindings: Arc<dyn BindingHost>,
 ) -> Result<QueueOutcome, ErrorInfo> {
-    let (_runtime, context) = fresh_context(worker).await?;
+    let (worker, batch) = (worker.clone(), batch.clone());
+    let handled = threads::on_js_thread(move |abandoned| async move {
+        queue_in_fresh_context(&worker, &batch, bindings, abandoned).await
+    });
+    handled.await.unwrap_or_else(|| Err(ErrorInfo::new("Error", "the queue handler failed inside stepflare")))
+}
+
+async fn queue_in_fresh_context(
+    worker: &WorkerCode,
+    batch: &QueueBatch,
+    bindings: Arc<dyn BindingHost>,
+    abandoned: Abandoned,
+) -> Result<QueueOutcome, ErrorInfo> {
+    let (_runtime, context) = fresh_context(worker, abandoned).await?;
     let messages = serde_json::to_string(&batch.messages).unwrap_or_else(|_| "[]".into());
     async_with!(context => |ctx| {
         let delivered = async {

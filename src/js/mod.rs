@@ -13,6 +13,7 @@ mod node;
 mod resolve;
 mod runtime;
 mod source;
+mod threads;
 mod timers;
 pub mod transpile;
 mod worker;

@@ -16,6 +16,7 @@ use super::bindings::{BindingHost, EnvBinding};
 use super::commonjs;
 use super::host::{HostRequest, LogLevel, StepHost};
 use super::loader::{PRELUDE, ProjectCode, ProjectLoader, ProjectResolver, STREAMS, WEB};
+use super::threads::{self, Abandoned};
 use super::timers;
 use crate::config::NodeCompat;
 use crate::store::ErrorInfo;
@@ -47,15 +48,24 @@ pub enum RunOutcome {
 
 /// Runs `run()` to completion. The host's replies drive the steps; when the host decides to stop
 /// the run it never replies, and the caller drops this future.
+///
+/// The run goes on a JS thread; dropping this future stops it there, even inside code that never
+/// yields.
 pub async fn run_workflow<H: StepHost>(request: RunRequest, host: Arc<H>) -> RunOutcome {
-    match run_in_fresh_context(request, host).await {
-        Ok(outcome) => outcome,
-        Err(error) => RunOutcome::Errored(ErrorInfo::new("Error", error.to_string())),
+    let ran = threads::on_js_thread(|abandoned| run_in_fresh_context(request, host, abandoned)).await;
+    match ran {
+        Some(Ok(outcome)) => outcome,
+        Some(Err(error)) => RunOutcome::Errored(ErrorInfo::new("Error", error.to_string())),
+        None => RunOutcome::Errored(ErrorInfo::new("Error", "the run failed inside stepflare")),
     }
 }
 
-async fn run_in_fresh_context<H: StepHost>(request: RunRequest, host: Arc<H>) -> rquickjs::Result<RunOutcome> {
-    let (_runtime, context) = fresh_context(&request.code).await?;
+async fn run_in_fresh_context<H: StepHost>(
+    request: RunRequest,
+    host: Arc<H>,
+    abandoned: Abandoned,
+) -> rquickjs::Result<RunOutcome> {
+    let (_runtime, context) = fresh_context(&request.code, abandoned).await?;
     async_with!(context => |ctx| {
         match call_run(&ctx, &request, host).await.catch(&ctx) {
             Ok(outcome) => Ok(outcome),
@@ -103,8 +113,13 @@ async fn call_run<'js, H: StepHost>(
 
 /// A new runtime, loading modules from `code`, and a context in it. The runtime must outlive
 /// the context, so both are returned.
-pub(super) async fn fresh_context(code: &Arc<ProjectCode>) -> rquickjs::Result<(AsyncRuntime, AsyncContext)> {
+/// The runtime stops whatever it runs once `abandoned` is raised.
+pub(super) async fn fresh_context(
+    code: &Arc<ProjectCode>,
+    abandoned: Abandoned,
+) -> rquickjs::Result<(AsyncRuntime, AsyncContext)> {
     let runtime = AsyncRuntime::new()?;
+    runtime.set_interrupt_handler(Some(Box::new(move || abandoned.is_raised()))).await;
     runtime.set_loader(ProjectResolver { code: code.clone() }, ProjectLoader { code: code.clone() }).await;
     let context = AsyncContext::full(&runtime).await?;
     Ok((runtime, context))
@@ -442,8 +457,15 @@ pub struct ModuleError {
 
 /// Loads the project's entry module in a fresh context and reports its exports.
 pub async fn inspect_module(code: Arc<ProjectCode>) -> Result<ModuleExports, ModuleError> {
+    let inspected = threads::on_js_thread(|abandoned| inspect_in_fresh_context(code, abandoned)).await;
+    inspected.unwrap_or_else(|| {
+        Err(ModuleError { location: None, message: "loading the module failed inside stepflare".into() })
+    })
+}
+
+async fn inspect_in_fresh_context(code: Arc<ProjectCode>, abandoned: Abandoned) -> Result<ModuleExports, ModuleError> {
     let (_runtime, context) =
-        fresh_context(&code).await.map_err(|e| ModuleError { location: None, message: e.to_string() })?;
+        fresh_context(&code, abandoned).await.map_err(|e| ModuleError { location: None, message: e.to_string() })?;
     async_with!(context => |ctx| {
         let result: rquickjs::Result<ModuleExports> = async {
             prepare_context(&ctx, &code, Arc::new(NoSteps(None)), &Json::Null, &[]).await?;

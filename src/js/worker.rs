@@ -19,6 +19,7 @@ use serde_json::Value as Json;
 use super::bindings::{BindingHost, EnvBinding};
 use super::loader::ProjectCode;
 use super::runtime::{self, NoSteps, drain_wait_until, error_info, execution_context, prepare_context};
+use super::threads::{self, Abandoned};
 use crate::cron::CronExpression;
 use crate::store::ErrorInfo;
 
@@ -86,8 +87,8 @@ pub async fn handle_fetch(
     bindings: Arc<dyn BindingHost>,
 ) -> Result<HttpResponse, ErrorInfo> {
     let (answer, answered) = oneshot::channel();
-    tokio::spawn(async move {
-        let (_runtime, context) = match fresh_context(&worker).await {
+    threads::spawn_on_js_thread(async move {
+        let (_runtime, context) = match fresh_context(&worker, Abandoned::default()).await {
             Ok(fresh) => fresh,
             Err(error) => {
                 let _ = answer.send(Err(error));
@@ -131,7 +132,21 @@ pub async fn handle_scheduled(
     scheduled_time: i64,
     bindings: Arc<dyn BindingHost>,
 ) -> Result<(), ErrorInfo> {
-    let (_runtime, context) = fresh_context(worker).await?;
+    let (worker, cron) = (worker.clone(), cron.to_owned());
+    let handled = threads::on_js_thread(move |abandoned| async move {
+        scheduled_in_fresh_context(&worker, &cron, scheduled_time, bindings, abandoned).await
+    });
+    handled.await.unwrap_or_else(|| Err(ErrorInfo::new("Error", "the scheduled handler failed inside stepflare")))
+}
+
+async fn scheduled_in_fresh_context(
+    worker: &WorkerCode,
+    cron: &str,
+    scheduled_time: i64,
+    bindings: Arc<dyn BindingHost>,
+    abandoned: Abandoned,
+) -> Result<(), ErrorInfo> {
+    let (_runtime, context) = fresh_context(worker, abandoned).await?;
     async_with!(context => |ctx| {
         let handled = async {
             let env = prepare(&ctx, worker, bindings).await?;
@@ -149,8 +164,11 @@ pub async fn handle_scheduled(
     .await
 }
 
-pub(super) async fn fresh_context(worker: &WorkerCode) -> Result<(AsyncRuntime, AsyncContext), ErrorInfo> {
-    runtime::fresh_context(&worker.code).await.map_err(|e| ErrorInfo::new("Error", e.to_string()))
+pub(super) async fn fresh_context(
+    worker: &WorkerCode,
+    abandoned: Abandoned,
+) -> Result<(AsyncRuntime, AsyncContext), ErrorInfo> {
+    runtime::fresh_context(&worker.code, abandoned).await.map_err(|e| ErrorInfo::new("Error", e.to_string()))
 }
 
 /// Prepares a fresh context for the Worker; returns its `env`.

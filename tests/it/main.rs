@@ -11,6 +11,7 @@ mod cli;
 mod clients;
 mod config_errors;
 mod config_schema;
+mod containment;
 mod crash;
 mod events;
 mod explorer;

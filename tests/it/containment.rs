@@ -1,0 +1,69 @@
+//! User code that never yields holds only a JS thread of its own: with more runaway loops than
+//! the machine has cores (in steps and in `run()` itself), the REST API keeps answering, and
+//! terminating a spinning instance answers at once and frees its thread.
+
+use std::time::{Duration, Instant};
+
+use reqwest::Method;
+use serde_json::json;
+
+use crate::support::*;
+
+#[tokio::test]
+async fn runaway_loops_do_not_stop_the_api_and_terminate_stops_them() {
+    let server = Server::start("runaway");
+    let mut spinning = Vec::new();
+    for (i, where_) in ["step", "step", "run", "run"].iter().enumerate() {
+        let id = format!("spin-{i}");
+        server.create_with_id("spin", &id, json!({ "where": where_ })).await;
+        spinning.push(id);
+    }
+    // Wait until the loops run: the first two instances hold both JS threads (on two cores).
+    for id in &spinning[..2] {
+        server.wait_for_status("spin", id, &["running"]).await;
+    }
+
+    // The API answers throughout.
+    let mut took = Vec::new();
+    for _ in 0..50 {
+        let started = Instant::now();
+        let (status, body) = server.request(Method::GET, &server.instance_url("spin", &spinning[0]), None).await;
+        took.push(started.elapsed());
+        assert_eq!(status, 200, "{body:#}");
+        assert_eq!(body["result"]["status"], "running", "{body:#}");
+    }
+    took.sort();
+    eprintln!("describe while 4 loops spin: p50 {:?}, p99 {:?}", took[took.len() / 2], took[took.len() * 99 / 100]);
+
+    // Each terminate answers (the run is interrupted inside its loop) and frees a thread for the
+    // next spinning instance, until none is left.
+    for id in &spinning {
+        let started = Instant::now();
+        let d = server.change_status("spin", id, json!({ "status": "terminate" })).await;
+        eprintln!("terminate {id}: {:?}", started.elapsed());
+        assert_eq!(d["status"], "terminated", "{d:#}");
+        assert!(started.elapsed() < Duration::from_secs(10), "terminate of {id} took {:?}", started.elapsed());
+    }
+    for id in &spinning {
+        assert_eq!(status(&server.describe("spin", id).await), "terminated");
+    }
+    // The Worker has a free JS thread again.
+    let (status, body) = server.request(Method::GET, &format!("{}/", server.base()), None).await;
+    assert_eq!((status, body), (200, json!("ok")));
+}
+
+#[tokio::test]
+async fn a_run_started_when_another_ends_can_be_stopped_while_the_js_threads_spin() {
+    // One slot: the second instance starts when the first is terminated, from the engine's own
+    // side, and its loop is then interrupted like the first one's.
+    let state = tempfile::tempdir().expect("a state folder");
+    let server = Server::start_with("runaway", state.path(), &["--max-concurrent", "1"]);
+    server.create_with_id("spin", "first", json!({ "where": "step" })).await;
+    server.create_with_id("spin", "second", json!({ "where": "run" })).await;
+    server.wait_for_status("spin", "first", &["running"]).await;
+    assert_eq!(status(&server.describe("spin", "second").await), "queued");
+    server.change_status("spin", "first", json!({ "status": "terminate" })).await;
+    server.wait_for_status("spin", "second", &["running"]).await;
+    let d = server.change_status("spin", "second", json!({ "status": "terminate" })).await;
+    assert_eq!(d["status"], "terminated", "{d:#}");
+}
