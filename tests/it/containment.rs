@@ -67,3 +67,14 @@ async fn a_run_started_when_another_ends_can_be_stopped_while_the_js_threads_spi
     let d = server.change_status("spin", "second", json!({ "status": "terminate" })).await;
     assert_eq!(d["status"], "terminated", "{d:#}");
 }
+
+#[tokio::test]
+async fn restarting_a_spinning_instance_interrupts_its_loop_and_runs_it_again() {
+    let server = Server::start("runaway");
+    server.create_with_id("spin", "again", json!({ "where": "step" })).await;
+    server.wait_for_status("spin", "again", &["running"]).await;
+    server.change_status("spin", "again", json!({ "status": "restart" })).await;
+    server.wait_for_status("spin", "again", &["running"]).await;
+    let d = server.change_status("spin", "again", json!({ "status": "terminate" })).await;
+    assert_eq!(d["status"], "terminated", "{d:#}");
+}
