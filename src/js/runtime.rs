@@ -113,6 +113,10 @@ async fn call_run<'js, H: StepHost>(
 
 /// A new runtime, loading modules from `code`, and a context in it. The runtime must outlive
 /// the context, so both are returned.
+/// What one runtime may allocate: the memory of a Workers isolate. Going over it throws
+/// `InternalError: out of memory` in the code that allocated.
+const MEMORY_LIMIT: usize = 128 * 1024 * 1024;
+
 /// The runtime stops whatever it runs once `abandoned` is raised.
 pub(super) async fn fresh_context(
     code: &Arc<ProjectCode>,
@@ -120,6 +124,7 @@ pub(super) async fn fresh_context(
 ) -> rquickjs::Result<(AsyncRuntime, AsyncContext)> {
     let runtime = AsyncRuntime::new()?;
     runtime.set_interrupt_handler(Some(Box::new(move || abandoned.is_raised()))).await;
+    runtime.set_memory_limit(MEMORY_LIMIT).await;
     runtime.set_loader(ProjectResolver { code: code.clone() }, ProjectLoader { code: code.clone() }).await;
     let context = AsyncContext::full(&runtime).await?;
     Ok((runtime, context))

@@ -78,3 +78,16 @@ async fn restarting_a_spinning_instance_interrupts_its_loop_and_runs_it_again() 
     let d = server.change_status("spin", "again", json!({ "status": "terminate" })).await;
     assert_eq!(d["status"], "terminated", "{d:#}");
 }
+
+#[tokio::test]
+async fn a_step_that_allocates_without_bound_fails_at_the_memory_limit_and_the_server_goes_on() {
+    let server = Server::start("runaway");
+    let id = server.create("spin", json!({ "where": "memory" })).await;
+    let d = server.wait_for_status("spin", &id, &["errored"]).await;
+    let hoard = step(&d, "hoard-1");
+    assert_eq!(attempts(hoard).len(), 2, "the attempt is retried per its config: {d:#}");
+    let message = d["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("out of memory"), "{d:#}");
+    let (status, body) = server.request(Method::GET, &format!("{}/", server.base()), None).await;
+    assert_eq!((status, body), (200, json!("ok")));
+}
