@@ -26,6 +26,13 @@ pub async fn fetch(State(state): State<AppState>, request: Request) -> Response 
         .into_response();
     };
     let (parts, body) = request.into_parts();
+    // A body declared too large is refused before any of it is read.
+    let declared = parts.headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    if declared.is_some_and(|length| length > MAX_BODY_BYTES as u64) {
+        let message =
+            format!("the request body is {} bytes; a Worker takes at most {MAX_BODY_BYTES}", declared.unwrap_or(0));
+        return (StatusCode::PAYLOAD_TOO_LARGE, message).into_response();
+    }
     let host = parts.headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost").to_owned();
     let url = format!("http://{host}{}", parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/"));
     let headers = parts

@@ -1,7 +1,8 @@
 //! The control routes (the v4 API, the Local Explorer API, `/cdn-cgi/stepflare/…` and
 //! `/cdn-cgi/handler/…`) answer only loopback host names, refuse state changes from another
 //! site's page, and take `--api-token` on every one of them; the Worker's own routes answer
-//! whatever the host; and serving a non-loopback address needs a token.
+//! whatever the host; serving a non-loopback address needs a token; and a Worker request that
+//! declares a body over the limit is refused before the body comes.
 
 use std::process::Command;
 
@@ -129,4 +130,19 @@ fn serving_every_interface_without_a_token_is_refused_with_how_to_allow_it() {
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("--ip 0.0.0.0") && stderr.contains("--api-token"), "{stderr}");
+}
+
+#[test]
+fn a_worker_request_that_declares_too_large_a_body_is_refused_before_it_is_sent() {
+    use std::io::{Read, Write};
+    let server = Server::start("basic");
+    let host = server.base().trim_start_matches("http://").to_owned();
+    let mut stream = std::net::TcpStream::connect(&host).expect("connect");
+    // 200 MiB declared, none of it sent: the answer must not wait for the body.
+    let head = format!("POST /upload HTTP/1.1\r\nHost: {host}\r\nContent-Length: {}\r\n\r\n", 200u64 << 20);
+    stream.write_all(head.as_bytes()).expect("send the head");
+    stream.set_read_timeout(Some(PATIENCE)).expect("a read timeout");
+    let mut answer = [0u8; 12];
+    stream.read_exact(&mut answer).expect("an answer before the body");
+    assert_eq!(&answer, b"HTTP/1.1 413");
 }
