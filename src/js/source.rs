@@ -60,39 +60,50 @@ pub fn read(path: &Path, lower_async: bool, in_module_package: bool) -> Result<M
         return Err(SourceError::Unsupported { path: path.to_owned(), what: "a WebAssembly module", why });
     }
     let source = std::fs::read_to_string(path).map_err(|source| SourceError::Read { path: path.to_owned(), source })?;
-    let (format, text) = match extension.as_str() {
-        "json" => (ModuleFormat::Json, source),
-        "txt" | "html" | "sql" => (ModuleFormat::Text, source),
-        "mts" => (ModuleFormat::Esm, transpile::to_javascript(path, &source)?),
-        "ts" | "cts" => {
-            let javascript = transpile::to_javascript(path, &source)?;
-            (detect_format(&javascript), javascript)
-        }
-        "mjs" => (ModuleFormat::Esm, source),
-        "js" if in_module_package => (ModuleFormat::Esm, source),
-        "cjs" => (ModuleFormat::CommonJs, source),
-        _ => (detect_format(&source), source),
+    // The format the name tells, if it does; else the code's own syntax tells it.
+    let (known, text) = match extension.as_str() {
+        "json" => return Ok(ModuleSource { format: ModuleFormat::Json, text: source.into() }),
+        "txt" | "html" | "sql" => return Ok(ModuleSource { format: ModuleFormat::Text, text: source.into() }),
+        "mts" => (Some(ModuleFormat::Esm), transpile::to_javascript(path, &source)?),
+        "ts" | "cts" => (None, transpile::to_javascript(path, &source)?),
+        "mjs" => (Some(ModuleFormat::Esm), source),
+        "js" if in_module_package => (Some(ModuleFormat::Esm), source),
+        "cjs" => (Some(ModuleFormat::CommonJs), source),
+        _ => (None, source),
     };
-    let text = match format {
-        ModuleFormat::Esm | ModuleFormat::CommonJs if lower_async => {
-            transpile::lower_async_functions(path, &define_node_env(text), format == ModuleFormat::Esm)?
-        }
-        ModuleFormat::Esm | ModuleFormat::CommonJs => define_node_env(text),
-        _ => text,
-    };
+    let scanned = scan(&text, known.is_none());
+    let format = known.unwrap_or(if scanned.module_syntax { ModuleFormat::Esm } else { ModuleFormat::CommonJs });
+    let text = define_node_env(text, &scanned.node_env_reads);
+    let text =
+        if lower_async { transpile::lower_async_functions(path, &text, format == ModuleFormat::Esm)? } else { text };
     Ok(ModuleSource { format, text: text.into() })
 }
 
-/// esbuild's rule for a `.js` file: `import`, `export` or `import.meta` make it an ES module;
-/// anything else is CommonJS (which costs nothing to a file that exports nothing).
-fn detect_format(source: &str) -> ModuleFormat {
-    // Cheap first: a file that never says `import` or `export` cannot be a module.
-    if !source.contains("import") && !source.contains("export") {
-        return ModuleFormat::CommonJs;
+/// What one parse (at most) of a module's JavaScript tells: whether it has ES module syntax
+/// (esbuild's rule for a file whose name does not say: `import`, `export` or `import.meta` make
+/// an ES module, anything else is CommonJS), and where it reads `process.env.NODE_ENV`.
+#[derive(Debug, Default)]
+struct Scan {
+    module_syntax: bool,
+    /// Byte spans, in source order.
+    node_env_reads: Vec<(usize, usize)>,
+}
+
+/// Scans `text`, parsing it only when it can hold what is asked: module syntax (`for_format`)
+/// needs the words `import` or `export`, a read of `NODE_ENV` needs that word.
+fn scan(text: &str, for_format: bool) -> Scan {
+    let may_be_module = for_format && (text.contains("import") || text.contains("export"));
+    let reads_node_env = text.contains("NODE_ENV");
+    if !may_be_module && !reads_node_env {
+        return Scan::default();
     }
     let allocator = Allocator::default();
-    let parsed = Parser::new(&allocator, source, SourceType::unambiguous()).parse();
-    if parsed.module_record.has_module_syntax { ModuleFormat::Esm } else { ModuleFormat::CommonJs }
+    let parsed = Parser::new(&allocator, text, SourceType::unambiguous()).parse();
+    let mut finder = NodeEnvReads(Vec::new());
+    if reads_node_env && !parsed.panicked {
+        finder.visit_program(&parsed.program);
+    }
+    Scan { module_syntax: parsed.module_record.has_module_syntax, node_env_reads: finder.0 }
 }
 
 /// The spellings of `process.env.NODE_ENV` that wrangler defines.
@@ -102,30 +113,20 @@ const NODE_ENV_PATHS: [&[&str]; 3] = [
     &["globalThis", "process", "env", "NODE_ENV"],
 ];
 
-/// Replaces every read of `process.env.NODE_ENV` (and its `global`/`globalThis` forms) with a
-/// string literal, as esbuild's `define` does, leaving every other byte in place so that line and
-/// column numbers stay true.
-fn define_node_env(text: String) -> String {
-    if !text.contains("NODE_ENV") {
-        return text;
-    }
-    let allocator = Allocator::default();
-    let parsed = Parser::new(&allocator, &text, SourceType::unambiguous()).parse();
-    if parsed.panicked {
-        return text;
-    }
-    let mut finder = NodeEnvReads(Vec::new());
-    finder.visit_program(&parsed.program);
-    if finder.0.is_empty() {
+/// Replaces the reads of `process.env.NODE_ENV` (and its `global`/`globalThis` forms) at
+/// `reads` with a string literal, as esbuild's `define` does, leaving every other byte in place
+/// so that line and column numbers stay true.
+fn define_node_env(text: String, reads: &[(usize, usize)]) -> String {
+    if reads.is_empty() {
         return text;
     }
     let literal = serde_json::to_string(&node_env()).unwrap_or_else(|_| "\"development\"".to_owned());
     let mut out = String::with_capacity(text.len());
     let mut at = 0;
-    for (start, end) in finder.0 {
-        out.push_str(&text[at..start]);
+    for (start, end) in reads {
+        out.push_str(&text[at..*start]);
         out.push_str(&literal);
-        at = end;
+        at = *end;
     }
     out.push_str(&text[at..]);
     out
@@ -160,20 +161,24 @@ fn is_member_path(expression: &Expression, path: &[&str]) -> bool {
 mod tests {
     use super::*;
 
+    fn format_of(source: &str) -> ModuleFormat {
+        if scan(source, true).module_syntax { ModuleFormat::Esm } else { ModuleFormat::CommonJs }
+    }
+
     #[test]
     fn import_export_and_import_meta_make_an_es_module() {
-        assert_eq!(detect_format("export const a = 1;"), ModuleFormat::Esm);
-        assert_eq!(detect_format("import x from 'y';\nx();"), ModuleFormat::Esm);
-        assert_eq!(detect_format("console.log(import.meta.url)"), ModuleFormat::Esm);
-        assert_eq!(detect_format("module.exports = { a: 1 };"), ModuleFormat::CommonJs);
-        assert_eq!(detect_format("const x = require('x'); // import x from 'y'"), ModuleFormat::CommonJs);
-        assert_eq!(detect_format("const p = import('./lazy.js'); exports.p = p;"), ModuleFormat::CommonJs);
+        assert_eq!(format_of("export const a = 1;"), ModuleFormat::Esm);
+        assert_eq!(format_of("import x from 'y';\nx();"), ModuleFormat::Esm);
+        assert_eq!(format_of("console.log(import.meta.url)"), ModuleFormat::Esm);
+        assert_eq!(format_of("module.exports = { a: 1 };"), ModuleFormat::CommonJs);
+        assert_eq!(format_of("const x = require('x'); // import x from 'y'"), ModuleFormat::CommonJs);
+        assert_eq!(format_of("const p = import('./lazy.js'); exports.p = p;"), ModuleFormat::CommonJs);
     }
 
     #[test]
     fn node_env_reads_are_defined_and_nothing_else_moves() {
         let text = "if (process.env.NODE_ENV !== 'production') x();\nprocess.env.NODE_ENV = 'a';\nconst s = 'process.env.NODE_ENV';\ny(globalThis.process.env.NODE_ENV, process.env.OTHER);";
-        let defined = define_node_env(text.to_owned());
+        let defined = define_node_env(text.to_owned(), &scan(text, false).node_env_reads);
         assert_eq!(
             defined,
             "if (\"development\" !== 'production') x();\nprocess.env.NODE_ENV = 'a';\nconst s = 'process.env.NODE_ENV';\ny(\"development\", process.env.OTHER);"
