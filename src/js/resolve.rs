@@ -209,8 +209,9 @@ impl ModuleResolver {
                     Some(ModuleType::Module) => PackageType::Module,
                     _ => PackageType::Other,
                 };
-                // The package.json may be named through a symlink (a workspace package).
-                let package_root = resolution.package_json().and_then(|json| json.path().parent().map(real_path));
+                // The real folder: a workspace package is named through a symlink.
+                let package_root =
+                    resolution.package_json().and_then(|json| json.realpath().parent().map(Path::to_path_buf));
                 let path = resolution.into_path_buf();
                 self.admit(specifier, &path, package_root).map_err(fail)?;
                 Ok(Resolved::File { path, package_type })
