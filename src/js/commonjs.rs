@@ -84,6 +84,16 @@ fn host<'js>(ctx: &Ctx<'js>, code: &Arc<ProjectCode>) -> rquickjs::Result<Object
     Ok(host)
 }
 
+/// The name `modules.js` knows a file's format by (`"builtin"` is the built-ins').
+pub(super) fn kind_of(format: ModuleFormat) -> &'static str {
+    match format {
+        ModuleFormat::Esm => "esm",
+        ModuleFormat::CommonJs => "commonjs",
+        ModuleFormat::Json => "json",
+        ModuleFormat::Text => "text",
+    }
+}
+
 /// `[kind, id]` for `require(specifier)` in the file `from`; throws Node's `MODULE_NOT_FOUND`.
 fn resolve_require<'js>(
     ctx: &Ctx<'js>,
@@ -98,13 +108,7 @@ fn resolve_require<'js>(
                 .module_source_in(&path, package_type)
                 .map_err(|e| Exception::throw_message(ctx, &e.to_string()))?
                 .format;
-            let kind = match format {
-                ModuleFormat::Esm => "esm",
-                ModuleFormat::CommonJs => "commonjs",
-                ModuleFormat::Json => "json",
-                ModuleFormat::Text => "text",
-            };
-            (kind, path.display().to_string())
+            (kind_of(format), path.display().to_string())
         }
         Err(failure) => {
             let error = Exception::from_message(ctx.clone(), &failure.to_string())?;
@@ -124,16 +128,18 @@ fn resolve_require<'js>(
 fn compile_commonjs<'js>(ctx: &Ctx<'js>, code: &ProjectCode, id: &str) -> rquickjs::Result<Function<'js>> {
     code.bytecode().script_function(ctx, id, || {
         let source = code.module_source(Path::new(id)).map_err(|e| Exception::throw_message(ctx, &e.to_string()))?;
-        Ok(format!("(function (exports, require, module) {{{}\n}})", without_hashbang(&source.text)))
+        Ok(wrapped(&source.text))
     })
 }
 
-/// A `#!` first line is allowed in a file, not inside a function.
-fn without_hashbang(text: &str) -> std::borrow::Cow<'_, str> {
-    match text.strip_prefix("#!") {
-        Some(rest) => format!("//{rest}").into(),
-        None => text.into(),
-    }
+/// `body` as the wrapper function of a CommonJS module; the first line stays the first line, and
+/// a `#!` line (allowed in a file, not inside a function) becomes a comment.
+fn wrapped(body: &str) -> String {
+    let body = match body.strip_prefix("#!") {
+        Some(rest) => std::borrow::Cow::Owned(format!("//{rest}")),
+        None => std::borrow::Cow::Borrowed(body),
+    };
+    format!("(function (exports, require, module) {{{body}\n}})")
 }
 
 /// The wrapper function of the built-in `name` (`"node:events"`); throws when stepflare does not
@@ -144,7 +150,7 @@ fn compile_builtin<'js>(ctx: Ctx<'js>, name: String) -> rquickjs::Result<Functio
         return Err(Exception::throw_message(&ctx, &node::not_emulated(&name)));
     };
     let cache = BUILTINS.get_or_init(BytecodeCache::with_disk);
-    cache.script_function(&ctx, &name, || Ok(format!("(function (exports, require, module) {{{source}\n}})")))
+    cache.script_function(&ctx, &name, || Ok(wrapped(source)))
 }
 
 /// The exports of one of LLRT's native modules, which the built-ins build on.

@@ -226,9 +226,10 @@ impl Loader for ProjectLoader {
                 }
                 Ok(module)
             }
-            ModuleFormat::CommonJs => facade(ctx, &self.code, "commonjs", path, name, interop),
-            ModuleFormat::Json => facade(ctx, &self.code, "json", path, name, Interop::Plain),
-            ModuleFormat::Text => facade(ctx, &self.code, "text", path, name, Interop::Plain),
+            format @ ModuleFormat::CommonJs => facade(ctx, &self.code, commonjs::kind_of(format), path, name, interop),
+            format @ (ModuleFormat::Json | ModuleFormat::Text) => {
+                facade(ctx, &self.code, commonjs::kind_of(format), path, name, Interop::Plain)
+            }
         }
     }
 }
