@@ -142,8 +142,9 @@ pub(super) async fn prepare_context<'js, H: StepHost>(
     super::bindings::install(ctx, host.bindings())?;
     install_host(ctx, host)?;
     timers::install(ctx)?;
-    install_web_platform(ctx, code)?;
-    install_node_globals(ctx, code)?;
+    let define = lazy_global_definer(ctx)?;
+    install_web_platform(code, &define)?;
+    install_node_globals(ctx, code, &define)?;
     if code.async_context() {
         // Installs what carries AsyncLocalStorage across `await` before any user code runs.
         commonjs::require_builtin(ctx, code, "node:async_hooks")?;
@@ -198,20 +199,9 @@ const STREAM_GLOBALS: [&str; 9] = [
 /// accessor that sets up its whole group on first use. Timers, `console`, streams and `fetch`
 /// are stepflare's own (see `timers.rs`, `fetch.rs`, the prelude, `streams.js` and `web.js`),
 /// since they must end with the run that started them.
-fn install_web_platform<'js>(ctx: &Ctx<'js>, code: &Arc<ProjectCode>) -> rquickjs::Result<()> {
-    let define: Function = ctx.eval(
-        r#"(names, setUp) => {
-            for (const name of names) {
-                Object.defineProperty(globalThis, name, {
-                    configurable: true,
-                    get() { setUp(); return globalThis[name]; },
-                    set(value) { setUp(); globalThis[name] = value; },
-                });
-            }
-        }"#,
-    )?;
+fn install_web_platform<'js>(code: &Arc<ProjectCode>, define: &Function<'js>) -> rquickjs::Result<()> {
     let code = code.clone();
-    define_lazily(&define, &WEB_PLATFORM_GLOBALS, move |ctx| {
+    define_lazily(define, &WEB_PLATFORM_GLOBALS, move |ctx| {
         llrt_url::init(ctx)?;
         llrt_util::init(ctx)?;
         llrt_buffer::init(ctx)?;
@@ -220,45 +210,32 @@ fn install_web_platform<'js>(ctx: &Ctx<'js>, code: &Arc<ProjectCode>) -> rquickj
         accept_url_objects_as_bases(ctx)?;
         complete_buffer_on_first_use(ctx, &code)
     })?;
-    define_lazily(&define, &["DOMException"], |ctx| llrt_exceptions::init(ctx))?;
+    define_lazily(define, &["DOMException"], |ctx| llrt_exceptions::init(ctx))?;
     // A module without top-level await is evaluated before `import` returns.
-    define_lazily(&define, &STREAM_GLOBALS, |ctx| Module::import(ctx, STREAMS).map(|_| ()))
+    define_lazily(define, &STREAM_GLOBALS, |ctx| Module::import(ctx, STREAMS).map(|_| ()))
 }
 
 /// Node's globals, which Workers have under the second version of `nodejs_compat`: `process`,
 /// `global`, `setImmediate` and `clearImmediate`, each set up (by loading its built-in) on
 /// first use. (`Buffer` is there in every Worker, with the other LLRT globals.)
-fn install_node_globals<'js>(ctx: &Ctx<'js>, code: &Arc<ProjectCode>) -> rquickjs::Result<()> {
+fn install_node_globals<'js>(ctx: &Ctx<'js>, code: &Arc<ProjectCode>, define: &Function<'js>) -> rquickjs::Result<()> {
     if !matches!(code.node_compat(), NodeCompat::V2 { .. }) {
         return Ok(());
     }
     let globals = ctx.globals();
     globals.set("global", globals.clone())?;
-    let define: Function = ctx.eval(
-        r#"(name, load) => {
-            Object.defineProperty(globalThis, name, {
-                configurable: true,
-                get() { const value = load(); Object.defineProperty(globalThis, name, { value, writable: true, configurable: true }); return value; },
-                set(value) { Object.defineProperty(globalThis, name, { value, writable: true, configurable: true }); },
-            });
-        }"#,
-    )?;
-    for (name, builtin, member) in [
-        ("process", "node:process", None),
-        ("setImmediate", "node:timers", Some("setImmediate")),
-        ("clearImmediate", "node:timers", Some("clearImmediate")),
-    ] {
-        let code = code.clone();
-        let load = Func::from(move |ctx: Ctx<'js>| -> rquickjs::Result<Value<'js>> {
-            let exports = commonjs::require_builtin(&ctx, &code, builtin)?;
-            match member {
-                Some(member) => exports.into_object().map_or(Ok(Value::new_undefined(ctx.clone())), |o| o.get(member)),
-                None => Ok(exports),
-            }
-        });
-        define.call::<_, ()>((name, load))?;
-    }
-    Ok(())
+    let process_code = code.clone();
+    define_lazily(define, &["process"], move |ctx| {
+        ctx.globals().set("process", commonjs::require_builtin(ctx, &process_code, "node:process")?)
+    })?;
+    let timers_code = code.clone();
+    define_lazily(define, &["setImmediate", "clearImmediate"], move |ctx| {
+        let timers: Object = commonjs::require_builtin(ctx, &timers_code, "node:timers")?.get()?;
+        for name in ["setImmediate", "clearImmediate"] {
+            ctx.globals().set(name, timers.get::<_, Value>(name)?)?;
+        }
+        Ok(())
+    })
 }
 
 /// LLRT's `URL` takes its base only as a string; `new URL(path, someUrl)` is common.
@@ -301,6 +278,22 @@ fn complete_buffer_on_first_use<'js>(ctx: &Ctx<'js>, code: &Arc<ProjectCode>) ->
     let code = code.clone();
     let complete = Func::from(move |ctx: Ctx<'js>| commonjs::require_builtin(&ctx, &code, "node:buffer").map(|_| ()));
     install.call((native, complete))
+}
+
+/// The JavaScript half of [`define_lazily`]: `(names, setUp)` makes each name an accessor that
+/// calls `setUp` (which defines the names for real) and then reads or writes the real value.
+fn lazy_global_definer<'js>(ctx: &Ctx<'js>) -> rquickjs::Result<Function<'js>> {
+    ctx.eval(
+        r#"(names, setUp) => {
+            for (const name of names) {
+                Object.defineProperty(globalThis, name, {
+                    configurable: true,
+                    get() { setUp(); return globalThis[name]; },
+                    set(value) { setUp(); globalThis[name] = value; },
+                });
+            }
+        }"#,
+    )
 }
 
 /// Defines each of `names` (through `define`) as an accessor that removes them all and calls
