@@ -392,11 +392,7 @@ fn failed_start(flags: &str, files: &[(&str, &str)]) -> String {
              "workflows": [{{ "name": "w", "binding": "W", "class_name": "W" }}] }}"#
     );
     std::fs::write(project.path().join("wrangler.jsonc"), config).expect("write the config");
-    for (file, text) in files {
-        let path = project.path().join(file);
-        std::fs::create_dir_all(path.parent().expect("a folder")).expect("create a folder");
-        std::fs::write(path, text).expect("write a file");
-    }
+    write_files(project.path(), files);
     let exit = run_to_exit(project.path());
     assert!(!exit.status.success(), "a broken project started:\n{}", exit.stdout);
     exit.stderr
@@ -509,11 +505,7 @@ fn serve_files(files: &[(&str, &str)]) -> (tempfile::TempDir, Server) {
     let project = tempfile::tempdir().expect("a project folder");
     let config = r#"{ "name": "files", "main": "src/index.js", "compatibility_date": "2026-08-01" }"#;
     std::fs::write(project.path().join("wrangler.jsonc"), config).expect("write the config");
-    for (file, text) in files {
-        let path = project.path().join(file);
-        std::fs::create_dir_all(path.parent().expect("a folder")).expect("create a folder");
-        std::fs::write(path, text).expect("write a file");
-    }
+    write_files(project.path(), files);
     let server = Server::start_project(project.path(), &project.path().join(".stepflare"), &[]);
     (project, server)
 }

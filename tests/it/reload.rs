@@ -192,15 +192,6 @@ async fn a_workflow_removed_from_the_config_is_gone_until_it_comes_back() {
     assert_eq!(d["output"], json!({ "before": "first version", "after": "first version" }), "{d:#}");
 }
 
-/// Writes `files` (path relative to the project, content) into the project.
-fn write_files(project: &Path, files: &[(&str, &str)]) {
-    for (file, text) in files {
-        let path = project.join(file);
-        std::fs::create_dir_all(path.parent().expect("a folder")).expect("create a folder");
-        std::fs::write(&path, text).expect("write a project file");
-    }
-}
-
 #[tokio::test]
 async fn an_install_into_node_modules_reloads_once_when_the_package_manager_is_done() {
     let project = copy_fixture("reload");

@@ -48,6 +48,15 @@ fn copy_tree(from: &Path, to: &Path) {
     }
 }
 
+/// Writes `files` (path relative to `project`, content) into `project`, making folders.
+pub fn write_files(project: &Path, files: &[(&str, &str)]) {
+    for (file, text) in files {
+        let path = project.join(file);
+        std::fs::create_dir_all(path.parent().expect("a folder")).expect("create a folder");
+        std::fs::write(&path, text).expect("write a project file");
+    }
+}
+
 /// Replaces the first `from` by `to` in `file` of the project; `from` must be there.
 pub fn edit(project: &Path, file: &str, from: &str, to: &str) {
     let path = project.join(file);
