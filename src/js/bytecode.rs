@@ -34,28 +34,19 @@ impl BytecodeCache {
         name: &str,
         source: impl FnOnce() -> rquickjs::Result<Arc<str>>,
     ) -> rquickjs::Result<Module<'js, Declared>> {
-        if let Some(bytes) = self.remembered(name) {
+        self.cached(
+            "module",
+            name,
+            source,
             // SAFETY: the bytes were written by `Module::write` of this same QuickJS build, in
             // this process or (on disk) by this same executable, and checked whole since.
-            return unsafe { Module::load(ctx.clone(), &bytes) };
-        }
-        let source = source()?;
-        let key = self.disk.as_ref().map(|disk| disk.key("module", name, &source));
-        if let Some(bytes) = key.as_ref().and_then(|key| self.disk.as_ref()?.read(key)) {
-            // SAFETY: as above; a file that does not check out is never read.
-            if let Ok(module) = unsafe { Module::load(ctx.clone(), &bytes) } {
-                self.remember(name, bytes);
-                return Ok(module);
-            }
-        }
-        let module = Module::declare(ctx.clone(), name, source.as_bytes())?;
-        if let Ok(bytes) = module.write(WriteOptions::default()) {
-            if let (Some(disk), Some(key)) = (&self.disk, &key) {
-                disk.write(key, &bytes);
-            }
-            self.remember(name, bytes.into());
-        }
-        Ok(module)
+            |bytes| unsafe { Module::load(ctx.clone(), bytes) },
+            |source| {
+                let module = Module::declare(ctx.clone(), name, source.as_bytes())?;
+                let bytes = module.write(WriteOptions::default()).ok();
+                Ok((module, bytes))
+            },
+        )
     }
 
     /// The function that the script `source()` evaluates to (a CommonJS wrapper, `(function
@@ -67,34 +58,52 @@ impl BytecodeCache {
         name: &str,
         source: impl FnOnce() -> rquickjs::Result<String>,
     ) -> rquickjs::Result<Function<'js>> {
-        let remembered_as = format!("script:{name}");
-        let compiled = match self.remembered(&remembered_as) {
-            // SAFETY: written by `write_script` of this same QuickJS build and checked since.
-            Some(bytes) => unsafe { read_script(ctx, &bytes)? },
-            None => {
-                let source = source()?;
-                let key = self.disk.as_ref().map(|disk| disk.key("script", name, &source));
-                let from_disk = key.as_ref().and_then(|key| self.disk.as_ref()?.read(key));
-                // SAFETY: as above.
-                match from_disk.and_then(|bytes| unsafe { read_script(ctx, &bytes) }.ok().map(|c| (c, bytes))) {
-                    Some((compiled, bytes)) => {
-                        self.remember(&remembered_as, bytes);
-                        compiled
-                    }
-                    None => {
-                        let compiled = compile_script(ctx, name, &source)?;
-                        if let Some(bytes) = write_script(ctx, &compiled) {
-                            if let (Some(disk), Some(key)) = (&self.disk, &key) {
-                                disk.write(key, &bytes);
-                            }
-                            self.remember(&remembered_as, bytes.into());
-                        }
-                        compiled
-                    }
-                }
-            }
-        };
+        let compiled = self.cached(
+            "script",
+            name,
+            source,
+            // SAFETY: written by `write_script` of this same QuickJS build, and checked since.
+            |bytes| unsafe { read_script(ctx, bytes) },
+            |source| {
+                let compiled = compile_script(ctx, name, source)?;
+                let bytes = write_script(ctx, &compiled);
+                Ok((compiled, bytes))
+            },
+        )?;
         run_script(ctx, compiled)?.into_function().ok_or_else(|| Error::new_from_js("value", "function"))
+    }
+
+    /// What `kind` of code `name` compiles to: read from the bytecode remembered in memory, else
+    /// from the disk cache (a file that does not read back is passed over), else compiled from
+    /// `source()`, whose bytecode is then remembered and written to disk.
+    fn cached<T, S: AsRef<str>>(
+        &self,
+        kind: &str,
+        name: &str,
+        source: impl FnOnce() -> rquickjs::Result<S>,
+        read: impl Fn(&[u8]) -> rquickjs::Result<T>,
+        compile: impl FnOnce(&str) -> rquickjs::Result<(T, Option<Vec<u8>>)>,
+    ) -> rquickjs::Result<T> {
+        let remembered_as = format!("{kind}:{name}");
+        if let Some(bytes) = self.remembered(&remembered_as) {
+            return read(&bytes);
+        }
+        let source = source()?;
+        let key = self.disk.as_ref().map(|disk| disk.key(kind, name, source.as_ref()));
+        if let Some(bytes) = key.as_ref().and_then(|key| self.disk.as_ref()?.read(key))
+            && let Ok(compiled) = read(&bytes)
+        {
+            self.remember(&remembered_as, bytes);
+            return Ok(compiled);
+        }
+        let (compiled, bytes) = compile(source.as_ref())?;
+        if let Some(bytes) = bytes {
+            if let (Some(disk), Some(key)) = (&self.disk, &key) {
+                disk.write(key, &bytes);
+            }
+            self.remember(&remembered_as, bytes.into());
+        }
+        Ok(compiled)
     }
 
     fn remembered(&self, name: &str) -> Option<Arc<[u8]>> {
