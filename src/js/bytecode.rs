@@ -296,3 +296,40 @@ impl Fnv {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn files_written_more_than_thirty_days_ago_are_pruned() {
+        let folder = tempfile::tempdir().expect("a folder");
+        let old = folder.path().join("old.qjsbc");
+        let recent = folder.path().join("recent.qjsbc");
+        std::fs::write(&old, b"old").expect("write");
+        std::fs::write(&recent, b"recent").expect("write");
+        let long_ago = std::time::SystemTime::now() - KEPT_FOR - std::time::Duration::from_secs(60);
+        std::fs::File::options()
+            .write(true)
+            .open(&old)
+            .and_then(|file| file.set_modified(long_ago))
+            .expect("age a file");
+        prune(folder.path());
+        assert!(!old.exists(), "an old file stays");
+        assert!(recent.exists(), "a recent file went");
+    }
+
+    #[test]
+    fn a_damaged_file_is_not_read_back() {
+        let folder = tempfile::tempdir().expect("a folder");
+        let disk = DiskCache { folder: folder.path().to_path_buf() };
+        let file = disk.key("module", "/p/a.js", "export {}");
+        disk.write(&file, b"bytecode");
+        assert_eq!(disk.read(&file).as_deref(), Some(b"bytecode".as_slice()));
+        let mut bytes = std::fs::read(&file).expect("read");
+        *bytes.last_mut().expect("a byte") ^= 1;
+        std::fs::write(&file, bytes).expect("damage");
+        assert_eq!(disk.read(&file), None);
+        assert_ne!(file, disk.key("module", "/p/a.js", "export { x }"), "another source, another file");
+    }
+}
