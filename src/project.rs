@@ -153,7 +153,13 @@ pub async fn load(path: &Path, store: &Store, now_ms: i64) -> Result<Project, Pr
 /// `AsyncLocalStorage` follows `await`.
 async fn load_code(config: &ProjectConfig, main: &Path) -> Result<(Arc<ProjectCode>, js::ModuleExports), ProjectError> {
     let inspect = |async_context: bool| async move {
-        let code = ProjectCode::new(main.to_owned(), config.node_compat(), config.path.clone(), async_context);
+        let code = ProjectCode::new(
+            main.to_owned(),
+            config.node_compat(),
+            config.path.clone(),
+            async_context,
+            config.cpu_limit(),
+        );
         let exports = js::inspect_module(code.clone()).await.map_err(|error| ProjectError::Load {
             location: error.location.unwrap_or_else(|| main.display().to_string()),
             message: error.message,

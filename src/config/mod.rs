@@ -37,15 +37,27 @@ pub struct ProjectConfig {
     pub queues: QueuesConfig,
     /// The Worker's cron triggers (`triggers.crons`).
     pub crons: Vec<CronExpression>,
+    /// `limits.cpu_ms`: the CPU one invocation may use, in ms.
+    pub cpu_ms: Option<u64>,
     /// Environment variables; TOML values are converted to their JSON equivalents.
     pub vars: serde_json::Map<String, serde_json::Value>,
     pub warnings: Vec<ConfigWarning>,
 }
 
+/// The CPU a Worker invocation or a workflow step may use when the config sets no
+/// `limits.cpu_ms`: Cloudflare's default.
+pub const DEFAULT_CPU_LIMIT: std::time::Duration = std::time::Duration::from_secs(30);
+
 impl ProjectConfig {
     /// Which Node.js built-ins and globals the Worker gets, from its compatibility date and flags.
     pub fn node_compat(&self) -> NodeCompat {
         NodeCompat::of(self.compatibility_date.as_deref().unwrap_or(""), &self.compatibility_flags)
+    }
+
+    /// The CPU one invocation (a Worker handler call, a workflow step) may use: `limits.cpu_ms`,
+    /// or Cloudflare's default.
+    pub fn cpu_limit(&self) -> std::time::Duration {
+        self.cpu_ms.map_or(DEFAULT_CPU_LIMIT, std::time::Duration::from_millis)
     }
 }
 

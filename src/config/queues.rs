@@ -141,7 +141,14 @@ impl Validator {
     }
 
     /// An optional whole number in `min..=max`.
-    fn integer(&self, item: &RawValue, at: &str, key: &str, min: u64, max: u64) -> Result<Option<u64>, ConfigError> {
+    pub(super) fn integer(
+        &self,
+        item: &RawValue,
+        at: &str,
+        key: &str,
+        min: u64,
+        max: u64,
+    ) -> Result<Option<u64>, ConfigError> {
         let Some(value) = item.entry(key).map(|e| &e.value) else {
             return Ok(None);
         };

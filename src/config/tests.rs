@@ -309,6 +309,37 @@ fn cron_expressions_are_checked_where_they_are_written() {
 }
 
 #[test]
+fn worker_limits_rules() {
+    // The value of `limits` starts at 1:33.
+    let with_limits = |limits: &str| jsonc(&format!("{{ \"main\": \"index.ts\", \"limits\": {limits} }}"));
+    assert_error_cases(
+        with_limits,
+        &[
+            r#"[] | 1:33 | limits must be an object (got an empty array)"#,
+            r#"{ "cpu_ms": "fast" } | 1:45 | limits.cpu_ms must be a whole number from 1 to 4294967295 (got a string)"#,
+            r#"{ "cpu_ms": 0 } | 1:45 | limits.cpu_ms must be a whole number from 1 to 4294967295 (got 0)"#,
+            r#"{ "cpu_ms": 2.5 } | 1:45 | limits.cpu_ms must be a whole number from 1 to 4294967295 (got 2.5)"#,
+            r#"{ "subrequests": -1 } | 1:50 | limits.subrequests must be a whole number from 1 to 4294967295 (got -1)"#,
+        ],
+    );
+    let valid = |limits: &str| with_limits(limits).unwrap();
+    assert_eq!(valid("{}").cpu_limit(), DEFAULT_CPU_LIMIT);
+    let config = valid(r#"{ "cpu_ms": 300000, "subrequests": 50 }"#);
+    assert_eq!(config.cpu_limit(), std::time::Duration::from_secs(300));
+    assert!(config.warnings.is_empty());
+    let config = valid(r#"{ "cpu_ms": 300001, "extra": 1 }"#);
+    assert_eq!(config.cpu_ms, Some(300_001));
+    let warnings: Vec<String> = config.warnings.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        warnings,
+        [
+            "/x/wrangler.jsonc:1:53: warning: unexpected field \"extra\" in limits",
+            "/x/wrangler.jsonc:1:45: warning: limits.cpu_ms 300001 exceeds the production maximum of 300000",
+        ]
+    );
+}
+
+#[test]
 fn script_name_excludes_limits_and_schedules() {
     let base = "[[workflows]]\nbinding = \"B\"\nname = \"n\"\nclass_name = \"C\"\nscript_name = \"o\"\n";
     let problem = "cannot be set on a workflow bound from another script (script_name)";

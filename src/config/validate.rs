@@ -10,6 +10,8 @@ use crate::cron::CronExpression;
 
 /// Above this, deploying to Cloudflare would fail, but running locally still works.
 const PRODUCTION_MAX_STEPS: u64 = 25_000;
+const PRODUCTION_MAX_CPU_MS: u64 = 300_000;
+const WORKER_LIMIT_FIELDS: &[&str] = &["cpu_ms", "subrequests"];
 const WORKFLOW_FIELDS: &[&str] = &["binding", "name", "class_name", "script_name", "limits", "schedules"];
 const IDENTIFIER_RULE: &str = "a valid JavaScript identifier matching ^[A-Za-z_$][A-Za-z0-9_$]*$";
 
@@ -30,6 +32,7 @@ pub(crate) fn validate(path: PathBuf, root: &RawValue) -> Result<ProjectConfig, 
     let workflows = checker.workflows(root)?;
     let queues = checker.queues(root)?;
     let crons = checker.crons(root)?;
+    let cpu_ms = checker.worker_limits(root)?;
 
     let root_dir = checker.path.parent().map(PathBuf::from).unwrap_or_default();
     let main = match main {
@@ -51,6 +54,7 @@ pub(crate) fn validate(path: PathBuf, root: &RawValue) -> Result<ProjectConfig, 
         workflows,
         queues,
         crons,
+        cpu_ms,
         vars,
         warnings: checker.warnings,
     })
@@ -237,6 +241,28 @@ impl Validator {
             self.warn(steps.position, message);
         }
         Ok(WorkflowLimits { steps: Some(steps_u32) })
+    }
+
+    /// The Worker's own `limits`: `cpu_ms` bounds every invocation; `subrequests` is checked
+    /// and not enforced.
+    fn worker_limits(&mut self, root: &RawValue) -> Result<Option<u64>, ConfigError> {
+        let Some(entry) = root.entry("limits") else {
+            return Ok(None);
+        };
+        let RawKind::Table(fields) = &entry.value.kind else {
+            return Err(self.wrong_type(&entry.value, "limits", "an object"));
+        };
+        for field in fields.iter().filter(|f| !WORKER_LIMIT_FIELDS.contains(&f.key.as_str())) {
+            self.warn(field.key_position, format!("unexpected field {:?} in limits", field.key));
+        }
+        self.integer(&entry.value, "limits", "subrequests", 1, u64::from(u32::MAX))?;
+        let cpu_ms = self.integer(&entry.value, "limits", "cpu_ms", 1, u64::from(u32::MAX))?;
+        if let Some(cpu_ms) = cpu_ms.filter(|&ms| ms > PRODUCTION_MAX_CPU_MS) {
+            let position = entry.value.entry("cpu_ms").map_or(entry.value.position, |e| e.value.position);
+            let message = format!("limits.cpu_ms {cpu_ms} exceeds the production maximum of {PRODUCTION_MAX_CPU_MS}");
+            self.warn(position, message);
+        }
+        Ok(cpu_ms)
     }
 
     fn schedules(&self, at: &str, schedules: &RawValue) -> Result<Vec<CronExpression>, ConfigError> {

@@ -716,7 +716,9 @@ impl Inner {
                 };
                 self.store.finish_instance(workflow, id, &end, now)?;
             }
-            None => {
+            // A run that stopped without settling: suspended, or stopped by the watchdog (whose
+            // interruption `drive_run` has recorded).
+            Some(RunOutcome::Interrupted(_)) | None => {
                 let command = if host.control.pause_requested() { Command::PauseReached } else { Command::Suspend };
                 let step = transition(row.status, command)?;
                 self.store.set_status(workflow, id, step.to, now)?;
@@ -725,6 +727,7 @@ impl Inner {
                 let withdrawn_pause = host.control.parked_for_pause() && !host.control.pause_requested();
                 if step.to == InstanceStatus::Waiting
                     && (withdrawn_pause
+                        || host.control.rerun.load(std::sync::atomic::Ordering::SeqCst)
                         || self.store.has_deliverable_event(workflow, id)?
                         || self.store.has_due_timer(workflow, id, now)?)
                 {
@@ -749,6 +752,10 @@ async fn drive_run(inner: Arc<Inner>, key: InstanceKey, request: RunRequest, hos
         _ = control.stop.cancelled() => return,
         _ = control.suspend.cancelled() => None,
         outcome = run_workflow(request, host.clone()) => Some(outcome),
+    };
+    let outcome = match outcome {
+        Some(RunOutcome::Interrupted(interruption)) => host.settle_interruption(interruption),
+        other => other,
     };
     if let Err(error) = inner.finish_run(&key, &host, outcome) {
         tracing::error!(workflow = %key.0, instance = %key.1, "cannot record the end of a run: {error}");

@@ -14,7 +14,10 @@ use super::duration::parse_duration_value;
 use super::retry::StepConfig;
 use super::{Engine, Inner, InstanceKey, MAX_PAYLOAD_BYTES};
 use crate::ids::{EventType, StepKey, StepKind, check_step_name};
-use crate::js::{AttemptOutcome, BindingHost, HostReply, HostRequest, LogLevel, StepHost};
+use crate::js::{
+    AttemptOutcome, BindingHost, EXCEEDED_CPU, HostReply, HostRequest, InterruptCause, Interruption, LogLevel,
+    RunOutcome, StepHost,
+};
 use crate::store::{AttemptRow, ErrorInfo, StepRow, StepState, TimerChange};
 
 /// The default and the bounds of `waitForEvent`'s timeout, and the longest sleep (spec §2.5, §2.6).
@@ -30,6 +33,9 @@ pub(super) struct RunControl {
     /// Set by the run itself: it has parked requests and nothing running.
     pub suspend: CancellationToken,
     pub pause_requested: AtomicBool,
+    /// Set when the run was stopped with work it can go on with at once (an attempt that the
+    /// watchdog stopped and that is retried without delay): the instance goes back in line.
+    pub rerun: AtomicBool,
     activity: Mutex<Activity>,
 }
 
@@ -364,6 +370,44 @@ impl RunHost {
             Some(reply) => Some(reply),
             None => self.control.park(row.state == StepState::Succeeded),
         }
+    }
+
+    /// Records what the watchdog stopped: each attempt it ended fails, as it would have at its
+    /// own timer or CPU limit, and is retried per its config by the next run (which replays up to
+    /// it). Attempts that were merely running beside it are not recorded and run again. CPU spent
+    /// outside any step fails the instance. `None` when the instance goes on.
+    pub fn settle_interruption(&self, interruption: Interruption) -> Option<RunOutcome> {
+        let failed: Vec<_> = match interruption.cause {
+            InterruptCause::StepTimeout => interruption
+                .attempts
+                .into_iter()
+                .filter(|a| a.overdue)
+                .map(|a| {
+                    let message = format!("Execution timed out after {}ms", a.timeout_ms);
+                    (a, ErrorInfo::new("WorkflowTimeoutError", message))
+                })
+                .collect(),
+            InterruptCause::CpuLimit { .. } if interruption.attempts.is_empty() => {
+                return Some(RunOutcome::Errored(ErrorInfo::new("Error", EXCEEDED_CPU)));
+            }
+            InterruptCause::CpuLimit { .. } => {
+                interruption.attempts.into_iter().map(|a| (a, ErrorInfo::new("Error", EXCEEDED_CPU))).collect()
+            }
+        };
+        for (attempt, error) in failed {
+            let (workflow, instance) = (&self.key.0, &self.key.1);
+            tracing::warn!(
+                target: "workflow", %workflow, %instance,
+                "step {:?} attempt {} was stopped inside code that never yields: {}: {}",
+                attempt.token.split_once(':').map_or(attempt.token.as_str(), |(_, name)| name),
+                attempt.attempt,
+                error.name,
+                error.message
+            );
+            self.do_end(attempt.token, attempt.attempt, AttemptOutcome::Err { error, non_retryable: false });
+        }
+        self.control.rerun.store(true, Ordering::SeqCst);
+        None
     }
 
     /// A sleep until `wake_at`, or the replay of one.

@@ -8,8 +8,9 @@ use serde::{Deserialize, Serialize};
 
 use super::bindings::BindingHost;
 use super::runtime::{drain_wait_until, error_info, execution_context};
-use super::threads::{self, Abandoned};
-use super::worker::{WorkerCode, call_handler, fresh_context, prepare};
+use super::threads;
+use super::watchdog::Watchdog;
+use super::worker::{WorkerCode, call_handler, fresh_context, prepare, stopped_or};
 use crate::store::ErrorInfo;
 
 /// A batch as the handler receives it.
@@ -64,8 +65,8 @@ pub async fn handle_queue(
     bindings: Arc<dyn BindingHost>,
 ) -> Result<QueueOutcome, ErrorInfo> {
     let (worker, batch) = (worker.clone(), batch.clone());
-    let handled = threads::on_js_thread(move |abandoned| async move {
-        queue_in_fresh_context(&worker, &batch, bindings, abandoned).await
+    let handled = threads::on_js_thread(worker.code.cpu_limit(), move |watchdog| async move {
+        stopped_or(&watchdog, queue_in_fresh_context(&worker, &batch, bindings, &watchdog)).await
     });
     handled.await.unwrap_or_else(|| Err(ErrorInfo::new("Error", "the queue handler failed inside stepflare")))
 }
@@ -74,13 +75,13 @@ async fn queue_in_fresh_context(
     worker: &WorkerCode,
     batch: &QueueBatch,
     bindings: Arc<dyn BindingHost>,
-    abandoned: Abandoned,
+    watchdog: &Watchdog,
 ) -> Result<QueueOutcome, ErrorInfo> {
-    let (_runtime, context) = fresh_context(worker, abandoned).await?;
+    let (_runtime, context) = fresh_context(worker, watchdog).await?;
     let messages = serde_json::to_string(&batch.messages).unwrap_or_else(|_| "[]".into());
     async_with!(context => |ctx| {
         let delivered = async {
-            let env = prepare(&ctx, worker, bindings).await?;
+            let env = prepare(&ctx, worker, bindings, watchdog).await?;
             let stepflare: Object = ctx.globals().get("__stepflare")?;
             let new_batch: Function = stepflare.get("newMessageBatch")?;
             let made: Object = new_batch.call((batch.queue.as_str(), ctx.json_parse(messages)?))?;

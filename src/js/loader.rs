@@ -7,6 +7,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
 
 use rquickjs::loader::{Loader, Resolver};
 use rquickjs::module::Declared;
@@ -69,6 +70,8 @@ pub struct ProjectCode {
     bytecode: BytecodeCache,
     /// Whether async functions are rewritten so that `AsyncLocalStorage` follows `await`.
     async_context: bool,
+    /// The CPU one invocation (a Worker handler call, or a workflow step) may use.
+    cpu_limit: Duration,
 }
 
 /// stepflare's own modules are the same for every project and version.
@@ -81,8 +84,15 @@ impl ProjectCode {
     /// `config` is the file that set `node_compat`, named in errors about built-ins. With
     /// `async_context`, every module's async functions are rewritten so that an
     /// `AsyncLocalStorage` store follows `await` (which costs load time and some speed, so it is
-    /// done only for projects that import `node:async_hooks`).
-    pub fn new(main: PathBuf, node_compat: NodeCompat, config: PathBuf, async_context: bool) -> Arc<Self> {
+    /// done only for projects that import `node:async_hooks`). `cpu_limit` is the config's
+    /// `limits.cpu_ms`.
+    pub fn new(
+        main: PathBuf,
+        node_compat: NodeCompat,
+        config: PathBuf,
+        async_context: bool,
+        cpu_limit: Duration,
+    ) -> Arc<Self> {
         let folders: Vec<&Path> = [config.parent(), main.parent()].into_iter().flatten().collect();
         let resolver = ModuleResolver::new(node_compat, config.clone(), &folders);
         Arc::new(ProjectCode {
@@ -91,6 +101,7 @@ impl ProjectCode {
             sources: Mutex::new(HashMap::new()),
             bytecode: BytecodeCache::with_disk(),
             async_context,
+            cpu_limit,
         })
     }
 
@@ -107,6 +118,10 @@ impl ProjectCode {
 
     pub fn main(&self) -> &Path {
         &self.main
+    }
+
+    pub fn cpu_limit(&self) -> Duration {
+        self.cpu_limit
     }
 
     pub fn node_compat(&self) -> NodeCompat {
@@ -289,7 +304,13 @@ mod tests {
         std::fs::write(dir.join("src/index.ts"), "export {}").unwrap();
         std::fs::write(dir.join("src/lib/greet.ts"), "export {}").unwrap();
         std::fs::write(dir.join("src/lib/index.js"), "export {}").unwrap();
-        let code = ProjectCode::new(dir.join("src/index.ts"), NodeCompat::None, dir.join("wrangler.jsonc"), false);
+        let code = ProjectCode::new(
+            dir.join("src/index.ts"),
+            NodeCompat::None,
+            dir.join("wrangler.jsonc"),
+            false,
+            crate::config::DEFAULT_CPU_LIMIT,
+        );
         let importer = dir.join("src/index.ts").display().to_string();
         let expect = |rel: &str| dir.join(rel).display().to_string();
         let resolve = |specifier: &str| resolve(&code, &importer, specifier);

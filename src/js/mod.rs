@@ -16,6 +16,7 @@ mod source;
 mod threads;
 mod timers;
 pub mod transpile;
+mod watchdog;
 mod worker;
 
 pub use bindings::{BindingError, BindingFuture, BindingHost, BindingRequest, EnvBinding, QueueSendMessage};
@@ -23,6 +24,8 @@ pub use consumer::{DeliveredMessage, MessageDecision, QueueBatch, QueueOutcome, 
 pub use host::{AttemptOutcome, HostReply, HostRequest, LogLevel, StepHost};
 pub use loader::{LoadError, ProjectCode};
 pub use runtime::{ModuleError, ModuleExports, RunOutcome, RunRequest, inspect_module, run_workflow};
+pub use watchdog::{InterruptCause, InterruptedAttempt, Interruption};
 pub use worker::{
-    BodyStreamError, HttpRequest, HttpResponse, ResponseBody, WorkerCode, handle_fetch, handle_scheduled,
+    BodyStreamError, EXCEEDED_CPU, FetchError, HttpRequest, HttpResponse, ResponseBody, WorkerCode, handle_fetch,
+    handle_scheduled,
 };

@@ -14,10 +14,11 @@ use serde_json::Value as Json;
 
 use super::bindings::{BindingHost, EnvBinding};
 use super::commonjs;
-use super::host::{HostRequest, LogLevel, StepHost};
+use super::host::{HostReply, HostRequest, LogLevel, StepHost};
 use super::loader::{PRELUDE, ProjectCode, ProjectLoader, ProjectResolver, STREAMS, WEB};
-use super::threads::{self, Abandoned};
+use super::threads;
 use super::timers;
+use super::watchdog::{Interruption, Watchdog};
 use crate::config::NodeCompat;
 use crate::store::ErrorInfo;
 
@@ -44,6 +45,9 @@ pub enum RunOutcome {
     /// `run()` returned this value, as JSON text (`None` for `undefined`).
     Complete(Option<String>),
     Errored(ErrorInfo),
+    /// The watchdog stopped the code (a step past its timeout in code that never yields, or the
+    /// CPU limit); the host decides what that means.
+    Interrupted(Interruption),
 }
 
 /// Runs `run()` to completion. The host's replies drive the steps; when the host decides to stop
@@ -52,7 +56,8 @@ pub enum RunOutcome {
 /// The run goes on a JS thread; dropping this future stops it there, even inside code that never
 /// yields.
 pub async fn run_workflow<H: StepHost>(request: RunRequest, host: Arc<H>) -> RunOutcome {
-    let ran = threads::on_js_thread(|abandoned| run_in_fresh_context(request, host, abandoned)).await;
+    let cpu_limit = request.code.cpu_limit();
+    let ran = threads::on_js_thread(cpu_limit, |watchdog| run_in_fresh_context(request, host, watchdog)).await;
     match ran {
         Some(Ok(outcome)) => outcome,
         Some(Err(error)) => RunOutcome::Errored(ErrorInfo::new("Error", error.to_string())),
@@ -63,24 +68,26 @@ pub async fn run_workflow<H: StepHost>(request: RunRequest, host: Arc<H>) -> Run
 async fn run_in_fresh_context<H: StepHost>(
     request: RunRequest,
     host: Arc<H>,
-    abandoned: Abandoned,
+    watchdog: Watchdog,
 ) -> rquickjs::Result<RunOutcome> {
-    let (_runtime, context) = fresh_context(&request.code, abandoned).await?;
-    async_with!(context => |ctx| {
-        match call_run(&ctx, &request, host).await.catch(&ctx) {
+    let (_runtime, context) = fresh_context(&request.code, &watchdog).await?;
+    let steps_watchdog = watchdog.clone();
+    let run = async_with!(context => |ctx| {
+        match call_run(&ctx, &request, host, &steps_watchdog).await.catch(&ctx) {
             Ok(outcome) => Ok(outcome),
             Err(caught) => Ok(RunOutcome::Errored(error_info(&ctx, caught))),
         }
-    })
-    .await
+    });
+    watchdog.unless_interrupted(run).await.unwrap_or_else(|interruption| Ok(RunOutcome::Interrupted(interruption)))
 }
 
 async fn call_run<'js, H: StepHost>(
     ctx: &Ctx<'js>,
     request: &RunRequest,
     host: Arc<H>,
+    watchdog: &Watchdog,
 ) -> rquickjs::Result<RunOutcome> {
-    let (stepflare, env) = prepare_context(ctx, &request.code, host, &request.env, &request.bindings).await?;
+    let (stepflare, env) = prepare_context(ctx, &request.code, host, watchdog, &request.env, &request.bindings).await?;
     let main = request.code.main().display().to_string();
     let namespace: Object = Module::import(ctx, main.clone())?.into_future().await?;
     let class: Value = namespace.get(request.class_name.as_str())?;
@@ -117,13 +124,14 @@ async fn call_run<'js, H: StepHost>(
 /// `InternalError: out of memory` in the code that allocated.
 const MEMORY_LIMIT: usize = 128 * 1024 * 1024;
 
-/// The runtime stops whatever it runs once `abandoned` is raised.
+/// The runtime stops whatever it runs when `watchdog` says so.
 pub(super) async fn fresh_context(
     code: &Arc<ProjectCode>,
-    abandoned: Abandoned,
+    watchdog: &Watchdog,
 ) -> rquickjs::Result<(AsyncRuntime, AsyncContext)> {
     let runtime = AsyncRuntime::new()?;
-    runtime.set_interrupt_handler(Some(Box::new(move || abandoned.is_raised()))).await;
+    let watchdog = watchdog.clone();
+    runtime.set_interrupt_handler(Some(Box::new(move || watchdog.should_interrupt()))).await;
     runtime.set_memory_limit(MEMORY_LIMIT).await;
     runtime.set_loader(ProjectResolver { code: code.clone() }, ProjectLoader { code: code.clone() }).await;
     let context = AsyncContext::full(&runtime).await?;
@@ -136,11 +144,12 @@ pub(super) async fn prepare_context<'js, H: StepHost>(
     ctx: &Ctx<'js>,
     code: &Arc<ProjectCode>,
     host: Arc<H>,
+    watchdog: &Watchdog,
     vars: &Json,
     bindings: &[EnvBinding],
 ) -> rquickjs::Result<(Object<'js>, Value<'js>)> {
     super::bindings::install(ctx, host.bindings())?;
-    install_host(ctx, host)?;
+    install_host(ctx, host, watchdog.clone())?;
     timers::install(ctx)?;
     let define = lazy_global_definer(ctx)?;
     install_web_platform(code, &define)?;
@@ -348,19 +357,31 @@ fn build_event<'js>(ctx: &Ctx<'js>, request: &RunRequest) -> rquickjs::Result<Ob
 
 /// `__stepflare_host(requestJson) -> Promise<replyJson>` and `__stepflare_log(level, text)`, which
 /// the prelude captures and removes from the global scope.
-fn install_host<'js, H: StepHost>(ctx: &Ctx<'js>, host: Arc<H>) -> rquickjs::Result<()> {
+/// The host functions. Every `step` call passes the watchdog: it restarts the CPU count (the
+/// limit is per step), and the attempts it starts and ends are the ones the watchdog times.
+fn install_host<'js, H: StepHost>(ctx: &Ctx<'js>, host: Arc<H>, watchdog: Watchdog) -> rquickjs::Result<()> {
     let globals = ctx.globals();
     let call_host = host.clone();
     globals.set(
         "__stepflare_host",
         Func::from(Async(move |ctx: Ctx<'js>, request: String| {
             let host = call_host.clone();
+            let watchdog = watchdog.clone();
             async move {
                 let request: HostRequest = serde_json::from_str(&request).map_err(|error| {
                     rquickjs::Exception::throw_type(&ctx, &format!("invalid step request: {error}"))
                 })?;
-                match host.handle(request).await {
+                watchdog.step_boundary();
+                if let HostRequest::DoEnd { token, .. } = &request {
+                    watchdog.attempt_ended(token);
+                }
+                let reply = host.handle(request).await;
+                watchdog.step_boundary();
+                match reply {
                     Some(reply) => {
+                        if let HostReply::Run { token, attempt, timeout_ms, .. } = &reply {
+                            watchdog.attempt_started(token, *attempt, *timeout_ms);
+                        }
                         Ok::<String, rquickjs::Error>(serde_json::to_string(&reply).unwrap_or_else(|_| "{}".to_owned()))
                     }
                     None => std::future::pending().await,
@@ -455,18 +476,20 @@ pub struct ModuleError {
 
 /// Loads the project's entry module in a fresh context and reports its exports.
 pub async fn inspect_module(code: Arc<ProjectCode>) -> Result<ModuleExports, ModuleError> {
-    let inspected = threads::on_js_thread(|abandoned| inspect_in_fresh_context(code, abandoned)).await;
+    let cpu_limit = code.cpu_limit();
+    let inspected = threads::on_js_thread(cpu_limit, |watchdog| inspect_in_fresh_context(code, watchdog)).await;
     inspected.unwrap_or_else(|| {
         Err(ModuleError { location: None, message: "loading the module failed inside stepflare".into() })
     })
 }
 
-async fn inspect_in_fresh_context(code: Arc<ProjectCode>, abandoned: Abandoned) -> Result<ModuleExports, ModuleError> {
+async fn inspect_in_fresh_context(code: Arc<ProjectCode>, watchdog: Watchdog) -> Result<ModuleExports, ModuleError> {
     let (_runtime, context) =
-        fresh_context(&code, abandoned).await.map_err(|e| ModuleError { location: None, message: e.to_string() })?;
-    async_with!(context => |ctx| {
+        fresh_context(&code, &watchdog).await.map_err(|e| ModuleError { location: None, message: e.to_string() })?;
+    let host_watchdog = watchdog.clone();
+    let inspected = async_with!(context => |ctx| {
         let result: rquickjs::Result<ModuleExports> = async {
-            prepare_context(&ctx, &code, Arc::new(NoSteps(None)), &Json::Null, &[]).await?;
+            prepare_context(&ctx, &code, Arc::new(NoSteps(None)), &host_watchdog, &Json::Null, &[]).await?;
             let main = code.main().display().to_string();
             let namespace: Object = Module::import(&ctx, main)?.into_future().await?;
             let mut exports = ModuleExports::default();
@@ -500,8 +523,14 @@ async fn inspect_in_fresh_context(code: Arc<ProjectCode>, abandoned: Abandoned) 
             let info = error_info(&ctx, caught);
             ModuleError { location, message: format!("{}: {}", info.name, info.message) }
         })
+    });
+    watchdog.unless_interrupted(inspected).await.unwrap_or_else(|_| {
+        Err(ModuleError {
+            location: None,
+            // Cloudflare's words when a Worker's top level runs too long at deploy.
+            message: "Error: Script startup exceeded CPU time limit.".into(),
+        })
     })
-    .await
 }
 
 /// `file:line:column` of the innermost frame of a QuickJS stack (`    at f (/a.js:3:9)` or

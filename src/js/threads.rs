@@ -1,30 +1,18 @@
 //! Where user JavaScript runs: threads of its own (`stepflare-js`), apart from the threads that
 //! serve HTTP, drive timers and deliver queues, so that code that never yields (a `while (true)
-//! {}`) holds only a JS thread and the API keeps answering. Whoever waits for such code can
-//! give up on it: the waiting future's drop raises a flag that QuickJS's interrupt handler reads,
-//! and the code stops with an uncatchable error at its next instruction.
+//! {}`) holds only a JS thread and the API keeps answering. Each piece of work gets a
+//! [`Watchdog`] that its runtime's interrupt handler reads: whoever waits for the code can give
+//! up on it (dropping the waiting future), and the watchdog stops code over its CPU or step
+//! limits; the code then stops with an uncatchable error at its next instruction.
 
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
+use std::time::Duration;
 
 use tokio::runtime::Runtime;
 use tokio::task::AbortHandle;
 
-/// Raised when nobody waits any more for the code a runtime runs; its interrupt handler stops
-/// the code then.
-#[derive(Debug, Clone, Default)]
-pub(super) struct Abandoned(Arc<AtomicBool>);
-
-impl Abandoned {
-    pub fn is_raised(&self) -> bool {
-        self.0.load(Ordering::Relaxed)
-    }
-
-    fn raise(&self) {
-        self.0.store(true, Ordering::Relaxed);
-    }
-}
+use super::watchdog::Watchdog;
 
 /// The JS threads: as many as the machine has cores, and at least two.
 fn js_runtime() -> &'static Runtime {
@@ -41,17 +29,18 @@ fn js_runtime() -> &'static Runtime {
     })
 }
 
-/// Runs `work` (given the flag its runtime's interrupt handler reads) on a JS thread and waits
-/// for its result. Dropping the returned future gives up on the work: the flag is raised and the
-/// task aborted. `None` when the work panicked.
-pub(super) async fn on_js_thread<F, T>(work: impl FnOnce(Abandoned) -> F) -> Option<T>
+/// Runs `work` (given the watchdog its runtime's interrupt handler reads, which counts the CPU
+/// the work uses against `cpu_limit`) on a JS thread and waits for its result. Dropping the
+/// returned future gives up on the work: the watchdog stops its code and the task is aborted.
+/// `None` when the work panicked.
+pub(super) async fn on_js_thread<F, T>(cpu_limit: Duration, work: impl FnOnce(Watchdog) -> F) -> Option<T>
 where
     F: Future<Output = T> + Send + 'static,
     T: Send + 'static,
 {
-    let abandoned = Abandoned::default();
-    let task = js_runtime().spawn(work(abandoned.clone()));
-    let _give_up = GiveUpOnDrop { abandoned, task: task.abort_handle() };
+    let watchdog = Watchdog::new(cpu_limit);
+    let task = js_runtime().spawn(watchdog.metered(work(watchdog.clone())));
+    let _give_up = GiveUpOnDrop { watchdog, task: task.abort_handle() };
     match task.await {
         Ok(result) => Some(result),
         Err(error) => {
@@ -62,20 +51,20 @@ where
 }
 
 /// Starts `work` on a JS thread and leaves it running (a Worker's response stream and its
-/// `waitUntil` work go on after the caller has its answer).
-pub(super) fn spawn_on_js_thread(work: impl Future<Output = ()> + Send + 'static) {
-    js_runtime().spawn(work);
+/// `waitUntil` work go on after the caller has its answer); its CPU counts against `watchdog`.
+pub(super) fn spawn_on_js_thread(watchdog: &Watchdog, work: impl Future<Output = ()> + Send + 'static) {
+    js_runtime().spawn(watchdog.metered(work));
 }
 
 struct GiveUpOnDrop {
-    abandoned: Abandoned,
+    watchdog: Watchdog,
     task: AbortHandle,
 }
 
 impl Drop for GiveUpOnDrop {
     fn drop(&mut self) {
         if !self.task.is_finished() {
-            self.abandoned.raise();
+            self.watchdog.abandon();
             self.task.abort();
         }
     }

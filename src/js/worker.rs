@@ -19,7 +19,8 @@ use serde_json::Value as Json;
 use super::bindings::{BindingHost, EnvBinding};
 use super::loader::ProjectCode;
 use super::runtime::{self, NoSteps, drain_wait_until, error_info, execution_context, prepare_context};
-use super::threads::{self, Abandoned};
+use super::threads;
+use super::watchdog::Watchdog;
 use crate::cron::CronExpression;
 use crate::store::ErrorInfo;
 
@@ -77,27 +78,44 @@ const CHUNKS_IN_FLIGHT: usize = 4;
 /// How long `ctx.waitUntil` work may go on after the response; Cloudflare allows 30 seconds.
 const WAIT_UNTIL_LIMIT: Duration = Duration::from_secs(30);
 
-/// Calls the Worker's `fetch` handler with `request`; a throw or a non-`Response` result comes
-/// back as the error. The answer comes as soon as the handler has returned its Response; a
-/// streamed body follows chunk by chunk, and `ctx.waitUntil` work goes on meanwhile and
-/// afterwards, in the same context, in a task of its own.
+/// What Cloudflare says when a Worker invocation used more CPU than `limits.cpu_ms`.
+pub const EXCEEDED_CPU: &str = "Worker exceeded CPU time limit.";
+
+/// Why the `fetch` handler gave no response.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum FetchError {
+    /// It threw, or returned something that is not a `Response`.
+    #[error("{}: {}", .0.name, .0.message)]
+    Threw(ErrorInfo),
+    /// It used more CPU than `limits.cpu_ms` and was stopped.
+    #[error("{EXCEEDED_CPU}")]
+    ExceededCpu,
+}
+
+/// Calls the Worker's `fetch` handler with `request`. The answer comes as soon as the handler
+/// has returned its Response; a streamed body follows chunk by chunk, and `ctx.waitUntil` work
+/// goes on meanwhile and afterwards, in the same context, in a task of its own. All of it
+/// together may use the Worker's CPU limit; past it the code is stopped.
 pub async fn handle_fetch(
     worker: Arc<WorkerCode>,
     request: HttpRequest,
     bindings: Arc<dyn BindingHost>,
-) -> Result<HttpResponse, ErrorInfo> {
+) -> Result<HttpResponse, FetchError> {
     let (answer, answered) = oneshot::channel();
-    threads::spawn_on_js_thread(async move {
-        let (_runtime, context) = match fresh_context(&worker, Abandoned::default()).await {
+    let watchdog = Watchdog::new(worker.code.cpu_limit());
+    let stopped = watchdog.clone();
+    threads::spawn_on_js_thread(&watchdog, async move {
+        let (_runtime, context) = match fresh_context(&worker, &stopped).await {
             Ok(fresh) => fresh,
             Err(error) => {
-                let _ = answer.send(Err(error));
+                let _ = answer.send(Err(FetchError::Threw(error)));
                 return;
             }
         };
-        async_with!(context => |ctx| {
+        let host_watchdog = stopped.clone();
+        let handled = async_with!(context => |ctx| {
             let handled = async {
-                let env = prepare(&ctx, &worker, bindings).await?;
+                let env = prepare(&ctx, &worker, bindings, &host_watchdog).await?;
                 let js_request = build_request(&ctx, &request)?;
                 let execution_context = execution_context(&ctx)?;
                 let returned = call_handler(&ctx, &worker, env, "fetch", js_request, execution_context.clone()).await?;
@@ -114,14 +132,24 @@ pub async fn handle_fetch(
                     let wait_until = tokio::time::timeout(WAIT_UNTIL_LIMIT, drain_wait_until(&execution_context));
                     let _ = tokio::join!(pump(&ctx, source, chunks), wait_until);
                 }
+                // Code the watchdog stopped ends with the stop's uncatchable error.
+                Err(_) if host_watchdog.interruption().is_some() => {
+                    let _ = answer.send(Err(FetchError::ExceededCpu));
+                }
                 Err(caught) => {
-                    let _ = answer.send(Err(error_info(&ctx, caught)));
+                    let _ = answer.send(Err(FetchError::Threw(error_info(&ctx, caught))));
                 }
             }
-        })
-        .await;
+        });
+        // Leaving drops the answer (or ends the stream) unsent when the code was stopped.
+        let _ = stopped.unless_interrupted(handled).await;
     });
-    answered.await.unwrap_or_else(|_| Err(ErrorInfo::new("Error", "the Worker stopped without answering")))
+    answered.await.unwrap_or_else(|_| {
+        Err(match watchdog.interruption() {
+            Some(_) => FetchError::ExceededCpu,
+            None => FetchError::Threw(ErrorInfo::new("Error", "the Worker stopped without answering")),
+        })
+    })
 }
 
 /// Calls the Worker's `scheduled` handler as a cron trigger firing at `scheduled_time` (ms)
@@ -133,8 +161,9 @@ pub async fn handle_scheduled(
     bindings: Arc<dyn BindingHost>,
 ) -> Result<(), ErrorInfo> {
     let (worker, cron) = (worker.clone(), cron.to_owned());
-    let handled = threads::on_js_thread(move |abandoned| async move {
-        scheduled_in_fresh_context(&worker, &cron, scheduled_time, bindings, abandoned).await
+    let handled = threads::on_js_thread(worker.code.cpu_limit(), move |watchdog| async move {
+        let handled = scheduled_in_fresh_context(&worker, &cron, scheduled_time, bindings, &watchdog);
+        stopped_or(&watchdog, handled).await
     });
     handled.await.unwrap_or_else(|| Err(ErrorInfo::new("Error", "the scheduled handler failed inside stepflare")))
 }
@@ -144,12 +173,12 @@ async fn scheduled_in_fresh_context(
     cron: &str,
     scheduled_time: i64,
     bindings: Arc<dyn BindingHost>,
-    abandoned: Abandoned,
+    watchdog: &Watchdog,
 ) -> Result<(), ErrorInfo> {
-    let (_runtime, context) = fresh_context(worker, abandoned).await?;
+    let (_runtime, context) = fresh_context(worker, watchdog).await?;
     async_with!(context => |ctx| {
         let handled = async {
-            let env = prepare(&ctx, worker, bindings).await?;
+            let env = prepare(&ctx, worker, bindings, watchdog).await?;
             let execution_context = execution_context(&ctx)?;
             let controller = Object::new(ctx.clone())?;
             controller.set("cron", cron)?;
@@ -166,9 +195,17 @@ async fn scheduled_in_fresh_context(
 
 pub(super) async fn fresh_context(
     worker: &WorkerCode,
-    abandoned: Abandoned,
+    watchdog: &Watchdog,
 ) -> Result<(AsyncRuntime, AsyncContext), ErrorInfo> {
-    runtime::fresh_context(&worker.code, abandoned).await.map_err(|e| ErrorInfo::new("Error", e.to_string()))
+    runtime::fresh_context(&worker.code, watchdog).await.map_err(|e| ErrorInfo::new("Error", e.to_string()))
+}
+
+/// A handler's result, or Cloudflare's error when the watchdog stopped it.
+pub(super) async fn stopped_or<T>(
+    watchdog: &Watchdog,
+    handled: impl std::future::Future<Output = Result<T, ErrorInfo>>,
+) -> Result<T, ErrorInfo> {
+    watchdog.unless_interrupted(handled).await.unwrap_or_else(|_| Err(ErrorInfo::new("Error", EXCEEDED_CPU)))
 }
 
 /// Prepares a fresh context for the Worker; returns its `env`.
@@ -176,9 +213,10 @@ pub(super) async fn prepare<'js>(
     ctx: &Ctx<'js>,
     worker: &WorkerCode,
     bindings: Arc<dyn BindingHost>,
+    watchdog: &Watchdog,
 ) -> rquickjs::Result<Value<'js>> {
-    let (_, env) =
-        prepare_context(ctx, &worker.code, Arc::new(NoSteps(Some(bindings))), &worker.vars, &worker.bindings).await?;
+    let host = Arc::new(NoSteps(Some(bindings)));
+    let (_, env) = prepare_context(ctx, &worker.code, host, watchdog, &worker.vars, &worker.bindings).await?;
     Ok(env)
 }
 

@@ -91,3 +91,67 @@ async fn a_step_that_allocates_without_bound_fails_at_the_memory_limit_and_the_s
     let (status, body) = server.request(Method::GET, &format!("{}/", server.base()), None).await;
     assert_eq!((status, body), (200, json!("ok")));
 }
+
+#[tokio::test]
+async fn a_step_past_its_timeout_inside_code_that_never_yields_fails_that_attempt_and_is_retried() {
+    let server = Server::start("runaway-limits");
+    server.create_with_id("timeout", "once", json!({})).await;
+    let d = server.wait_for_status("timeout", "once", &["complete"]).await;
+    assert_eq!(d["output"], json!({ "before": "kept", "spun": "attempt 2" }), "{d:#}");
+    let spin = step(&d, "spin-1");
+    let tries = attempts(spin);
+    assert_eq!(tries.len(), 2, "{spin:#}");
+    assert_eq!(tries[0]["success"], false, "{spin:#}");
+    assert_eq!(
+        tries[0]["error"],
+        json!({ "name": "WorkflowTimeoutError", "message": "Execution timed out after 300ms" })
+    );
+    assert_eq!(tries[1]["success"], true, "{spin:#}");
+    // The step before was committed once and replayed, not run again.
+    assert_eq!(attempts(step(&d, "before-1")).len(), 1, "{d:#}");
+}
+
+#[tokio::test]
+async fn a_step_that_always_spins_past_its_timeout_fails_the_instance_with_the_timeout() {
+    let server = Server::start("runaway-limits");
+    server.create_with_id("timeout", "always", json!({ "always": true })).await;
+    let d = server.wait_for_status("timeout", "always", &["errored"]).await;
+    assert_eq!(d["error"], json!({ "name": "WorkflowTimeoutError", "message": "Execution timed out after 300ms" }));
+    assert_eq!(attempts(step(&d, "spin-1")).len(), 2, "retries.limit 1 gives two attempts: {d:#}");
+}
+
+#[tokio::test]
+async fn code_over_the_cpu_limit_fails_its_step_attempt_or_the_instance_and_the_worker_answers_503() {
+    let server = Server::start("runaway-limits");
+    server.create_with_id("cpu", "in-step", json!({ "where": "step" })).await;
+    server.create_with_id("cpu", "in-run", json!({ "where": "run" })).await;
+
+    let d = server.wait_for_status("cpu", "in-step", &["complete"]).await;
+    assert_eq!(d["output"], "attempt 2", "{d:#}");
+    let tries = attempts(step(&d, "spin-1"));
+    assert_eq!(tries[0]["error"], json!({ "name": "Error", "message": "Worker exceeded CPU time limit." }));
+
+    let d = server.wait_for_status("cpu", "in-run", &["errored"]).await;
+    assert_eq!(d["error"], json!({ "name": "Error", "message": "Worker exceeded CPU time limit." }));
+
+    let (status, body) = server.request(Method::GET, &format!("{}/spin", server.base()), None).await;
+    assert_eq!((status, body), (503, json!("Worker exceeded CPU time limit.\n")));
+    let (status, body) = server.request(Method::GET, &format!("{}/", server.base()), None).await;
+    assert_eq!((status, body), (200, json!("ok")));
+}
+
+#[tokio::test]
+async fn pausing_a_spinning_step_pauses_once_its_attempt_is_stopped_and_resume_goes_on() {
+    let server = Server::start("runaway-limits");
+    server.create_with_id("timeout", "pause", json!({ "always": true })).await;
+    server.wait_for("timeout", "pause", "the spinning step", |d| find_step(d, "spin-1").is_some()).await;
+    // Between two attempts the instance may be waiting for a moment; then it pauses at once.
+    let d = server.change_status("timeout", "pause", json!({ "status": "pause" })).await;
+    assert!(["waitingForPause", "paused"].contains(&d["status"].as_str().unwrap_or_default()), "{d:#}");
+    let d = server.wait_for_status("timeout", "pause", &["paused"]).await;
+    let stopped = attempts(step(&d, "spin-1")).len();
+    assert!((1..=2).contains(&stopped), "paused once an attempt was stopped: {d:#}");
+    server.change_status("timeout", "pause", json!({ "status": "resume" })).await;
+    let d = server.wait_for_status("timeout", "pause", &["errored"]).await;
+    assert_eq!(attempts(step(&d, "spin-1")).len(), 2, "{d:#}");
+}
