@@ -1,12 +1,14 @@
 //! `stepflare dev`: load the project, recover what a previous run left, run the engine and the
-//! cron task, and serve the API until Ctrl-C.
+//! cron task, and serve the API until SIGINT or SIGTERM, then stop cleanly.
 
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use clap::Args;
 use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
 
 use super::CliError;
 use crate::engine::clock::{Clock, ShiftedClock, SystemClock};
@@ -51,6 +53,10 @@ pub struct DevArgs {
     /// runs on from there at normal speed. For tests: a cron firing comes without waiting.
     #[arg(long, value_parser = parse_rfc3339_ms, value_name = "TIME", help_heading = "Testing")]
     pub clock_start: Option<i64>,
+    /// On SIGINT or SIGTERM, how long step callbacks that are running may take to finish (their
+    /// results are kept) before stepflare exits anyway. A second signal exits at once.
+    #[arg(long, value_name = "SECONDS", default_value_t = 10)]
+    pub shutdown_grace: u64,
 }
 
 /// An RFC 3339 time as milliseconds since the epoch.
@@ -113,17 +119,47 @@ pub async fn run(args: DevArgs) -> Result<(), CliError> {
     tracing::info!("workflows: {}", if names.is_empty() { "(none)".to_owned() } else { names.join(", ") });
     // Tests and scripts wait for this exact line on stdout.
     println!("stepflare ready on http://{bound}");
-    let shutdown = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
     let options = crate::api::ApiOptions {
         api_token: args.api_token.clone(),
         allowed_hosts: args.allowed_hosts.iter().map(|host| host.to_ascii_lowercase()).collect(),
         listen_ip: Some(args.ip),
     };
-    crate::api::serve(listener, engine.clone(), options, workers, shutdown).await.map_err(CliError::Serve)?;
-    engine.shutdown().await;
+    let stopping = CancellationToken::new();
+    let mut server =
+        tokio::spawn(crate::api::serve(listener, engine.clone(), options, workers, stopping.clone().cancelled_owned()));
+    tokio::select! {
+        served = &mut server => return served.map_err(std::io::Error::other).and_then(|served| served).map_err(CliError::Serve),
+        () = stop_requested() => {}
+    }
+    let grace = Duration::from_secs(args.shutdown_grace);
+    let deadline = tokio::time::Instant::now() + grace;
+    tracing::info!("stopping; press Ctrl-C again to stop at once");
+    tokio::spawn(async {
+        stop_requested().await;
+        tracing::warn!("stopped at once; steps that were running run again at the next start");
+        std::process::exit(130);
+    });
+    stopping.cancel();
+    engine.shutdown(grace).await;
+    // Requests still being answered get what is left of the grace period.
+    let _ = tokio::time::timeout_at(deadline, server).await;
     Ok(())
+}
+
+/// Settles at the first SIGINT (Ctrl-C) or SIGTERM.
+async fn stop_requested() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut terminate) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = terminate.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
 }
 
 /// The folder of the config found from `path` (a file or a folder to search from).

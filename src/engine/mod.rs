@@ -15,7 +15,9 @@ pub mod retry;
 mod run;
 
 use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
 
 use serde_json::Value;
 use tokio::sync::Notify;
@@ -156,6 +158,8 @@ pub(crate) struct Inner {
     /// (often a JS thread, when another run ends there), but the task that waits for it must not
     /// wait behind user code that never yields.
     tasks: tokio::runtime::Handle,
+    /// Set by [`Engine::shutdown`]: nothing starts any more.
+    draining: AtomicBool,
 }
 
 struct ActiveRun {
@@ -191,6 +195,7 @@ impl Engine {
                 other_bindings: std::sync::OnceLock::new(),
                 workflows_changed: Notify::new(),
                 tasks: tokio::runtime::Handle::current(),
+                draining: AtomicBool::new(false),
             }),
         }
     }
@@ -576,22 +581,46 @@ impl Engine {
         row.map(|r| r.status).ok_or_else(|| EngineError::InstanceNotFound(key.1.clone()))
     }
 
-    /// Stops every run (their instances stay `running` and are recovered at the next start).
-    pub async fn shutdown(&self) {
-        let tasks: Vec<_> = {
+    /// Stops the engine for a clean exit: no run or attempt starts any more, the step callbacks
+    /// running now may finish and commit within `grace`, then every run is stopped. Instances
+    /// keep their status (`running` ones are recovered at the next start), so a step whose
+    /// result was committed never runs again; one cut short by the end of `grace` does.
+    pub async fn shutdown(&self, grace: Duration) {
+        self.inner.draining.store(true, Ordering::SeqCst);
+        let mut runs: Vec<_> = {
             let mut scheduler = self.inner.lock_scheduler();
             scheduler.ready.clear();
             scheduler.in_line.clear();
             scheduler
                 .active
-                .drain()
-                .filter_map(|(_, mut run)| {
-                    run.control.stop.cancel();
-                    run.task.take()
+                .values_mut()
+                .filter_map(|run| {
+                    run.control.drain();
+                    Some((run.control.clone(), run.task.take()?))
                 })
                 .collect()
         };
-        for task in tasks {
+        let in_flight = runs.len();
+        if in_flight > 0 {
+            tracing::info!("waiting up to {grace:?} for the steps of {in_flight} running instances to finish");
+        }
+        let deadline = tokio::time::Instant::now() + grace;
+        while let Some((_, task)) = runs.last_mut() {
+            if tokio::time::timeout_at(deadline, task).await.is_err() {
+                break;
+            }
+            runs.pop();
+        }
+        if !runs.is_empty() {
+            tracing::warn!(
+                "{} instances still had steps running after {grace:?}; those steps run again at the next start",
+                runs.len()
+            );
+        }
+        for (control, _) in &runs {
+            control.stop.cancel();
+        }
+        for (_, task) in runs {
             let _ = task.await;
         }
     }
@@ -622,8 +651,11 @@ impl Inner {
         self.workflows.read().unwrap_or_else(|p| p.into_inner()).get(name).cloned()
     }
 
-    /// Starts instances from the line while slots are free.
+    /// Starts instances from the line while slots are free (none once the engine is stopping).
     fn start_ready(self: &Arc<Self>) {
+        if self.draining.load(Ordering::SeqCst) {
+            return;
+        }
         let mut scheduler = self.lock_scheduler();
         while scheduler.active.len() < self.config.max_concurrent {
             let Some(key) = scheduler.ready.pop_front() else {
@@ -727,7 +759,7 @@ impl Inner {
                 let withdrawn_pause = host.control.parked_for_pause() && !host.control.pause_requested();
                 if step.to == InstanceStatus::Waiting
                     && (withdrawn_pause
-                        || host.control.rerun.load(std::sync::atomic::Ordering::SeqCst)
+                        || host.control.rerun.load(Ordering::SeqCst)
                         || self.store.has_deliverable_event(workflow, id)?
                         || self.store.has_due_timer(workflow, id, now)?)
                 {

@@ -36,6 +36,9 @@ pub(super) struct RunControl {
     /// Set when the run was stopped with work it can go on with at once (an attempt that the
     /// watchdog stopped and that is retried without delay): the instance goes back in line.
     pub rerun: AtomicBool,
+    /// Set by the engine when stepflare stops: no new attempt starts, and once no step
+    /// callback is running the run is stopped (the instance stays `running`, to be recovered).
+    draining: AtomicBool,
     activity: Mutex<Activity>,
 }
 
@@ -55,9 +58,17 @@ impl RunControl {
         self.activity().callbacks_running += 1;
     }
 
+    /// A step callback settled. Whether the run is then idle is decided by [`Self::settle`],
+    /// once the attempt's end is committed: stopping or suspending the run earlier could let
+    /// the engine go on (or the process exit) while the commit is still being written.
     fn callback_ended(&self) {
         let mut activity = self.activity();
         activity.callbacks_running = activity.callbacks_running.saturating_sub(1);
+    }
+
+    /// Suspends (or, when stepflare is stopping, stops) the run if nothing runs in it any more.
+    fn settle(&self) {
+        let activity = self.activity();
         self.suspend_if_idle(&activity);
     }
 
@@ -68,6 +79,17 @@ impl RunControl {
         activity.parked_for_pause |= for_pause;
         self.suspend_if_idle(&activity);
         None
+    }
+
+    /// stepflare is stopping: let the step callbacks that run now finish (their results are
+    /// committed as usual), start nothing new, and stop the run once none is left.
+    pub fn drain(&self) {
+        self.draining.store(true, Ordering::SeqCst);
+        self.settle();
+    }
+
+    fn draining(&self) -> bool {
+        self.draining.load(Ordering::SeqCst)
     }
 
     pub fn request_pause(&self) {
@@ -92,7 +114,14 @@ impl RunControl {
     }
 
     fn suspend_if_idle(&self, activity: &Activity) {
-        if activity.parked > 0 && activity.callbacks_running == 0 {
+        if activity.callbacks_running > 0 {
+            return;
+        }
+        if self.draining() {
+            // Stopped, not suspended: nothing about the instance changes, and the next start
+            // replays it from what is committed.
+            self.stop.cancel();
+        } else if activity.parked > 0 {
             self.suspend.cancel();
         }
     }
@@ -217,6 +246,9 @@ impl RunHost {
         if self.control.pause_requested() {
             return self.control.park(true);
         }
+        if self.control.draining() {
+            return self.control.park(false);
+        }
         let now = self.now();
         let mut replay = self.replay();
         let key = replay.next_key(StepKind::Do, &name);
@@ -335,6 +367,12 @@ impl RunHost {
                         let clear = if had_timer { TimerChange::Clear } else { TimerChange::Keep };
                         (Some(HostReply::Failed { error }), clear)
                     }
+                    // The next attempt, at once; when stepflare is stopping, at the next start.
+                    Some(0) if self.control.draining() => {
+                        row.state = StepState::Retrying;
+                        row.wake_at = None;
+                        (None, if had_timer { TimerChange::Clear } else { TimerChange::Keep })
+                    }
                     Some(0) => {
                         row.state = StepState::Retrying;
                         row.wake_at = None;
@@ -366,8 +404,14 @@ impl RunHost {
         if let Err(stopped) = self.save(&row, attempt_row.as_ref(), timer) {
             return stopped;
         }
+        if self.control.draining() {
+            return self.control.park(false);
+        }
         match reply {
-            Some(reply) => Some(reply),
+            Some(reply) => {
+                self.control.settle();
+                Some(reply)
+            }
             None => self.control.park(row.state == StepState::Succeeded),
         }
     }

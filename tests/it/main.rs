@@ -26,6 +26,7 @@ mod reload;
 mod replay;
 mod retries;
 mod schedules;
+mod shutdown;
 mod source_docs;
 mod state_file;
 mod typescript;

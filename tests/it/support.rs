@@ -199,6 +199,34 @@ impl Server {
         self.child.wait().expect("reap stepflare");
     }
 
+    /// Sends `signal` (`"TERM"`, `"INT"`) to the process, as `kill -TERM` would.
+    pub fn signal(&self, signal: &str) {
+        let sent = Command::new("kill").arg(format!("-{signal}")).arg(self.child.id().to_string()).status();
+        assert!(sent.as_ref().is_ok_and(|status| status.success()), "kill -{signal} failed: {sent:?}");
+    }
+
+    /// Waits for the process to exit on its own and returns its exit status; panics (with the
+    /// logs) if it has not after `patience`.
+    pub fn wait_exit(&mut self, patience: Duration) -> ExitStatus {
+        let deadline = Instant::now() + patience;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("poll stepflare") {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "stepflare did not exit within {patience:?}\n{}", self.logs());
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Waits until the logs contain `text`; panics (with the logs) after [`PATIENCE`].
+    pub fn wait_for_log(&self, text: &str) {
+        let deadline = Instant::now() + PATIENCE;
+        while !self.logs().contains(text) {
+            assert!(Instant::now() < deadline, "no {text:?} in the logs within {PATIENCE:?}:\n{}", self.logs());
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Everything the process wrote to stdout and stderr so far.
     pub fn logs(&self) -> String {
         self.logs.lock().unwrap().clone()
