@@ -160,6 +160,8 @@ pub(crate) struct Inner {
     tasks: tokio::runtime::Handle,
     /// Set by [`Engine::shutdown`]: nothing starts any more.
     draining: AtomicBool,
+    /// Set by [`Engine::start`], once what a previous process left is recovered.
+    started: AtomicBool,
 }
 
 struct ActiveRun {
@@ -196,6 +198,7 @@ impl Engine {
                 workflows_changed: Notify::new(),
                 tasks: tokio::runtime::Handle::current(),
                 draining: AtomicBool::new(false),
+                started: AtomicBool::new(false),
             }),
         }
     }
@@ -212,13 +215,73 @@ impl Engine {
         self.inner.clock.now_ms()
     }
 
-    /// Replaces the set of runnable workflows.
+    /// Replaces the set of runnable workflows. A run of a workflow that left the config is
+    /// stopped (even inside code that never yields); its instance keeps its status and goes on
+    /// when the workflow comes back, as do the instances that waited for it to come back.
     pub fn set_workflows(&self, defs: Vec<WorkflowDef>) {
-        let map = defs.into_iter().map(|def| (def.name.to_string(), Arc::new(def))).collect();
-        *self.inner.workflows.write().unwrap_or_else(|p| p.into_inner()) = map;
+        let map: HashMap<String, Arc<WorkflowDef>> =
+            defs.into_iter().map(|def| (def.name.to_string(), Arc::new(def))).collect();
+        let (added, removed) = {
+            let mut current = self.inner.workflows.write().unwrap_or_else(|p| p.into_inner());
+            let added: Vec<String> = map.keys().filter(|name| !current.contains_key(*name)).cloned().collect();
+            let removed: Vec<String> = current.keys().filter(|name| !map.contains_key(*name)).cloned().collect();
+            *current = map;
+            (added, removed)
+        };
+        self.stop_runs_of(&removed);
+        if self.inner.started.load(Ordering::SeqCst) && !added.is_empty() {
+            self.resume_instances_of(&added);
+        }
         // Timers of instances whose workflow just became runnable may be due.
         self.inner.timers_changed.notify_one();
         self.inner.workflows_changed.notify_one();
+    }
+
+    /// Stops the runs of `workflows`, which left the config; their slots free once the runs end.
+    fn stop_runs_of(&self, workflows: &[String]) {
+        let stopped: Vec<(InstanceKey, JoinHandle<()>)> = {
+            let mut scheduler = self.inner.lock_scheduler();
+            scheduler.ready.retain(|key| !workflows.contains(&key.0));
+            scheduler.in_line.retain(|key| !workflows.contains(&key.0));
+            let keys: Vec<InstanceKey> =
+                scheduler.active.keys().filter(|key| workflows.contains(&key.0)).cloned().collect();
+            keys.into_iter()
+                .filter_map(|key| {
+                    let mut run = scheduler.active.remove(&key)?;
+                    run.control.stop.cancel();
+                    Some((key, run.task.take()?))
+                })
+                .collect()
+        };
+        if stopped.is_empty() {
+            return;
+        }
+        let inner = self.inner.clone();
+        self.inner.tasks.spawn(async move {
+            for ((workflow, instance), task) in stopped {
+                let _ = task.await;
+                tracing::warn!(
+                    %workflow, %instance,
+                    "the workflow left the config: its run was stopped; it goes on when the workflow is back"
+                );
+            }
+            inner.start_ready();
+        });
+    }
+
+    /// Puts the unfinished instances of `workflows`, which came (back) into the config, in line.
+    fn resume_instances_of(&self, workflows: &[String]) {
+        let statuses = [InstanceStatus::Running, InstanceStatus::WaitingForPause, InstanceStatus::Queued];
+        match self.inner.store.instances_in(&statuses) {
+            Ok(keys) => {
+                let mut scheduler = self.inner.lock_scheduler();
+                for key in keys.into_iter().filter(|key| workflows.contains(&key.0)) {
+                    scheduler.push(key, false);
+                }
+            }
+            Err(error) => tracing::error!("cannot read the instances of the workflows that came back: {error}"),
+        }
+        self.inner.start_ready();
     }
 
     /// Resolves after the next [`Engine::set_workflows`] (at once if one happened since the last
@@ -264,6 +327,7 @@ impl Engine {
                 }
             }
         }
+        inner.started.store(true, Ordering::SeqCst);
         inner.start_ready();
         tokio::spawn(fire_timers(inner.clone()));
         Ok(())

@@ -233,3 +233,47 @@ async fn an_install_into_node_modules_reloads_once_when_the_package_manager_is_d
     let reloads = server.logs().matches("reloaded: greet version").count();
     assert_eq!(reloads, 1, "one install, one reload\n--- server logs ---\n{}", server.logs());
 }
+
+#[tokio::test]
+async fn a_reload_that_drops_a_workflow_stops_its_spinning_run_which_goes_on_when_it_is_back() {
+    let project = tempfile::tempdir().expect("a project folder");
+    let spin_entry = r#"{ "name": "spin", "binding": "SPIN", "class_name": "Spin" },"#;
+    write_files(
+        project.path(),
+        &[
+            (
+                "wrangler.jsonc",
+                &format!(
+                    r#"{{ "name": "w", "main": "index.js", "compatibility_date": "2026-08-01",
+                      "workflows": [{spin_entry} {{ "name": "idle", "binding": "IDLE", "class_name": "Idle" }}] }}"#
+                ),
+            ),
+            (
+                "index.js",
+                r#"import { WorkflowEntrypoint } from "cloudflare:workers";
+                export class Spin extends WorkflowEntrypoint {
+                  async run(event, step) {
+                    console.log(`run began for ${event.instanceId}`);
+                    await step.do("spin", async () => { while (true) {} });
+                  }
+                }
+                export class Idle extends WorkflowEntrypoint { async run() {} }"#,
+            ),
+        ],
+    );
+    let server = Server::start_in(project.path());
+    server.create_with_id("spin", "looping", json!({})).await;
+    wait_for_log(&server, &["run began for looping"]).await;
+
+    edit(project.path(), "wrangler.jsonc", spin_entry, "");
+    wait_for_log(&server, &["its run was stopped; it goes on when the workflow is back"]).await;
+
+    edit(project.path(), "wrangler.jsonc", "\"workflows\": [", &format!("\"workflows\": [{spin_entry}"));
+    let deadline = Instant::now() + PATIENCE;
+    while server.logs().matches("run began for looping").count() < 2 {
+        assert!(Instant::now() < deadline, "the run did not begin again:\n{}", server.logs());
+        tokio::time::sleep(POLL).await;
+    }
+    let d = server.change_status("spin", "looping", json!({ "status": "terminate" })).await;
+    assert_eq!(d["status"], "terminated", "{d:#}");
+}
