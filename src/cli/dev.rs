@@ -4,6 +4,7 @@
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use clap::Args;
 use tokio::net::TcpListener;
@@ -51,6 +52,13 @@ pub struct DevArgs {
     /// runs on from there at normal speed. For tests: a cron firing comes without waiting.
     #[arg(long, value_parser = parse_rfc3339_ms, value_name = "TIME", help_heading = "Testing")]
     pub clock_start: Option<i64>,
+    /// How long a client may take to send a request's headers, in milliseconds. Hidden: only
+    /// tests change it, so that they need not wait out the real timeout.
+    #[arg(long, hide = true, value_name = "MS")]
+    pub http_header_timeout_ms: Option<u64>,
+    /// How long a request body may send nothing, in milliseconds. Hidden, for tests.
+    #[arg(long, hide = true, value_name = "MS")]
+    pub http_body_timeout_ms: Option<u64>,
 }
 
 /// An RFC 3339 time as milliseconds since the epoch.
@@ -117,13 +125,24 @@ pub async fn run(args: DevArgs) -> Result<(), CliError> {
         let _ = tokio::signal::ctrl_c().await;
     };
     let options = crate::api::ApiOptions {
-        api_token: args.api_token.clone(),
-        allowed_hosts: args.allowed_hosts.iter().map(|host| host.to_ascii_lowercase()).collect(),
-        listen_ip: Some(args.ip),
+        guard: crate::api::ControlGuard {
+            api_token: args.api_token.clone(),
+            allowed_hosts: args.allowed_hosts.iter().map(|host| host.to_ascii_lowercase()).collect(),
+            listen_ip: Some(args.ip),
+        },
+        timeouts: http_timeouts(&args),
     };
-    crate::api::serve(listener, engine.clone(), options, workers, shutdown).await.map_err(CliError::Serve)?;
+    crate::api::serve(listener, engine.clone(), options, workers, shutdown).await;
     engine.shutdown().await;
     Ok(())
+}
+
+fn http_timeouts(args: &DevArgs) -> crate::api::HttpTimeouts {
+    let defaults = crate::api::HttpTimeouts::default();
+    crate::api::HttpTimeouts {
+        header_read: args.http_header_timeout_ms.map_or(defaults.header_read, Duration::from_millis),
+        body_idle: args.http_body_timeout_ms.map_or(defaults.body_idle, Duration::from_millis),
+    }
 }
 
 /// The folder of the config found from `path` (a file or a folder to search from).
