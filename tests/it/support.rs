@@ -224,6 +224,41 @@ impl Server {
         (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
     }
 
+    /// Sends `body` with the given `Content-Type` header (none when `None`).
+    pub async fn send_typed(&self, method: Method, url: &str, content_type: Option<&str>, body: &str) -> (u16, Value) {
+        let mut req = self.http.request(method.clone(), url).body(body.to_owned());
+        if let Some(content_type) = content_type {
+            req = req.header("content-type", content_type);
+        }
+        let resp = req.send().await.unwrap_or_else(|err| panic!("{method} {url} failed: {err}"));
+        let status = resp.status().as_u16();
+        let text = resp.text().await.expect("read a response body");
+        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    }
+
+    /// `host:port` of this server, for raw TCP clients.
+    pub fn address(&self) -> &str {
+        self.base.trim_start_matches("http://")
+    }
+
+    /// Sends SIGINT (Ctrl-C) and waits for the process to exit, at most [`PATIENCE`].
+    pub fn interrupt(&mut self) -> ExitStatus {
+        let sent = Command::new("kill").args(["-INT", &self.child.id().to_string()]).status().expect("run kill");
+        assert!(sent.success(), "kill -INT failed");
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("poll the child") {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "stepflare did not exit within {PATIENCE:?} of SIGINT\n--- output ---\n{}",
+                self.logs()
+            );
+            thread::sleep(POLL);
+        }
+    }
+
     pub fn workflow_url(&self, wf: &str) -> String {
         format!("{}/client/v4/accounts/{ACCOUNT}/workflows/{wf}", self.base)
     }
