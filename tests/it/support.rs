@@ -18,6 +18,8 @@ pub const ACCOUNT: &str = "0123456789abcdef0123456789abcdef";
 pub const POLL: Duration = Duration::from_millis(20);
 /// How long the polling helpers wait before failing.
 pub const PATIENCE: Duration = Duration::from_secs(30);
+/// How long a test's HTTP client keeps an idle connection: less than the server's 10 s.
+pub const IDLE_CONNECTION: Duration = Duration::from_secs(5);
 /// How long a process gets to print its ready line (or to exit, for config errors).
 const STARTUP: Duration = Duration::from_secs(20);
 const READY_PREFIX: &str = "stepflare ready on ";
@@ -189,7 +191,15 @@ impl Server {
                 }
             }
         };
-        let http = reqwest::Client::builder().timeout(Duration::from_secs(15)).build().expect("build an HTTP client");
+        // The server closes a kept-alive connection after 10 s idle. A test that blocks its runtime
+        // that long (waiting on a subprocess) would not see the close, and would send its next
+        // request into it; forgetting idle connections after 5 s, as Node's fetch (4 s) and
+        // Python's httpx (5 s) do, avoids that.
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(15))
+            .pool_idle_timeout(IDLE_CONNECTION)
+            .build()
+            .expect("build an HTTP client");
         Server { base, child, logs, http, _persist: None }
     }
 
