@@ -7,7 +7,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::AppState;
-use super::envelope::{ApiError, codes, ok, optional_timestamp, timestamp};
+use super::envelope::{ApiError, codes, ok, optional_timestamp, shown, timestamp};
 use super::extract::{ApiPath, ApiQuery};
 use super::paths::InstancePath;
 use crate::engine::InstanceHistory;
@@ -31,12 +31,14 @@ pub async fn describe(
     let simple = match query.simple.as_deref() {
         None | Some("false") => false,
         Some("true") => true,
-        Some(other) => return Err(ApiError::bad_request(format!("simple must be true or false, not {other:?}"))),
+        Some(other) => {
+            return Err(ApiError::bad_request(format!("simple must be true or false, not {:?}", shown(other))));
+        }
     };
     let descending = match query.order.as_deref() {
         None | Some("asc") => false,
         Some("desc") => true,
-        Some(other) => return Err(ApiError::bad_request(format!("order must be asc or desc, not {other:?}"))),
+        Some(other) => return Err(ApiError::bad_request(format!("order must be asc or desc, not {:?}", shown(other)))),
     };
     let history = state.engine.history(&path.workflow_name, path.id()?.as_str())?;
     let mut details = instance_details(&history);
@@ -167,13 +169,19 @@ pub async fn step_output(
     let kind = match query.kind.as_str() {
         "step" | "do" => StepKind::Do,
         "waitForEvent" => StepKind::WaitForEvent,
-        other => return Err(ApiError::bad_request(format!("type must be step or waitForEvent, not {other:?}"))),
+        other => {
+            return Err(ApiError::bad_request(format!("type must be step or waitForEvent, not {:?}", shown(other))));
+        }
     };
     let not_found = || {
         ApiError::new(
             axum::http::StatusCode::NOT_FOUND,
             codes::STEP_NOT_FOUND,
-            format!("no {} step named {:?} (names carry their counter, as in \"fetch-1\")", query.kind, query.name),
+            format!(
+                "no {} step named {:?} (names carry their counter, as in \"fetch-1\")",
+                query.kind,
+                shown(&query.name)
+            ),
         )
     };
     let (name, count) = query.name.rsplit_once('-').ok_or_else(not_found)?;

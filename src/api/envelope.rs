@@ -1,5 +1,7 @@
-//! Cloudflare's v4 response envelope, and the one mapping from engine errors to its error codes
-//! and HTTP statuses.
+//! Cloudflare's v4 response envelope, the one mapping from engine errors to its error codes
+//! and HTTP statuses, and how an error message may echo what the client sent.
+
+use std::borrow::Cow;
 
 use axum::Json;
 use axum::http::StatusCode;
@@ -7,6 +9,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use crate::engine::EngineError;
+use crate::ids::InvalidId;
 
 /// Error codes of the Workflows API (spec §1.3).
 pub mod codes {
@@ -21,6 +24,25 @@ pub mod codes {
     pub const AUTHENTICATION: u32 = 10000;
     pub const ROUTE_NOT_FOUND: u32 = 7003;
     pub const METHOD_NOT_ALLOWED: u32 = 7001;
+}
+
+/// The most characters of one client value (an id, a name, a header) an error message echoes.
+const ECHOED_CHARS: usize = 100;
+/// The most characters of any error message: messages written by libraries (serde's "unknown
+/// field `…`") echo the client's input whole, and those are not cut value by value.
+const MESSAGE_CHARS: usize = 500;
+
+/// `value` as an error message may echo it: at most 100 characters, then `…` when cut, so that
+/// a megabyte of bad input does not come back as a megabyte of error.
+pub fn shown(value: &str) -> Cow<'_, str> {
+    cut(value, ECHOED_CHARS)
+}
+
+fn cut(text: &str, max_chars: usize) -> Cow<'_, str> {
+    match text.char_indices().nth(max_chars) {
+        None => Cow::Borrowed(text),
+        Some((end, _)) => Cow::Owned(format!("{}…", &text[..end])),
+    }
 }
 
 /// `{"success": true, "errors": [], "messages": [], "result": …}`.
@@ -43,7 +65,12 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(status: StatusCode, code: u32, message: impl Into<String>) -> Self {
-        ApiError { status, code, message: message.into() }
+        let message = message.into();
+        let message = match cut(&message, MESSAGE_CHARS) {
+            Cow::Borrowed(_) => message,
+            Cow::Owned(shorter) => shorter,
+        };
+        ApiError { status, code, message }
     }
 
     pub fn bad_request(message: impl Into<String>) -> Self {
@@ -63,9 +90,34 @@ impl IntoResponse for ApiError {
     }
 }
 
+impl From<InvalidId> for ApiError {
+    fn from(error: InvalidId) -> Self {
+        ApiError::bad_request(shown_id(error).to_string())
+    }
+}
+
+fn shown_id(error: InvalidId) -> InvalidId {
+    InvalidId { value: shown(&error.value).into_owned(), ..error }
+}
+
+/// The engine's message for `error`, with the client's values in it cut by [`shown`].
+fn engine_message(error: EngineError) -> String {
+    let cut = |value: String| shown(&value).into_owned();
+    match error {
+        EngineError::WorkflowNotFound(name) => EngineError::WorkflowNotFound(cut(name)),
+        EngineError::InstanceNotFound(id) => EngineError::InstanceNotFound(cut(id)),
+        EngineError::StepNotFound(name) => EngineError::StepNotFound(cut(name)),
+        EngineError::NoSuchSchedule { workflow, cron } => {
+            EngineError::NoSuchSchedule { workflow: cut(workflow), cron: cut(cron) }
+        }
+        EngineError::InvalidId(invalid) => EngineError::InvalidId(shown_id(invalid)),
+        other => other,
+    }
+    .to_string()
+}
+
 impl From<EngineError> for ApiError {
     fn from(error: EngineError) -> Self {
-        let message = error.to_string();
         let (status, code) = match &error {
             EngineError::WorkflowNotFound(_) => (StatusCode::NOT_FOUND, codes::WORKFLOW_NOT_FOUND),
             EngineError::InstanceNotFound(_) => (StatusCode::NOT_FOUND, codes::INSTANCE_NOT_FOUND),
@@ -82,7 +134,7 @@ impl From<EngineError> for ApiError {
                 (StatusCode::INTERNAL_SERVER_ERROR, codes::INTERNAL)
             }
         };
-        ApiError::new(status, code, message)
+        ApiError::new(status, code, engine_message(error))
     }
 }
 
@@ -100,12 +152,6 @@ pub fn optional_timestamp(ms: Option<i64>) -> Value {
     ms.map(|ms| Value::String(timestamp(ms))).unwrap_or(Value::Null)
 }
 
-/// Parses an RFC 3339 timestamp into milliseconds.
-pub fn parse_timestamp(text: &str) -> Option<i64> {
-    let t = time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).ok()?;
-    i64::try_from(t.unix_timestamp_nanos() / 1_000_000).ok()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -113,6 +159,30 @@ mod tests {
     #[test]
     fn timestamps_have_milliseconds_and_z() {
         assert_eq!(timestamp(1_786_001_400_123), "2026-08-06T07:30:00.123Z");
-        assert_eq!(parse_timestamp("2026-08-06T07:30:00.123Z"), Some(1_786_001_400_123));
+    }
+
+    #[test]
+    fn echoed_values_are_cut_at_100_characters() {
+        assert_eq!(shown("order-1"), "order-1");
+        let exact = "é".repeat(100);
+        assert_eq!(shown(&exact), exact);
+        assert_eq!(shown(&"é".repeat(101)), format!("{exact}…"));
+    }
+
+    #[test]
+    fn messages_that_echo_a_value_whole_are_cut() {
+        let message = format!("unknown field `{}`", "x".repeat(1 << 20));
+        let error = ApiError::bad_request(message);
+        assert_eq!(error.message.chars().count(), MESSAGE_CHARS + 1);
+        assert!(error.message.ends_with('…'));
+    }
+
+    #[test]
+    fn engine_errors_cut_the_names_they_echo() {
+        let long = "w".repeat(10_000);
+        let error = ApiError::from(EngineError::WorkflowNotFound(long.clone()));
+        assert_eq!(error.message, format!("workflow {}… not found", &long[..100]));
+        let error = ApiError::from(InvalidId { what: "instance id", value: long, rule: "a rule" });
+        assert!(error.message.len() < 200 && error.message.ends_with("is invalid: a rule"), "{}", error.message);
     }
 }

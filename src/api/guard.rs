@@ -13,7 +13,7 @@ use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use super::envelope::{ApiError, codes};
+use super::envelope::{ApiError, codes, shown};
 
 /// Whether `path` is a control route: the v4 API, or anything under `/cdn-cgi/` (which
 /// Cloudflare reserves, so no Worker route is there).
@@ -60,7 +60,7 @@ impl ControlGuard {
         {
             return forbidden(format!(
                 "Host {:?} is not a loopback name: stepflare's control routes answer localhost, 127.0.0.1 and [::1] (allow another name with --allowed-host)",
-                cut(host)
+                shown(host)
             ));
         }
         let changes_state = !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS);
@@ -70,7 +70,7 @@ impl ControlGuard {
             if host.is_empty() || !self.allows_host(host) {
                 return forbidden(format!(
                     "a page of {:?} may not change stepflare's state: control requests from a browser must come from a loopback origin",
-                    cut(origin)
+                    shown(origin)
                 ));
             }
         }
@@ -107,11 +107,6 @@ fn host_name(host: &str) -> &str {
         return host.split_once(']').map(|(name, _)| &host[..name.len() + 1]).unwrap_or(host);
     }
     host.rsplit_once(':').map(|(name, _)| name).unwrap_or(host)
-}
-
-/// A header value as it may be echoed in an error: at most 100 characters.
-fn cut(value: &str) -> String {
-    value.chars().take(100).collect()
 }
 
 #[cfg(test)]

@@ -8,30 +8,44 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::AppState;
-use super::envelope::{ApiError, codes, ok, ok_with_info, optional_timestamp, parse_timestamp, timestamp};
+use super::envelope::{ApiError, codes, ok, ok_with_info, optional_timestamp, shown, timestamp};
 use super::extract::{ApiJson, ApiPath, ApiQuery, OptionalJson};
 use super::paths::{InstancePath, WorkflowPath, requested_id};
+use super::retention::RetentionBody;
 use crate::engine::lifecycle::InstanceStatus;
 use crate::engine::{EngineError, MAX_BATCH, NewInstance, WorkflowDef};
 use crate::ids::InstanceId;
 use crate::store::{InstanceFilter, InstanceRow};
 
-/// The body of create; `instance_retention` and `location_hint` are accepted and have no
-/// effect locally.
+/// The body of create; `instance_retention` and `location_hint` are checked against
+/// Cloudflare's schema and have no effect locally.
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub(super) struct CreateBody {
     instance_id: Option<String>,
     params: Option<Value>,
-    #[allow(dead_code)]
-    instance_retention: Option<Value>,
-    #[allow(dead_code)]
+    instance_retention: Option<RetentionBody>,
     location_hint: Option<String>,
 }
+
+/// Cloudflare's `LocationHint` values (`apac-ne` and `apac-se` are in its API documentation but
+/// not in every SDK; both are accepted).
+const LOCATION_HINTS: [&str; 11] =
+    ["wnam", "weur", "enam", "eeur", "apac", "apac-ne", "apac-se", "oc", "sam", "afr", "me"];
 
 impl CreateBody {
     fn into_new_instance(self) -> Result<NewInstance, ApiError> {
         let id = requested_id(self.instance_id.as_deref())?;
+        if let Some(retention) = &self.instance_retention {
+            retention.to_ms("instance_retention")?;
+        }
+        if let Some(hint) = self.location_hint.as_deref().filter(|hint| !LOCATION_HINTS.contains(hint)) {
+            return Err(ApiError::bad_request(format!(
+                "location_hint must be one of {}, not {:?}",
+                LOCATION_HINTS.join(", "),
+                shown(hint)
+            )));
+        }
         Ok(NewInstance { id, params: self.params.unwrap_or(Value::Null), trigger_source: "api" })
     }
 }
@@ -93,7 +107,9 @@ impl ListQuery {
         let status = self
             .status
             .as_deref()
-            .map(|s| InstanceStatus::parse(s).ok_or_else(|| ApiError::bad_request(format!("unknown status {s:?}"))))
+            .map(|s| {
+                InstanceStatus::parse(s).ok_or_else(|| ApiError::bad_request(format!("unknown status {:?}", shown(s))))
+            })
             .transpose()?;
         let per_page = self.per_page.unwrap_or(default_per_page);
         if !(1..=100).contains(&per_page) {
@@ -105,15 +121,11 @@ impl ListQuery {
         let ascending = match self.direction.as_deref() {
             None | Some("desc") => false,
             Some("asc") => true,
-            Some(other) => return Err(ApiError::bad_request(format!("direction must be asc or desc, not {other:?}"))),
+            Some(other) => {
+                return Err(ApiError::bad_request(format!("direction must be asc or desc, not {:?}", shown(other))));
+            }
         };
-        let date = |text: &Option<String>, what: &str| {
-            text.as_deref()
-                .map(|t| {
-                    parse_timestamp(t).ok_or_else(|| ApiError::bad_request(format!("{what} must be an ISO 8601 date")))
-                })
-                .transpose()
-        };
+        let date = |text: &Option<String>, name: &str| text.as_deref().map(|text| date_filter(name, text)).transpose();
         let after = self.cursor.as_deref().filter(|c| !c.is_empty()).map(decode_cursor).transpose()?;
         Ok(ListRequest {
             filter: InstanceFilter {
@@ -129,6 +141,43 @@ impl ListQuery {
             per_page,
         })
     }
+}
+
+/// A `date_start` or `date_end` filter in milliseconds. The official SDKs pass on the caller's
+/// string or an ISO 8601 rendering of a date: RFC 3339 with `Z` or an offset, with a fraction of
+/// a second or not. Cloudflare documents "UTC, no timezone offset", so a time without one is
+/// UTC, and a date alone is the start of that day, UTC. An offset's `+` arrives as a space
+/// when the client did not percent-encode it, and is read back.
+fn date_filter(name: &str, text: &str) -> Result<i64, ApiError> {
+    parse_date(text).ok_or_else(|| {
+        ApiError::bad_request(format!(
+            "{name} must be an ISO 8601 date or time such as 2026-12-02, 2026-12-02T10:00:00Z or \
+             2026-12-02T10:00:00.5+02:00, not {:?}",
+            shown(text)
+        ))
+    })
+}
+
+fn parse_date(text: &str) -> Option<i64> {
+    use time::format_description::well_known::Rfc3339;
+    use time::macros::format_description;
+    use time::{Date, OffsetDateTime, PrimitiveDateTime};
+
+    let ms = |time: OffsetDateTime| i64::try_from(time.unix_timestamp_nanos() / 1_000_000).ok();
+    if let Ok(time) = OffsetDateTime::parse(text, &Rfc3339) {
+        return ms(time);
+    }
+    if let Some((time, offset)) = text.rsplit_once(' ')
+        && let Ok(time) = OffsetDateTime::parse(&format!("{time}+{offset}"), &Rfc3339)
+    {
+        return ms(time);
+    }
+    let without_offset = format_description!("[year]-[month]-[day]T[hour]:[minute]:[second][optional [.[subsecond]]]");
+    if let Ok(time) = PrimitiveDateTime::parse(text, without_offset) {
+        return ms(time.assume_utc());
+    }
+    let date = Date::parse(text, format_description!("[year]-[month]-[day]")).ok()?;
+    ms(date.midnight().assume_utc())
 }
 
 /// The cursor is the `(created_on, id)` of the last row of a page: stable while instances are
@@ -229,7 +278,13 @@ pub(super) async fn delete_many(state: &AppState, workflow: &str, ids: Vec<Strin
         }
         let outcome = match InstanceId::parse_addressable(&id) {
             Ok(valid) => state.engine.delete(workflow, valid.as_str()).await.map_err(ApiError::from),
-            Err(error) => Err(ApiError::bad_request(error.to_string())),
+            Err(error) => {
+                // An id that no instance can have is echoed cut, as messages echo it.
+                errors.push(
+                    json!({ "id": shown(&id), "code": codes::INVALID_BODY, "message": ApiError::from(error).message }),
+                );
+                continue;
+            }
         };
         match outcome {
             Ok(()) => deleted.push(json!({ "id": id })),
@@ -254,9 +309,7 @@ pub async fn terminate_batch(
     }
     let ids = ids
         .iter()
-        .map(|id| {
-            InstanceId::parse_addressable(id).map(|id| id.to_string()).map_err(|e| ApiError::bad_request(e.to_string()))
-        })
+        .map(|id| InstanceId::parse_addressable(id).map(|id| id.to_string()).map_err(ApiError::from))
         .collect::<Result<Vec<_>, _>>()?;
     let terminated = state.engine.terminate_each(&path.workflow_name, &ids).await?;
     Ok(ok(json!({ "status": "ok", "instancesTerminated": terminated })))
@@ -286,7 +339,8 @@ pub async fn terminate_all(
         Some(text) => {
             let status = InstanceStatus::parse(text).filter(|s| UNFINISHED.contains(s)).ok_or_else(|| {
                 ApiError::bad_request(format!(
-                    "status must be one of queued, running, paused, waitingForPause, waiting (got {text:?})"
+                    "status must be one of queued, running, paused, waitingForPause, waiting (got {:?})",
+                    shown(text)
                 ))
             })?;
             vec![status]
@@ -303,4 +357,31 @@ pub async fn terminate_all_status(
 ) -> Result<Response, ApiError> {
     state.engine.workflow(&path.workflow_name)?;
     Ok(ok(json!({ "status": "not_running" })))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn date_filters_take_the_forms_the_sdks_send() {
+        let ten_utc = 1_796_205_600_000; // 2026-12-02T10:00:00Z
+        for text in [
+            "2026-12-02T10:00:00Z",
+            "2026-12-02T10:00:00.000Z",
+            "2026-12-02T10:00:00z",
+            "2026-12-02T12:00:00+02:00",
+            "2026-12-02T12:00:00 02:00",
+            "2026-12-02T05:30:00-04:30",
+            "2026-12-02T10:00:00",
+            "2026-12-02T10:00:00.000000",
+        ] {
+            assert_eq!(parse_date(text), Some(ten_utc), "{text}");
+        }
+        assert_eq!(parse_date("2026-12-02T10:00:00.250+00:00"), Some(ten_utc + 250));
+        assert_eq!(parse_date("2026-12-02"), Some(ten_utc - 10 * 3_600_000), "a date is the start of its day");
+        for bad in ["yesterday", "2026-13-02", "2026-12-02T25:00:00Z", "1796205600000", "2026-12-02T10:00Z", ""] {
+            assert_eq!(parse_date(bad), None, "{bad}");
+        }
+    }
 }

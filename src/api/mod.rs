@@ -3,8 +3,10 @@
 //! `/cdn-cgi/local/explorer/api`, and stepflare's own routes under `/cdn-cgi/stepflare` (firing
 //! a workflow's schedules by hand). This part only translates HTTP to engine calls and engine
 //! results to Cloudflare's JSON shapes; the wire format lives here and nowhere else. One file
-//! per resource; `guard.rs` decides who may use the control routes.
+//! per resource; `guard.rs` decides who may use the control routes, `server.rs` and
+//! `body_timeout.rs` how long a client may take to send a request.
 
+mod body_timeout;
 mod describe;
 mod envelope;
 mod events;
@@ -14,7 +16,9 @@ mod guard;
 mod instances;
 mod paging;
 mod paths;
+mod retention;
 mod schedules;
+mod server;
 mod status;
 mod versions;
 mod worker;
@@ -31,6 +35,8 @@ use axum::routing::{get, patch, post};
 use tokio::net::TcpListener;
 
 pub use envelope::{ApiError, codes, timestamp};
+pub use guard::ControlGuard;
+pub use server::HttpTimeouts;
 
 use crate::engine::Engine;
 use crate::workers::Workers;
@@ -42,8 +48,12 @@ pub struct AppState {
     pub workers: Workers,
 }
 
-/// How the API is served: who may use the control routes.
-pub type ApiOptions = guard::ControlGuard;
+/// How the API is served: who may use the control routes, and how long a client may take.
+#[derive(Debug, Clone, Default)]
+pub struct ApiOptions {
+    pub guard: ControlGuard,
+    pub timeouts: HttpTimeouts,
+}
 
 /// The whole HTTP surface as a router: the v4 API, the explorer API, and the Worker for
 /// everything else.
@@ -58,7 +68,8 @@ pub fn router(engine: Engine, options: ApiOptions, workers: Workers) -> Router {
         .route("/cdn-cgi/handler/scheduled", get(worker::scheduled))
         .route("/cdn-cgi/stepflare/workflows/{workflow_name}/schedules/trigger", post(schedules::trigger))
         .fallback(worker::fetch)
-        .layer(middleware::from_fn_with_state(Arc::new(options), guard::guard_control_routes))
+        .layer(middleware::from_fn_with_state(options.timeouts.body_idle, body_timeout::guard_request_bodies))
+        .layer(middleware::from_fn_with_state(Arc::new(options.guard), guard::guard_control_routes))
         .with_state(state)
 }
 
@@ -114,13 +125,15 @@ async fn method_not_allowed() -> Response {
         .into_response()
 }
 
-/// Serves the API on `listener` until `shutdown` resolves.
+/// Serves the API on `listener` until `shutdown` resolves, then lets the requests in flight
+/// finish.
 pub async fn serve(
     listener: TcpListener,
     engine: Engine,
     options: ApiOptions,
     workers: Workers,
     shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    axum::serve(listener, router(engine, options, workers)).with_graceful_shutdown(shutdown).await
+) {
+    let header_read = options.timeouts.header_read;
+    server::serve_router(listener, router(engine, options, workers), header_read, shutdown).await;
 }

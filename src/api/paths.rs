@@ -21,7 +21,7 @@ pub struct InstancePath {
 impl InstancePath {
     /// Any id an existing instance can have (cron ids included).
     pub fn id(&self) -> Result<InstanceId, ApiError> {
-        InstanceId::parse_addressable(&self.instance_id).map_err(|e| ApiError::bad_request(e.to_string()))
+        InstanceId::parse_addressable(&self.instance_id).map_err(ApiError::from)
     }
 }
 
@@ -35,11 +35,11 @@ pub struct EventPath {
 
 impl EventPath {
     pub fn id(&self) -> Result<InstanceId, ApiError> {
-        InstanceId::parse_addressable(&self.instance_id).map_err(|e| ApiError::bad_request(e.to_string()))
+        InstanceId::parse_addressable(&self.instance_id).map_err(ApiError::from)
     }
 
     pub fn event_type(&self) -> Result<EventType, ApiError> {
-        EventType::parse(&self.event_type).map_err(|e| ApiError::bad_request(e.to_string()))
+        EventType::parse(&self.event_type).map_err(ApiError::from)
     }
 }
 
@@ -52,5 +52,5 @@ pub struct VersionPath {
 
 /// The id a create request asks for, if any: the user-id rules (no cron ids).
 pub fn requested_id(id: Option<&str>) -> Result<Option<InstanceId>, ApiError> {
-    id.map(InstanceId::parse).transpose().map_err(|e| ApiError::bad_request(e.to_string()))
+    id.map(InstanceId::parse).transpose().map_err(ApiError::from)
 }

@@ -6,7 +6,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::AppState;
-use super::envelope::{ApiError, ok, timestamp};
+use super::envelope::{ApiError, ok, shown, timestamp};
 use super::extract::{ApiJson, ApiPath};
 use super::paths::InstancePath;
 use crate::engine::RestartFrom;
@@ -81,7 +81,8 @@ pub(super) async fn apply(state: &AppState, path: &InstancePath, body: StatusBod
         }
         other => {
             return Err(ApiError::bad_request(format!(
-                "status must be one of pause, resume, terminate, restart (got {other:?})"
+                "status must be one of pause, resume, terminate, restart (got {:?})",
+                shown(other)
             )));
         }
     })

@@ -8,7 +8,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::AppState;
-use super::envelope::{ApiError, codes, ok, ok_with_info, timestamp};
+use super::envelope::{ApiError, codes, ok, ok_with_info, shown, timestamp};
 use super::extract::{ApiPath, ApiQuery};
 use super::paging::Page;
 use super::paths::{VersionPath, WorkflowPath};
@@ -43,8 +43,8 @@ pub async fn list(
     let def = state.engine.workflow(&path.workflow_name)?;
     let page = Page::new(query.page, query.per_page, 20)?;
     let versions = state.engine.store().versions(&path.workflow_name).map_err(EngineError::from)?;
-    let (shown, info) = page.slice(versions);
-    let result: Vec<Value> = shown.iter().map(|v| version_json(&def, v)).collect();
+    let (listed, info) = page.slice(versions);
+    let result: Vec<Value> = listed.iter().map(|v| version_json(&def, v)).collect();
     let info = info(result.len());
     Ok(ok_with_info(json!(result), info))
 }
@@ -53,7 +53,11 @@ fn find_version(state: &AppState, path: &VersionPath) -> Result<(std::sync::Arc<
     let def = state.engine.workflow(&path.workflow_name)?;
     let versions = state.engine.store().versions(&path.workflow_name).map_err(EngineError::from)?;
     let version = versions.into_iter().find(|v| v.id == path.version_id).ok_or_else(|| {
-        ApiError::new(StatusCode::NOT_FOUND, codes::VERSION_NOT_FOUND, format!("version {} not found", path.version_id))
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            codes::VERSION_NOT_FOUND,
+            format!("version {} not found", shown(&path.version_id)),
+        )
     })?;
     Ok((def, version))
 }

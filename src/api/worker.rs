@@ -10,6 +10,7 @@ use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use super::AppState;
+use super::body_timeout::stalled;
 use super::envelope::{ApiError, codes};
 use crate::js::{self, EXCEEDED_CPU, FetchError, HttpRequest, ResponseBody};
 
@@ -42,7 +43,7 @@ pub async fn fetch(State(state): State<AppState>, request: Request) -> Response 
         .collect();
     let body = match to_bytes(body, MAX_BODY_BYTES).await {
         Ok(bytes) => bytes,
-        Err(error) => return (StatusCode::PAYLOAD_TOO_LARGE, error.to_string()).into_response(),
+        Err(error) => return body_read_error(&error),
     };
     let request = HttpRequest { method: parts.method.to_string(), url, headers, body };
     match js::handle_fetch(worker, request, Arc::new(state.engine.clone())).await {
@@ -74,6 +75,12 @@ pub async fn fetch(State(state): State<AppState>, request: Request) -> Response 
                 .into_response()
         }
     }
+}
+
+/// A body that could not be read whole: it stalled (408) or it is over the limit (413).
+fn body_read_error(error: &axum::Error) -> Response {
+    let status = if stalled(error).is_some() { StatusCode::REQUEST_TIMEOUT } else { StatusCode::PAYLOAD_TOO_LARGE };
+    (status, format!("{error}\n")).into_response()
 }
 
 /// A streamed body ends when the Worker's stream does; a failed stream cuts the connection.

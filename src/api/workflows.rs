@@ -10,10 +10,11 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use super::AppState;
-use super::envelope::{ApiError, codes, ok, ok_with_info, optional_timestamp, timestamp};
+use super::envelope::{ApiError, codes, ok, ok_with_info, optional_timestamp, shown, timestamp};
 use super::extract::{ApiJson, ApiPath, ApiQuery, OptionalJson};
 use super::paging::Page;
 use super::paths::WorkflowPath;
+use super::retention::{DEFAULT_RETENTION_MS, Retention, RetentionBody};
 use crate::engine::{EngineError, WorkflowDef};
 
 pub(super) fn instance_counts(state: &AppState, def: &WorkflowDef) -> Result<Value, ApiError> {
@@ -66,8 +67,8 @@ pub async fn list(State(state): State<AppState>, ApiQuery(query): ApiQuery<ListQ
         .into_iter()
         .filter(|def| query.search.as_deref().is_none_or(|s| def.name.as_str().contains(s)))
         .collect();
-    let (shown, info) = page.slice(matching);
-    let result = shown.iter().map(|def| workflow_json(&state, def)).collect::<Result<Vec<_>, _>>()?;
+    let (listed, info) = page.slice(matching);
+    let result = listed.iter().map(|def| workflow_json(&state, def)).collect::<Result<Vec<_>, _>>()?;
     let info = info(result.len());
     Ok(ok_with_info(json!(result), info))
 }
@@ -78,17 +79,51 @@ pub async fn get(State(state): State<AppState>, ApiPath(path): ApiPath<WorkflowP
     Ok(ok(workflow_json(&state, &def)?))
 }
 
+/// The body of PUT, in the shapes of Cloudflare's `WorkflowUpsertBody`. `default_retention`,
+/// `limits` and `schedules` are checked and have no effect: the project's config sets them.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct PutBody {
     class_name: Option<String>,
     script_name: Option<String>,
-    #[allow(dead_code)]
-    default_retention: Option<Value>,
-    #[allow(dead_code)]
-    limits: Option<Value>,
-    #[allow(dead_code)]
-    schedules: Option<Value>,
+    default_retention: Option<RetentionBody>,
+    limits: Option<LimitsBody>,
+    schedules: Option<Vec<ScheduleBody>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LimitsBody {
+    steps: Option<u64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ScheduleBody {
+    cron: String,
+}
+
+/// The most schedules one PUT may carry, and the longest cron expression (Cloudflare's schema).
+const MAX_SCHEDULES: usize = 200;
+const MAX_CRON_CHARS: usize = 256;
+
+impl PutBody {
+    fn check(&self) -> Result<(), ApiError> {
+        if let Some(retention) = &self.default_retention {
+            retention.to_ms("default_retention")?;
+        }
+        if self.limits.as_ref().and_then(|limits| limits.steps) == Some(0) {
+            return Err(ApiError::bad_request("limits.steps must be an integer of at least 1"));
+        }
+        let schedules = self.schedules.as_deref().unwrap_or_default();
+        if schedules.len() > MAX_SCHEDULES {
+            return Err(ApiError::bad_request(format!("schedules may have at most {MAX_SCHEDULES} items")));
+        }
+        if schedules.iter().any(|schedule| schedule.cron.is_empty() || schedule.cron.chars().count() > MAX_CRON_CHARS) {
+            return Err(ApiError::bad_request(format!("schedules[].cron must be 1 to {MAX_CRON_CHARS} characters")));
+        }
+        Ok(())
+    }
 }
 
 /// `PUT …/workflows/{name}`. The project's config defines the workflows stepflare runs, so a
@@ -104,11 +139,12 @@ pub async fn put(
             codes::WORKFLOW_NOT_FOUND,
             format!(
                 "workflow {} is not in the project's config; stepflare runs the workflows its wrangler config declares",
-                path.workflow_name
+                shown(&path.workflow_name)
             ),
         )
     })?;
     if let Some(body) = body {
+        body.check()?;
         let differs = |given: &Option<String>, actual: &str| given.as_deref().is_some_and(|g| g != actual);
         if differs(&body.class_name, &def.class_name) || differs(&body.script_name, &def.script_name) {
             return Err(ApiError::bad_request(format!(
@@ -137,10 +173,8 @@ pub async fn delete(State(state): State<AppState>, ApiPath(path): ApiPath<Workfl
 /// `GET …/workflows/settings`: retention is not enforced locally; the documented defaults are
 /// reported (30 days for both, in milliseconds).
 pub async fn get_settings() -> Response {
-    ok(json!({ "default_retention": { "error_retention": RETENTION_MS, "success_retention": RETENTION_MS } }))
+    ok(retention_json(&Retention { error_ms: DEFAULT_RETENTION_MS, success_ms: DEFAULT_RETENTION_MS }))
 }
-
-const RETENTION_MS: u64 = 30 * 86_400_000;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -148,32 +182,15 @@ pub(super) struct SettingsBody {
     default_retention: Option<RetentionBody>,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RetentionBody {
-    error_retention: Option<Value>,
-    success_retention: Option<Value>,
-}
-
 /// `PATCH …/workflows/settings`: validated and echoed; retention is not enforced locally.
 pub async fn update_settings(ApiJson(body): ApiJson<SettingsBody>) -> Result<Response, ApiError> {
-    let retention = |value: Option<Value>| -> Result<u64, ApiError> {
-        match value {
-            None => Ok(RETENTION_MS),
-            Some(Value::Number(n)) => {
-                n.as_u64().ok_or_else(|| ApiError::bad_request("retention must be a positive integer of milliseconds"))
-            }
-            Some(Value::String(text)) => crate::engine::duration::parse_duration_text(&text)
-                .filter(|_| text.contains(' '))
-                .ok_or_else(|| ApiError::bad_request(format!("retention {text:?} must look like \"30 days\""))),
-            Some(_) => {
-                Err(ApiError::bad_request("retention must be a number of milliseconds or a string like \"30 days\""))
-            }
-        }
+    let retention = match &body.default_retention {
+        Some(retention) => retention.to_ms("default_retention")?,
+        None => Retention { error_ms: DEFAULT_RETENTION_MS, success_ms: DEFAULT_RETENTION_MS },
     };
-    let (error, success) = match body.default_retention {
-        Some(r) => (retention(r.error_retention)?, retention(r.success_retention)?),
-        None => (RETENTION_MS, RETENTION_MS),
-    };
-    Ok(ok(json!({ "default_retention": { "error_retention": error, "success_retention": success } })))
+    Ok(ok(retention_json(&retention)))
+}
+
+fn retention_json(retention: &Retention) -> Value {
+    json!({ "default_retention": { "error_retention": retention.error_ms, "success_retention": retention.success_ms } })
 }

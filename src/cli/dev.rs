@@ -57,6 +57,13 @@ pub struct DevArgs {
     /// results are kept) before stepflare exits anyway. A second signal exits at once.
     #[arg(long, value_name = "SECONDS", default_value_t = 10)]
     pub shutdown_grace: u64,
+    /// How long a client may take to send a request's headers, in milliseconds. Hidden: only
+    /// tests change it, so that they need not wait out the real timeout.
+    #[arg(long, hide = true, value_name = "MS")]
+    pub http_header_timeout_ms: Option<u64>,
+    /// How long a request body may send nothing, in milliseconds. Hidden, for tests.
+    #[arg(long, hide = true, value_name = "MS")]
+    pub http_body_timeout_ms: Option<u64>,
 }
 
 /// An RFC 3339 time as milliseconds since the epoch.
@@ -120,17 +127,17 @@ pub async fn run(args: DevArgs) -> Result<(), CliError> {
     // Tests and scripts wait for this exact line on stdout.
     println!("stepflare ready on http://{bound}");
     let options = crate::api::ApiOptions {
-        api_token: args.api_token.clone(),
-        allowed_hosts: args.allowed_hosts.iter().map(|host| host.to_ascii_lowercase()).collect(),
-        listen_ip: Some(args.ip),
+        guard: crate::api::ControlGuard {
+            api_token: args.api_token.clone(),
+            allowed_hosts: args.allowed_hosts.iter().map(|host| host.to_ascii_lowercase()).collect(),
+            listen_ip: Some(args.ip),
+        },
+        timeouts: http_timeouts(&args),
     };
     let stopping = CancellationToken::new();
-    let mut server =
+    let server =
         tokio::spawn(crate::api::serve(listener, engine.clone(), options, workers, stopping.clone().cancelled_owned()));
-    tokio::select! {
-        served = &mut server => return served.map_err(std::io::Error::other).and_then(|served| served).map_err(CliError::Serve),
-        () = stop_requested() => {}
-    }
+    stop_requested().await;
     let grace = Duration::from_secs(args.shutdown_grace);
     let deadline = tokio::time::Instant::now() + grace;
     tracing::info!("stopping; press Ctrl-C again to stop at once");
@@ -160,6 +167,14 @@ async fn stop_requested() {
         }
     }
     let _ = tokio::signal::ctrl_c().await;
+}
+
+fn http_timeouts(args: &DevArgs) -> crate::api::HttpTimeouts {
+    let defaults = crate::api::HttpTimeouts::default();
+    crate::api::HttpTimeouts {
+        header_read: args.http_header_timeout_ms.map_or(defaults.header_read, Duration::from_millis),
+        body_idle: args.http_body_timeout_ms.map_or(defaults.body_idle, Duration::from_millis),
+    }
 }
 
 /// The folder of the config found from `path` (a file or a folder to search from).

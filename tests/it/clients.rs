@@ -167,7 +167,8 @@ impl Recorder {
         let workflow_url = server.workflow_url("x");
         let base = workflow_url.split("/client/v4/").next().unwrap().to_string();
         let log = Log::default();
-        let upstream = Upstream { base, http: reqwest::Client::new(), log: log.clone() };
+        let http = reqwest::Client::builder().pool_idle_timeout(IDLE_CONNECTION).build().expect("the proxy's client");
+        let upstream = Upstream { base, http, log: log.clone() };
         let (addr_tx, addr_rx) = std::sync::mpsc::channel();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         thread::spawn(move || {

@@ -16,6 +16,7 @@ mod crash;
 mod events;
 mod explorer;
 mod guard;
+mod http_input;
 mod lifecycle;
 mod limits;
 mod node_builtins;
