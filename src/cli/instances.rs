@@ -8,9 +8,9 @@ use clap::{ArgAction, Args, Subcommand};
 use reqwest::Method;
 use serde_json::{Map, Value, json};
 
+use super::WorkflowsError;
 use super::client::ApiClient;
-use super::output::{self, Format, Table};
-use super::workflows::{WorkflowsError, result_array, sort_by_created};
+use super::output::{self, Format, Table, result_array, sort_by_created};
 
 /// The id that stands for the newest instance of the workflow.
 const LATEST: &str = "latest";

@@ -10,11 +10,13 @@ mod output;
 mod schedules;
 mod workflows;
 
+use std::path::PathBuf;
+
 use clap::{Parser, Subcommand};
 
 pub use client::ClientError;
 pub use dev::DevArgs;
-pub use workflows::{WorkflowsArgs, WorkflowsError};
+pub use workflows::WorkflowsArgs;
 
 #[derive(Debug, Parser)]
 #[command(name = "stepflare", version, about = "Cloudflare Workflows on your machine: durable, fast, and faithful.")]
@@ -57,4 +59,37 @@ pub enum CliError {
     Serve(std::io::Error),
     #[error(transparent)]
     Workflows(#[from] WorkflowsError),
+}
+
+/// Everything a `stepflare workflows` command can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum WorkflowsError {
+    #[error(transparent)]
+    Client(#[from] ClientError),
+    #[error("params are not valid JSON")]
+    ParamsNotJson(#[source] serde_json::Error),
+    #[error("--payload is not valid JSON")]
+    PayloadNotJson(#[source] serde_json::Error),
+    #[error("cannot read --filename {}", path.display())]
+    ReadIdsFile {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("--filename {} must hold a JSON array of instance ids (strings)", path.display())]
+    IdsFileNotIds {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("no instances to delete: give their ids or --filename")]
+    NoIds,
+    #[error("at most {max} instances can be deleted at once, not {count}")]
+    TooManyIds { count: usize, max: usize },
+    #[error("workflow {workflow:?} has no instances, so there is no latest one")]
+    NoLatestInstance { workflow: String },
+    #[error("a malformed response: {0}")]
+    UnexpectedResult(String),
+    #[error("could not delete {} instance(s) of {workflow:?}:\n{}", failures.len(), failures.join("\n"))]
+    DeleteFailed { workflow: String, failures: Vec<String> },
 }

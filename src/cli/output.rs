@@ -1,11 +1,14 @@
-//! What `stepflare workflows` prints: aligned tables, labelled values, pretty JSON, and the human
-//! forms of timestamps, durations and step outputs. Nothing here talks to the server.
+//! What `stepflare workflows` prints: aligned tables, labelled values, pretty JSON, the human
+//! forms of timestamps, durations and step outputs, and the checks and order of the lists it
+//! prints. Nothing here talks to the server.
 
 use std::io::Write as _;
 
 use serde_json::Value;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
+
+use super::WorkflowsError;
 
 /// Whether a command prints for people or prints the API's `result` as JSON.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -193,6 +196,23 @@ pub fn counts(value: &Value) -> String {
         })
         .unwrap_or_default();
     if text.is_empty() { "none".to_owned() } else { text }
+}
+
+/// The `result` as an array, or a malformed-response error naming `what` was asked.
+pub fn result_array(result: Value, what: &str) -> Result<Vec<Value>, WorkflowsError> {
+    match result {
+        Value::Array(items) => Ok(items),
+        other => Err(WorkflowsError::UnexpectedResult(format!("{what}: expected an array, got {}", compact(&other)))),
+    }
+}
+
+/// Sorts API items by `created_on`, newest first (or oldest first); ties keep the server's order.
+pub fn sort_by_created(items: &mut [Value], newest_first: bool) {
+    items.sort_by(|a, b| {
+        let key = |item: &Value| (epoch_ms(&item["created_on"]), item["created_on"].as_str().map(str::to_owned));
+        let order = key(a).cmp(&key(b));
+        if newest_first { order.reverse() } else { order }
+    });
 }
 
 #[cfg(test)]

@@ -6,9 +6,9 @@
 use clap::{Args, Subcommand};
 use serde_json::{Value, json};
 
+use super::WorkflowsError;
 use super::client::ApiClient;
-use super::output::{self, Format, Table};
-use super::workflows::{NameArgs, WorkflowsError, result_array};
+use super::output::{self, Format, Table, result_array};
 
 #[derive(Debug, Args)]
 pub struct SchedulesArgs {
@@ -19,9 +19,15 @@ pub struct SchedulesArgs {
 #[derive(Debug, Subcommand)]
 pub enum SchedulesCommand {
     /// List a workflow's cron schedules and when each fires next.
-    List(NameArgs),
+    List(ListArgs),
     /// Fire a workflow's schedules now: each creates an instance, as a firing on time would.
     Trigger(TriggerArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Name of the workflow.
+    pub name: String,
 }
 
 #[derive(Debug, Args)]

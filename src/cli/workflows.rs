@@ -1,17 +1,16 @@
 //! `stepflare workflows …`: the workflow verbs (`list`, `describe`, `trigger`, `delete`) with
 //! wrangler's arguments, the `instances` group (in `instances.rs`), the `schedules` group (in
-//! `schedules.rs`), and the errors of the whole group. Every verb is a client of a running
+//! `schedules.rs`). The errors of the whole group are in `mod.rs`. Every verb is a client of a running
 //! `stepflare dev`, as wrangler is of Cloudflare.
-
-use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 use reqwest::Method;
 use serde_json::{Map, Value, json};
 
-use super::client::{ApiClient, ClientError, ConnectionArgs};
+use super::WorkflowsError;
+use super::client::{ApiClient, ConnectionArgs};
 use super::instances::InstancesArgs;
-use super::output::{self, Format, Table};
+use super::output::{self, Format, Table, result_array, sort_by_created};
 use super::schedules::SchedulesArgs;
 
 #[derive(Debug, Args)]
@@ -68,39 +67,6 @@ pub struct TriggerArgs {
     pub id: Option<String>,
 }
 
-/// Everything a `stepflare workflows` command can fail with.
-#[derive(Debug, thiserror::Error)]
-pub enum WorkflowsError {
-    #[error(transparent)]
-    Client(#[from] ClientError),
-    #[error("params are not valid JSON")]
-    ParamsNotJson(#[source] serde_json::Error),
-    #[error("--payload is not valid JSON")]
-    PayloadNotJson(#[source] serde_json::Error),
-    #[error("cannot read --filename {}", path.display())]
-    ReadIdsFile {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("--filename {} must hold a JSON array of instance ids (strings)", path.display())]
-    IdsFileNotIds {
-        path: PathBuf,
-        #[source]
-        source: serde_json::Error,
-    },
-    #[error("no instances to delete: give their ids or --filename")]
-    NoIds,
-    #[error("at most {max} instances can be deleted at once, not {count}")]
-    TooManyIds { count: usize, max: usize },
-    #[error("workflow {workflow:?} has no instances, so there is no latest one")]
-    NoLatestInstance { workflow: String },
-    #[error("a malformed response: {0}")]
-    UnexpectedResult(String),
-    #[error("could not delete {} instance(s) of {workflow:?}:\n{}", failures.len(), failures.join("\n"))]
-    DeleteFailed { workflow: String, failures: Vec<String> },
-}
-
 pub async fn run(args: WorkflowsArgs) -> Result<(), WorkflowsError> {
     let format = if args.json { Format::Json } else { Format::Human };
     let api = ApiClient::new(&args.connection)?;
@@ -112,26 +78,6 @@ pub async fn run(args: WorkflowsArgs) -> Result<(), WorkflowsError> {
         WorkflowsCommand::Instances(instances_args) => super::instances::run(&api, format, instances_args).await,
         WorkflowsCommand::Schedules(schedules_args) => super::schedules::run(&api, format, schedules_args).await,
     }
-}
-
-/// The `result` as an array, or a malformed-response error naming `what` was asked.
-pub fn result_array(result: Value, what: &str) -> Result<Vec<Value>, WorkflowsError> {
-    match result {
-        Value::Array(items) => Ok(items),
-        other => {
-            Err(WorkflowsError::UnexpectedResult(format!("{what}: expected an array, got {}", output::compact(&other))))
-        }
-    }
-}
-
-/// Sorts API items by `created_on`, newest first (or oldest first); ties keep the server's order.
-pub fn sort_by_created(items: &mut [Value], newest_first: bool) {
-    items.sort_by(|a, b| {
-        let key =
-            |item: &Value| (output::epoch_ms(&item["created_on"]), item["created_on"].as_str().map(str::to_owned));
-        let order = key(a).cmp(&key(b));
-        if newest_first { order.reverse() } else { order }
-    });
 }
 
 async fn list(api: &ApiClient, format: Format, args: &ListArgs) -> Result<(), WorkflowsError> {

@@ -1,5 +1,5 @@
 //! House rules that a reader relies on: every Rust source file opens with a `//!` comment saying
-//! what it owns.
+//! what it owns, and the boundaries `ARCHITECTURE.md` draws between parts hold in the imports.
 
 use std::path::Path;
 
@@ -28,4 +28,32 @@ fn every_source_file_opens_with_a_module_doc_comment() {
         .map(|path| path.strip_prefix(root).unwrap().display().to_string())
         .collect();
     assert!(undocumented.is_empty(), "files without a //! doc comment: {undocumented:?}");
+}
+
+/// The files under `dir` (relative to the crate) whose text contains `needle`.
+fn files_mentioning(dir: &str, needle: &str) -> Vec<String> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files = Vec::new();
+    let start = root.join(dir);
+    if start.is_file() {
+        files.push(start)
+    } else {
+        rust_files(&start, &mut files)
+    }
+    files
+        .iter()
+        .filter(|path| std::fs::read_to_string(path).unwrap().contains(needle))
+        .map(|path| path.strip_prefix(root).unwrap().display().to_string())
+        .collect()
+}
+
+#[test]
+fn the_workflows_commands_import_each_other_one_way_only() {
+    // `workflows.rs` dispatches to the instances and schedules groups; they share only the
+    // client, the output and the group's error, never the dispatcher.
+    for file in ["src/cli/instances.rs", "src/cli/schedules.rs"] {
+        assert_eq!(files_mentioning(file, "super::workflows"), Vec::<String>::new());
+    }
+    assert_eq!(files_mentioning("src/cli/instances.rs", "super::schedules"), Vec::<String>::new());
+    assert_eq!(files_mentioning("src/cli/schedules.rs", "super::instances"), Vec::<String>::new());
 }
