@@ -22,7 +22,7 @@ use crate::js::{
     BindingError, BindingFuture, BindingHost, BindingRequest, DeliveredMessage, MessageDecision, QueueBatch,
     QueueSendMessage, WorkerCode, handle_queue,
 };
-use crate::store::{ErrorInfo, NewQueueMessage, QueueMessageRow, Settlement, StoreError};
+use crate::store::{ErrorInfo, NewQueueMessage, QueueMessageRow, Settlement, Store, StoreError};
 use crate::workers::Workers;
 
 /// How long a `queue` handler may run, as on Cloudflare; then its batch is retried.
@@ -36,6 +36,7 @@ pub struct Queues {
 
 struct Inner {
     engine: Engine,
+    store: Arc<Store>,
     workers: Workers,
     /// Queues with a batch at their consumer now.
     in_flight: Mutex<HashSet<String>>,
@@ -52,9 +53,15 @@ struct DueBatch {
 impl Queues {
     /// Queues stored with `engine`'s store and delivered to `workers`. Producers in workflow code
     /// and in Workers reach them through the engine's bindings.
-    pub fn new(engine: Engine, workers: Workers) -> Self {
+    pub fn new(engine: Engine, store: Arc<Store>, workers: Workers) -> Self {
         let queues = Queues {
-            inner: Arc::new(Inner { engine, workers, in_flight: Mutex::new(HashSet::new()), changed: Notify::new() }),
+            inner: Arc::new(Inner {
+                engine,
+                store,
+                workers,
+                in_flight: Mutex::new(HashSet::new()),
+                changed: Notify::new(),
+            }),
         };
         queues.inner.engine.forward_other_bindings(Arc::new(queues.clone()));
         queues
@@ -63,7 +70,7 @@ impl Queues {
     /// Makes batches that were in flight when the last process stopped deliverable again, and
     /// starts delivering. Call once, inside the tokio runtime.
     pub fn start(&self) -> Result<(), StoreError> {
-        let released = self.inner.engine.store().release_queue_leases()?;
+        let released = self.inner.store.release_queue_leases()?;
         if released > 0 {
             tracing::info!(target: "queues", "{released} message(s) were being delivered when stepflare stopped; they will be delivered again");
         }
@@ -83,7 +90,7 @@ impl Queues {
                 visible_at: now + i64::from(message.delay_seconds) * 1000,
             })
             .collect();
-        self.inner.engine.store().enqueue(&rows, now)?;
+        self.inner.store.enqueue(&rows, now)?;
         self.inner.changed.notify_one();
         Ok(())
     }
@@ -139,7 +146,7 @@ async fn deliver(inner: Arc<Inner>) {
 /// Starts a delivery for every consumed queue with a due batch. Returns when a batch may next
 /// become due.
 fn start_due_batches(inner: &Arc<Inner>) -> Result<Option<i64>, StoreError> {
-    let store = inner.engine.store();
+    let store = &inner.store;
     let now = inner.engine.now_ms();
     let mut next_look: Option<i64> = None;
     let mut consider = |at: i64| next_look = Some(next_look.map_or(at, |next| next.min(at)));
@@ -207,7 +214,7 @@ async fn deliver_batch(inner: Arc<Inner>, due: DueBatch, rows: Vec<QueueMessageR
         .zip(decisions.into_iter().chain(std::iter::repeat(MessageDecision::Retry { delay_seconds: None })))
         .map(|(row, decision)| (row.id.clone(), settle(&due.consumer, row, decision, now)))
         .collect();
-    if let Err(error) = inner.engine.store().settle(&settlements, now) {
+    if let Err(error) = inner.store.settle(&settlements, now) {
         // The batch stays leased; the next start delivers it again.
         tracing::error!(target: "queues", %queue, "recording the batch's outcome failed: {error}");
     }

@@ -12,6 +12,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use notify::event::ModifyKind;
@@ -21,6 +22,7 @@ use tokio::time::Instant;
 
 use crate::engine::{Engine, WorkflowDef};
 use crate::project::{self, Project};
+use crate::store::Store;
 use crate::workers::Workers;
 
 /// How long the files must stay still before a reload: editors write in several steps.
@@ -50,6 +52,8 @@ pub struct Reloader {
     /// The configs as given on the command line (files, or folders to search from).
     pub config_paths: Vec<PathBuf>,
     pub engine: Engine,
+    /// Where versions are recorded.
+    pub store: Arc<Store>,
     pub workers: Workers,
 }
 
@@ -123,7 +127,7 @@ impl Reloader {
     /// Loads every config again and, when all load, serves the result. Returns the folders of
     /// the sources loaded, or `None` when the last good set stays.
     async fn reload(&self) -> Option<Vec<PathBuf>> {
-        match project::load_all(&self.config_paths, self.engine.store(), self.engine.now_ms()).await {
+        match project::load_all(&self.config_paths, &self.store, self.engine.now_ms()).await {
             Ok(projects) => {
                 let folders = source_folders(&projects);
                 self.serve(projects);

@@ -24,7 +24,7 @@ use chrono::{DateTime, Utc};
 use crate::cron::CronExpression;
 use crate::engine::Engine;
 use crate::js;
-use crate::store::{CronOwner, StoreError};
+use crate::store::{CronOwner, Store, StoreError};
 use crate::workers::Workers;
 
 /// The longest the task sleeps before planning again, so that a jump of the wall clock (a
@@ -34,14 +34,14 @@ const LONGEST_NAP: Duration = Duration::from_secs(60);
 /// Runs the cron task until the runtime stops. Start it after [`Engine::start`]; `started` is
 /// when stepflare started (by the engine's clock), from which the expressions of the config it
 /// started with count, however long loading took.
-pub async fn run(engine: Engine, workers: Workers, started: i64) {
-    report_cut_short(&engine);
+pub async fn run(engine: Engine, store: Arc<Store>, workers: Workers, started: i64) {
+    report_cut_short(&store);
     let mut starting = Some(started);
     let mut reloads = workers.subscribe();
     loop {
         let now = engine.now_ms();
         let first_seen = starting.take().map_or(now, |started| started.min(now));
-        let next = plan(&engine, &workers, first_seen, now);
+        let next = plan(&engine, &store, &workers, first_seen, now);
         let nap = match next {
             Some(at) => Duration::from_millis(u64::try_from(at - engine.now_ms()).unwrap_or(0)).min(LONGEST_NAP),
             None => LONGEST_NAP,
@@ -77,7 +77,7 @@ fn decide(cron: &CronExpression, done_through: i64, now: i64) -> Decision {
 
 /// Fires whatever is due at `now` and returns when the next firing is. An expression not seen
 /// before counts from `first_seen`.
-fn plan(engine: &Engine, workers: &Workers, first_seen: i64, now: i64) -> Option<i64> {
+fn plan(engine: &Engine, store: &Arc<Store>, workers: &Workers, first_seen: i64, now: i64) -> Option<i64> {
     let mut configured: BTreeMap<(CronOwner, String), CronExpression> = BTreeMap::new();
     for def in engine.workflows() {
         for cron in &def.schedules {
@@ -89,7 +89,6 @@ fn plan(engine: &Engine, workers: &Workers, first_seen: i64, now: i64) -> Option
             configured.insert((CronOwner::Worker(worker.name.clone()), cron.to_string()), cron.clone());
         }
     }
-    let store = engine.store();
     let stored = match store.cron_firings() {
         Ok(rows) => rows,
         Err(error) => {
@@ -132,7 +131,7 @@ fn plan(engine: &Engine, workers: &Workers, first_seen: i64, now: i64) -> Option
                         when(at)
                     );
                 }
-                fire(engine, workers, owner, cron, at)
+                fire(engine, store, workers, owner, cron, at)
             }
         };
         if let Err(error) = outcome {
@@ -146,7 +145,14 @@ fn plan(engine: &Engine, workers: &Workers, first_seen: i64, now: i64) -> Option
 }
 
 /// Makes the firing of `cron` of `owner` for `at`.
-fn fire(engine: &Engine, workers: &Workers, owner: &CronOwner, cron: &CronExpression, at: i64) -> Result<(), String> {
+fn fire(
+    engine: &Engine,
+    store: &Arc<Store>,
+    workers: &Workers,
+    owner: &CronOwner,
+    cron: &CronExpression,
+    at: i64,
+) -> Result<(), String> {
     match owner {
         CronOwner::Workflow(workflow) => match engine.fire_schedule(workflow, cron.as_str(), at) {
             Ok(Some(row)) => {
@@ -165,19 +171,19 @@ fn fire(engine: &Engine, workers: &Workers, owner: &CronOwner, cron: &CronExpres
             let Some(worker) = workers.named(name) else {
                 return Ok(());
             };
-            engine.store().start_worker_firing(owner, cron.as_str(), at).map_err(|e| store_error(at, &e))?;
+            store.start_worker_firing(owner, cron.as_str(), at).map_err(|e| store_error(at, &e))?;
             tracing::info!(
                 "cron {:?} of Worker {name} fired for {}: calling its scheduled handler",
                 cron.as_str(),
                 when(at)
             );
-            let (engine, owner, cron) = (engine.clone(), owner.clone(), cron.to_string());
+            let (engine, store, owner, cron) = (engine.clone(), store.clone(), owner.clone(), cron.to_string());
             tokio::spawn(async move {
                 let bindings = Arc::new(engine.clone());
                 if let Err(error) = js::handle_scheduled(&worker, &cron, at, bindings).await {
                     tracing::error!(target: "worker", "the scheduled handler threw {}: {} (cron {cron:?}, {})", error.name, error.message, when(at));
                 }
-                if let Err(error) = engine.store().end_worker_firing(&owner, &cron, at) {
+                if let Err(error) = store.end_worker_firing(&owner, &cron, at) {
                     tracing::error!("cron {cron:?} of {owner}: {}", store_error(at, &error));
                 }
             });
@@ -188,8 +194,8 @@ fn fire(engine: &Engine, workers: &Workers, owner: &CronOwner, cron: &CronExpres
 
 /// Logs the Worker firings whose handler a previous process started and never finished; they
 /// are not run again.
-fn report_cut_short(engine: &Engine) {
-    let firings = match engine.store().cron_firings() {
+fn report_cut_short(store: &Store) {
+    let firings = match store.cron_firings() {
         Ok(firings) => firings,
         Err(error) => return tracing::error!("cannot read the cron firings: {error}"),
     };
@@ -201,7 +207,7 @@ fn report_cut_short(engine: &Engine) {
             firing.cron,
             when(at)
         );
-        if let Err(error) = engine.store().end_worker_firing(&firing.owner, &firing.cron, at) {
+        if let Err(error) = store.end_worker_firing(&firing.owner, &firing.cron, at) {
             tracing::error!("cron {:?} of {}: {}", firing.cron, firing.owner, store_error(at, &error));
         }
     }

@@ -12,7 +12,7 @@ use super::envelope::{ApiError, codes, ok, ok_with_info, shown, timestamp};
 use super::extract::{ApiPath, ApiQuery};
 use super::paging::Page;
 use super::paths::{VersionPath, WorkflowPath};
-use crate::engine::{EngineError, WorkflowDef};
+use crate::engine::WorkflowDef;
 use crate::store::VersionRow;
 
 fn version_json(def: &WorkflowDef, version: &VersionRow) -> Value {
@@ -42,7 +42,7 @@ pub async fn list(
 ) -> Result<Response, ApiError> {
     let def = state.engine.workflow(&path.workflow_name)?;
     let page = Page::new(query.page, query.per_page, 20)?;
-    let versions = state.engine.store().versions(&path.workflow_name).map_err(EngineError::from)?;
+    let versions = state.engine.versions(&path.workflow_name)?;
     let (listed, info) = page.slice(versions);
     let result: Vec<Value> = listed.iter().map(|v| version_json(&def, v)).collect();
     let info = info(result.len());
@@ -51,7 +51,7 @@ pub async fn list(
 
 fn find_version(state: &AppState, path: &VersionPath) -> Result<(std::sync::Arc<WorkflowDef>, VersionRow), ApiError> {
     let def = state.engine.workflow(&path.workflow_name)?;
-    let versions = state.engine.store().versions(&path.workflow_name).map_err(EngineError::from)?;
+    let versions = state.engine.versions(&path.workflow_name)?;
     let version = versions.into_iter().find(|v| v.id == path.version_id).ok_or_else(|| {
         ApiError::new(
             StatusCode::NOT_FOUND,

@@ -15,14 +15,12 @@ use super::extract::{ApiJson, ApiPath, ApiQuery, OptionalJson};
 use super::paging::Page;
 use super::paths::WorkflowPath;
 use super::retention::{DEFAULT_RETENTION_MS, Retention, RetentionBody};
-use crate::engine::{EngineError, WorkflowDef};
+use crate::engine::WorkflowDef;
 
 pub(super) fn instance_counts(state: &AppState, def: &WorkflowDef) -> Result<Value, ApiError> {
     let counts: Map<String, Value> = state
         .engine
-        .store()
-        .count_by_status(def.name.as_str())
-        .map_err(EngineError::from)?
+        .count_by_status(def.name.as_str())?
         .into_iter()
         .map(|(status, count)| (status.as_str().to_owned(), json!(count)))
         .collect();
@@ -30,7 +28,7 @@ pub(super) fn instance_counts(state: &AppState, def: &WorkflowDef) -> Result<Val
 }
 
 fn workflow_json(state: &AppState, def: &WorkflowDef) -> Result<Value, ApiError> {
-    let row = state.engine.store().workflow(def.name.as_str()).map_err(EngineError::from)?;
+    let row = state.engine.workflow_record(def.name.as_str())?;
     let (created, modified) = row.map(|r| (r.created_on, r.modified_on)).unwrap_or_default();
     let now = state.engine.now_ms();
     let schedules: Vec<Value> = def

@@ -97,7 +97,8 @@ pub async fn run(args: DevArgs) -> Result<(), CliError> {
     for warning in projects.iter().flat_map(|project| &project.config.warnings) {
         tracing::warn!("{warning}");
     }
-    let engine = Engine::new(store, clock, EngineConfig { max_concurrent: args.max_concurrent.max(1) });
+    let store = Arc::new(store);
+    let engine = Engine::new(store.clone(), clock, EngineConfig { max_concurrent: args.max_concurrent.max(1) });
     let workflows: Vec<_> = projects.iter().flat_map(|project| project.workflows.iter().cloned()).collect();
     let names: Vec<String> = workflows.iter().map(|w| w.name.to_string()).collect();
     engine.set_workflows(workflows);
@@ -106,8 +107,12 @@ pub async fn run(args: DevArgs) -> Result<(), CliError> {
     let _watching = if args.no_watch {
         None
     } else {
-        let reloader =
-            Reloader { config_paths: config_paths.clone(), engine: engine.clone(), workers: workers.clone() };
+        let reloader = Reloader {
+            config_paths: config_paths.clone(),
+            engine: engine.clone(),
+            store: store.clone(),
+            workers: workers.clone(),
+        };
         watch(&projects, state_dir.into_iter().collect(), reloader)
             .inspect_err(|error| tracing::warn!("{error}; changes are not reloaded"))
             .ok()
@@ -116,8 +121,8 @@ pub async fn run(args: DevArgs) -> Result<(), CliError> {
     if workers.served().is_some() {
         tracing::info!("the Worker's fetch handler serves every other route");
     }
-    crate::queues::Queues::new(engine.clone(), workers.clone()).start()?;
-    tokio::spawn(crate::schedule::run(engine.clone(), workers.clone(), started));
+    crate::queues::Queues::new(engine.clone(), store.clone(), workers.clone()).start()?;
+    tokio::spawn(crate::schedule::run(engine.clone(), store.clone(), workers.clone(), started));
 
     let address = std::net::SocketAddr::new(args.ip, args.port);
     let listener =

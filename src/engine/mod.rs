@@ -30,7 +30,8 @@ use crate::cron::CronExpression;
 use crate::ids::{EventType, InstanceId, InvalidId, StepKind, WorkflowName};
 use crate::js::{BindingHost, EnvBinding, ProjectCode, RunOutcome, RunRequest, run_workflow};
 use crate::store::{
-    AttemptRow, CronOwner, InstanceEnd, InstanceFilter, InstanceRow, StepRow, StepState, Store, StoreError,
+    AttemptRow, CronOwner, InstanceEnd, InstanceFilter, InstanceRow, StepRow, StepState, Store, StoreError, VersionRow,
+    WorkflowRow,
 };
 
 /// Params and event payloads are limited to 1 MiB (spec §1.3).
@@ -144,7 +145,7 @@ impl InstanceHistory {
 type InstanceKey = (String, String);
 
 pub(crate) struct Inner {
-    store: Store,
+    store: Arc<Store>,
     clock: Arc<dyn Clock>,
     config: EngineConfig,
     workflows: RwLock<HashMap<String, Arc<WorkflowDef>>>,
@@ -185,7 +186,7 @@ pub struct Engine {
 
 impl Engine {
     /// Must be called inside the tokio runtime that is to run the engine's tasks.
-    pub fn new(store: Store, clock: Arc<dyn Clock>, config: EngineConfig) -> Self {
+    pub fn new(store: Arc<Store>, clock: Arc<dyn Clock>, config: EngineConfig) -> Self {
         Engine {
             inner: Arc::new(Inner {
                 store,
@@ -207,8 +208,19 @@ impl Engine {
         Engine { inner }
     }
 
-    pub fn store(&self) -> &Store {
-        &self.inner.store
+    /// How many instances of `workflow` have each status.
+    pub fn count_by_status(&self, workflow: &str) -> Result<Vec<(InstanceStatus, u64)>, EngineError> {
+        Ok(self.inner.store.count_by_status(workflow)?)
+    }
+
+    /// The stored record of `workflow` (its id and dates), if it was ever loaded.
+    pub fn workflow_record(&self, workflow: &str) -> Result<Option<WorkflowRow>, EngineError> {
+        Ok(self.inner.store.workflow(workflow)?)
+    }
+
+    /// The versions of `workflow`'s code, newest first.
+    pub fn versions(&self, workflow: &str) -> Result<Vec<VersionRow>, EngineError> {
+        Ok(self.inner.store.versions(workflow)?)
     }
 
     pub fn now_ms(&self) -> i64 {

@@ -57,3 +57,11 @@ fn the_workflows_commands_import_each_other_one_way_only() {
     assert_eq!(files_mentioning("src/cli/instances.rs", "super::schedules"), Vec::<String>::new());
     assert_eq!(files_mentioning("src/cli/schedules.rs", "super::instances"), Vec::<String>::new());
 }
+
+#[test]
+fn the_engine_does_not_hand_out_its_store() {
+    // Each part that needs the store gets its own handle from `cli/dev.rs`; the engine's store
+    // is the engine's.
+    assert_eq!(files_mentioning("src/engine/mod.rs", "pub fn store("), Vec::<String>::new());
+    assert_eq!(files_mentioning("src", ".store()."), Vec::<String>::new());
+}
