@@ -587,26 +587,19 @@ impl Store {
         Ok(())
     }
 
-    /// The earliest timer of a suspended (`waiting`) instance of one of `workflows`.
+    /// The earliest timer of a suspended (`waiting`) instance of one of `workflows`: one seek in
+    /// `timers_armed` per workflow, however many instances sleep.
     pub fn next_timer(&self, workflows: &[String]) -> Result<Option<i64>> {
         let conn = self.conn();
-        let mut stmt = conn.prepare_cached(
-            "SELECT MIN(t.due_at) FROM timers t JOIN instances i
-               ON i.workflow_name = t.workflow_name AND i.id = t.instance_id
-             WHERE i.status = 'waiting' AND t.workflow_name IN (SELECT value FROM json_each(?1))",
-        )?;
+        let mut stmt = conn.prepare_cached(NEXT_TIMER)?;
         stmt.query_row([json_list(workflows)], |row| row.get(0)).map_err(Into::into)
     }
 
-    /// Suspended instances of `workflows` with a timer due at or before `now`.
+    /// Suspended instances of `workflows` with a timer due at or before `now`; only due rows of
+    /// `timers_armed` are read.
     pub fn due_instances(&self, now: i64, workflows: &[String]) -> Result<Vec<(String, String)>> {
         let conn = self.conn();
-        let mut stmt = conn.prepare_cached(
-            "SELECT DISTINCT t.workflow_name, t.instance_id FROM timers t JOIN instances i
-               ON i.workflow_name = t.workflow_name AND i.id = t.instance_id
-             WHERE i.status = 'waiting' AND t.due_at <= ?1
-               AND t.workflow_name IN (SELECT value FROM json_each(?2))",
-        )?;
+        let mut stmt = conn.prepare_cached(DUE_INSTANCES)?;
         let rows = stmt.query_map(params![now, json_list(workflows)], |row| Ok((row.get(0)?, row.get(1)?)))?;
         rows.collect::<rusqlite::Result<_>>().map_err(Into::into)
     }
@@ -721,6 +714,18 @@ pub struct InstanceEnd<'a> {
     pub terminated_by: Option<&'a str>,
 }
 
+/// The query of [`Store::next_timer`]. `armed` is 1 exactly while the timer's instance is
+/// `waiting` (triggers keep it so, see `migrations.rs`), so the waiting rule costs no join.
+const NEXT_TIMER: &str = "SELECT MIN((SELECT MIN(due_at) FROM timers
+                    WHERE workflow_name = runnable.value AND armed = 1))
+     FROM json_each(?1) AS runnable";
+
+/// The query of [`Store::due_instances`]. `CROSS JOIN` keeps SQLite from choosing to scan the
+/// timers and probe the list of workflows.
+const DUE_INSTANCES: &str = "SELECT DISTINCT t.workflow_name, t.instance_id
+     FROM json_each(?2) AS runnable CROSS JOIN timers AS t
+     WHERE t.workflow_name = runnable.value AND t.armed = 1 AND t.due_at <= ?1";
+
 /// A list of names as a JSON array, for `IN (SELECT value FROM json_each(?))`, which keeps a
 /// statement with a variable number of names cacheable.
 fn json_list(names: &[String]) -> String {
@@ -800,6 +805,116 @@ mod tests {
         assert_eq!(store.due_instances(60, &runnable).unwrap(), [("wf".to_owned(), "a".to_owned())]);
         assert_eq!(store.next_timer(&["other".to_owned()]).unwrap(), None);
         assert!(store.due_instances(60, &[]).unwrap().is_empty());
+    }
+
+    fn sleep_step(name: &str, wake_at: i64) -> StepRow {
+        let key = StepKey { kind: StepKind::Sleep, name: name.into(), count: 1 };
+        StepRow { wake_at: Some(wake_at), ..StepRow::started(key, 0, 1) }
+    }
+
+    #[test]
+    fn a_timer_counts_only_while_its_instance_waits() {
+        let store = Store::open_in_memory().unwrap();
+        let runnable = ["wf".to_owned()];
+        store.insert_instance(&instance("a", 1)).unwrap();
+        store.mark_running("wf", "a", "v1", 2).unwrap();
+        store.save_step("wf", "a", &sleep_step("nap", 50), None, TimerChange::Set(50)).unwrap();
+        assert_eq!(store.next_timer(&runnable).unwrap(), None, "set while running");
+        store.set_status("wf", "a", InstanceStatus::Waiting, 3).unwrap();
+        assert_eq!(store.next_timer(&runnable).unwrap(), Some(50), "armed by the suspension");
+        store.set_status("wf", "a", InstanceStatus::Paused, 4).unwrap();
+        assert_eq!(store.next_timer(&runnable).unwrap(), None, "a paused instance does not wake");
+        store.set_status("wf", "a", InstanceStatus::Waiting, 5).unwrap();
+        store.save_step("wf", "a", &sleep_step("later", 70), None, TimerChange::Set(70)).unwrap();
+        assert_eq!(store.due_instances(80, &runnable).unwrap(), [("wf".to_owned(), "a".to_owned())], "once each");
+        store.mark_running("wf", "a", "v1", 6).unwrap();
+        assert!(store.due_instances(80, &runnable).unwrap().is_empty(), "a running instance is not woken");
+        assert!(store.has_due_timer("wf", "a", 80).unwrap(), "the run still sees its own timers");
+        store.save_step("wf", "a", &sleep_step("nap", 50), None, TimerChange::Clear).unwrap();
+        store.set_status("wf", "a", InstanceStatus::Waiting, 7).unwrap();
+        assert_eq!(store.next_timer(&runnable).unwrap(), Some(70));
+        let end = InstanceEnd { status: InstanceStatus::Complete, output: None, error: None, terminated_by: None };
+        store.finish_instance("wf", "a", &end, 8).unwrap();
+        assert_eq!(store.next_timer(&runnable).unwrap(), None);
+    }
+
+    #[test]
+    fn the_next_timer_is_the_earliest_of_the_runnable_workflows() {
+        let store = Store::open_in_memory().unwrap();
+        for (workflow, id, due) in [("wf", "a", 300), ("wf", "b", 200), ("other", "c", 100), ("gone", "d", 50)] {
+            let row = InstanceRow::queued(workflow.into(), id.into(), "v1".into(), "{}".into(), 1);
+            store.insert_instance(&row).unwrap();
+            store.set_status(workflow, id, InstanceStatus::Waiting, 2).unwrap();
+            store.save_step(workflow, id, &sleep_step("nap", due), None, TimerChange::Set(due)).unwrap();
+        }
+        let runnable = ["wf".to_owned(), "other".to_owned()];
+        assert_eq!(store.next_timer(&runnable).unwrap(), Some(100));
+        let mut due = store.due_instances(250, &runnable).unwrap();
+        due.sort();
+        assert_eq!(due, [("other".to_owned(), "c".to_owned()), ("wf".to_owned(), "b".to_owned())]);
+        assert_eq!(store.next_timer(&[]).unwrap(), None);
+    }
+
+    /// The plan SQLite makes for `sql`, one line per step.
+    fn query_plan(store: &Store, sql: &str, params: impl rusqlite::Params) -> Vec<String> {
+        let conn = store.conn();
+        let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+        let rows = stmt.query_map(params, |row| row.get::<_, String>(3)).unwrap();
+        rows.collect::<rusqlite::Result<_>>().unwrap()
+    }
+
+    #[test]
+    fn timer_planning_seeks_the_armed_index_and_scans_no_table() {
+        let store = Store::open_in_memory().unwrap();
+        for n in 0..200 {
+            let id = format!("i{n}");
+            store.insert_instance(&instance(&id, n)).unwrap();
+            store.set_status("wf", &id, InstanceStatus::Waiting, n).unwrap();
+            store.save_step("wf", &id, &sleep_step("nap", 1_000 + n), None, TimerChange::Set(1_000 + n)).unwrap();
+        }
+        store.conn().execute_batch("ANALYZE").unwrap();
+        let runnable = json_list(&["wf".to_owned(), "other".to_owned()]);
+        let plans = [
+            (NEXT_TIMER, query_plan(&store, NEXT_TIMER, params![runnable])),
+            (DUE_INSTANCES, query_plan(&store, DUE_INSTANCES, params![1_100, runnable])),
+        ];
+        for (sql, plan) in plans {
+            assert!(
+                plan.iter().any(|line| line.starts_with("SEARCH") && line.contains("INDEX timers_armed")),
+                "{sql}\n{plan:#?}"
+            );
+            // The only thing read in full is the list of runnable workflows.
+            assert!(
+                plan.iter().all(|line| !line.starts_with("SCAN") || line.starts_with("SCAN runnable")),
+                "{sql}\n{plan:#?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_state_file_of_the_previous_schema_is_upgraded_with_its_timers_armed() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let mut conn = Connection::open(dir.path().join("state.sqlite")).unwrap();
+            migrations::migrate_to(&mut conn, 3).unwrap();
+            conn.execute_batch(
+                "INSERT INTO instances (workflow_name, id, version_id, status, params, trigger_source, created_on,
+                     modified_on)
+                 VALUES ('wf', 'asleep', 'v1', 'waiting', '{}', 'api', 1, 1),
+                        ('wf', 'busy', 'v1', 'running', '{}', 'api', 1, 1);
+                 INSERT INTO timers (workflow_name, instance_id, step, due_at)
+                 VALUES ('wf', 'asleep', 'sleep:1:nap', 500), ('wf', 'busy', 'sleep:1:nap', 100);",
+            )
+            .unwrap();
+        }
+        let store = Store::open_in_dir(dir.path()).unwrap();
+        let version: i64 = store.conn().query_row("PRAGMA user_version", [], |row| row.get(0)).unwrap();
+        assert_eq!(version, 4);
+        let runnable = ["wf".to_owned()];
+        assert_eq!(store.next_timer(&runnable).unwrap(), Some(500), "only the waiting instance's timer counts");
+        assert_eq!(store.due_instances(1_000, &runnable).unwrap(), [("wf".to_owned(), "asleep".to_owned())]);
+        store.set_status("wf", "busy", InstanceStatus::Waiting, 2).unwrap();
+        assert_eq!(store.next_timer(&runnable).unwrap(), Some(100), "the triggers work on an upgraded file");
     }
 
     #[test]
