@@ -123,6 +123,11 @@ pub async fn run(args: DevArgs) -> Result<(), CliError> {
     };
     crate::api::serve(listener, engine.clone(), options, workers, shutdown).await.map_err(CliError::Serve)?;
     engine.shutdown().await;
+    // Tasks and JS threads may still hold the store when the process exits, so it is never
+    // dropped: empty the log here, or a clean stop leaves it full beside the database.
+    if let Err(error) = engine.store().close() {
+        tracing::warn!("{error}");
+    }
     Ok(())
 }
 

@@ -31,6 +31,8 @@ pub enum StoreError {
     TooNew { found: usize, known: usize },
     #[error("an instance with this id already exists")]
     InstanceExists,
+    #[error("the database is busy: {0}")]
+    Busy(String),
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
     #[error(
@@ -65,40 +67,127 @@ const FILTER: &str = "workflow_name = ?1 AND (?2 IS NULL OR status = ?2)
 /// writer is what SQLite wants anyway.
 pub struct Store {
     conn: Mutex<Connection>,
-    checkpointer: Option<Checkpointer>,
+    /// `None` in memory, and once [`Store::close`] has stopped it.
+    checkpointer: Mutex<Option<Checkpointer>>,
 }
 
+/// Past this size the write-ahead log is copied into the database and emptied, even though that
+/// makes writers wait for the copy; `journal_size_limit` is the same, so a log that SQLite
+/// restarts by itself (when no write came during a checkpoint) shrinks to it as well.
+const WAL_LIMIT: u64 = 64 * 1024 * 1024;
+
 /// Copies the write-ahead log into the database from a thread of its own, with its own
-/// connection, twice a second. Dropping it stops the thread.
+/// connection. Dropping it stops the thread and waits for it.
 struct Checkpointer {
-    _stop: std::sync::mpsc::Sender<()>,
+    stop: Option<std::sync::mpsc::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+/// What the checkpointer does on one tick.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Round {
+    Rest,
+    /// Copy what it can without making anyone wait.
+    Passive,
+    /// The log outgrew its limit ([`WAL_LIMIT`]). Passive checkpoints never restart a log that
+    /// is written all the time (a writer restarts it only when it finds every frame copied), so
+    /// under steady load it grows without end: a passive checkpoint copies what it can, then
+    /// TRUNCATE waits for the writer, copies the rest and empties the file.
+    PassiveThenTruncate,
+}
+
+impl Round {
+    /// The round for a tick, given the size of the `-wal` file and whether a passive checkpoint
+    /// is due by the clock.
+    fn plan(wal_bytes: u64, limit: u64, passive_due: bool) -> Self {
+        if wal_bytes > limit {
+            Round::PassiveThenTruncate
+        } else if passive_due {
+            Round::Passive
+        } else {
+            Round::Rest
+        }
+    }
 }
 
 impl Checkpointer {
-    const INTERVAL: std::time::Duration = std::time::Duration::from_millis(500);
+    /// How often the log's size is looked at: under full load a tick's writes are a few MiB,
+    /// which is how far past its limit the log can get before it is emptied.
+    const TICK: std::time::Duration = std::time::Duration::from_millis(100);
+    /// A passive checkpoint every fifth tick, twice a second.
+    const TICKS_PER_PASSIVE: u32 = 5;
 
-    fn start(path: &Path) -> Result<Self> {
+    /// Starts checkpointing the database at `path`, keeping its log under about `wal_limit`.
+    fn start(path: &Path, wal_limit: u64) -> Result<Self> {
         let conn = Connection::open(path)?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        conn.pragma_update(None, "journal_size_limit", wal_limit as i64)?;
+        let wal = wal_path(path);
         let (stop, stopped) = std::sync::mpsc::channel::<()>();
-        std::thread::Builder::new()
+        let thread = std::thread::Builder::new()
             .name("sqlite-checkpoint".into())
             .spawn(move || {
-                while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(Self::INTERVAL) {
-                    // PASSIVE never blocks the writer; a failed round is retried on the next tick.
-                    if let Err(error) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+                let mut ticks = 0;
+                while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(Self::TICK) {
+                    ticks += 1;
+                    let wal_bytes = std::fs::metadata(&wal).map_or(0, |meta| meta.len());
+                    let round = Round::plan(wal_bytes, wal_limit, ticks >= Self::TICKS_PER_PASSIVE);
+                    if round == Round::Rest {
+                        continue;
+                    }
+                    ticks = 0;
+                    // PASSIVE never blocks the writer; a failed round is tried again later.
+                    if let Err(error) = checkpoint(&conn, "PASSIVE") {
                         tracing::debug!("checkpoint: {error}");
+                        continue;
+                    }
+                    if round == Round::PassiveThenTruncate {
+                        match checkpoint(&conn, "TRUNCATE") {
+                            Ok(true) => {}
+                            Ok(false) => {
+                                tracing::debug!("the log of {wal_bytes} bytes stays: readers or a writer held on")
+                            }
+                            Err(error) => tracing::debug!("checkpoint: {error}"),
+                        }
                     }
                 }
             })
             .map_err(|source| StoreError::CreateDir { path: path.display().to_string(), source })?;
-        Ok(Checkpointer { _stop: stop })
+        Ok(Checkpointer { stop: Some(stop), thread: Some(thread) })
     }
+}
+
+impl Drop for Checkpointer {
+    fn drop(&mut self) {
+        self.stop.take();
+        if let Some(thread) = self.thread.take() {
+            // A panic in the thread was already reported by the panic hook.
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Runs `PRAGMA wal_checkpoint(mode)`; says whether it finished (SQLite reports a checkpoint
+/// that readers or a writer kept from finishing as busy, not as an error).
+fn checkpoint(conn: &Connection, mode: &str) -> Result<bool> {
+    let busy: i64 = conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |row| row.get(0))?;
+    Ok(busy == 0)
+}
+
+/// SQLite's name for the write-ahead log of the database at `path`.
+fn wal_path(path: &Path) -> std::path::PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push("-wal");
+    name.into()
 }
 
 impl Store {
     /// Opens (creating if needed) `dir/state.sqlite`.
     pub fn open_in_dir(dir: &Path) -> Result<Self> {
+        Self::open_with_wal_limit(dir, WAL_LIMIT)
+    }
+
+    fn open_with_wal_limit(dir: &Path, wal_limit: u64) -> Result<Self> {
         std::fs::create_dir_all(dir)
             .map_err(|source| StoreError::CreateDir { path: dir.display().to_string(), source })?;
         let path = dir.join("state.sqlite");
@@ -110,9 +199,9 @@ impl Store {
         // Checkpoints fsync; the background checkpointer does them so that a step commit never
         // waits for one.
         conn.pragma_update(None, "wal_autocheckpoint", 0)?;
-        conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)?;
+        conn.pragma_update(None, "journal_size_limit", wal_limit as i64)?;
         let mut store = Self::with_connection(conn)?;
-        store.checkpointer = Some(Checkpointer::start(&path)?);
+        *store.checkpointer.get_mut().unwrap_or_else(|p| p.into_inner()) = Some(Checkpointer::start(&path, wal_limit)?);
         Ok(store)
     }
 
@@ -124,7 +213,21 @@ impl Store {
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         conn.set_prepared_statement_cache_capacity(64);
         migrations::migrate(&mut conn)?;
-        Ok(Store { conn: Mutex::new(conn), checkpointer: None })
+        Ok(Store { conn: Mutex::new(conn), checkpointer: Mutex::new(None) })
+    }
+
+    /// Stops the background checkpointer and copies the whole write-ahead log into the database,
+    /// leaving the `-wal` file empty: after a clean stop the state is one file. Call it once
+    /// nothing runs any more; the store stays usable, but what is written after it waits in the
+    /// log again. Dropping the store does the same.
+    pub fn close(&self) -> Result<()> {
+        // The checkpointer's thread is stopped first: two checkpoints at once make one of them
+        // fail at once, busy, without waiting.
+        drop(self.checkpointer.lock().unwrap_or_else(|p| p.into_inner()).take());
+        if !checkpoint(&self.conn(), "TRUNCATE")? {
+            return Err(StoreError::Busy("the write-ahead log could not be emptied".into()));
+        }
+        Ok(())
     }
 
     fn conn(&self) -> MutexGuard<'_, Connection> {
@@ -615,6 +718,14 @@ impl Store {
     }
 }
 
+impl Drop for Store {
+    fn drop(&mut self) {
+        if let Err(error) = self.close() {
+            tracing::warn!("closing the state database: {error}");
+        }
+    }
+}
+
 // ---- cron firings ----
 
 impl Store {
@@ -915,6 +1026,52 @@ mod tests {
         assert_eq!(store.due_instances(1_000, &runnable).unwrap(), [("wf".to_owned(), "asleep".to_owned())]);
         store.set_status("wf", "busy", InstanceStatus::Waiting, 2).unwrap();
         assert_eq!(store.next_timer(&runnable).unwrap(), Some(100), "the triggers work on an upgraded file");
+    }
+
+    #[test]
+    fn closing_empties_the_write_ahead_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_in_dir(dir.path()).unwrap();
+        for n in 0..50 {
+            store.insert_instance(&instance(&format!("i{n}"), n)).unwrap();
+        }
+        let wal = wal_path(&dir.path().join("state.sqlite"));
+        assert!(std::fs::metadata(&wal).unwrap().len() > 0);
+        store.close().unwrap();
+        assert_eq!(std::fs::metadata(&wal).map_or(0, |meta| meta.len()), 0);
+        assert_eq!(store.instance("wf", "i49").unwrap().unwrap().id, "i49", "the store stays usable");
+    }
+
+    #[test]
+    fn the_log_is_copied_twice_a_second_and_emptied_past_its_limit() {
+        assert_eq!(Round::plan(0, WAL_LIMIT, false), Round::Rest);
+        assert_eq!(Round::plan(WAL_LIMIT, WAL_LIMIT, false), Round::Rest);
+        assert_eq!(Round::plan(WAL_LIMIT, WAL_LIMIT, true), Round::Passive);
+        assert_eq!(Round::plan(WAL_LIMIT + 1, WAL_LIMIT, false), Round::PassiveThenTruncate);
+        assert_eq!(Round::plan(WAL_LIMIT + 1, WAL_LIMIT, true), Round::PassiveThenTruncate);
+    }
+
+    #[test]
+    fn the_log_is_emptied_under_writes_that_never_stop() {
+        const LIMIT: u64 = 1024 * 1024;
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_with_wal_limit(dir.path(), LIMIT).unwrap();
+        let wal = wal_path(&dir.path().join("state.sqlite"));
+        let params = format!("\"{}\"", "x".repeat(8 * 1024));
+        let (mut outgrown, mut n) = (false, 0);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            let row = InstanceRow::queued("wf".into(), format!("i{n}"), "v1".into(), params.clone(), n);
+            store.insert_instance(&row).unwrap();
+            n += 1;
+            let size = std::fs::metadata(&wal).map_or(0, |meta| meta.len());
+            outgrown |= size > LIMIT;
+            // `journal_size_limit` alone would leave the file at the limit, never under it.
+            if outgrown && size < LIMIT / 2 {
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "a log of {size} bytes after {n} writes");
+        }
     }
 
     #[test]

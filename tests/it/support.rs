@@ -199,6 +199,20 @@ impl Server {
         self.child.wait().expect("reap stepflare");
     }
 
+    /// Sends SIGINT (Ctrl-C) and waits until the process has exited by itself.
+    pub fn interrupt(&mut self) -> ExitStatus {
+        let sent = Command::new("kill").args(["-s", "INT", &self.child.id().to_string()]).status();
+        assert!(sent.is_ok_and(|status| status.success()), "cannot send SIGINT to stepflare");
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("poll stepflare") {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "stepflare still runs {PATIENCE:?} after SIGINT\n{}", self.logs());
+            thread::sleep(POLL);
+        }
+    }
+
     /// Everything the process wrote to stdout and stderr so far.
     pub fn logs(&self) -> String {
         self.logs.lock().unwrap().clone()
