@@ -155,6 +155,11 @@ pub async fn run(args: DevArgs) -> Result<(), CliError> {
     engine.shutdown(grace).await;
     // Requests still being answered get what is left of the grace period.
     let _ = tokio::time::timeout_at(deadline, server).await;
+    // Tasks and JS threads may still hold the store when the process exits, so it is never
+    // dropped: empty the log here, or a clean stop leaves it full beside the database.
+    if let Err(error) = store.close() {
+        tracing::warn!("{error}");
+    }
     Ok(())
 }
 

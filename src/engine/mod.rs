@@ -830,6 +830,11 @@ impl Inner {
                 let command = if host.control.pause_requested() { Command::PauseReached } else { Command::Suspend };
                 let step = transition(row.status, command)?;
                 self.store.set_status(workflow, id, step.to, now)?;
+                if step.to == InstanceStatus::Waiting {
+                    // Its timers count from now on. A run that ends only takes timers away, so
+                    // it leaves the timer task's plan alone: a create costs no timer planning.
+                    self.timers_changed.notify_one();
+                }
                 // Wake-ups that raced with the suspension: an event sent, a timer already due, or
                 // a pause withdrawn after the run parked for it.
                 let withdrawn_pause = host.control.parked_for_pause() && !host.control.pause_requested();
@@ -844,7 +849,6 @@ impl Inner {
             }
         }
         drop(scheduler);
-        self.timers_changed.notify_one();
         self.start_ready();
         Ok(())
     }

@@ -4,6 +4,14 @@
 //! 1. Workflows, versions, instances, steps, attempts, events, timers.
 //! 2. `cron_firings`: per cron expression of a workflow or a Worker, the time through which its
 //!    firings are done, and the firing whose `scheduled` handler is running.
+//! 3. `queue_messages`.
+//! 4. `timers.armed`: whether the timer's instance is `waiting`, the only status a timer wakes.
+//!    Triggers keep it in step with `instances.status` inside the statement that changes either
+//!    side, and the partial index `timers_armed` on `(workflow_name, due_at)` holds armed timers
+//!    only, so the timer task finds a workflow's next timer with one seek and reads only due rows,
+//!    however many instances sleep.
+//!
+//! A migration that was released is never edited: state files out there were made by it.
 
 use rusqlite::Connection;
 
@@ -123,15 +131,43 @@ CREATE TABLE queue_messages (
 );
 CREATE INDEX queue_messages_ready ON queue_messages (queue, leased, visible_at);
 "#,
+    r#"
+ALTER TABLE timers ADD COLUMN armed INTEGER NOT NULL DEFAULT 0;
+UPDATE timers SET armed = 1 WHERE EXISTS (
+    SELECT 1 FROM instances i
+    WHERE i.workflow_name = timers.workflow_name AND i.id = timers.instance_id AND i.status = 'waiting');
+DROP INDEX timers_by_due;
+CREATE INDEX timers_armed ON timers (workflow_name, due_at) WHERE armed = 1;
+CREATE TRIGGER timers_armed_on_insert AFTER INSERT ON timers
+WHEN EXISTS (
+    SELECT 1 FROM instances
+    WHERE workflow_name = NEW.workflow_name AND id = NEW.instance_id AND status = 'waiting')
+BEGIN
+    UPDATE timers SET armed = 1
+    WHERE workflow_name = NEW.workflow_name AND instance_id = NEW.instance_id AND step = NEW.step;
+END;
+CREATE TRIGGER timers_follow_status AFTER UPDATE OF status ON instances
+WHEN (OLD.status = 'waiting') IS NOT (NEW.status = 'waiting')
+BEGIN
+    UPDATE timers SET armed = (NEW.status = 'waiting')
+    WHERE workflow_name = NEW.workflow_name AND instance_id = NEW.id;
+END;
+"#,
 ];
 
 pub fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    migrate_to(conn, MIGRATIONS.len())
+}
+
+/// Applies the migrations up to the `target`-th; tests use it to make a state file as an older
+/// stepflare left it.
+pub(super) fn migrate_to(conn: &mut Connection, target: usize) -> Result<(), StoreError> {
     let applied: i64 = conn.query_row("PRAGMA user_version", [], |row| row.get(0))?;
     let applied = usize::try_from(applied).unwrap_or(usize::MAX);
     if applied > MIGRATIONS.len() {
         return Err(StoreError::TooNew { found: applied, known: MIGRATIONS.len() });
     }
-    for (index, sql) in MIGRATIONS.iter().enumerate().skip(applied) {
+    for (index, sql) in MIGRATIONS.iter().enumerate().take(target).skip(applied) {
         let tx = conn.transaction()?;
         tx.execute_batch(sql)?;
         tx.pragma_update(None, "user_version", (index + 1) as i64)?;

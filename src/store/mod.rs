@@ -31,6 +31,8 @@ pub enum StoreError {
     TooNew { found: usize, known: usize },
     #[error("an instance with this id already exists")]
     InstanceExists,
+    #[error("the database is busy: {0}")]
+    Busy(String),
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
     #[error(
@@ -65,40 +67,127 @@ const FILTER: &str = "workflow_name = ?1 AND (?2 IS NULL OR status = ?2)
 /// writer is what SQLite wants anyway.
 pub struct Store {
     conn: Mutex<Connection>,
-    checkpointer: Option<Checkpointer>,
+    /// `None` in memory, and once [`Store::close`] has stopped it.
+    checkpointer: Mutex<Option<Checkpointer>>,
 }
 
+/// Past this size the write-ahead log is copied into the database and emptied, even though that
+/// makes writers wait for the copy; `journal_size_limit` is the same, so a log that SQLite
+/// restarts by itself (when no write came during a checkpoint) shrinks to it as well.
+const WAL_LIMIT: u64 = 64 * 1024 * 1024;
+
 /// Copies the write-ahead log into the database from a thread of its own, with its own
-/// connection, twice a second. Dropping it stops the thread.
+/// connection. Dropping it stops the thread and waits for it.
 struct Checkpointer {
-    _stop: std::sync::mpsc::Sender<()>,
+    stop: Option<std::sync::mpsc::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+/// What the checkpointer does on one tick.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Round {
+    Rest,
+    /// Copy what it can without making anyone wait.
+    Passive,
+    /// The log outgrew its limit ([`WAL_LIMIT`]). Passive checkpoints never restart a log that
+    /// is written all the time (a writer restarts it only when it finds every frame copied), so
+    /// under steady load it grows without end: a passive checkpoint copies what it can, then
+    /// TRUNCATE waits for the writer, copies the rest and empties the file.
+    PassiveThenTruncate,
+}
+
+impl Round {
+    /// The round for a tick, given the size of the `-wal` file and whether a passive checkpoint
+    /// is due by the clock.
+    fn plan(wal_bytes: u64, limit: u64, passive_due: bool) -> Self {
+        if wal_bytes > limit {
+            Round::PassiveThenTruncate
+        } else if passive_due {
+            Round::Passive
+        } else {
+            Round::Rest
+        }
+    }
 }
 
 impl Checkpointer {
-    const INTERVAL: std::time::Duration = std::time::Duration::from_millis(500);
+    /// How often the log's size is looked at: under full load a tick's writes are a few MiB,
+    /// which is how far past its limit the log can get before it is emptied.
+    const TICK: std::time::Duration = std::time::Duration::from_millis(100);
+    /// A passive checkpoint every fifth tick, twice a second.
+    const TICKS_PER_PASSIVE: u32 = 5;
 
-    fn start(path: &Path) -> Result<Self> {
+    /// Starts checkpointing the database at `path`, keeping its log under about `wal_limit`.
+    fn start(path: &Path, wal_limit: u64) -> Result<Self> {
         let conn = Connection::open(path)?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        conn.pragma_update(None, "journal_size_limit", wal_limit as i64)?;
+        let wal = wal_path(path);
         let (stop, stopped) = std::sync::mpsc::channel::<()>();
-        std::thread::Builder::new()
+        let thread = std::thread::Builder::new()
             .name("sqlite-checkpoint".into())
             .spawn(move || {
-                while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(Self::INTERVAL) {
-                    // PASSIVE never blocks the writer; a failed round is retried on the next tick.
-                    if let Err(error) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+                let mut ticks = 0;
+                while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(Self::TICK) {
+                    ticks += 1;
+                    let wal_bytes = std::fs::metadata(&wal).map_or(0, |meta| meta.len());
+                    let round = Round::plan(wal_bytes, wal_limit, ticks >= Self::TICKS_PER_PASSIVE);
+                    if round == Round::Rest {
+                        continue;
+                    }
+                    ticks = 0;
+                    // PASSIVE never blocks the writer; a failed round is tried again later.
+                    if let Err(error) = checkpoint(&conn, "PASSIVE") {
                         tracing::debug!("checkpoint: {error}");
+                        continue;
+                    }
+                    if round == Round::PassiveThenTruncate {
+                        match checkpoint(&conn, "TRUNCATE") {
+                            Ok(true) => {}
+                            Ok(false) => {
+                                tracing::debug!("the log of {wal_bytes} bytes stays: readers or a writer held on")
+                            }
+                            Err(error) => tracing::debug!("checkpoint: {error}"),
+                        }
                     }
                 }
             })
             .map_err(|source| StoreError::CreateDir { path: path.display().to_string(), source })?;
-        Ok(Checkpointer { _stop: stop })
+        Ok(Checkpointer { stop: Some(stop), thread: Some(thread) })
     }
+}
+
+impl Drop for Checkpointer {
+    fn drop(&mut self) {
+        self.stop.take();
+        if let Some(thread) = self.thread.take() {
+            // A panic in the thread was already reported by the panic hook.
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Runs `PRAGMA wal_checkpoint(mode)`; says whether it finished (SQLite reports a checkpoint
+/// that readers or a writer kept from finishing as busy, not as an error).
+fn checkpoint(conn: &Connection, mode: &str) -> Result<bool> {
+    let busy: i64 = conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |row| row.get(0))?;
+    Ok(busy == 0)
+}
+
+/// SQLite's name for the write-ahead log of the database at `path`.
+fn wal_path(path: &Path) -> std::path::PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push("-wal");
+    name.into()
 }
 
 impl Store {
     /// Opens (creating if needed) `dir/state.sqlite`.
     pub fn open_in_dir(dir: &Path) -> Result<Self> {
+        Self::open_with_wal_limit(dir, WAL_LIMIT)
+    }
+
+    fn open_with_wal_limit(dir: &Path, wal_limit: u64) -> Result<Self> {
         std::fs::create_dir_all(dir)
             .map_err(|source| StoreError::CreateDir { path: dir.display().to_string(), source })?;
         let path = dir.join("state.sqlite");
@@ -110,9 +199,9 @@ impl Store {
         // Checkpoints fsync; the background checkpointer does them so that a step commit never
         // waits for one.
         conn.pragma_update(None, "wal_autocheckpoint", 0)?;
-        conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)?;
+        conn.pragma_update(None, "journal_size_limit", wal_limit as i64)?;
         let mut store = Self::with_connection(conn)?;
-        store.checkpointer = Some(Checkpointer::start(&path)?);
+        *store.checkpointer.get_mut().unwrap_or_else(|p| p.into_inner()) = Some(Checkpointer::start(&path, wal_limit)?);
         Ok(store)
     }
 
@@ -124,7 +213,21 @@ impl Store {
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         conn.set_prepared_statement_cache_capacity(64);
         migrations::migrate(&mut conn)?;
-        Ok(Store { conn: Mutex::new(conn), checkpointer: None })
+        Ok(Store { conn: Mutex::new(conn), checkpointer: Mutex::new(None) })
+    }
+
+    /// Stops the background checkpointer and copies the whole write-ahead log into the database,
+    /// leaving the `-wal` file empty: after a clean stop the state is one file. Call it once
+    /// nothing runs any more; the store stays usable, but what is written after it waits in the
+    /// log again. Dropping the store does the same.
+    pub fn close(&self) -> Result<()> {
+        // The checkpointer's thread is stopped first: two checkpoints at once make one of them
+        // fail at once, busy, without waiting.
+        drop(self.checkpointer.lock().unwrap_or_else(|p| p.into_inner()).take());
+        if !checkpoint(&self.conn(), "TRUNCATE")? {
+            return Err(StoreError::Busy("the write-ahead log could not be emptied".into()));
+        }
+        Ok(())
     }
 
     fn conn(&self) -> MutexGuard<'_, Connection> {
@@ -587,26 +690,19 @@ impl Store {
         Ok(())
     }
 
-    /// The earliest timer of a suspended (`waiting`) instance of one of `workflows`.
+    /// The earliest timer of a suspended (`waiting`) instance of one of `workflows`: one seek in
+    /// `timers_armed` per workflow, however many instances sleep.
     pub fn next_timer(&self, workflows: &[String]) -> Result<Option<i64>> {
         let conn = self.conn();
-        let mut stmt = conn.prepare_cached(
-            "SELECT MIN(t.due_at) FROM timers t JOIN instances i
-               ON i.workflow_name = t.workflow_name AND i.id = t.instance_id
-             WHERE i.status = 'waiting' AND t.workflow_name IN (SELECT value FROM json_each(?1))",
-        )?;
+        let mut stmt = conn.prepare_cached(NEXT_TIMER)?;
         stmt.query_row([json_list(workflows)], |row| row.get(0)).map_err(Into::into)
     }
 
-    /// Suspended instances of `workflows` with a timer due at or before `now`.
+    /// Suspended instances of `workflows` with a timer due at or before `now`; only due rows of
+    /// `timers_armed` are read.
     pub fn due_instances(&self, now: i64, workflows: &[String]) -> Result<Vec<(String, String)>> {
         let conn = self.conn();
-        let mut stmt = conn.prepare_cached(
-            "SELECT DISTINCT t.workflow_name, t.instance_id FROM timers t JOIN instances i
-               ON i.workflow_name = t.workflow_name AND i.id = t.instance_id
-             WHERE i.status = 'waiting' AND t.due_at <= ?1
-               AND t.workflow_name IN (SELECT value FROM json_each(?2))",
-        )?;
+        let mut stmt = conn.prepare_cached(DUE_INSTANCES)?;
         let rows = stmt.query_map(params![now, json_list(workflows)], |row| Ok((row.get(0)?, row.get(1)?)))?;
         rows.collect::<rusqlite::Result<_>>().map_err(Into::into)
     }
@@ -619,6 +715,14 @@ impl Store {
             .query_row(params![workflow, id, now], |_| Ok(()))
             .optional()?;
         Ok(found.is_some())
+    }
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        if let Err(error) = self.close() {
+            tracing::warn!("closing the state database: {error}");
+        }
     }
 }
 
@@ -721,6 +825,18 @@ pub struct InstanceEnd<'a> {
     pub terminated_by: Option<&'a str>,
 }
 
+/// The query of [`Store::next_timer`]. `armed` is 1 exactly while the timer's instance is
+/// `waiting` (triggers keep it so, see `migrations.rs`), so the waiting rule costs no join.
+const NEXT_TIMER: &str = "SELECT MIN((SELECT MIN(due_at) FROM timers
+                    WHERE workflow_name = runnable.value AND armed = 1))
+     FROM json_each(?1) AS runnable";
+
+/// The query of [`Store::due_instances`]. `CROSS JOIN` keeps SQLite from choosing to scan the
+/// timers and probe the list of workflows.
+const DUE_INSTANCES: &str = "SELECT DISTINCT t.workflow_name, t.instance_id
+     FROM json_each(?2) AS runnable CROSS JOIN timers AS t
+     WHERE t.workflow_name = runnable.value AND t.armed = 1 AND t.due_at <= ?1";
+
 /// A list of names as a JSON array, for `IN (SELECT value FROM json_each(?))`, which keeps a
 /// statement with a variable number of names cacheable.
 fn json_list(names: &[String]) -> String {
@@ -800,6 +916,162 @@ mod tests {
         assert_eq!(store.due_instances(60, &runnable).unwrap(), [("wf".to_owned(), "a".to_owned())]);
         assert_eq!(store.next_timer(&["other".to_owned()]).unwrap(), None);
         assert!(store.due_instances(60, &[]).unwrap().is_empty());
+    }
+
+    fn sleep_step(name: &str, wake_at: i64) -> StepRow {
+        let key = StepKey { kind: StepKind::Sleep, name: name.into(), count: 1 };
+        StepRow { wake_at: Some(wake_at), ..StepRow::started(key, 0, 1) }
+    }
+
+    #[test]
+    fn a_timer_counts_only_while_its_instance_waits() {
+        let store = Store::open_in_memory().unwrap();
+        let runnable = ["wf".to_owned()];
+        store.insert_instance(&instance("a", 1)).unwrap();
+        store.mark_running("wf", "a", "v1", 2).unwrap();
+        store.save_step("wf", "a", &sleep_step("nap", 50), None, TimerChange::Set(50)).unwrap();
+        assert_eq!(store.next_timer(&runnable).unwrap(), None, "set while running");
+        store.set_status("wf", "a", InstanceStatus::Waiting, 3).unwrap();
+        assert_eq!(store.next_timer(&runnable).unwrap(), Some(50), "armed by the suspension");
+        store.set_status("wf", "a", InstanceStatus::Paused, 4).unwrap();
+        assert_eq!(store.next_timer(&runnable).unwrap(), None, "a paused instance does not wake");
+        store.set_status("wf", "a", InstanceStatus::Waiting, 5).unwrap();
+        store.save_step("wf", "a", &sleep_step("later", 70), None, TimerChange::Set(70)).unwrap();
+        assert_eq!(store.due_instances(80, &runnable).unwrap(), [("wf".to_owned(), "a".to_owned())], "once each");
+        store.mark_running("wf", "a", "v1", 6).unwrap();
+        assert!(store.due_instances(80, &runnable).unwrap().is_empty(), "a running instance is not woken");
+        assert!(store.has_due_timer("wf", "a", 80).unwrap(), "the run still sees its own timers");
+        store.save_step("wf", "a", &sleep_step("nap", 50), None, TimerChange::Clear).unwrap();
+        store.set_status("wf", "a", InstanceStatus::Waiting, 7).unwrap();
+        assert_eq!(store.next_timer(&runnable).unwrap(), Some(70));
+        let end = InstanceEnd { status: InstanceStatus::Complete, output: None, error: None, terminated_by: None };
+        store.finish_instance("wf", "a", &end, 8).unwrap();
+        assert_eq!(store.next_timer(&runnable).unwrap(), None);
+    }
+
+    #[test]
+    fn the_next_timer_is_the_earliest_of_the_runnable_workflows() {
+        let store = Store::open_in_memory().unwrap();
+        for (workflow, id, due) in [("wf", "a", 300), ("wf", "b", 200), ("other", "c", 100), ("gone", "d", 50)] {
+            let row = InstanceRow::queued(workflow.into(), id.into(), "v1".into(), "{}".into(), 1);
+            store.insert_instance(&row).unwrap();
+            store.set_status(workflow, id, InstanceStatus::Waiting, 2).unwrap();
+            store.save_step(workflow, id, &sleep_step("nap", due), None, TimerChange::Set(due)).unwrap();
+        }
+        let runnable = ["wf".to_owned(), "other".to_owned()];
+        assert_eq!(store.next_timer(&runnable).unwrap(), Some(100));
+        let mut due = store.due_instances(250, &runnable).unwrap();
+        due.sort();
+        assert_eq!(due, [("other".to_owned(), "c".to_owned()), ("wf".to_owned(), "b".to_owned())]);
+        assert_eq!(store.next_timer(&[]).unwrap(), None);
+    }
+
+    /// The plan SQLite makes for `sql`, one line per step.
+    fn query_plan(store: &Store, sql: &str, params: impl rusqlite::Params) -> Vec<String> {
+        let conn = store.conn();
+        let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+        let rows = stmt.query_map(params, |row| row.get::<_, String>(3)).unwrap();
+        rows.collect::<rusqlite::Result<_>>().unwrap()
+    }
+
+    #[test]
+    fn timer_planning_seeks_the_armed_index_and_scans_no_table() {
+        let store = Store::open_in_memory().unwrap();
+        for n in 0..200 {
+            let id = format!("i{n}");
+            store.insert_instance(&instance(&id, n)).unwrap();
+            store.set_status("wf", &id, InstanceStatus::Waiting, n).unwrap();
+            store.save_step("wf", &id, &sleep_step("nap", 1_000 + n), None, TimerChange::Set(1_000 + n)).unwrap();
+        }
+        store.conn().execute_batch("ANALYZE").unwrap();
+        let runnable = json_list(&["wf".to_owned(), "other".to_owned()]);
+        let plans = [
+            (NEXT_TIMER, query_plan(&store, NEXT_TIMER, params![runnable])),
+            (DUE_INSTANCES, query_plan(&store, DUE_INSTANCES, params![1_100, runnable])),
+        ];
+        for (sql, plan) in plans {
+            assert!(
+                plan.iter().any(|line| line.starts_with("SEARCH") && line.contains("INDEX timers_armed")),
+                "{sql}\n{plan:#?}"
+            );
+            // The only thing read in full is the list of runnable workflows.
+            assert!(
+                plan.iter().all(|line| !line.starts_with("SCAN") || line.starts_with("SCAN runnable")),
+                "{sql}\n{plan:#?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_state_file_of_the_previous_schema_is_upgraded_with_its_timers_armed() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let mut conn = Connection::open(dir.path().join("state.sqlite")).unwrap();
+            migrations::migrate_to(&mut conn, 3).unwrap();
+            conn.execute_batch(
+                "INSERT INTO instances (workflow_name, id, version_id, status, params, trigger_source, created_on,
+                     modified_on)
+                 VALUES ('wf', 'asleep', 'v1', 'waiting', '{}', 'api', 1, 1),
+                        ('wf', 'busy', 'v1', 'running', '{}', 'api', 1, 1);
+                 INSERT INTO timers (workflow_name, instance_id, step, due_at)
+                 VALUES ('wf', 'asleep', 'sleep:1:nap', 500), ('wf', 'busy', 'sleep:1:nap', 100);",
+            )
+            .unwrap();
+        }
+        let store = Store::open_in_dir(dir.path()).unwrap();
+        let version: i64 = store.conn().query_row("PRAGMA user_version", [], |row| row.get(0)).unwrap();
+        assert_eq!(version, 4);
+        let runnable = ["wf".to_owned()];
+        assert_eq!(store.next_timer(&runnable).unwrap(), Some(500), "only the waiting instance's timer counts");
+        assert_eq!(store.due_instances(1_000, &runnable).unwrap(), [("wf".to_owned(), "asleep".to_owned())]);
+        store.set_status("wf", "busy", InstanceStatus::Waiting, 2).unwrap();
+        assert_eq!(store.next_timer(&runnable).unwrap(), Some(100), "the triggers work on an upgraded file");
+    }
+
+    #[test]
+    fn closing_empties_the_write_ahead_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_in_dir(dir.path()).unwrap();
+        for n in 0..50 {
+            store.insert_instance(&instance(&format!("i{n}"), n)).unwrap();
+        }
+        let wal = wal_path(&dir.path().join("state.sqlite"));
+        assert!(std::fs::metadata(&wal).unwrap().len() > 0);
+        store.close().unwrap();
+        assert_eq!(std::fs::metadata(&wal).map_or(0, |meta| meta.len()), 0);
+        assert_eq!(store.instance("wf", "i49").unwrap().unwrap().id, "i49", "the store stays usable");
+    }
+
+    #[test]
+    fn the_log_is_copied_twice_a_second_and_emptied_past_its_limit() {
+        assert_eq!(Round::plan(0, WAL_LIMIT, false), Round::Rest);
+        assert_eq!(Round::plan(WAL_LIMIT, WAL_LIMIT, false), Round::Rest);
+        assert_eq!(Round::plan(WAL_LIMIT, WAL_LIMIT, true), Round::Passive);
+        assert_eq!(Round::plan(WAL_LIMIT + 1, WAL_LIMIT, false), Round::PassiveThenTruncate);
+        assert_eq!(Round::plan(WAL_LIMIT + 1, WAL_LIMIT, true), Round::PassiveThenTruncate);
+    }
+
+    #[test]
+    fn the_log_is_emptied_under_writes_that_never_stop() {
+        const LIMIT: u64 = 1024 * 1024;
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_with_wal_limit(dir.path(), LIMIT).unwrap();
+        let wal = wal_path(&dir.path().join("state.sqlite"));
+        let params = format!("\"{}\"", "x".repeat(8 * 1024));
+        let (mut outgrown, mut n) = (false, 0);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            let row = InstanceRow::queued("wf".into(), format!("i{n}"), "v1".into(), params.clone(), n);
+            store.insert_instance(&row).unwrap();
+            n += 1;
+            let size = std::fs::metadata(&wal).map_or(0, |meta| meta.len());
+            outgrown |= size > LIMIT;
+            // `journal_size_limit` alone would leave the file at the limit, never under it.
+            if outgrown && size < LIMIT / 2 {
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "a log of {size} bytes after {n} writes");
+        }
     }
 
     #[test]

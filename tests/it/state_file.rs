@@ -1,5 +1,6 @@
-//! A damaged state file is refused at start, naming the file, instead of being served with
-//! errors later: a file that is no database, and a database with a damaged page.
+//! The state file: a damaged one is refused at start, naming the file, instead of being served
+//! with errors later (a file that is no database, and a database with a damaged page); a clean
+//! stop leaves the whole state in it, with an empty write-ahead log beside it.
 
 use serde_json::json;
 
@@ -72,4 +73,29 @@ async fn a_database_with_a_damaged_page_is_refused_and_left_as_it_was() {
     let stderr = refused_start(state.path());
     assert!(stderr.contains(&file.display().to_string()) && stderr.contains("is damaged"), "{stderr}");
     assert_eq!(std::fs::read(&file).expect("read the state file again"), bytes, "the damaged file was changed");
+}
+
+#[tokio::test]
+async fn a_clean_stop_empties_the_write_ahead_log_and_keeps_every_instance() {
+    let state = tempfile::tempdir().expect("a state folder");
+    let mut server = Server::start_with("basic", state.path(), &[]);
+    let done = server.create("recovers", json!({ "failForMs": 0, "delay": 10 })).await;
+    server.wait_for_status("recovers", &done, &["complete"]).await;
+    let asleep = server.create("wait-event", json!({ "sleepMs": 3_600_000 })).await;
+    server
+        .wait_for("wait-event", &asleep, "asleep", |d| status(d) == "waiting" && find_step(d, "delay-1").is_some())
+        .await;
+    let wal = state.path().join("state.sqlite-wal");
+    let size = |path: &std::path::Path| std::fs::metadata(path).map_or(0, |meta| meta.len());
+    assert!(size(&wal) > 0, "the instances were not written through the log");
+
+    let exit = server.interrupt();
+    assert!(exit.success(), "stepflare stopped with {exit:?}\n{}", server.logs());
+    assert_eq!(size(&wal), 0, "the write-ahead log after a clean stop\n{}", server.logs());
+
+    let server = Server::start_with("basic", state.path(), &[]);
+    let d = server.describe("recovers", &done).await;
+    assert_eq!((status(&d), &d["output"]), ("complete", &json!("recovered")), "{d:#}");
+    let d = server.describe("wait-event", &asleep).await;
+    assert_eq!(status(&d), "waiting", "{d:#}");
 }

@@ -281,20 +281,8 @@ impl Server {
 
     /// Sends SIGINT (Ctrl-C) and waits for the process to exit, at most [`PATIENCE`].
     pub fn interrupt(&mut self) -> ExitStatus {
-        let sent = Command::new("kill").args(["-INT", &self.child.id().to_string()]).status().expect("run kill");
-        assert!(sent.success(), "kill -INT failed");
-        let deadline = Instant::now() + PATIENCE;
-        loop {
-            if let Some(status) = self.child.try_wait().expect("poll the child") {
-                return status;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "stepflare did not exit within {PATIENCE:?} of SIGINT\n--- output ---\n{}",
-                self.logs()
-            );
-            thread::sleep(POLL);
-        }
+        self.signal("INT");
+        self.wait_exit(PATIENCE)
     }
 
     pub fn workflow_url(&self, wf: &str) -> String {
