@@ -9,6 +9,7 @@ mod consumer;
 mod fetch;
 mod host;
 mod loader;
+mod memory;
 mod node;
 mod resolve;
 mod runtime;

@@ -16,6 +16,7 @@ use super::bindings::{BindingHost, EnvBinding};
 use super::commonjs;
 use super::host::{HostReply, HostRequest, LogLevel, StepHost};
 use super::loader::{PRELUDE, ProjectCode, ProjectLoader, ProjectResolver, STREAMS, WEB};
+use super::memory::{LimitedAllocator, MEMORY_LIMIT};
 use super::threads;
 use super::timers;
 use super::watchdog::{Interruption, Watchdog};
@@ -119,20 +120,17 @@ async fn call_run<'js, H: StepHost>(
 }
 
 /// A new runtime, loading modules from `code`, and a context in it. The runtime must outlive
-/// the context, so both are returned.
-/// What one runtime may allocate: the memory of a Workers isolate. Going over it throws
-/// `InternalError: out of memory` in the code that allocated.
-const MEMORY_LIMIT: usize = 128 * 1024 * 1024;
-
-/// The runtime stops whatever it runs when `watchdog` says so.
+/// the context, so both are returned. The runtime stops whatever it runs when `watchdog` says
+/// so.
 pub(super) async fn fresh_context(
     code: &Arc<ProjectCode>,
     watchdog: &Watchdog,
 ) -> rquickjs::Result<(AsyncRuntime, AsyncContext)> {
-    let runtime = AsyncRuntime::new()?;
+    // Going over the memory limit throws `InternalError: out of memory` in the code that
+    // allocated.
+    let runtime = AsyncRuntime::new_with_alloc(LimitedAllocator::new(MEMORY_LIMIT))?;
     let watchdog = watchdog.clone();
     runtime.set_interrupt_handler(Some(Box::new(move || watchdog.should_interrupt()))).await;
-    runtime.set_memory_limit(MEMORY_LIMIT).await;
     runtime.set_loader(ProjectResolver { code: code.clone() }, ProjectLoader { code: code.clone() }).await;
     let context = AsyncContext::full(&runtime).await?;
     Ok((runtime, context))
