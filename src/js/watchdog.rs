@@ -184,15 +184,21 @@ impl<F: Future> Future for Metered<F> {
 }
 
 /// CPU used since the meter last restarted: whole polls already counted, plus the poll going on
-/// now. A poll runs on one thread, so the thread's CPU clock measures it; the wall clock, which
-/// never reads less, spares reading the CPU clock while far from the limit.
+/// now. A poll runs on one thread, so the thread's CPU clock measures it. Reading that clock is a
+/// system call, too slow to make twice per poll; a short poll counts its wall time (never less
+/// than its CPU time), and a poll that goes on for long reads the CPU clock from then on, taking
+/// the wall time before as CPU.
 #[derive(Debug)]
 struct CpuMeter {
     limit: Duration,
     used: Duration,
-    /// When the poll going on now began: wall clock and this thread's CPU clock.
-    poll: Option<(Instant, Duration)>,
+    /// The poll going on now: when it began, and the thread's CPU clock at that time once it is
+    /// long enough to be read precisely.
+    poll: Option<(Instant, Option<Duration>)>,
 }
+
+/// How long a poll may run before its CPU time is read from the CPU clock.
+const PRECISE_AFTER: Duration = Duration::from_millis(1);
 
 impl CpuMeter {
     fn new(limit: Duration) -> Self {
@@ -200,13 +206,15 @@ impl CpuMeter {
     }
 
     fn enter(&mut self) {
-        self.poll = Some((Instant::now(), thread_cpu_time()));
+        self.poll = Some((Instant::now(), None));
     }
 
     fn leave(&mut self) {
-        if let Some((_, cpu_at_start)) = self.poll.take() {
-            self.used += thread_cpu_time().saturating_sub(cpu_at_start);
-        }
+        self.used += match self.poll.take() {
+            Some((_, Some(cpu_at_start))) => thread_cpu_time().saturating_sub(cpu_at_start),
+            Some((wall_at_start, None)) => wall_at_start.elapsed(),
+            None => Duration::ZERO,
+        };
     }
 
     fn restart(&mut self) {
@@ -217,11 +225,20 @@ impl CpuMeter {
     }
 
     /// The limit in ms, when the CPU used is over it.
-    fn over_limit(&self) -> Option<u64> {
-        let over = match self.poll {
+    fn over_limit(&mut self) -> Option<u64> {
+        let over = match &mut self.poll {
             None => self.used > self.limit,
-            Some((wall_at_start, _)) if self.used + wall_at_start.elapsed() <= self.limit => false,
-            Some((_, cpu_at_start)) => self.used + thread_cpu_time().saturating_sub(cpu_at_start) > self.limit,
+            Some((wall_at_start, cpu_at_start)) => {
+                let elapsed = wall_at_start.elapsed();
+                if elapsed > PRECISE_AFTER && cpu_at_start.is_none() {
+                    *cpu_at_start = Some(thread_cpu_time().saturating_sub(elapsed));
+                }
+                match cpu_at_start {
+                    _ if self.used + elapsed <= self.limit => false,
+                    Some(cpu_at_start) => self.used + thread_cpu_time().saturating_sub(*cpu_at_start) > self.limit,
+                    None => true,
+                }
+            }
         };
         over.then_some(self.limit.as_millis() as u64)
     }
@@ -297,6 +314,19 @@ mod tests {
             watchdog.meter().leave();
         }
         assert!(!watchdog.should_interrupt(), "each step boundary starts the count again");
+    }
+
+    #[test]
+    fn a_long_poll_that_mostly_waits_is_not_counted_as_cpu() {
+        let watchdog = Watchdog::new(Duration::from_millis(200));
+        watchdog.meter().enter();
+        std::thread::sleep(PRECISE_AFTER * 2);
+        // The interrupt handler's first look past `PRECISE_AFTER` starts reading the CPU clock.
+        assert!(!watchdog.should_interrupt());
+        std::thread::sleep(Duration::from_millis(300));
+        assert!(!watchdog.should_interrupt(), "300 ms asleep is over 200 ms of wall time, not of CPU");
+        watchdog.meter().leave();
+        assert!(watchdog.meter().used < Duration::from_millis(200), "{:?}", watchdog.meter().used);
     }
 
     #[test]
