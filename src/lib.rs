@@ -8,6 +8,7 @@
 //! - [`config`]: finds and validates the project's wrangler config; errors carry file:line:col.
 //! - [`cron`]: Cloudflare's cron syntax (1 is Sunday; `L`, `W`, `#`) and when an expression fires.
 //! - [`ids`]: validated identifiers (workflow names, instance ids, event types, step keys).
+//! - [`model`]: the statuses, errors, instances and steps every part speaks in.
 //! - [`store`]: every durable fact, in one SQLite file; commits before callers are told.
 //! - [`engine`]: the instance lifecycle, concurrency slots, timers, events, replay decisions.
 //! - [`js`]: runs workflow code in QuickJS; the `cloudflare:*` modules; `WorkflowStep`.
@@ -27,6 +28,7 @@ pub mod cron;
 pub mod engine;
 pub mod ids;
 pub mod js;
+pub mod model;
 pub mod project;
 pub mod queues;
 pub mod reload;

@@ -12,7 +12,8 @@ use crate::cron::CronExpression;
 use crate::engine::{DEFAULT_STEPS_LIMIT, WorkflowDef};
 use crate::ids::WorkflowName;
 use crate::js::{self, EnvBinding, ProjectCode, WorkerCode};
-use crate::store::{Store, StoreError, VersionRow, WorkflowRow};
+use crate::model::{Version, WorkflowRecord};
+use crate::store::{Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProjectError {
@@ -87,7 +88,7 @@ pub async fn load(path: &Path, store: &Store, now_ms: i64) -> Result<Project, Pr
     for workflow in local {
         let name = WorkflowName::parse(&workflow.name)
             .map_err(|e| ConfigError::Invalid { location: workflow.location.clone(), message: e.to_string() })?;
-        let row = store.upsert_workflow(&WorkflowRow {
+        let row = store.upsert_workflow(&WorkflowRecord {
             name: workflow.name.clone(),
             id: uuid::Uuid::new_v4().to_string(),
             class_name: workflow.class_name.clone(),
@@ -99,7 +100,7 @@ pub async fn load(path: &Path, store: &Store, now_ms: i64) -> Result<Project, Pr
         let version_id = match store.latest_version(&workflow.name)? {
             Some(version) if version.source_hash == version_hash => version.id,
             _ => {
-                let version = VersionRow {
+                let version = Version {
                     id: uuid::Uuid::new_v4().to_string(),
                     workflow_name: workflow.name.clone(),
                     source_hash: version_hash,

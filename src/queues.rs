@@ -22,7 +22,8 @@ use crate::js::{
     BindingError, BindingFuture, BindingHost, BindingRequest, DeliveredMessage, MessageDecision, QueueBatch,
     QueueSendMessage, WorkerCode, handle_queue,
 };
-use crate::store::{ErrorInfo, NewQueueMessage, QueueMessageRow, Settlement, Store, StoreError};
+use crate::model::ErrorInfo;
+use crate::store::{NewQueueMessage, QueueMessageRow, Settlement, Store, StoreError};
 use crate::workers::Workers;
 
 /// How long a `queue` handler may run, as on Cloudflare; then its batch is retried.

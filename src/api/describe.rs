@@ -11,9 +11,9 @@ use super::envelope::{ApiError, codes, ok, optional_timestamp, shown, timestamp}
 use super::extract::{ApiPath, ApiQuery};
 use super::paths::InstancePath;
 use crate::engine::InstanceHistory;
-use crate::engine::lifecycle::InstanceStatus;
 use crate::ids::StepKind;
-use crate::store::{InstanceRow, StepRow, StepState};
+use crate::model::InstanceStatus;
+use crate::model::{Instance, Step, StepState};
 
 #[derive(Deserialize, Default)]
 pub struct DescribeQuery {
@@ -57,7 +57,7 @@ pub(super) fn parse_json_text(text: Option<&str>) -> Value {
 }
 
 pub(super) fn instance_details(history: &InstanceHistory) -> Value {
-    let row: &InstanceRow = &history.instance;
+    let row: &Instance = &history.instance;
     let success = match row.status {
         InstanceStatus::Complete => json!(true),
         InstanceStatus::Errored | InstanceStatus::Terminated => json!(false),
@@ -89,7 +89,7 @@ pub(super) fn instance_details(history: &InstanceHistory) -> Value {
     details
 }
 
-fn step_details(step: &StepRow, history: &InstanceHistory) -> Value {
+fn step_details(step: &Step, history: &InstanceHistory) -> Value {
     let finished = step.state == StepState::Succeeded || step.state == StepState::Failed;
     let error = step.error.as_ref().map(|e| json!({ "name": e.name, "message": e.message }));
     match step.key.kind {

@@ -12,10 +12,10 @@ use super::envelope::{ApiError, codes, ok, ok_with_info, optional_timestamp, sho
 use super::extract::{ApiJson, ApiPath, ApiQuery, OptionalJson};
 use super::paths::{InstancePath, WorkflowPath, requested_id};
 use super::retention::RetentionBody;
-use crate::engine::lifecycle::InstanceStatus;
 use crate::engine::{EngineError, MAX_BATCH, NewInstance, WorkflowDef};
 use crate::ids::InstanceId;
-use crate::store::{InstanceFilter, InstanceRow};
+use crate::model::InstanceStatus;
+use crate::model::{Instance, InstanceFilter};
 
 /// The body of create; `instance_retention` and `location_hint` are checked against
 /// Cloudflare's schema and have no effect locally.
@@ -50,7 +50,7 @@ impl CreateBody {
     }
 }
 
-fn summary(row: &InstanceRow, def: &WorkflowDef) -> Value {
+fn summary(row: &Instance, def: &WorkflowDef) -> Value {
     json!({
         "id": row.id,
         "status": row.status.as_str(),
@@ -182,7 +182,7 @@ fn parse_date(text: &str) -> Option<i64> {
 
 /// The cursor is the `(created_on, id)` of the last row of a page: stable while instances are
 /// created, unlike an offset.
-fn encode_cursor(row: &InstanceRow) -> String {
+fn encode_cursor(row: &Instance) -> String {
     format!("{}.{}", row.created_on, row.id)
 }
 

@@ -10,8 +10,8 @@ use super::envelope::{ApiError, ok, shown, timestamp};
 use super::extract::{ApiJson, ApiPath};
 use super::paths::InstancePath;
 use crate::engine::RestartFrom;
-use crate::engine::lifecycle::InstanceStatus;
 use crate::ids::StepKind;
+use crate::model::InstanceStatus;
 
 /// `{status}` in Cloudflare's API; the local explorer API of older wrangler versions sends
 /// `{action}` instead, so both are read.

@@ -13,9 +13,9 @@ use super::extract::{ApiPath, ApiQuery};
 use super::paging::Page;
 use super::paths::{VersionPath, WorkflowPath};
 use crate::engine::WorkflowDef;
-use crate::store::VersionRow;
+use crate::model::Version;
 
-fn version_json(def: &WorkflowDef, version: &VersionRow) -> Value {
+fn version_json(def: &WorkflowDef, version: &Version) -> Value {
     json!({
         "id": version.id,
         "workflow_id": def.workflow_id,
@@ -49,7 +49,7 @@ pub async fn list(
     Ok(ok_with_info(json!(result), info))
 }
 
-fn find_version(state: &AppState, path: &VersionPath) -> Result<(std::sync::Arc<WorkflowDef>, VersionRow), ApiError> {
+fn find_version(state: &AppState, path: &VersionPath) -> Result<(std::sync::Arc<WorkflowDef>, Version), ApiError> {
     let def = state.engine.workflow(&path.workflow_name)?;
     let versions = state.engine.versions(&path.workflow_name)?;
     let version = versions.into_iter().find(|v| v.id == path.version_id).ok_or_else(|| {

@@ -2,65 +2,7 @@
 //! The engine applies the effects (cancel a run, enqueue, clear state); nothing here does IO,
 //! so every transition is tested exhaustively below.
 
-use std::fmt;
-
-/// The statuses of the binding API (spec §1.2). REST adds `rollingBack`, which stepflare never
-/// enters because rollback handlers are not run yet.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum InstanceStatus {
-    Queued,
-    Running,
-    Paused,
-    Errored,
-    Terminated,
-    Complete,
-    Waiting,
-    WaitingForPause,
-    Unknown,
-}
-
-impl InstanceStatus {
-    pub const ALL: [InstanceStatus; 9] = [
-        InstanceStatus::Queued,
-        InstanceStatus::Running,
-        InstanceStatus::Paused,
-        InstanceStatus::Errored,
-        InstanceStatus::Terminated,
-        InstanceStatus::Complete,
-        InstanceStatus::Waiting,
-        InstanceStatus::WaitingForPause,
-        InstanceStatus::Unknown,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            InstanceStatus::Queued => "queued",
-            InstanceStatus::Running => "running",
-            InstanceStatus::Paused => "paused",
-            InstanceStatus::Errored => "errored",
-            InstanceStatus::Terminated => "terminated",
-            InstanceStatus::Complete => "complete",
-            InstanceStatus::Waiting => "waiting",
-            InstanceStatus::WaitingForPause => "waitingForPause",
-            InstanceStatus::Unknown => "unknown",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|status| status.as_str() == text)
-    }
-
-    /// Finite states: nothing runs and nothing will, short of a restart.
-    pub fn is_finished(self) -> bool {
-        matches!(self, InstanceStatus::Errored | InstanceStatus::Terminated | InstanceStatus::Complete)
-    }
-}
-
-impl fmt::Display for InstanceStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+use crate::model::InstanceStatus;
 
 /// Something that happens to an instance: a user's request or the run's own progress.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

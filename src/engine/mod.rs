@@ -24,15 +24,14 @@ use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
 use self::clock::Clock;
-use self::lifecycle::{Command, Effect, InstanceStatus, Refusal, transition};
+use self::lifecycle::{Command, Effect, Refusal, transition};
 use self::run::{RunControl, RunHost};
 use crate::cron::CronExpression;
 use crate::ids::{EventType, InstanceId, InvalidId, StepKind, WorkflowName};
 use crate::js::{BindingHost, EnvBinding, ProjectCode, RunOutcome, RunRequest, run_workflow};
-use crate::store::{
-    AttemptRow, CronOwner, InstanceEnd, InstanceFilter, InstanceRow, StepRow, StepState, Store, StoreError, VersionRow,
-    WorkflowRow,
-};
+use crate::model::InstanceStatus;
+use crate::model::{Attempt, Instance, InstanceFilter, Step, StepState, Version, WorkflowRecord};
+use crate::store::{CronOwner, InstanceEnd, Store, StoreError};
 
 /// Params and event payloads are limited to 1 MiB (spec §1.3).
 pub const MAX_PAYLOAD_BYTES: usize = 1 << 20;
@@ -116,19 +115,19 @@ pub struct RestartFrom {
 /// An instance with its step history, for describe.
 #[derive(Debug, Clone)]
 pub struct InstanceHistory {
-    pub instance: InstanceRow,
-    pub steps: Vec<StepRow>,
-    pub attempts: Vec<AttemptRow>,
+    pub instance: Instance,
+    pub steps: Vec<Step>,
+    pub attempts: Vec<Attempt>,
 }
 
 impl InstanceHistory {
     /// The attempts of a `do` step in order. A first attempt that succeeded is not stored (the
     /// step row says everything about it), so it is rebuilt here.
-    pub fn attempts_of(&self, step: &StepRow) -> Vec<AttemptRow> {
-        let mut attempts: Vec<AttemptRow> = self.attempts.iter().filter(|a| a.key == step.key).cloned().collect();
+    pub fn attempts_of(&self, step: &Step) -> Vec<Attempt> {
+        let mut attempts: Vec<Attempt> = self.attempts.iter().filter(|a| a.key == step.key).cloned().collect();
         let succeeded_first_time = step.state == StepState::Succeeded && step.attempts_made == 1;
         if succeeded_first_time && !attempts.iter().any(|a| a.attempt == 1) {
-            attempts.push(AttemptRow {
+            attempts.push(Attempt {
                 key: step.key.clone(),
                 attempt: 1,
                 started_on: step.started_on,
@@ -214,12 +213,12 @@ impl Engine {
     }
 
     /// The stored record of `workflow` (its id and dates), if it was ever loaded.
-    pub fn workflow_record(&self, workflow: &str) -> Result<Option<WorkflowRow>, EngineError> {
+    pub fn workflow_record(&self, workflow: &str) -> Result<Option<WorkflowRecord>, EngineError> {
         Ok(self.inner.store.workflow(workflow)?)
     }
 
     /// The versions of `workflow`'s code, newest first.
-    pub fn versions(&self, workflow: &str) -> Result<Vec<VersionRow>, EngineError> {
+    pub fn versions(&self, workflow: &str) -> Result<Vec<Version>, EngineError> {
         Ok(self.inner.store.versions(workflow)?)
     }
 
@@ -346,7 +345,7 @@ impl Engine {
     }
 
     /// Creates an instance in `queued`; it starts when a slot is free.
-    pub fn create(&self, workflow: &str, new: NewInstance) -> Result<InstanceRow, EngineError> {
+    pub fn create(&self, workflow: &str, new: NewInstance) -> Result<Instance, EngineError> {
         let def = self.workflow(workflow)?;
         let params = new.params.to_string();
         if params.len() > MAX_PAYLOAD_BYTES {
@@ -354,9 +353,9 @@ impl Engine {
         }
         let id = new.id.unwrap_or_else(InstanceId::generate);
         let now = self.now_ms();
-        let row = InstanceRow {
+        let row = Instance {
             trigger_source: new.trigger_source.to_owned(),
-            ..InstanceRow::queued(def.name.to_string(), id.to_string(), def.version_id.clone(), params, now)
+            ..Instance::queued(def.name.to_string(), id.to_string(), def.version_id.clone(), params, now)
         };
         self.insert_and_enqueue(&row)?;
         Ok(row)
@@ -370,7 +369,7 @@ impl Engine {
         workflow: &str,
         cron: &str,
         scheduled_ms: i64,
-    ) -> Result<Option<InstanceRow>, EngineError> {
+    ) -> Result<Option<Instance>, EngineError> {
         let row = self.scheduled_instance(workflow, cron, scheduled_ms)?;
         let owner = CronOwner::Workflow(row.workflow_name.clone());
         if !self.inner.store.insert_fired_instance(&row, &owner, cron, scheduled_ms)? {
@@ -382,7 +381,7 @@ impl Engine {
 
     /// Fires `cron` of `workflow` now, by hand: the instance is made as a firing at this moment
     /// would make it, and the firings on the clock are left as they are.
-    pub fn trigger_schedule(&self, workflow: &str, cron: &str) -> Result<InstanceRow, EngineError> {
+    pub fn trigger_schedule(&self, workflow: &str, cron: &str) -> Result<Instance, EngineError> {
         let row = self.scheduled_instance(workflow, cron, self.now_ms())?;
         self.insert_and_enqueue(&row)?;
         Ok(row)
@@ -390,7 +389,7 @@ impl Engine {
 
     /// The instance a firing of `cron` at `scheduled_ms` creates; `cron` must be one of the
     /// workflow's schedules.
-    fn scheduled_instance(&self, workflow: &str, cron: &str, scheduled_ms: i64) -> Result<InstanceRow, EngineError> {
+    fn scheduled_instance(&self, workflow: &str, cron: &str, scheduled_ms: i64) -> Result<Instance, EngineError> {
         let def = self.workflow(workflow)?;
         if !def.schedules.iter().any(|schedule| schedule.as_str() == cron) {
             return Err(EngineError::NoSuchSchedule { workflow: workflow.to_owned(), cron: cron.to_owned() });
@@ -398,15 +397,15 @@ impl Engine {
         let now = self.now_ms();
         let schedule = serde_json::json!({ "cron": cron, "scheduledTime": scheduled_ms });
         let id = InstanceId::for_firing(cron, scheduled_ms).to_string();
-        Ok(InstanceRow {
+        Ok(Instance {
             trigger_source: "cron".to_owned(),
             schedule: Some(schedule.to_string()),
-            ..InstanceRow::queued(def.name.to_string(), id, def.version_id.clone(), Value::Null.to_string(), now)
+            ..Instance::queued(def.name.to_string(), id, def.version_id.clone(), Value::Null.to_string(), now)
         })
     }
 
     /// Inserts a new instance (refusing an id that exists) and puts it in line for a slot.
-    fn insert_and_enqueue(&self, row: &InstanceRow) -> Result<(), EngineError> {
+    fn insert_and_enqueue(&self, row: &Instance) -> Result<(), EngineError> {
         match self.inner.store.insert_instance(row) {
             Err(StoreError::InstanceExists) => return Err(EngineError::InstanceExists(row.id.clone())),
             other => other?,
@@ -416,12 +415,12 @@ impl Engine {
     }
 
     /// Puts a just-created instance in line for a slot.
-    fn enqueue_created(&self, row: &InstanceRow) {
+    fn enqueue_created(&self, row: &Instance) {
         self.inner.lock_scheduler().push((row.workflow_name.clone(), row.id.clone()), false);
         self.inner.start_ready();
     }
 
-    pub fn instance(&self, workflow: &str, id: &str) -> Result<InstanceRow, EngineError> {
+    pub fn instance(&self, workflow: &str, id: &str) -> Result<Instance, EngineError> {
         self.workflow(workflow)?;
         self.inner.store.instance(workflow, id)?.ok_or_else(|| EngineError::InstanceNotFound(id.to_owned()))
     }
@@ -443,7 +442,7 @@ impl Engine {
         Ok(InstanceHistory { instance, steps, attempts })
     }
 
-    pub fn list(&self, filter: &InstanceFilter) -> Result<Vec<InstanceRow>, EngineError> {
+    pub fn list(&self, filter: &InstanceFilter) -> Result<Vec<Instance>, EngineError> {
         self.workflow(&filter.workflow)?;
         Ok(self.inner.store.list_instances(filter)?)
     }
@@ -540,7 +539,7 @@ impl Engine {
     /// Creates several instances; ids that already exist are skipped (not an error) and left
     /// out of the result, as Cloudflare documents for `createBatch`. Every id is checked before
     /// anything is written, so a bad batch creates nothing.
-    pub fn create_batch(&self, workflow: &str, batch: Vec<NewInstance>) -> Result<Vec<InstanceRow>, EngineError> {
+    pub fn create_batch(&self, workflow: &str, batch: Vec<NewInstance>) -> Result<Vec<Instance>, EngineError> {
         self.workflow(workflow)?;
         if batch.is_empty() || batch.len() > MAX_BATCH {
             return Err(EngineError::BatchSize(batch.len()));

@@ -18,7 +18,8 @@ use crate::js::{
     AttemptOutcome, BindingHost, EXCEEDED_CPU, HostReply, HostRequest, InterruptCause, Interruption, LogLevel,
     RunOutcome, StepHost,
 };
-use crate::store::{AttemptRow, ErrorInfo, StepRow, StepState, TimerChange};
+use crate::model::{Attempt, ErrorInfo, Step, StepState};
+use crate::store::TimerChange;
 
 /// The default and the bounds of `waitForEvent`'s timeout, and the longest sleep (spec §2.5, §2.6).
 const DEFAULT_EVENT_TIMEOUT_MS: u64 = 24 * 3_600_000;
@@ -130,7 +131,7 @@ impl RunControl {
 /// Replay state: the steps stored before this run started plus those it made, and how many
 /// times each (kind, name) was called so far in this run.
 struct Replay {
-    steps: HashMap<StepKey, StepRow>,
+    steps: HashMap<StepKey, Step>,
     occurrences: HashMap<(StepKind, String), u32>,
     next_seq: u32,
     attempt_started: HashMap<StepKey, i64>,
@@ -145,10 +146,10 @@ impl Replay {
         StepKey { kind, name: name.to_owned(), count: *count }
     }
 
-    fn new_row(&mut self, key: &StepKey, now: i64) -> StepRow {
+    fn new_row(&mut self, key: &StepKey, now: i64) -> Step {
         let seq = self.next_seq;
         self.next_seq += 1;
-        StepRow::started(key.clone(), seq, now)
+        Step::started(key.clone(), seq, now)
     }
 }
 
@@ -169,7 +170,7 @@ impl RunHost {
         key: InstanceKey,
         steps_limit: u32,
         control: Arc<RunControl>,
-        stored: Vec<StepRow>,
+        stored: Vec<Step>,
     ) -> Self {
         let next_seq = stored.iter().map(|s| s.seq + 1).max().unwrap_or(0);
         let do_steps = stored.iter().filter(|s| s.key.kind == StepKind::Do).count();
@@ -192,14 +193,14 @@ impl RunHost {
 
     /// Steps whose callback is running now, with the attempt in progress: describe shows them
     /// although nothing about them is stored until the attempt ends.
-    pub fn in_flight(&self) -> Vec<(StepRow, AttemptRow)> {
+    pub fn in_flight(&self) -> Vec<(Step, Attempt)> {
         let replay = self.replay();
         let mut running: Vec<_> = replay
             .attempt_started
             .iter()
             .filter_map(|(key, started_on)| {
                 let row = replay.steps.get(key)?.clone();
-                let attempt = AttemptRow {
+                let attempt = Attempt {
                     key: key.clone(),
                     attempt: row.attempts_made + 1,
                     started_on: *started_on,
@@ -229,7 +230,7 @@ impl RunHost {
     }
 
     /// Persists a step row; a store failure fails the instance rather than losing the result.
-    fn save(&self, row: &StepRow, attempt: Option<&AttemptRow>, timer: TimerChange) -> Result<(), Option<HostReply>> {
+    fn save(&self, row: &Step, attempt: Option<&Attempt>, timer: TimerChange) -> Result<(), Option<HostReply>> {
         let (workflow, id) = (&self.key.0, &self.key.1);
         self.inner.store.save_step(workflow, id, row, attempt, timer).map_err(|error| {
             self.fail_instance(ErrorInfo::new(
@@ -329,7 +330,7 @@ impl RunHost {
         let had_timer = row.wake_at.is_some();
         row.attempts_made = attempt;
         let mut attempt_row =
-            AttemptRow { key: key.clone(), attempt, started_on, ended_on: Some(now), success: Some(true), error: None };
+            Attempt { key: key.clone(), attempt, started_on, ended_on: Some(now), success: Some(true), error: None };
         let outcome = match outcome {
             AttemptOutcome::Ok { output: Some(output) } if output.len() > MAX_PAYLOAD_BYTES => AttemptOutcome::Err {
                 error: ErrorInfo::new(

@@ -11,7 +11,7 @@ use super::runtime::{drain_wait_until, error_info, execution_context};
 use super::threads;
 use super::watchdog::Watchdog;
 use super::worker::{WorkerCode, call_handler, fresh_context, prepare, stopped_or};
-use crate::store::ErrorInfo;
+use crate::model::ErrorInfo;
 
 /// A batch as the handler receives it.
 #[derive(Debug, Clone, Serialize)]

@@ -7,7 +7,7 @@ use std::future::Future;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::store::ErrorInfo;
+use crate::model::ErrorInfo;
 
 /// What `WorkflowStep` asks of the host.
 #[derive(Debug, Clone, Deserialize)]

@@ -21,7 +21,7 @@ use super::threads;
 use super::timers;
 use super::watchdog::{Interruption, Watchdog};
 use crate::config::NodeCompat;
-use crate::store::ErrorInfo;
+use crate::model::ErrorInfo;
 
 /// Everything a run needs to know about the instance.
 #[derive(Debug, Clone)]

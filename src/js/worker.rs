@@ -22,7 +22,7 @@ use super::runtime::{self, NoSteps, drain_wait_until, error_info, execution_cont
 use super::threads;
 use super::watchdog::Watchdog;
 use crate::cron::CronExpression;
-use crate::store::ErrorInfo;
+use crate::model::ErrorInfo;
 
 /// The Worker of a project: its code, vars, bindings, and what it consumes and is triggered by.
 #[derive(Debug, Clone)]

@@ -13,13 +13,12 @@ use std::sync::{Mutex, MutexGuard};
 use rusqlite::{Connection, OptionalExtension, params};
 
 pub use queues::{NewQueueMessage, QueueBacklog, QueueMessageRow, Settlement};
-pub use rows::{
-    AttemptRow, CronFiringRow, CronOwner, ErrorInfo, EventRow, InstanceFilter, InstanceRow, StepRow, StepState,
-    VersionRow, WorkflowRow,
-};
+pub use rows::{CronFiringRow, CronOwner, EventRow};
 
-use crate::engine::lifecycle::InstanceStatus;
 use crate::ids::{StepKey, StepKind};
+use crate::model::{
+    Attempt, ErrorInfo, Instance, InstanceFilter, InstanceStatus, Step, StepState, Version, WorkflowRecord,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -238,7 +237,7 @@ impl Store {
 
     // ---- workflows and versions ----
 
-    pub fn upsert_workflow(&self, row: &WorkflowRow) -> Result<WorkflowRow> {
+    pub fn upsert_workflow(&self, row: &WorkflowRecord) -> Result<WorkflowRecord> {
         let conn = self.conn();
         conn.execute(
             "INSERT INTO workflows (name, id, class_name, script_name, created_on, modified_on)
@@ -250,44 +249,44 @@ impl Store {
         conn.query_row(
             "SELECT name, id, class_name, script_name, created_on, modified_on FROM workflows WHERE name = ?1",
             [&row.name],
-            WorkflowRow::from_row,
+            WorkflowRecord::from_row,
         )
         .map_err(Into::into)
     }
 
-    pub fn workflow(&self, name: &str) -> Result<Option<WorkflowRow>> {
+    pub fn workflow(&self, name: &str) -> Result<Option<WorkflowRecord>> {
         let conn = self.conn();
         conn.query_row(
             "SELECT name, id, class_name, script_name, created_on, modified_on FROM workflows WHERE name = ?1",
             [name],
-            WorkflowRow::from_row,
+            WorkflowRecord::from_row,
         )
         .optional()
         .map_err(Into::into)
     }
 
-    pub fn workflows(&self) -> Result<Vec<WorkflowRow>> {
+    pub fn workflows(&self) -> Result<Vec<WorkflowRecord>> {
         let conn = self.conn();
         let mut stmt = conn.prepare_cached(
             "SELECT name, id, class_name, script_name, created_on, modified_on FROM workflows ORDER BY name",
         )?;
-        let rows = stmt.query_map([], WorkflowRow::from_row)?;
+        let rows = stmt.query_map([], WorkflowRecord::from_row)?;
         rows.collect::<rusqlite::Result<_>>().map_err(Into::into)
     }
 
-    pub fn latest_version(&self, workflow: &str) -> Result<Option<VersionRow>> {
+    pub fn latest_version(&self, workflow: &str) -> Result<Option<Version>> {
         let conn = self.conn();
         conn.query_row(
             "SELECT id, workflow_name, source_hash, class_name, created_on FROM versions
              WHERE workflow_name = ?1 ORDER BY created_on DESC, rowid DESC LIMIT 1",
             [workflow],
-            VersionRow::from_row,
+            Version::from_row,
         )
         .optional()
         .map_err(Into::into)
     }
 
-    pub fn insert_version(&self, row: &VersionRow) -> Result<()> {
+    pub fn insert_version(&self, row: &Version) -> Result<()> {
         self.conn().execute(
             "INSERT INTO versions (id, workflow_name, source_hash, class_name, created_on) VALUES (?1, ?2, ?3, ?4, ?5)",
             params![row.id, row.workflow_name, row.source_hash, row.class_name, row.created_on],
@@ -295,20 +294,20 @@ impl Store {
         Ok(())
     }
 
-    pub fn versions(&self, workflow: &str) -> Result<Vec<VersionRow>> {
+    pub fn versions(&self, workflow: &str) -> Result<Vec<Version>> {
         let conn = self.conn();
         let mut stmt = conn.prepare_cached(
             "SELECT id, workflow_name, source_hash, class_name, created_on FROM versions
              WHERE workflow_name = ?1 ORDER BY created_on DESC, rowid DESC",
         )?;
-        let rows = stmt.query_map([workflow], VersionRow::from_row)?;
+        let rows = stmt.query_map([workflow], Version::from_row)?;
         rows.collect::<rusqlite::Result<_>>().map_err(Into::into)
     }
 
     // ---- instances ----
 
     /// Inserts a new instance; refuses an id that exists in the same workflow.
-    pub fn insert_instance(&self, row: &InstanceRow) -> Result<()> {
+    pub fn insert_instance(&self, row: &Instance) -> Result<()> {
         if !insert_new_instance(&self.conn(), row)? {
             return Err(StoreError::InstanceExists);
         }
@@ -318,7 +317,7 @@ impl Store {
     /// Inserts the instance a cron firing creates and records the firing as done, in one commit,
     /// so that a crash can neither lose the firing nor repeat it. An instance with the same id
     /// means the firing was made already: nothing is inserted and `false` comes back.
-    pub fn insert_fired_instance(&self, row: &InstanceRow, owner: &CronOwner, cron: &str, at: i64) -> Result<bool> {
+    pub fn insert_fired_instance(&self, row: &Instance, owner: &CronOwner, cron: &str, at: i64) -> Result<bool> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         let inserted = insert_new_instance(&tx, row)?;
@@ -327,18 +326,18 @@ impl Store {
         Ok(inserted)
     }
 
-    pub fn instance(&self, workflow: &str, id: &str) -> Result<Option<InstanceRow>> {
+    pub fn instance(&self, workflow: &str, id: &str) -> Result<Option<Instance>> {
         let conn = self.conn();
         let mut stmt = conn.prepare_cached(&format!(
             "SELECT {} FROM instances WHERE workflow_name = ?1 AND id = ?2",
-            InstanceRow::COLUMNS
+            Instance::COLUMNS
         ))?;
-        stmt.query_row([workflow, id], InstanceRow::from_row).optional().map_err(Into::into)
+        stmt.query_row([workflow, id], Instance::from_row).optional().map_err(Into::into)
     }
 
     /// Instances of a workflow, newest first unless `ascending`, after the `(created_on, id)`
     /// cursor if one is given.
-    pub fn list_instances(&self, filter: &InstanceFilter) -> Result<Vec<InstanceRow>> {
+    pub fn list_instances(&self, filter: &InstanceFilter) -> Result<Vec<Instance>> {
         let conn = self.conn();
         let order = if filter.ascending { "ASC" } else { "DESC" };
         let cmp = if filter.ascending { ">" } else { "<" };
@@ -346,7 +345,7 @@ impl Store {
             "SELECT {cols} FROM instances WHERE {FILTER}
                AND (?5 IS NULL OR (created_on, id) {cmp} (?5, ?6))
              ORDER BY created_on {order}, id {order} LIMIT ?7 OFFSET ?8",
-            cols = InstanceRow::COLUMNS
+            cols = Instance::COLUMNS
         );
         let mut stmt = conn.prepare_cached(&sql)?;
         let (after_created, after_id) = match &filter.after {
@@ -364,7 +363,7 @@ impl Store {
                 filter.limit,
                 filter.offset
             ],
-            InstanceRow::from_row,
+            Instance::from_row,
         )?;
         rows.collect::<rusqlite::Result<_>>().map_err(Into::into)
     }
@@ -514,23 +513,23 @@ impl Store {
 
     // ---- steps and attempts ----
 
-    pub fn steps(&self, workflow: &str, id: &str) -> Result<Vec<StepRow>> {
+    pub fn steps(&self, workflow: &str, id: &str) -> Result<Vec<Step>> {
         let conn = self.conn();
         let mut stmt = conn.prepare_cached(&format!(
             "SELECT {} FROM steps WHERE workflow_name = ?1 AND instance_id = ?2 ORDER BY seq",
-            StepRow::COLUMNS
+            Step::COLUMNS
         ))?;
-        let rows = stmt.query_map([workflow, id], StepRow::from_row)?;
+        let rows = stmt.query_map([workflow, id], Step::from_row)?;
         rows.collect::<rusqlite::Result<_>>().map_err(Into::into)
     }
 
-    pub fn attempts(&self, workflow: &str, id: &str) -> Result<Vec<AttemptRow>> {
+    pub fn attempts(&self, workflow: &str, id: &str) -> Result<Vec<Attempt>> {
         let conn = self.conn();
         let mut stmt = conn.prepare_cached(
             "SELECT kind, name, count, attempt, started_on, ended_on, success, error_name, error_message
              FROM attempts WHERE workflow_name = ?1 AND instance_id = ?2 ORDER BY kind, name, count, attempt",
         )?;
-        let rows = stmt.query_map([workflow, id], AttemptRow::from_row)?;
+        let rows = stmt.query_map([workflow, id], Attempt::from_row)?;
         rows.collect::<rusqlite::Result<_>>().map_err(Into::into)
     }
 
@@ -540,8 +539,8 @@ impl Store {
         &self,
         workflow: &str,
         id: &str,
-        step: &StepRow,
-        attempt: Option<&AttemptRow>,
+        step: &Step,
+        attempt: Option<&Attempt>,
         timer: TimerChange,
     ) -> Result<()> {
         let mut conn = self.conn();
@@ -618,7 +617,7 @@ impl Store {
 
     /// Delivers the oldest buffered event of `event_type` to the wait `step`: marks the event
     /// consumed and completes the step, in one commit.
-    pub fn deliver_event(&self, workflow: &str, id: &str, step: &mut StepRow, now: i64) -> Result<Option<EventRow>> {
+    pub fn deliver_event(&self, workflow: &str, id: &str, step: &mut Step, now: i64) -> Result<Option<EventRow>> {
         let event_type = step.event_type.clone().unwrap_or_default();
         let mut conn = self.conn();
         let tx = conn.transaction()?;
@@ -783,7 +782,7 @@ impl Store {
 }
 
 /// Inserts `row` unless its workflow has an instance with that id; says whether it did.
-fn insert_new_instance(conn: &Connection, row: &InstanceRow) -> Result<bool> {
+fn insert_new_instance(conn: &Connection, row: &Instance) -> Result<bool> {
     let inserted = conn
         .prepare_cached(
             "INSERT INTO instances (workflow_name, id, version_id, status, params, trigger_source, schedule,
@@ -866,8 +865,8 @@ pub(crate) fn parse_kind(text: &str) -> rusqlite::Result<StepKind> {
 mod tests {
     use super::*;
 
-    fn instance(id: &str, created_on: i64) -> InstanceRow {
-        InstanceRow::queued("wf".into(), id.into(), "v1".into(), "{}".into(), created_on)
+    fn instance(id: &str, created_on: i64) -> Instance {
+        Instance::queued("wf".into(), id.into(), "v1".into(), "{}".into(), created_on)
     }
 
     #[test]
@@ -909,7 +908,7 @@ mod tests {
         store.insert_instance(&instance("a", 1)).unwrap();
         store.set_status("wf", "a", InstanceStatus::Waiting, 2).unwrap();
         let key = StepKey { kind: StepKind::Sleep, name: "nap".into(), count: 1 };
-        let step = StepRow { wake_at: Some(50), ..StepRow::started(key, 0, 1) };
+        let step = Step { wake_at: Some(50), ..Step::started(key, 0, 1) };
         store.save_step("wf", "a", &step, None, TimerChange::Set(50)).unwrap();
         let runnable = ["wf".to_owned()];
         assert_eq!(store.next_timer(&runnable).unwrap(), Some(50));
@@ -918,9 +917,9 @@ mod tests {
         assert!(store.due_instances(60, &[]).unwrap().is_empty());
     }
 
-    fn sleep_step(name: &str, wake_at: i64) -> StepRow {
+    fn sleep_step(name: &str, wake_at: i64) -> Step {
         let key = StepKey { kind: StepKind::Sleep, name: name.into(), count: 1 };
-        StepRow { wake_at: Some(wake_at), ..StepRow::started(key, 0, 1) }
+        Step { wake_at: Some(wake_at), ..Step::started(key, 0, 1) }
     }
 
     #[test]
@@ -953,7 +952,7 @@ mod tests {
     fn the_next_timer_is_the_earliest_of_the_runnable_workflows() {
         let store = Store::open_in_memory().unwrap();
         for (workflow, id, due) in [("wf", "a", 300), ("wf", "b", 200), ("other", "c", 100), ("gone", "d", 50)] {
-            let row = InstanceRow::queued(workflow.into(), id.into(), "v1".into(), "{}".into(), 1);
+            let row = Instance::queued(workflow.into(), id.into(), "v1".into(), "{}".into(), 1);
             store.insert_instance(&row).unwrap();
             store.set_status(workflow, id, InstanceStatus::Waiting, 2).unwrap();
             store.save_step(workflow, id, &sleep_step("nap", due), None, TimerChange::Set(due)).unwrap();
@@ -1061,7 +1060,7 @@ mod tests {
         let (mut outgrown, mut n) = (false, 0);
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
         loop {
-            let row = InstanceRow::queued("wf".into(), format!("i{n}"), "v1".into(), params.clone(), n);
+            let row = Instance::queued("wf".into(), format!("i{n}"), "v1".into(), params.clone(), n);
             store.insert_instance(&row).unwrap();
             n += 1;
             let size = std::fs::metadata(&wal).map_or(0, |meta| meta.len());
@@ -1112,7 +1111,7 @@ mod tests {
         store.insert_instance(&instance("a", 1)).unwrap();
         store.insert_event("wf", "a", "go", "{\"n\":1}", 5).unwrap();
         let key = StepKey { kind: StepKind::WaitForEvent, name: "w".into(), count: 1 };
-        let mut step = StepRow { wake_at: Some(100), event_type: Some("go".into()), ..StepRow::started(key, 0, 1) };
+        let mut step = Step { wake_at: Some(100), event_type: Some("go".into()), ..Step::started(key, 0, 1) };
         store.save_step("wf", "a", &step, None, TimerChange::Set(100)).unwrap();
         assert!(store.has_deliverable_event("wf", "a").unwrap());
         assert!(store.deliver_event("wf", "a", &mut step, 10).unwrap().is_some());

@@ -65,3 +65,16 @@ fn the_engine_does_not_hand_out_its_store() {
     assert_eq!(files_mentioning("src/engine/mod.rs", "pub fn store("), Vec::<String>::new());
     assert_eq!(files_mentioning("src", ".store()."), Vec::<String>::new());
 }
+
+#[test]
+fn the_parts_meet_in_the_model_not_in_each_other() {
+    // Statuses, errors, instances and steps live in `model.rs`: the store and the JS runtime
+    // need nothing of the engine, and the API reads models, not store rows.
+    assert_eq!(files_mentioning("src/store", "crate::engine"), Vec::<String>::new());
+    assert_eq!(files_mentioning("src/js", "crate::engine"), Vec::<String>::new());
+    assert_eq!(files_mentioning("src/api", "crate::store"), Vec::<String>::new());
+    assert_eq!(files_mentioning("src/model.rs", "use crate::"), vec!["src/model.rs".to_owned()]);
+    let model = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("src/model.rs")).unwrap();
+    let imports: Vec<&str> = model.lines().filter(|line| line.starts_with("use crate::")).collect();
+    assert_eq!(imports, ["use crate::ids::StepKey;"], "the model is a leaf beside the ids");
+}
