@@ -12,8 +12,7 @@ use super::extract::{ApiPath, ApiQuery};
 use super::paths::InstancePath;
 use crate::engine::InstanceHistory;
 use crate::ids::StepKind;
-use crate::model::InstanceStatus;
-use crate::model::{Instance, Step, StepState};
+use crate::model::{Instance, InstanceStatus, Step, StepState};
 
 #[derive(Deserialize, Default)]
 pub struct DescribeQuery {

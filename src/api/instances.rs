@@ -14,8 +14,7 @@ use super::paths::{InstancePath, WorkflowPath, requested_id};
 use super::retention::RetentionBody;
 use crate::engine::{EngineError, MAX_BATCH, NewInstance, WorkflowDef};
 use crate::ids::InstanceId;
-use crate::model::InstanceStatus;
-use crate::model::{Instance, InstanceFilter};
+use crate::model::{Instance, InstanceFilter, InstanceStatus};
 
 /// The body of create; `instance_retention` and `location_hint` are checked against
 /// Cloudflare's schema and have no effect locally.

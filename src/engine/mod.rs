@@ -29,8 +29,7 @@ use self::run::{RunControl, RunHost};
 use crate::cron::CronExpression;
 use crate::ids::{EventType, InstanceId, InvalidId, StepKind, WorkflowName};
 use crate::js::{BindingHost, EnvBinding, ProjectCode, RunOutcome, RunRequest, run_workflow};
-use crate::model::InstanceStatus;
-use crate::model::{Attempt, Instance, InstanceFilter, Step, StepState, Version, WorkflowRecord};
+use crate::model::{Attempt, Instance, InstanceFilter, InstanceStatus, Step, StepState, Version, WorkflowRecord};
 use crate::store::{CronOwner, InstanceEnd, Store, StoreError};
 
 /// Params and event payloads are limited to 1 MiB (spec §1.3).
@@ -256,13 +255,7 @@ impl Engine {
             scheduler.in_line.retain(|key| !workflows.contains(&key.0));
             let keys: Vec<InstanceKey> =
                 scheduler.active.keys().filter(|key| workflows.contains(&key.0)).cloned().collect();
-            keys.into_iter()
-                .filter_map(|key| {
-                    let mut run = scheduler.active.remove(&key)?;
-                    run.control.stop.cancel();
-                    Some((key, run.task.take()?))
-                })
-                .collect()
+            keys.into_iter().filter_map(|key| Some((key.clone(), scheduler.stop(&key)?))).collect()
         };
         if stopped.is_empty() {
             return;
@@ -639,14 +632,7 @@ impl Engine {
     /// Cancels the run of `key` if there is one and waits until its task has ended. Returns the
     /// status the instance has once nothing runs.
     async fn stop_run(&self, key: &InstanceKey) -> Result<InstanceStatus, EngineError> {
-        let task = {
-            let mut scheduler = self.inner.lock_scheduler();
-            scheduler.remove_from_line(key);
-            scheduler.active.remove(key).and_then(|mut run| {
-                run.control.stop.cancel();
-                run.task.take()
-            })
-        };
+        let task = self.inner.lock_scheduler().stop(key);
         if let Some(task) = task {
             // The task only ends by itself or by being stopped; a panic inside it was logged.
             let _ = task.await;
@@ -708,6 +694,15 @@ impl Scheduler {
             return;
         }
         if woken { self.ready.push_front(key) } else { self.ready.push_back(key) }
+    }
+
+    /// Takes the instance out of line and out of the active runs, and tells its run to stop;
+    /// returns the run's task, which ends soon after.
+    fn stop(&mut self, key: &InstanceKey) -> Option<JoinHandle<()>> {
+        self.remove_from_line(key);
+        let mut run = self.active.remove(key)?;
+        run.control.stop.cancel();
+        run.task.take()
     }
 
     fn remove_from_line(&mut self, key: &InstanceKey) {

@@ -300,7 +300,7 @@ impl RunHost {
         drop(replay);
         self.control.callback_started();
         Some(HostReply::Run {
-            token: format!("{}:{}", key.count, key.name),
+            token: attempt_token(&key),
             count: key.count,
             attempt,
             timeout_ms: config.timeout_ms,
@@ -310,10 +310,10 @@ impl RunHost {
 
     fn do_end(&self, token: String, attempt: u32, outcome: AttemptOutcome) -> Option<HostReply> {
         self.control.callback_ended();
-        let Some((count, name)) = token.split_once(':').and_then(|(c, n)| Some((c.parse().ok()?, n.to_owned()))) else {
+        let Some(key) = step_of_token(&token) else {
             return self.fail_instance(ErrorInfo::new("Error", format!("unknown step token {token:?}")));
         };
-        let key = StepKey { kind: StepKind::Do, name, count };
+        let count = key.count;
         let now = self.now();
         let mut replay = self.replay();
         let started_on = replay.attempt_started.remove(&key).unwrap_or(now);
@@ -423,28 +423,22 @@ impl RunHost {
     /// outside any step fails the instance. `None` when the instance goes on.
     pub fn settle_interruption(&self, interruption: Interruption) -> Option<RunOutcome> {
         let failed: Vec<_> = match interruption.cause {
-            InterruptCause::StepTimeout => interruption
-                .attempts
-                .into_iter()
-                .filter(|a| a.overdue)
-                .map(|a| {
-                    let message = format!("Execution timed out after {}ms", a.timeout_ms);
-                    (a, ErrorInfo::new("WorkflowTimeoutError", message))
-                })
-                .collect(),
+            InterruptCause::StepTimeout => {
+                interruption.attempts.into_iter().filter(|a| a.overdue).map(|a| (timed_out(a.timeout_ms), a)).collect()
+            }
             InterruptCause::CpuLimit { .. } if interruption.attempts.is_empty() => {
                 return Some(RunOutcome::Errored(ErrorInfo::new("Error", EXCEEDED_CPU)));
             }
             InterruptCause::CpuLimit { .. } => {
-                interruption.attempts.into_iter().map(|a| (a, ErrorInfo::new("Error", EXCEEDED_CPU))).collect()
+                interruption.attempts.into_iter().map(|a| (ErrorInfo::new("Error", EXCEEDED_CPU), a)).collect()
             }
         };
-        for (attempt, error) in failed {
+        for (error, attempt) in failed {
             let (workflow, instance) = (&self.key.0, &self.key.1);
             tracing::warn!(
                 target: "workflow", %workflow, %instance,
                 "step {:?} attempt {} was stopped inside code that never yields: {}: {}",
-                attempt.token.split_once(':').map_or(attempt.token.as_str(), |(_, name)| name),
+                step_of_token(&attempt.token).map_or(attempt.token.clone(), |key| key.name),
                 attempt.attempt,
                 error.name,
                 error.message
@@ -569,7 +563,7 @@ impl RunHost {
         }
         let waited = row.config.as_deref().and_then(|c| serde_json::from_str::<Value>(c).ok());
         let waited_ms = waited.and_then(|c| c["timeout"].as_u64()).unwrap_or(timeout_ms);
-        let error = ErrorInfo::new("WorkflowTimeoutError", format!("Execution timed out after {waited_ms}ms"));
+        let error = timed_out(waited_ms);
         row.state = StepState::Failed;
         row.ended_on = Some(now);
         row.error = Some(error.clone());
@@ -580,6 +574,22 @@ impl RunHost {
         }
         Some(HostReply::Failed { error })
     }
+}
+
+/// The token of a `do` step's `Run` reply, which names the step when its attempt ends.
+fn attempt_token(key: &StepKey) -> String {
+    format!("{}:{}", key.count, key.name)
+}
+
+/// The `do` step an [`attempt_token`] names.
+fn step_of_token(token: &str) -> Option<StepKey> {
+    let (count, name) = token.split_once(':')?;
+    Some(StepKey { kind: StepKind::Do, name: name.to_owned(), count: count.parse().ok()? })
+}
+
+/// Cloudflare's error for a step attempt or an event wait that ran out of time.
+fn timed_out(ms: u64) -> ErrorInfo {
+    ErrorInfo::new("WorkflowTimeoutError", format!("Execution timed out after {ms}ms"))
 }
 
 impl StepHost for RunHost {
