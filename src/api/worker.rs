@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use super::AppState;
 use super::body_timeout::stalled;
 use super::envelope::{ApiError, codes};
-use crate::js::{self, EXCEEDED_CPU, FetchError, HttpRequest, ResponseBody};
+use crate::js::{self, FetchError, HttpRequest, ResponseBody};
 
 /// Bodies a Worker receives are read whole; 100 MiB is Cloudflare's request limit on paid plans.
 const MAX_BODY_BYTES: usize = 100 << 20;
@@ -61,18 +61,15 @@ pub async fn fetch(State(state): State<AppState>, request: Request) -> Response 
                 .body(response_body(response.body))
                 .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
         }
-        Err(error @ FetchError::Threw(_)) => {
-            tracing::error!(target: "worker", "the fetch handler threw {error}");
+        Err(error) => {
+            let (status, what) = match error {
+                FetchError::Threw(_) => (StatusCode::INTERNAL_SERVER_ERROR, "threw"),
+                // Cloudflare answers 503 (its error 1102) when a Worker runs out of CPU.
+                FetchError::ExceededCpu => (StatusCode::SERVICE_UNAVAILABLE, "was stopped:"),
+            };
+            tracing::error!(target: "worker", "the fetch handler {what} {error}");
             let page = format!("{error}\n");
-            (StatusCode::INTERNAL_SERVER_ERROR, [(header::CONTENT_TYPE, "text/plain;charset=UTF-8")], page)
-                .into_response()
-        }
-        // Cloudflare answers 503 (its error 1102) when a Worker runs out of CPU.
-        Err(FetchError::ExceededCpu) => {
-            tracing::error!(target: "worker", "the fetch handler was stopped: {EXCEEDED_CPU}");
-            let page = format!("{EXCEEDED_CPU}\n");
-            (StatusCode::SERVICE_UNAVAILABLE, [(header::CONTENT_TYPE, "text/plain;charset=UTF-8")], page)
-                .into_response()
+            (status, [(header::CONTENT_TYPE, "text/plain;charset=UTF-8")], page).into_response()
         }
     }
 }

@@ -354,9 +354,9 @@ fn build_event<'js>(ctx: &Ctx<'js>, request: &RunRequest) -> rquickjs::Result<Ob
 }
 
 /// `__stepflare_host(requestJson) -> Promise<replyJson>` and `__stepflare_log(level, text)`, which
-/// the prelude captures and removes from the global scope.
-/// The host functions. Every `step` call passes the watchdog: it restarts the CPU count (the
-/// limit is per step), and the attempts it starts and ends are the ones the watchdog times.
+/// the prelude captures and removes from the global scope. Every `step` call passes the
+/// watchdog: its answer restarts the CPU count (the limit is per step), and the attempts it
+/// starts and ends are the ones the watchdog times.
 fn install_host<'js, H: StepHost>(ctx: &Ctx<'js>, host: Arc<H>, watchdog: Watchdog) -> rquickjs::Result<()> {
     let globals = ctx.globals();
     let call_host = host.clone();
@@ -369,11 +369,12 @@ fn install_host<'js, H: StepHost>(ctx: &Ctx<'js>, host: Arc<H>, watchdog: Watchd
                 let request: HostRequest = serde_json::from_str(&request).map_err(|error| {
                     rquickjs::Exception::throw_type(&ctx, &format!("invalid step request: {error}"))
                 })?;
-                watchdog.step_boundary();
                 if let HostRequest::DoEnd { token, .. } = &request {
                     watchdog.attempt_ended(token);
                 }
                 let reply = host.handle(request).await;
+                // Counted from the answer on, so that neither the step before nor the host's own
+                // work (a commit) counts against the code that comes next.
                 watchdog.step_boundary();
                 match reply {
                     Some(reply) => {

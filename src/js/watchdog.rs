@@ -117,7 +117,7 @@ impl Watchdog {
     }
 
     /// Settles when the watchdog has stopped the code, with what it stopped.
-    pub async fn interrupted(&self) -> Interruption {
+    async fn interrupted(&self) -> Interruption {
         self.0.interrupted.cancelled().await;
         self.interruption().unwrap_or(Interruption { cause: InterruptCause::StepTimeout, attempts: Vec::new() })
     }
