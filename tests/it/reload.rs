@@ -48,17 +48,6 @@ async fn wait_for_new_version(server: &Server, workflow: &str, known: &str) -> S
     }
 }
 
-/// Polls the server's output until it contains every one of `texts`.
-async fn wait_for_log(server: &Server, texts: &[&str]) {
-    let deadline = Instant::now() + PATIENCE;
-    while !texts.iter().all(|text| server.logs().contains(text)) {
-        if Instant::now() > deadline {
-            panic!("the server did not log {texts:?} within {PATIENCE:?}\n--- server logs ---\n{}", server.logs());
-        }
-        tokio::time::sleep(POLL).await;
-    }
-}
-
 /// Runs one `greet` instance to the end; returns its description.
 async fn greet(server: &Server) -> Value {
     let id = server.create("greet", json!({})).await;
@@ -121,7 +110,7 @@ async fn a_broken_edit_keeps_the_last_good_version_serving_until_it_is_fixed() {
     // A JavaScript syntax error in an imported module.
     edit(project.path(), "src/message.js", "\"first version\";", "\"first version\" +;");
     let line = line_of(project.path(), "src/message.js", "+;");
-    wait_for_log(&server, &[&format!("message.js:{line}:"), "SyntaxError"]).await;
+    server.wait_for_log(&[&format!("message.js:{line}:"), "SyntaxError"]).await;
     assert_eq!(greet(&server).await["output"], json!("first version"), "the last good version serves");
     assert_eq!(latest_version(&server, "greet").await, first, "a broken edit records no version");
 
@@ -132,7 +121,7 @@ async fn a_broken_edit_keeps_the_last_good_version_serving_until_it_is_fixed() {
     // A config value of the wrong type.
     edit(project.path(), "wrangler.jsonc", "\"class_name\": \"Nap\"", "\"class_name\": 7");
     let line = line_of(project.path(), "wrangler.jsonc", "\"class_name\": 7");
-    wait_for_log(&server, &[&format!("wrangler.jsonc:{line}:"), "class_name must be a string"]).await;
+    server.wait_for_log(&[&format!("wrangler.jsonc:{line}:"), "class_name must be a string"]).await;
     assert_eq!(greet(&server).await["output"], json!("fixed version"), "the last good version serves");
     let nap = server.create("nap", json!({ "sleep": "1 millisecond" })).await;
     server.wait_for_status("nap", &nap, &["complete"]).await;
@@ -175,7 +164,7 @@ async fn a_workflow_removed_from_the_config_is_gone_until_it_comes_back() {
     let nap_line = "{ \"name\": \"nap\", \"binding\": \"NAP\", \"class_name\": \"Nap\" },";
 
     edit(project.path(), "wrangler.jsonc", nap_line, "");
-    wait_for_log(&server, &["reloaded: nap removed from the config"]).await;
+    server.wait_for_log(&["reloaded: nap removed from the config"]).await;
     let (status, body) = server.request(Method::GET, &server.workflow_url("nap"), None).await;
     assert_eq!(status, 404, "{body:#}");
     assert_eq!(greet(&server).await["output"], json!("first version"), "the others still run");
@@ -186,7 +175,7 @@ async fn a_workflow_removed_from_the_config_is_gone_until_it_comes_back() {
         "\"class_name\": \"Greet\" },",
         &format!("\"class_name\": \"Greet\" }},\n{nap_line}"),
     );
-    wait_for_log(&server, &["(added to the config)"]).await;
+    server.wait_for_log(&["(added to the config)"]).await;
     let id = server.create("nap", json!({ "sleep": "1 millisecond" })).await;
     let d = server.wait_for_status("nap", &id, &["complete"]).await;
     assert_eq!(d["output"], json!({ "before": "first version", "after": "first version" }), "{d:#}");
@@ -263,10 +252,10 @@ async fn a_reload_that_drops_a_workflow_stops_its_spinning_run_which_goes_on_whe
     );
     let server = Server::start_in(project.path());
     server.create_with_id("spin", "looping", json!({})).await;
-    wait_for_log(&server, &["run began for looping"]).await;
+    server.wait_for_log(&["run began for looping"]).await;
 
     edit(project.path(), "wrangler.jsonc", spin_entry, "");
-    wait_for_log(&server, &["its run was stopped; it goes on when the workflow is back"]).await;
+    server.wait_for_log(&["its run was stopped; it goes on when the workflow is back"]).await;
 
     edit(project.path(), "wrangler.jsonc", "\"workflows\": [", &format!("\"workflows\": [{spin_entry}"));
     let deadline = Instant::now() + PATIENCE;

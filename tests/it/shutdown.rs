@@ -62,7 +62,7 @@ async fn sigint_after_the_grace_period_stops_the_step_and_it_runs_again_at_the_n
     assert!(first.logs().contains("those steps run again at the next start"), "{}", first.logs());
 
     let second = Server::start_with("graceful", state.path(), &[]);
-    second.wait_for_log(&format!("slow step ran for {}", ids[0]));
+    second.wait_for_log(&[&format!("slow step ran for {}", ids[0])]).await;
     assert_eq!(status(&second.describe("slow", &ids[0]).await), "running");
 }
 
@@ -72,7 +72,7 @@ async fn a_second_signal_stops_at_once() {
     let mut server = Server::start_with("graceful", state.path(), &["--shutdown-grace", "600"]);
     start_slow_steps(&server, 1, 600_000).await;
     server.signal("TERM");
-    server.wait_for_log("stopping; press Ctrl-C again to stop at once");
+    server.wait_for_log(&["stopping; press Ctrl-C again to stop at once"]).await;
     server.signal("TERM");
     let exit = server.wait_exit(Duration::from_secs(30));
     assert_eq!(exit.code(), Some(130), "{}", server.logs());

@@ -228,12 +228,13 @@ impl Server {
         }
     }
 
-    /// Waits until the logs contain `text`; panics (with the logs) after [`PATIENCE`].
-    pub fn wait_for_log(&self, text: &str) {
+    /// Polls the output until it contains every one of `texts`; panics (with the logs) after
+    /// [`PATIENCE`].
+    pub async fn wait_for_log(&self, texts: &[&str]) {
         let deadline = Instant::now() + PATIENCE;
-        while !self.logs().contains(text) {
-            assert!(Instant::now() < deadline, "no {text:?} in the logs within {PATIENCE:?}:\n{}", self.logs());
-            thread::sleep(Duration::from_millis(20));
+        while !texts.iter().all(|text| self.logs().contains(text)) {
+            assert!(Instant::now() < deadline, "no {texts:?} in the logs within {PATIENCE:?}:\n{}", self.logs());
+            tokio::time::sleep(POLL).await;
         }
     }
 
