@@ -234,3 +234,166 @@ pub struct Attempt {
     pub success: Option<bool>,
     pub error: Option<ErrorInfo>,
 }
+
+/// An event sent to an instance (`sendEvent`), buffered until a `waitForEvent` of its type
+/// consumes it; `seq` orders events first in, first out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SentEvent {
+    pub seq: i64,
+    pub event_type: String,
+    /// The payload as JSON text.
+    pub payload: String,
+    pub received_on: i64,
+}
+
+/// A JSON value kept as the text it was stored as: step outputs and params go into the journal
+/// without being parsed and written again.
+pub type JsonText = Box<serde_json::value::RawValue>;
+
+/// The JSON text `text` as a [`JsonText`]; `None` when it is not JSON (the journal then leaves
+/// the value out rather than store something a reader cannot parse).
+pub fn json_text(text: &str) -> Option<JsonText> {
+    serde_json::value::RawValue::from_string(text.to_owned()).ok()
+}
+
+/// One change to an instance, as production's `instance.subscribe()` reports it (its 29 event
+/// types; `workflows-2026.md` §5). The decider appends one for every change it makes, in the same
+/// commit as the change; the store numbers them (`eventId`, increasing per instance). Step names
+/// carry their occurrence, as REST shows them (`"charge card-1"`).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", rename_all_fields = "camelCase")]
+pub enum InstanceEvent {
+    WorkflowQueued,
+    WorkflowStarted {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        params: Option<JsonText>,
+    },
+    WorkflowRunning,
+    WorkflowPaused,
+    WorkflowWaitingForPause,
+    WorkflowWaiting,
+    WorkflowCompleted {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        output: Option<JsonText>,
+    },
+    WorkflowErrored {
+        error: ErrorInfo,
+    },
+    WorkflowTerminated,
+    StepStarted {
+        step_name: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        config: Option<JsonText>,
+    },
+    StepCompleted {
+        step_name: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        output: Option<JsonText>,
+    },
+    StepErrored {
+        step_name: String,
+    },
+    AttemptStarted {
+        step_name: String,
+        attempt: u32,
+    },
+    AttemptCompleted {
+        step_name: String,
+        attempt: u32,
+    },
+    AttemptErrored {
+        step_name: String,
+        attempt: u32,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        retry_delay_ms: Option<u64>,
+        error: ErrorInfo,
+    },
+    SleepStarted {
+        step_name: String,
+        duration_ms: u64,
+    },
+    SleepCompleted {
+        step_name: String,
+    },
+    WaitStarted {
+        step_name: String,
+        event_type: String,
+    },
+    WaitCompleted {
+        step_name: String,
+    },
+    WaitTimedOut {
+        step_name: String,
+    },
+    RollbackStarted,
+    RollbackStepStarted {
+        step_name: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        config: Option<JsonText>,
+    },
+    RollbackStepCompleted {
+        step_name: String,
+    },
+    RollbackStepErrored {
+        step_name: String,
+        error: ErrorInfo,
+    },
+    RollbackAttemptStarted {
+        step_name: String,
+        attempt: u32,
+    },
+    RollbackAttemptCompleted {
+        step_name: String,
+        attempt: u32,
+    },
+    RollbackAttemptErrored {
+        step_name: String,
+        attempt: u32,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        retry_delay_ms: Option<u64>,
+        error: ErrorInfo,
+    },
+    RollbackCompleted,
+    RollbackErrored,
+}
+
+impl InstanceEvent {
+    /// The event a status change reports, if it reports one: entering `queued`, `running`,
+    /// `paused`, `waitingForPause` or `waiting` (the end statuses have events with a payload).
+    pub fn of_status(status: InstanceStatus) -> Option<Self> {
+        match status {
+            InstanceStatus::Queued => Some(InstanceEvent::WorkflowQueued),
+            InstanceStatus::Running => Some(InstanceEvent::WorkflowRunning),
+            InstanceStatus::Paused => Some(InstanceEvent::WorkflowPaused),
+            InstanceStatus::WaitingForPause => Some(InstanceEvent::WorkflowWaitingForPause),
+            InstanceStatus::Waiting => Some(InstanceEvent::WorkflowWaiting),
+            InstanceStatus::Terminated => Some(InstanceEvent::WorkflowTerminated),
+            InstanceStatus::Complete | InstanceStatus::Errored | InstanceStatus::Unknown => None,
+        }
+    }
+
+    /// Whether a subscription ends after this event.
+    pub fn is_terminal(&self) -> bool {
+        matches!(
+            self,
+            InstanceEvent::WorkflowCompleted { .. }
+                | InstanceEvent::WorkflowErrored { .. }
+                | InstanceEvent::WorkflowTerminated
+        )
+    }
+}
+
+/// An [`InstanceEvent`] and when it happened (ms since the epoch, on the engine's clock).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct JournalEntry {
+    pub timestamp: i64,
+    #[serde(flatten)]
+    pub event: InstanceEvent,
+}
+
+/// A journal entry as stored: numbered within its instance.
+#[derive(Debug, Clone)]
+pub struct NumberedEvent {
+    pub event_id: u64,
+    pub entry: JournalEntry,
+}

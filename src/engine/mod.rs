@@ -9,6 +9,7 @@
 
 mod bindings;
 pub mod clock;
+pub mod decider;
 pub mod duration;
 pub mod lifecycle;
 pub mod retry;
@@ -24,16 +25,16 @@ use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
 use self::clock::Clock;
-use self::lifecycle::{Command, Effect, Refusal, transition};
+use self::decider::{Action, RunEnd, RunState, Verdict};
+use self::lifecycle::{Command, Refusal};
 use self::run::{RunControl, RunHost};
 use crate::cron::CronExpression;
 use crate::ids::{EventType, InstanceId, InvalidId, StepKind, WorkflowName};
 use crate::js::{BindingHost, EnvBinding, ProjectCode, RunOutcome, RunRequest, run_workflow};
 use crate::model::{Attempt, Instance, InstanceFilter, InstanceStatus, Step, StepState, Version, WorkflowRecord};
-use crate::store::{CronOwner, InstanceEnd, Store, StoreError};
+use crate::store::{CronOwner, Store, StoreError};
 
-/// Params and event payloads are limited to 1 MiB (spec §1.3).
-pub const MAX_PAYLOAD_BYTES: usize = 1 << 20;
+pub use self::decider::MAX_PAYLOAD_BYTES;
 /// The most instances one batch call may create or delete.
 pub const MAX_BATCH: usize = 100;
 /// The default `limits.steps` (spec §2.6, paid plan default).
@@ -365,7 +366,13 @@ impl Engine {
     ) -> Result<Option<Instance>, EngineError> {
         let row = self.scheduled_instance(workflow, cron, scheduled_ms)?;
         let owner = CronOwner::Workflow(row.workflow_name.clone());
-        if !self.inner.store.insert_fired_instance(&row, &owner, cron, scheduled_ms)? {
+        if !self.inner.store.insert_fired_instance(
+            &row,
+            &decider::created(row.created_on),
+            &owner,
+            cron,
+            scheduled_ms,
+        )? {
             return Ok(None);
         }
         self.enqueue_created(&row);
@@ -399,7 +406,7 @@ impl Engine {
 
     /// Inserts a new instance (refusing an id that exists) and puts it in line for a slot.
     fn insert_and_enqueue(&self, row: &Instance) -> Result<(), EngineError> {
-        match self.inner.store.insert_instance(row) {
+        match self.inner.store.insert_instance(row, &decider::created(row.created_on)) {
             Err(StoreError::InstanceExists) => return Err(EngineError::InstanceExists(row.id.clone())),
             other => other?,
         }
@@ -453,7 +460,8 @@ impl Engine {
         self.simple_command(workflow, id, Command::Resume)
     }
 
-    /// Pause and resume: transitions that never need to wait for a run to stop.
+    /// Pause and resume: decided on the status the instance has now (a run in progress keeps
+    /// running), and carried out at once.
     fn simple_command(&self, workflow: &str, id: &str, command: Command) -> Result<InstanceStatus, EngineError> {
         let row = self.instance(workflow, id)?;
         let key = (row.workflow_name.clone(), row.id.clone());
@@ -461,45 +469,29 @@ impl Engine {
         let mut scheduler = inner.lock_scheduler();
         // Re-read under the lock: the run may have moved on since.
         let status = inner.store.instance(workflow, id)?.map(|r| r.status).unwrap_or(row.status);
-        let step = transition(status, command)?;
-        if step.to != status {
-            inner.store.set_status(workflow, id, step.to, inner.clock.now_ms())?;
-        }
-        for effect in &step.effects {
-            match effect {
-                Effect::RequestPause => {
-                    if let Some(run) = scheduler.active.get(&key) {
-                        run.control.request_pause();
-                    }
-                }
-                Effect::WithdrawPause => {
-                    if let Some(run) = scheduler.active.get(&key) {
-                        run.control.withdraw_pause();
-                    }
-                }
-                Effect::Enqueue => scheduler.push(key.clone(), false),
-                Effect::CancelRun | Effect::ClearTimers | Effect::ClearSteps => {}
-            }
-        }
+        let verdict = decider::command(status, command, None, inner.clock.now_ms())?;
+        inner.store.apply(workflow, id, &verdict.writes, inner.clock.now_ms())?;
+        inner.act(&mut scheduler, &key, &verdict);
         drop(scheduler);
         inner.start_ready();
-        Ok(step.to)
+        Ok(verdict.to)
     }
 
-    /// Stops the instance for good; a run in progress is cancelled mid-step.
+    /// Stops the instance for good; a run in progress is cancelled mid-step. The run is stopped
+    /// first, so the decision is made on the status the instance has with nothing running.
     pub async fn terminate(&self, workflow: &str, id: &str) -> Result<InstanceStatus, EngineError> {
         let row = self.instance(workflow, id)?;
-        transition(row.status, Command::Terminate)?;
         let key = (row.workflow_name.clone(), row.id.clone());
         let status = self.stop_run(&key).await?;
-        transition(status, Command::Terminate)?;
         let inner = &self.inner;
-        let end =
-            InstanceEnd { status: InstanceStatus::Terminated, output: None, error: None, terminated_by: Some("api") };
-        inner.store.finish_instance(workflow, id, &end, inner.clock.now_ms())?;
-        inner.lock_scheduler().remove_from_line(&key);
+        let verdict = decider::command(status, Command::Terminate, None, inner.clock.now_ms())?;
+        inner.store.apply(workflow, id, &verdict.writes, inner.clock.now_ms())?;
+        let mut scheduler = inner.lock_scheduler();
+        scheduler.remove_from_line(&key);
+        inner.act(&mut scheduler, &key, &verdict);
+        drop(scheduler);
         inner.start_ready();
-        Ok(InstanceStatus::Terminated)
+        Ok(verdict.to)
     }
 
     /// Runs the instance again from the start, or from step `from` with the steps before it kept.
@@ -521,12 +513,15 @@ impl Engine {
             }
         };
         let key = (row.workflow_name.clone(), row.id.clone());
-        self.stop_run(&key).await?;
+        let status = self.stop_run(&key).await?;
         let inner = &self.inner;
-        inner.store.reset_for_restart(workflow, id, from_seq, inner.clock.now_ms())?;
-        inner.lock_scheduler().push(key, false);
+        let verdict = decider::command(status, Command::Restart, from_seq, inner.clock.now_ms())?;
+        inner.store.apply(workflow, id, &verdict.writes, inner.clock.now_ms())?;
+        let mut scheduler = inner.lock_scheduler();
+        inner.act(&mut scheduler, &key, &verdict);
+        drop(scheduler);
         inner.start_ready();
-        Ok(InstanceStatus::Queued)
+        Ok(verdict.to)
     }
 
     /// Creates several instances; ids that already exist are skipped (not an error) and left
@@ -614,15 +609,18 @@ impl Engine {
             return Err(EngineError::TooLarge { what: "event payload", size: payload.len() });
         }
         let inner = &self.inner;
-        inner.store.insert_event(workflow, id, event_type.as_str(), &payload, inner.clock.now_ms())?;
+        let event = inner.store.insert_event(workflow, id, event_type.as_str(), &payload, inner.clock.now_ms())?;
         let key = (row.workflow_name, row.id);
         let mut scheduler = inner.lock_scheduler();
-        let status = inner.store.instance(workflow, id)?.map(|r| r.status);
-        if status == Some(InstanceStatus::Waiting)
-            && !scheduler.active.contains_key(&key)
-            && inner.store.has_deliverable_event(workflow, id)?
-        {
-            scheduler.push(key, true);
+        if let Some(run) = scheduler.active.get(&key) {
+            // The run decides with it; if it already parked on a wait for it, it goes back in
+            // line when it suspends.
+            run.host.event_sent(event);
+        } else {
+            let status = inner.store.instance(workflow, id)?.map_or(InstanceStatus::Unknown, |r| r.status);
+            if decider::event_wakes(status, inner.store.has_deliverable_event(workflow, id)?) {
+                scheduler.push(key, true);
+            }
         }
         drop(scheduler);
         inner.start_ready();
@@ -656,7 +654,7 @@ impl Engine {
                 .active
                 .values_mut()
                 .filter_map(|run| {
-                    run.control.drain();
+                    run.host.drain();
                     Some((run.control.clone(), run.task.take()?))
                 })
                 .collect()
@@ -742,23 +740,26 @@ impl Inner {
         let Some(row) = self.store.instance(&key.0, &key.1)? else {
             return Ok(());
         };
-        let Ok(step) = transition(row.status, Command::Start) else {
-            return Ok(());
-        };
-        if step.to != InstanceStatus::Running {
-            if step.to != row.status {
-                self.store.set_status(&key.0, &key.1, step.to, self.clock.now_ms())?;
-            }
-            return Ok(());
-        }
+        let now = self.clock.now_ms();
         let Some(def) = self.workflow(&key.0) else {
             tracing::warn!(workflow = %key.0, instance = %key.1, "the workflow is no longer in the config; the instance waits");
             return Ok(());
         };
-        self.store.mark_running(&key.0, &key.1, &def.version_id, self.clock.now_ms())?;
-        let stored_steps = self.store.steps(&key.0, &key.1)?;
+        let Ok(verdict) = decider::start(row.status, row.started_on.is_none(), &def.version_id, &row.params, now)
+        else {
+            return Ok(());
+        };
+        self.store.apply(&key.0, &key.1, &verdict.writes, now)?;
+        if verdict.to != InstanceStatus::Running {
+            return Ok(());
+        }
+        let state = RunState::new(
+            self.store.steps(&key.0, &key.1)?,
+            self.store.buffered_events(&key.0, &key.1)?,
+            def.steps_limit,
+        );
         let control = Arc::new(RunControl::default());
-        let host = Arc::new(RunHost::new(self.clone(), key.clone(), def.steps_limit, control.clone(), stored_steps));
+        let host = Arc::new(RunHost::new(self.clone(), key.clone(), control.clone(), state));
         let request = RunRequest {
             code: def.code.clone(),
             class_name: def.class_name.clone(),
@@ -773,6 +774,26 @@ impl Inner {
         let task = self.tasks.spawn(drive_run(self.clone(), key.clone(), request, host.clone()));
         scheduler.active.insert(key, ActiveRun { control, host, task: Some(task) });
         Ok(())
+    }
+
+    /// Carries out a verdict's actions on the scheduler and the instance's run.
+    fn act(&self, scheduler: &mut Scheduler, key: &InstanceKey, verdict: &Verdict) {
+        for action in &verdict.actions {
+            match action {
+                Action::Enqueue { woken } => scheduler.push(key.clone(), *woken),
+                Action::RequestPause => {
+                    if let Some(run) = scheduler.active.get(key) {
+                        run.host.request_pause();
+                    }
+                }
+                Action::WithdrawPause => {
+                    if let Some(run) = scheduler.active.get(key) {
+                        run.host.withdraw_pause();
+                    }
+                }
+                Action::PlanTimers => self.timers_changed.notify_one(),
+            }
+        }
     }
 
     /// Records how a run ended, unless the engine stopped it (then the stopper decides).
@@ -792,56 +813,19 @@ impl Inner {
         let Some(row) = self.store.instance(workflow, id)? else {
             return Ok(());
         };
-        let fatal = host.fatal.lock().unwrap_or_else(|p| p.into_inner()).take();
-        let outcome = match (fatal, outcome) {
-            (Some(error), _) => Some(RunOutcome::Errored(error)),
-            (None, outcome) => outcome,
-        };
-        match outcome {
-            Some(RunOutcome::Complete(output)) => {
-                transition(row.status, Command::Complete)?;
-                let end = InstanceEnd {
-                    status: InstanceStatus::Complete,
-                    output: output.as_deref(),
-                    error: None,
-                    terminated_by: None,
-                };
-                self.store.finish_instance(workflow, id, &end, now)?;
-            }
-            Some(RunOutcome::Errored(error)) => {
-                transition(row.status, Command::Fail)?;
-                let end = InstanceEnd {
-                    status: InstanceStatus::Errored,
-                    output: None,
-                    error: Some(&error),
-                    terminated_by: None,
-                };
-                self.store.finish_instance(workflow, id, &end, now)?;
-            }
+        let state = host.state();
+        let end = match (state.fatal().cloned(), outcome) {
+            (Some(error), _) => RunEnd::Errored(error),
+            (None, Some(RunOutcome::Complete(output))) => RunEnd::Completed(output),
+            (None, Some(RunOutcome::Errored(error))) => RunEnd::Errored(error),
             // A run that stopped without settling: suspended, or stopped by the watchdog (whose
             // interruption `drive_run` has recorded).
-            Some(RunOutcome::Interrupted(_)) | None => {
-                let command = if host.control.pause_requested() { Command::PauseReached } else { Command::Suspend };
-                let step = transition(row.status, command)?;
-                self.store.set_status(workflow, id, step.to, now)?;
-                if step.to == InstanceStatus::Waiting {
-                    // Its timers count from now on. A run that ends only takes timers away, so
-                    // it leaves the timer task's plan alone: a create costs no timer planning.
-                    self.timers_changed.notify_one();
-                }
-                // Wake-ups that raced with the suspension: an event sent, a timer already due, or
-                // a pause withdrawn after the run parked for it.
-                let withdrawn_pause = host.control.parked_for_pause() && !host.control.pause_requested();
-                if step.to == InstanceStatus::Waiting
-                    && (withdrawn_pause
-                        || host.control.rerun.load(Ordering::SeqCst)
-                        || self.store.has_deliverable_event(workflow, id)?
-                        || self.store.has_due_timer(workflow, id, now)?)
-                {
-                    scheduler.push(key.clone(), true);
-                }
-            }
-        }
+            (None, Some(RunOutcome::Interrupted(_)) | None) => RunEnd::Suspended,
+        };
+        let verdict = decider::end_of_run(row.status, end, &state, now)?;
+        drop(state);
+        self.store.apply(workflow, id, &verdict.writes, now)?;
+        self.act(&mut scheduler, key, &verdict);
         drop(scheduler);
         self.start_ready();
         Ok(())

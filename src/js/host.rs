@@ -50,7 +50,7 @@ pub enum AttemptOutcome {
 }
 
 /// The host's answer.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "kind", rename_all = "camelCase")]
 pub enum HostReply {
     /// The step already has a result: return it without running anything.

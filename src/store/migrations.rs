@@ -10,6 +10,9 @@
 //!    side, and the partial index `timers_armed` on `(workflow_name, due_at)` holds armed timers
 //!    only, so the timer task finds a workflow's next timer with one seek and reads only due rows,
 //!    however many instances sleep.
+//! 5. `journal`: what happened to each instance, as production's `subscribe` events. One row per
+//!    commit holds that commit's events (a JSON array) numbered `first_id` to `last_id`, so a step
+//!    adds one row however many events it makes.
 //!
 //! A migration that was released is never edited: state files out there were made by it.
 
@@ -152,6 +155,16 @@ BEGIN
     UPDATE timers SET armed = (NEW.status = 'waiting')
     WHERE workflow_name = NEW.workflow_name AND instance_id = NEW.id;
 END;
+"#,
+    r#"
+CREATE TABLE journal (
+    workflow_name TEXT NOT NULL,
+    instance_id   TEXT NOT NULL,
+    first_id      INTEGER NOT NULL,
+    last_id       INTEGER NOT NULL,
+    events        TEXT NOT NULL,
+    PRIMARY KEY (workflow_name, instance_id, first_id)
+) WITHOUT ROWID;
 "#,
 ];
 

@@ -6,6 +6,7 @@
 mod migrations;
 mod queues;
 mod rows;
+mod writes;
 
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
@@ -13,11 +14,12 @@ use std::sync::{Mutex, MutexGuard};
 use rusqlite::{Connection, OptionalExtension, params};
 
 pub use queues::{NewQueueMessage, QueueBacklog, QueueMessageRow, Settlement};
-pub use rows::{CronFiringRow, CronOwner, EventRow};
+pub use rows::{CronFiringRow, CronOwner};
+pub use writes::Write;
 
 use crate::ids::{StepKey, StepKind};
 use crate::model::{
-    Attempt, ErrorInfo, Instance, InstanceFilter, InstanceStatus, Step, StepState, Version, WorkflowRecord,
+    Attempt, Instance, InstanceFilter, InstanceStatus, JournalEntry, SentEvent, Step, Version, WorkflowRecord,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -306,21 +308,36 @@ impl Store {
 
     // ---- instances ----
 
-    /// Inserts a new instance; refuses an id that exists in the same workflow.
-    pub fn insert_instance(&self, row: &Instance) -> Result<()> {
-        if !insert_new_instance(&self.conn(), row)? {
+    /// Inserts a new instance with the journal entries of its creation; refuses an id that
+    /// exists in the same workflow.
+    pub fn insert_instance(&self, row: &Instance, journal: &[JournalEntry]) -> Result<()> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        if !insert_new_instance(&tx, row)? {
             return Err(StoreError::InstanceExists);
         }
+        writes::append_journal(&tx, &row.workflow_name, &row.id, journal)?;
+        tx.commit()?;
         Ok(())
     }
 
     /// Inserts the instance a cron firing creates and records the firing as done, in one commit,
     /// so that a crash can neither lose the firing nor repeat it. An instance with the same id
     /// means the firing was made already: nothing is inserted and `false` comes back.
-    pub fn insert_fired_instance(&self, row: &Instance, owner: &CronOwner, cron: &str, at: i64) -> Result<bool> {
+    pub fn insert_fired_instance(
+        &self,
+        row: &Instance,
+        journal: &[JournalEntry],
+        owner: &CronOwner,
+        cron: &str,
+        at: i64,
+    ) -> Result<bool> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         let inserted = insert_new_instance(&tx, row)?;
+        if inserted {
+            writes::append_journal(&tx, &row.workflow_name, &row.id, journal)?;
+        }
         mark_done_through(&tx, owner, cron, at)?;
         tx.commit()?;
         Ok(inserted)
@@ -416,81 +433,7 @@ impl Store {
     }
 
     pub fn set_status(&self, workflow: &str, id: &str, status: InstanceStatus, now: i64) -> Result<()> {
-        self.conn()
-            .prepare_cached("UPDATE instances SET status = ?3, modified_on = ?4 WHERE workflow_name = ?1 AND id = ?2")?
-            .execute(params![workflow, id, status.as_str(), now])?;
-        Ok(())
-    }
-
-    /// Marks the start of a run: `started_on` is set once, on the first start.
-    pub fn mark_running(&self, workflow: &str, id: &str, version_id: &str, now: i64) -> Result<()> {
-        self.conn()
-            .prepare_cached(
-                "UPDATE instances SET status = 'running', modified_on = ?3, version_id = ?4,
-                     started_on = COALESCE(started_on, ?3)
-                 WHERE workflow_name = ?1 AND id = ?2",
-            )?
-            .execute(params![workflow, id, now, version_id])?;
-        Ok(())
-    }
-
-    /// Records the end of an instance: its final status and output or error, in one commit.
-    pub fn finish_instance(&self, workflow: &str, id: &str, end: &InstanceEnd<'_>, now: i64) -> Result<()> {
-        let InstanceEnd { status, output, error, terminated_by } = *end;
-        let mut conn = self.conn();
-        let tx = conn.transaction()?;
-        tx.prepare_cached(
-            "UPDATE instances SET status = ?3, modified_on = ?4, ended_on = ?4, output = ?5,
-                 error_name = ?6, error_message = ?7, terminated_by = ?8
-             WHERE workflow_name = ?1 AND id = ?2",
-        )?
-        .execute(params![
-            workflow,
-            id,
-            status.as_str(),
-            now,
-            output,
-            error.map(|e| &e.name),
-            error.map(|e| &e.message),
-            terminated_by
-        ])?;
-        tx.prepare_cached("DELETE FROM timers WHERE workflow_name = ?1 AND instance_id = ?2")?
-            .execute([workflow, id])?;
-        tx.commit()?;
-        Ok(())
-    }
-
-    /// Erases the step state of an instance, all of it or from step `from_seq` on, and makes it
-    /// queued again as if just created. Events that erased waits had consumed are erased with
-    /// them; events never consumed stay buffered.
-    pub fn reset_for_restart(&self, workflow: &str, id: &str, from_seq: Option<u32>, now: i64) -> Result<()> {
-        let from_seq = from_seq.unwrap_or(0);
-        let mut conn = self.conn();
-        let tx = conn.transaction()?;
-        tx.execute(
-            "DELETE FROM events WHERE workflow_name = ?1 AND instance_id = ?2 AND consumed_by IN (
-                 SELECT kind || ':' || count || ':' || name FROM steps
-                 WHERE workflow_name = ?1 AND instance_id = ?2 AND seq >= ?3)",
-            params![workflow, id, from_seq],
-        )?;
-        tx.execute(
-            "DELETE FROM attempts WHERE workflow_name = ?1 AND instance_id = ?2 AND (kind, name, count) IN (
-                 SELECT kind, name, count FROM steps WHERE workflow_name = ?1 AND instance_id = ?2 AND seq >= ?3)",
-            params![workflow, id, from_seq],
-        )?;
-        tx.execute(
-            "DELETE FROM steps WHERE workflow_name = ?1 AND instance_id = ?2 AND seq >= ?3",
-            params![workflow, id, from_seq],
-        )?;
-        tx.execute("DELETE FROM timers WHERE workflow_name = ?1 AND instance_id = ?2", [workflow, id])?;
-        tx.execute(
-            "UPDATE instances SET status = 'queued', modified_on = ?3, started_on = NULL, ended_on = NULL,
-                 output = NULL, error_name = NULL, error_message = NULL, terminated_by = NULL
-             WHERE workflow_name = ?1 AND id = ?2",
-            params![workflow, id, now],
-        )?;
-        tx.commit()?;
-        Ok(())
+        self.apply(workflow, id, &[Write::SetStatus(status)], now)
     }
 
     /// Deletes an instance and everything stored about it, in one commit. Returns whether it
@@ -498,7 +441,7 @@ impl Store {
     pub fn delete_instance(&self, workflow: &str, id: &str) -> Result<bool> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
-        for table in ["steps", "attempts", "events", "timers"] {
+        for table in ["steps", "attempts", "events", "timers", "journal"] {
             tx.execute(&format!("DELETE FROM {table} WHERE workflow_name = ?1 AND instance_id = ?2"), [workflow, id])?;
         }
         let deleted = tx.execute("DELETE FROM instances WHERE workflow_name = ?1 AND id = ?2", [workflow, id])?;
@@ -534,7 +477,7 @@ impl Store {
     }
 
     /// Writes a step row and, when given, the attempt that produced it and the timer the step
-    /// now waits on, in one commit. This is the commit a `step.do` promise waits for.
+    /// now waits on, in one commit.
     pub fn save_step(
         &self,
         workflow: &str,
@@ -545,123 +488,33 @@ impl Store {
     ) -> Result<()> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
-        tx.prepare_cached(
-            "INSERT OR REPLACE INTO steps (workflow_name, instance_id, kind, name, count, seq, state, started_on,
-                 ended_on, output, error_name, error_message, config, attempts_made, wake_at, event_type)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
-        )?
-        .execute(params![
-            workflow,
-            id,
-            step.key.kind.as_str(),
-            step.key.name,
-            step.key.count,
-            step.seq,
-            step.state.as_str(),
-            step.started_on,
-            step.ended_on,
-            step.output,
-            step.error.as_ref().map(|e| &e.name),
-            step.error.as_ref().map(|e| &e.message),
-            step.config,
-            step.attempts_made,
-            step.wake_at,
-            step.event_type
-        ])?;
-        if let Some(attempt) = attempt {
-            tx.prepare_cached(
-                "INSERT OR REPLACE INTO attempts (workflow_name, instance_id, kind, name, count, attempt, started_on,
-                     ended_on, success, error_name, error_message)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-            )?
-            .execute(params![
-                workflow,
-                id,
-                attempt.key.kind.as_str(),
-                attempt.key.name,
-                attempt.key.count,
-                attempt.attempt,
-                attempt.started_on,
-                attempt.ended_on,
-                attempt.success,
-                attempt.error.as_ref().map(|e| &e.name),
-                attempt.error.as_ref().map(|e| &e.message)
-            ])?;
-        }
-        match timer {
-            TimerChange::Keep => {}
-            TimerChange::Set(due_at) => {
-                tx.prepare_cached(
-                    "INSERT OR REPLACE INTO timers (workflow_name, instance_id, step, due_at) VALUES (?1, ?2, ?3, ?4)",
-                )?
-                .execute(params![workflow, id, step_token(&step.key), due_at])?;
-            }
-            TimerChange::Clear => {
-                tx.prepare_cached("DELETE FROM timers WHERE workflow_name = ?1 AND instance_id = ?2 AND step = ?3")?
-                    .execute(params![workflow, id, step_token(&step.key)])?;
-            }
-        }
+        writes::save_step(&tx, workflow, id, step, attempt, timer)?;
         tx.commit()?;
         Ok(())
     }
 
     // ---- events ----
 
-    pub fn insert_event(&self, workflow: &str, id: &str, event_type: &str, payload: &str, now: i64) -> Result<()> {
-        self.conn().execute(
+    /// Buffers an event for the instance; returns it as stored.
+    pub fn insert_event(
+        &self,
+        workflow: &str,
+        id: &str,
+        event_type: &str,
+        payload: &str,
+        now: i64,
+    ) -> Result<SentEvent> {
+        let conn = self.conn();
+        conn.prepare_cached(
             "INSERT INTO events (workflow_name, instance_id, event_type, payload, received_on) VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![workflow, id, event_type, payload, now],
-        )?;
-        Ok(())
-    }
-
-    /// Delivers the oldest buffered event of `event_type` to the wait `step`: marks the event
-    /// consumed and completes the step, in one commit.
-    pub fn deliver_event(&self, workflow: &str, id: &str, step: &mut Step, now: i64) -> Result<Option<EventRow>> {
-        let event_type = step.event_type.clone().unwrap_or_default();
-        let mut conn = self.conn();
-        let tx = conn.transaction()?;
-        let event = tx
-            .query_row(
-                "SELECT seq, event_type, payload, received_on FROM events
-                 WHERE workflow_name = ?1 AND instance_id = ?2 AND event_type = ?3 AND consumed_by IS NULL
-                 ORDER BY seq LIMIT 1",
-                params![workflow, id, event_type],
-                EventRow::from_row,
-            )
-            .optional()?;
-        let Some(event) = event else { return Ok(None) };
-        tx.execute("UPDATE events SET consumed_by = ?2 WHERE seq = ?1", params![event.seq, step_token(&step.key)])?;
-        step.state = StepState::Succeeded;
-        step.ended_on = Some(now);
-        step.output = Some(
-            serde_json::json!({
-                "payload": serde_json::from_str::<serde_json::Value>(&event.payload).unwrap_or_default(),
-                "timestamp": event.received_on,
-                "type": event.event_type,
-            })
-            .to_string(),
-        );
-        tx.execute(
-            "UPDATE steps SET state = ?6, ended_on = ?7, output = ?8
-             WHERE workflow_name = ?1 AND instance_id = ?2 AND kind = ?3 AND name = ?4 AND count = ?5",
-            params![
-                workflow,
-                id,
-                step.key.kind.as_str(),
-                step.key.name,
-                step.key.count,
-                step.state.as_str(),
-                step.ended_on,
-                step.output
-            ],
-        )?;
-        tx.execute(
-            "DELETE FROM timers WHERE workflow_name = ?1 AND instance_id = ?2 AND step = ?3",
-            params![workflow, id, step_token(&step.key)],
-        )?;
-        tx.commit()?;
-        Ok(Some(event))
+        )?
+        .execute(params![workflow, id, event_type, payload, now])?;
+        Ok(SentEvent {
+            seq: conn.last_insert_rowid(),
+            event_type: event_type.to_owned(),
+            payload: payload.to_owned(),
+            received_on: now,
+        })
     }
 
     /// Whether an event is buffered for one of the waits this instance is suspended on.
@@ -681,13 +534,6 @@ impl Store {
     }
 
     // ---- timers ----
-
-    pub fn clear_timers(&self, workflow: &str, id: &str) -> Result<()> {
-        self.conn()
-            .prepare_cached("DELETE FROM timers WHERE workflow_name = ?1 AND instance_id = ?2")?
-            .execute([workflow, id])?;
-        Ok(())
-    }
 
     /// The earliest timer of a suspended (`waiting`) instance of one of `workflows`: one seek in
     /// `timers_armed` per workflow, however many instances sleep.
@@ -813,17 +659,6 @@ fn mark_done_through(tx: &rusqlite::Transaction<'_>, owner: &CronOwner, cron: &s
     Ok(())
 }
 
-/// How an instance ended.
-#[derive(Debug, Clone, Copy)]
-pub struct InstanceEnd<'a> {
-    pub status: InstanceStatus,
-    /// What `run()` returned, as JSON text.
-    pub output: Option<&'a str>,
-    pub error: Option<&'a ErrorInfo>,
-    /// Who terminated it (`"api"`), for a terminated instance.
-    pub terminated_by: Option<&'a str>,
-}
-
 /// The query of [`Store::next_timer`]. `armed` is 1 exactly while the timer's instance is
 /// `waiting` (triggers keep it so, see `migrations.rs`), so the waiting rule costs no join.
 const NEXT_TIMER: &str = "SELECT MIN((SELECT MIN(due_at) FROM timers
@@ -874,7 +709,7 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("stepflare-store-{}", std::process::id()));
         {
             let store = Store::open_in_dir(&dir).unwrap();
-            store.insert_instance(&instance("a", 1)).unwrap();
+            store.insert_instance(&instance("a", 1), &[]).unwrap();
         }
         let store = Store::open_in_dir(&dir).unwrap();
         assert_eq!(store.instance("wf", "a").unwrap().unwrap().status, InstanceStatus::Queued);
@@ -884,15 +719,15 @@ mod tests {
     #[test]
     fn duplicate_instance_ids_are_refused() {
         let store = Store::open_in_memory().unwrap();
-        store.insert_instance(&instance("a", 1)).unwrap();
-        assert!(matches!(store.insert_instance(&instance("a", 2)), Err(StoreError::InstanceExists)));
+        store.insert_instance(&instance("a", 1), &[]).unwrap();
+        assert!(matches!(store.insert_instance(&instance("a", 2), &[]), Err(StoreError::InstanceExists)));
     }
 
     #[test]
     fn listing_pages_by_cursor_newest_first() {
         let store = Store::open_in_memory().unwrap();
         for (id, created) in [("a", 1), ("b", 2), ("c", 3)] {
-            store.insert_instance(&instance(id, created)).unwrap();
+            store.insert_instance(&instance(id, created), &[]).unwrap();
         }
         let mut filter = InstanceFilter { workflow: "wf".into(), limit: 2, ..Default::default() };
         let first: Vec<_> = store.list_instances(&filter).unwrap().into_iter().map(|r| r.id).collect();
@@ -905,7 +740,7 @@ mod tests {
     #[test]
     fn timers_count_only_for_the_workflows_asked_about() {
         let store = Store::open_in_memory().unwrap();
-        store.insert_instance(&instance("a", 1)).unwrap();
+        store.insert_instance(&instance("a", 1), &[]).unwrap();
         store.set_status("wf", "a", InstanceStatus::Waiting, 2).unwrap();
         let key = StepKey { kind: StepKind::Sleep, name: "nap".into(), count: 1 };
         let step = Step { wake_at: Some(50), ..Step::started(key, 0, 1) };
@@ -926,8 +761,8 @@ mod tests {
     fn a_timer_counts_only_while_its_instance_waits() {
         let store = Store::open_in_memory().unwrap();
         let runnable = ["wf".to_owned()];
-        store.insert_instance(&instance("a", 1)).unwrap();
-        store.mark_running("wf", "a", "v1", 2).unwrap();
+        store.insert_instance(&instance("a", 1), &[]).unwrap();
+        store.apply("wf", "a", &[Write::MarkRunning { version_id: "v1".into() }], 2).unwrap();
         store.save_step("wf", "a", &sleep_step("nap", 50), None, TimerChange::Set(50)).unwrap();
         assert_eq!(store.next_timer(&runnable).unwrap(), None, "set while running");
         store.set_status("wf", "a", InstanceStatus::Waiting, 3).unwrap();
@@ -937,14 +772,14 @@ mod tests {
         store.set_status("wf", "a", InstanceStatus::Waiting, 5).unwrap();
         store.save_step("wf", "a", &sleep_step("later", 70), None, TimerChange::Set(70)).unwrap();
         assert_eq!(store.due_instances(80, &runnable).unwrap(), [("wf".to_owned(), "a".to_owned())], "once each");
-        store.mark_running("wf", "a", "v1", 6).unwrap();
+        store.apply("wf", "a", &[Write::MarkRunning { version_id: "v1".into() }], 6).unwrap();
         assert!(store.due_instances(80, &runnable).unwrap().is_empty(), "a running instance is not woken");
         assert!(store.has_due_timer("wf", "a", 80).unwrap(), "the run still sees its own timers");
         store.save_step("wf", "a", &sleep_step("nap", 50), None, TimerChange::Clear).unwrap();
         store.set_status("wf", "a", InstanceStatus::Waiting, 7).unwrap();
         assert_eq!(store.next_timer(&runnable).unwrap(), Some(70));
-        let end = InstanceEnd { status: InstanceStatus::Complete, output: None, error: None, terminated_by: None };
-        store.finish_instance("wf", "a", &end, 8).unwrap();
+        let end = Write::Finish { status: InstanceStatus::Complete, output: None, error: None, terminated_by: None };
+        store.apply("wf", "a", &[end], 8).unwrap();
         assert_eq!(store.next_timer(&runnable).unwrap(), None);
     }
 
@@ -953,7 +788,7 @@ mod tests {
         let store = Store::open_in_memory().unwrap();
         for (workflow, id, due) in [("wf", "a", 300), ("wf", "b", 200), ("other", "c", 100), ("gone", "d", 50)] {
             let row = Instance::queued(workflow.into(), id.into(), "v1".into(), "{}".into(), 1);
-            store.insert_instance(&row).unwrap();
+            store.insert_instance(&row, &[]).unwrap();
             store.set_status(workflow, id, InstanceStatus::Waiting, 2).unwrap();
             store.save_step(workflow, id, &sleep_step("nap", due), None, TimerChange::Set(due)).unwrap();
         }
@@ -978,7 +813,7 @@ mod tests {
         let store = Store::open_in_memory().unwrap();
         for n in 0..200 {
             let id = format!("i{n}");
-            store.insert_instance(&instance(&id, n)).unwrap();
+            store.insert_instance(&instance(&id, n), &[]).unwrap();
             store.set_status("wf", &id, InstanceStatus::Waiting, n).unwrap();
             store.save_step("wf", &id, &sleep_step("nap", 1_000 + n), None, TimerChange::Set(1_000 + n)).unwrap();
         }
@@ -1019,7 +854,7 @@ mod tests {
         }
         let store = Store::open_in_dir(dir.path()).unwrap();
         let version: i64 = store.conn().query_row("PRAGMA user_version", [], |row| row.get(0)).unwrap();
-        assert_eq!(version, 4);
+        assert_eq!(version, 5, "upgraded to the latest schema");
         let runnable = ["wf".to_owned()];
         assert_eq!(store.next_timer(&runnable).unwrap(), Some(500), "only the waiting instance's timer counts");
         assert_eq!(store.due_instances(1_000, &runnable).unwrap(), [("wf".to_owned(), "asleep".to_owned())]);
@@ -1032,7 +867,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open_in_dir(dir.path()).unwrap();
         for n in 0..50 {
-            store.insert_instance(&instance(&format!("i{n}"), n)).unwrap();
+            store.insert_instance(&instance(&format!("i{n}"), n), &[]).unwrap();
         }
         let wal = wal_path(&dir.path().join("state.sqlite"));
         assert!(std::fs::metadata(&wal).unwrap().len() > 0);
@@ -1061,7 +896,7 @@ mod tests {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
         loop {
             let row = Instance::queued("wf".into(), format!("i{n}"), "v1".into(), params.clone(), n);
-            store.insert_instance(&row).unwrap();
+            store.insert_instance(&row, &[]).unwrap();
             n += 1;
             let size = std::fs::metadata(&wal).map_or(0, |meta| meta.len());
             outgrown |= size > LIMIT;
@@ -1081,12 +916,12 @@ mod tests {
         store.track_cron(&owner, "* * * * *", 20).unwrap();
         assert_eq!(store.cron_firings().unwrap()[0].done_through, 10, "tracking again keeps the first time");
         let row = instance("* * * * *-60000", 60_000);
-        assert!(store.insert_fired_instance(&row, &owner, "* * * * *", 60_000).unwrap());
-        assert!(!store.insert_fired_instance(&row, &owner, "* * * * *", 60_000).unwrap());
+        assert!(store.insert_fired_instance(&row, &[], &owner, "* * * * *", 60_000).unwrap());
+        assert!(!store.insert_fired_instance(&row, &[], &owner, "* * * * *", 60_000).unwrap());
         let firings = store.cron_firings().unwrap();
         assert_eq!(firings.len(), 1);
         assert_eq!(firings[0].done_through, 60_000);
-        store.insert_fired_instance(&instance("older", 5), &owner, "* * * * *", 5).unwrap();
+        store.insert_fired_instance(&instance("older", 5), &[], &owner, "* * * * *", 5).unwrap();
         assert_eq!(store.cron_firings().unwrap()[0].done_through, 60_000, "done_through never goes back");
         store.forget_cron(&owner, "* * * * *").unwrap();
         assert!(store.cron_firings().unwrap().is_empty());
@@ -1106,18 +941,36 @@ mod tests {
     }
 
     #[test]
-    fn a_delivered_event_is_consumed_once() {
+    fn a_consumed_event_is_no_longer_buffered_or_deliverable() {
         let store = Store::open_in_memory().unwrap();
-        store.insert_instance(&instance("a", 1)).unwrap();
-        store.insert_event("wf", "a", "go", "{\"n\":1}", 5).unwrap();
+        store.insert_instance(&instance("a", 1), &[]).unwrap();
+        let first = store.insert_event("wf", "a", "go", "{\"n\":1}", 5).unwrap();
+        let second = store.insert_event("wf", "a", "go", "{\"n\":2}", 6).unwrap();
+        assert!(first.seq < second.seq);
         let key = StepKey { kind: StepKind::WaitForEvent, name: "w".into(), count: 1 };
-        let mut step = Step { wake_at: Some(100), event_type: Some("go".into()), ..Step::started(key, 0, 1) };
+        let step = Step { wake_at: Some(100), event_type: Some("go".into()), ..Step::started(key.clone(), 0, 1) };
         store.save_step("wf", "a", &step, None, TimerChange::Set(100)).unwrap();
         assert!(store.has_deliverable_event("wf", "a").unwrap());
-        assert!(store.deliver_event("wf", "a", &mut step, 10).unwrap().is_some());
-        assert_eq!(step.state, StepState::Succeeded);
-        assert!(!store.has_deliverable_event("wf", "a").unwrap());
-        assert!(store.deliver_event("wf", "a", &mut step, 11).unwrap().is_none());
-        assert!(!store.has_due_timer("wf", "a", 1000).unwrap(), "delivery clears the wait's timer");
+        store.apply("wf", "a", &[Write::ConsumeEvent { seq: first.seq, by: key }], 10).unwrap();
+        assert_eq!(store.buffered_events("wf", "a").unwrap(), [second], "first in, first out");
+    }
+
+    #[test]
+    fn the_journal_numbers_events_per_instance_across_commits() {
+        use crate::model::{InstanceEvent, JournalEntry};
+        let store = Store::open_in_memory().unwrap();
+        let queued = [JournalEntry { timestamp: 1, event: InstanceEvent::WorkflowQueued }];
+        store.insert_instance(&instance("a", 1), &queued).unwrap();
+        store.insert_instance(&instance("b", 1), &queued).unwrap();
+        let running = JournalEntry { timestamp: 2, event: InstanceEvent::WorkflowRunning };
+        let waiting = JournalEntry { timestamp: 3, event: InstanceEvent::WorkflowWaiting };
+        store.apply("wf", "a", &[Write::Journal(vec![running, waiting])], 3).unwrap();
+        let ids: Vec<u64> = store.journal("wf", "a", 0).unwrap().iter().map(|e| e.event_id).collect();
+        assert_eq!(ids, [1, 2, 3]);
+        let after: Vec<u64> = store.journal("wf", "a", 2).unwrap().iter().map(|e| e.event_id).collect();
+        assert_eq!(after, [3], "from the middle of a commit's row");
+        assert_eq!(store.journal("wf", "b", 0).unwrap().len(), 1, "each instance counts from 1");
+        assert!(store.delete_instance("wf", "a").unwrap());
+        assert!(store.journal("wf", "a", 0).unwrap().is_empty(), "deleted with its instance");
     }
 }

@@ -5,7 +5,7 @@ use rusqlite::Row;
 
 use super::parse_kind;
 use crate::ids::StepKey;
-use crate::model::{Attempt, ErrorInfo, Instance, InstanceStatus, Step, StepState, Version, WorkflowRecord};
+use crate::model::{Attempt, ErrorInfo, Instance, InstanceStatus, SentEvent, Step, StepState, Version, WorkflowRecord};
 
 /// An error from its two columns; no name means no error.
 fn error_from_columns(name: Option<String>, message: Option<String>) -> Option<ErrorInfo> {
@@ -97,17 +97,9 @@ impl Attempt {
     }
 }
 
-#[derive(Debug, Clone)]
-pub struct EventRow {
-    pub seq: i64,
-    pub event_type: String,
-    pub payload: String,
-    pub received_on: i64,
-}
-
-impl EventRow {
+impl SentEvent {
     pub(super) fn from_row(row: &Row<'_>) -> rusqlite::Result<Self> {
-        Ok(EventRow { seq: row.get(0)?, event_type: row.get(1)?, payload: row.get(2)?, received_on: row.get(3)? })
+        Ok(SentEvent { seq: row.get(0)?, event_type: row.get(1)?, payload: row.get(2)?, received_on: row.get(3)? })
     }
 }
 
