@@ -142,6 +142,32 @@ impl EventType {
     }
 }
 
+/// One instance: the workflow it belongs to and its id. The engine's runs, lines and locks are
+/// keyed by it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct InstanceKey {
+    pub workflow: WorkflowName,
+    pub id: InstanceId,
+}
+
+impl InstanceKey {
+    pub fn new(workflow: WorkflowName, id: InstanceId) -> Self {
+        InstanceKey { workflow, id }
+    }
+
+    /// A key read back from the store, which holds only names and ids that were checked before
+    /// they were written.
+    pub(crate) fn stored(workflow: String, id: String) -> Self {
+        InstanceKey { workflow: WorkflowName(workflow), id: InstanceId(id) }
+    }
+}
+
+impl fmt::Display for InstanceKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.workflow, self.id)
+    }
+}
+
 /// The three kinds of step, each with its own occurrence counter (spec §2.3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum StepKind {

@@ -96,7 +96,7 @@ pub async fn get_instance(
     State(state): State<AppState>,
     ApiPath(path): ApiPath<InstancePath>,
 ) -> Result<Response, ApiError> {
-    let history = state.engine.history(&path.workflow_name, path.id()?.as_str())?;
+    let history = state.engine.history(&path.workflow_name, &path.id()?)?;
     let mut details = instance_details(&history);
     details["id"] = json!(history.instance.id);
     Ok(ok(details))
@@ -107,7 +107,7 @@ pub async fn delete_instance(
     State(state): State<AppState>,
     ApiPath(path): ApiPath<InstancePath>,
 ) -> Result<Response, ApiError> {
-    state.engine.delete(&path.workflow_name, path.id()?.as_str()).await?;
+    state.engine.delete(&path.workflow_name, &path.id()?).await?;
     Ok(ok(json!({ "success": true })))
 }
 

@@ -238,7 +238,7 @@ pub async fn list(
 /// `DELETE …/instances/{id}`.
 pub async fn delete(State(state): State<AppState>, ApiPath(path): ApiPath<InstancePath>) -> Result<Response, ApiError> {
     let id = path.id()?;
-    state.engine.delete(&path.workflow_name, id.as_str()).await?;
+    state.engine.delete(&path.workflow_name, &id).await?;
     Ok(ok(json!({ "instanceId": id.as_str(), "timestamp": timestamp(state.engine.now_ms()) })))
 }
 
@@ -276,7 +276,7 @@ pub(super) async fn delete_many(state: &AppState, workflow: &str, ids: Vec<Strin
             continue;
         }
         let outcome = match InstanceId::parse_addressable(&id) {
-            Ok(valid) => state.engine.delete(workflow, valid.as_str()).await.map_err(ApiError::from),
+            Ok(valid) => state.engine.delete(workflow, &valid).await.map_err(ApiError::from),
             Err(error) => {
                 // An id that no instance can have is echoed cut, as messages echo it.
                 errors.push(
@@ -308,7 +308,7 @@ pub async fn terminate_batch(
     }
     let ids = ids
         .iter()
-        .map(|id| InstanceId::parse_addressable(id).map(|id| id.to_string()).map_err(ApiError::from))
+        .map(|id| InstanceId::parse_addressable(id).map_err(ApiError::from))
         .collect::<Result<Vec<_>, _>>()?;
     let terminated = state.engine.terminate_each(&path.workflow_name, &ids).await?;
     Ok(ok(json!({ "status": "ok", "instancesTerminated": terminated })))

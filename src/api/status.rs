@@ -66,7 +66,7 @@ pub async fn change_status(
 
 pub(super) async fn apply(state: &AppState, path: &InstancePath, body: StatusBody) -> Result<InstanceStatus, ApiError> {
     let id = path.id()?;
-    let (workflow, id) = (path.workflow_name.as_str(), id.as_str());
+    let (workflow, id) = (path.workflow_name.as_str(), &id);
     let engine = &state.engine;
     if body.from.is_some() && body.status != "restart" {
         return Err(ApiError::bad_request("from is only valid with status restart"));

@@ -74,6 +74,12 @@ fn new_instance(options: Value) -> Result<NewInstance, BindingError> {
     Ok(NewInstance { id, params, trigger_source: "binding" })
 }
 
+/// The instance a binding names. An id no instance can have is one that is not found, as it was
+/// before ids were checked here.
+fn addressed(id: &str) -> Result<InstanceId, EngineError> {
+    InstanceId::parse_addressable(id).map_err(|_| EngineError::InstanceNotFound(id.to_owned()))
+}
+
 impl Engine {
     async fn answer(&self, request: BindingRequest) -> Result<Value, BindingError> {
         match request {
@@ -90,11 +96,11 @@ impl Engine {
                 Ok(Value::Array(rows.into_iter().map(|row| json!({ "id": row.id })).collect()))
             }
             BindingRequest::Get { workflow, id } => {
-                let row = self.instance(&workflow, &id)?;
+                let row = self.instance(&workflow, &addressed(&id)?)?;
                 Ok(json!({ "id": row.id }))
             }
             BindingRequest::Status { workflow, id } => {
-                let row = self.instance(&workflow, &id)?;
+                let row = self.instance(&workflow, &addressed(&id)?)?;
                 // While rollback runs the binding says "running"; stepflare never rolls back yet.
                 let mut status = json!({ "status": row.status.as_str() });
                 if let Some(error) = row.error {
@@ -106,15 +112,15 @@ impl Engine {
                 Ok(status)
             }
             BindingRequest::Pause { workflow, id } => {
-                self.pause(&workflow, &id)?;
+                self.pause(&workflow, &addressed(&id)?)?;
                 Ok(Value::Null)
             }
             BindingRequest::Resume { workflow, id } => {
-                self.resume(&workflow, &id)?;
+                self.resume(&workflow, &addressed(&id)?)?;
                 Ok(Value::Null)
             }
             BindingRequest::Terminate { workflow, id } => {
-                self.terminate(&workflow, &id).await?;
+                self.terminate(&workflow, &addressed(&id)?).await?;
                 Ok(Value::Null)
             }
             BindingRequest::Restart { workflow, id, options } => {
@@ -131,7 +137,7 @@ impl Engine {
                         },
                     }),
                 };
-                self.restart(&workflow, &id, from).await?;
+                self.restart(&workflow, &addressed(&id)?, from).await?;
                 Ok(Value::Null)
             }
             BindingRequest::SendEvent { workflow, id, event } => {
@@ -139,7 +145,7 @@ impl Engine {
                     .map_err(|e| refuse(format!("TypeError: sendEvent expects {{type, payload}}: {e}")))?;
                 let event_type = EventType::parse(&event.event_type)
                     .map_err(|e| refuse(format!("(workflow.invalid_event_type) {e}")))?;
-                self.send_event(&workflow, &id, &event_type, &event.payload)?;
+                self.send_event(&workflow, &addressed(&id)?, &event_type, &event.payload)?;
                 Ok(Value::Null)
             }
             request @ BindingRequest::QueueSend { .. } => match self.inner.other_bindings.get() {

@@ -269,8 +269,12 @@ impl RunState {
 
     /// An event was sent while the run is in progress. A wait already parked in this run cannot
     /// be answered any more; [`RunState::should_wake`] puts the instance back in line for it.
+    /// The run may have read it from the store already, if it started after the event was
+    /// stored and before the engine handed it over: it counts once.
     pub fn event_sent(&mut self, event: SentEvent) {
-        self.buffered.push(event);
+        if !self.buffered.iter().any(|known| known.seq == event.seq) {
+            self.buffered.push(event);
+        }
     }
 
     /// The attempts the watchdog stopped, as the `do.end` requests that fail them: each fails as
@@ -1114,6 +1118,8 @@ mod tests {
         assert!(!run.should_wake(NOW), "an event of another type does not wake it");
         run.event_sent(sent(8, "go", json!(null)));
         assert!(run.should_wake(NOW));
+        run.event_sent(sent(8, "go", json!(null)));
+        assert_eq!(run.buffered.len(), 2, "an event handed over twice counts once");
 
         // The next run replays the wait after its timeout.
         let row = saved_step(&parked.writes).clone();

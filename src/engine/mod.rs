@@ -29,7 +29,7 @@ use self::decider::{Action, RunEnd, RunState, Verdict};
 use self::lifecycle::{Command, Refusal};
 use self::run::{RunControl, RunHost};
 use crate::cron::CronExpression;
-use crate::ids::{EventType, InstanceId, InvalidId, StepKind, WorkflowName};
+use crate::ids::{EventType, InstanceId, InstanceKey, InvalidId, StepKind, WorkflowName};
 use crate::js::{BindingHost, EnvBinding, ProjectCode, RunOutcome, RunRequest, run_workflow};
 use crate::model::{Attempt, Instance, InstanceFilter, InstanceStatus, Step, StepState, Version, WorkflowRecord};
 use crate::store::{CronOwner, Store, StoreError};
@@ -141,8 +141,6 @@ impl InstanceHistory {
     }
 }
 
-type InstanceKey = (String, String);
-
 pub(crate) struct Inner {
     store: Arc<Store>,
     clock: Arc<dyn Clock>,
@@ -175,6 +173,11 @@ struct Scheduler {
     active: HashMap<InstanceKey, ActiveRun>,
     ready: VecDeque<InstanceKey>,
     in_line: HashSet<InstanceKey>,
+}
+
+/// The key of a stored instance.
+fn key_of(row: &Instance) -> InstanceKey {
+    InstanceKey::stored(row.workflow_name.clone(), row.id.clone())
 }
 
 /// Cheap to clone: every clone drives the same engine.
@@ -252,10 +255,14 @@ impl Engine {
     fn stop_runs_of(&self, workflows: &[String]) {
         let stopped: Vec<(InstanceKey, JoinHandle<()>)> = {
             let mut scheduler = self.inner.lock_scheduler();
-            scheduler.ready.retain(|key| !workflows.contains(&key.0));
-            scheduler.in_line.retain(|key| !workflows.contains(&key.0));
-            let keys: Vec<InstanceKey> =
-                scheduler.active.keys().filter(|key| workflows.contains(&key.0)).cloned().collect();
+            scheduler.ready.retain(|key| !workflows.iter().any(|w| w == key.workflow.as_str()));
+            scheduler.in_line.retain(|key| !workflows.iter().any(|w| w == key.workflow.as_str()));
+            let keys: Vec<InstanceKey> = scheduler
+                .active
+                .keys()
+                .filter(|key| workflows.iter().any(|w| w == key.workflow.as_str()))
+                .cloned()
+                .collect();
             keys.into_iter().filter_map(|key| Some((key.clone(), scheduler.stop(&key)?))).collect()
         };
         if stopped.is_empty() {
@@ -263,7 +270,7 @@ impl Engine {
         }
         let inner = self.inner.clone();
         self.inner.tasks.spawn(async move {
-            for ((workflow, instance), task) in stopped {
+            for (InstanceKey { workflow, id: instance }, task) in stopped {
                 let _ = task.await;
                 tracing::warn!(
                     %workflow, %instance,
@@ -280,7 +287,7 @@ impl Engine {
         match self.inner.store.instances_in(&statuses) {
             Ok(keys) => {
                 let mut scheduler = self.inner.lock_scheduler();
-                for key in keys.into_iter().filter(|key| workflows.contains(&key.0)) {
+                for key in keys.into_iter().filter(|key| workflows.iter().any(|w| w == key.workflow.as_str())) {
                     scheduler.push(key, false);
                 }
             }
@@ -327,7 +334,9 @@ impl Engine {
                 scheduler.push(key, false);
             }
             for key in store.instances_in(&[InstanceStatus::Waiting])? {
-                if store.has_deliverable_event(&key.0, &key.1)? || store.has_due_timer(&key.0, &key.1, now)? {
+                if store.has_deliverable_event(key.workflow.as_str(), key.id.as_str())?
+                    || store.has_due_timer(key.workflow.as_str(), key.id.as_str(), now)?
+                {
                     scheduler.push(key, true);
                 }
             }
@@ -416,20 +425,20 @@ impl Engine {
 
     /// Puts a just-created instance in line for a slot.
     fn enqueue_created(&self, row: &Instance) {
-        self.inner.lock_scheduler().push((row.workflow_name.clone(), row.id.clone()), false);
+        self.inner.lock_scheduler().push(key_of(row), false);
         self.inner.start_ready();
     }
 
-    pub fn instance(&self, workflow: &str, id: &str) -> Result<Instance, EngineError> {
+    pub fn instance(&self, workflow: &str, id: &InstanceId) -> Result<Instance, EngineError> {
         self.workflow(workflow)?;
-        self.inner.store.instance(workflow, id)?.ok_or_else(|| EngineError::InstanceNotFound(id.to_owned()))
+        self.inner.store.instance(workflow, id.as_str())?.ok_or_else(|| EngineError::InstanceNotFound(id.to_string()))
     }
 
-    pub fn history(&self, workflow: &str, id: &str) -> Result<InstanceHistory, EngineError> {
+    pub fn history(&self, workflow: &str, id: &InstanceId) -> Result<InstanceHistory, EngineError> {
         let instance = self.instance(workflow, id)?;
-        let mut steps = self.inner.store.steps(workflow, id)?;
-        let mut attempts = self.inner.store.attempts(workflow, id)?;
-        let key = (instance.workflow_name.clone(), instance.id.clone());
+        let mut steps = self.inner.store.steps(workflow, id.as_str())?;
+        let mut attempts = self.inner.store.attempts(workflow, id.as_str())?;
+        let key = key_of(&instance);
         let in_flight = self.inner.lock_scheduler().active.get(&key).map(|run| run.host.in_flight());
         for (step, attempt) in in_flight.unwrap_or_default() {
             match steps.iter_mut().find(|s| s.key == step.key) {
@@ -452,25 +461,25 @@ impl Engine {
         Ok(self.inner.store.count_instances(filter)?)
     }
 
-    pub fn pause(&self, workflow: &str, id: &str) -> Result<InstanceStatus, EngineError> {
+    pub fn pause(&self, workflow: &str, id: &InstanceId) -> Result<InstanceStatus, EngineError> {
         self.simple_command(workflow, id, Command::Pause)
     }
 
-    pub fn resume(&self, workflow: &str, id: &str) -> Result<InstanceStatus, EngineError> {
+    pub fn resume(&self, workflow: &str, id: &InstanceId) -> Result<InstanceStatus, EngineError> {
         self.simple_command(workflow, id, Command::Resume)
     }
 
     /// Pause and resume: decided on the status the instance has now (a run in progress keeps
     /// running), and carried out at once.
-    fn simple_command(&self, workflow: &str, id: &str, command: Command) -> Result<InstanceStatus, EngineError> {
+    fn simple_command(&self, workflow: &str, id: &InstanceId, command: Command) -> Result<InstanceStatus, EngineError> {
         let row = self.instance(workflow, id)?;
-        let key = (row.workflow_name.clone(), row.id.clone());
+        let key = key_of(&row);
         let inner = &self.inner;
         let mut scheduler = inner.lock_scheduler();
         // Re-read under the lock: the run may have moved on since.
-        let status = inner.store.instance(workflow, id)?.map(|r| r.status).unwrap_or(row.status);
+        let status = inner.store.instance(workflow, id.as_str())?.map(|r| r.status).unwrap_or(row.status);
         let verdict = decider::command(status, command, None, inner.clock.now_ms())?;
-        inner.store.apply(workflow, id, &verdict.writes, inner.clock.now_ms())?;
+        inner.store.apply(workflow, id.as_str(), &verdict.writes, inner.clock.now_ms())?;
         inner.act(&mut scheduler, &key, &verdict);
         drop(scheduler);
         inner.start_ready();
@@ -479,13 +488,13 @@ impl Engine {
 
     /// Stops the instance for good; a run in progress is cancelled mid-step. The run is stopped
     /// first, so the decision is made on the status the instance has with nothing running.
-    pub async fn terminate(&self, workflow: &str, id: &str) -> Result<InstanceStatus, EngineError> {
+    pub async fn terminate(&self, workflow: &str, id: &InstanceId) -> Result<InstanceStatus, EngineError> {
         let row = self.instance(workflow, id)?;
-        let key = (row.workflow_name.clone(), row.id.clone());
+        let key = key_of(&row);
         let status = self.stop_run(&key).await?;
         let inner = &self.inner;
         let verdict = decider::command(status, Command::Terminate, None, inner.clock.now_ms())?;
-        inner.store.apply(workflow, id, &verdict.writes, inner.clock.now_ms())?;
+        inner.store.apply(workflow, id.as_str(), &verdict.writes, inner.clock.now_ms())?;
         let mut scheduler = inner.lock_scheduler();
         scheduler.remove_from_line(&key);
         inner.act(&mut scheduler, &key, &verdict);
@@ -498,25 +507,25 @@ impl Engine {
     pub async fn restart(
         &self,
         workflow: &str,
-        id: &str,
+        id: &InstanceId,
         from: Option<RestartFrom>,
     ) -> Result<InstanceStatus, EngineError> {
         let row = self.instance(workflow, id)?;
         let from_seq = match &from {
             None => None,
             Some(from) => {
-                let steps = self.inner.store.steps(workflow, id)?;
+                let steps = self.inner.store.steps(workflow, id.as_str())?;
                 let found = steps
                     .iter()
                     .find(|s| s.key.kind == from.kind && s.key.name == from.name && s.key.count == from.count);
                 Some(found.ok_or_else(|| EngineError::StepNotFound(from.name.clone()))?.seq)
             }
         };
-        let key = (row.workflow_name.clone(), row.id.clone());
+        let key = key_of(&row);
         let status = self.stop_run(&key).await?;
         let inner = &self.inner;
         let verdict = decider::command(status, Command::Restart, from_seq, inner.clock.now_ms())?;
-        inner.store.apply(workflow, id, &verdict.writes, inner.clock.now_ms())?;
+        inner.store.apply(workflow, id.as_str(), &verdict.writes, inner.clock.now_ms())?;
         let mut scheduler = inner.lock_scheduler();
         inner.act(&mut scheduler, &key, &verdict);
         drop(scheduler);
@@ -550,12 +559,12 @@ impl Engine {
     }
 
     /// Stops the instance if it runs, then forgets it and all its history.
-    pub async fn delete(&self, workflow: &str, id: &str) -> Result<(), EngineError> {
+    pub async fn delete(&self, workflow: &str, id: &InstanceId) -> Result<(), EngineError> {
         let row = self.instance(workflow, id)?;
-        let key = (row.workflow_name, row.id);
+        let key = key_of(&row);
         self.stop_run(&key).await?;
-        if !self.inner.store.delete_instance(workflow, id)? {
-            return Err(EngineError::InstanceNotFound(id.to_owned()));
+        if !self.inner.store.delete_instance(workflow, id.as_str())? {
+            return Err(EngineError::InstanceNotFound(id.to_string()));
         }
         Ok(())
     }
@@ -569,7 +578,7 @@ impl Engine {
 
     /// Terminates each of `ids` that can be; returns how many were. Ids that are finished or
     /// gone are passed over.
-    pub async fn terminate_each(&self, workflow: &str, ids: &[String]) -> Result<usize, EngineError> {
+    pub async fn terminate_each(&self, workflow: &str, ids: &[InstanceId]) -> Result<usize, EngineError> {
         let mut terminated = 0;
         for id in ids {
             match self.terminate(workflow, id).await {
@@ -599,7 +608,7 @@ impl Engine {
     pub fn send_event(
         &self,
         workflow: &str,
-        id: &str,
+        id: &InstanceId,
         event_type: &EventType,
         payload: &Value,
     ) -> Result<(), EngineError> {
@@ -609,16 +618,17 @@ impl Engine {
             return Err(EngineError::TooLarge { what: "event payload", size: payload.len() });
         }
         let inner = &self.inner;
-        let event = inner.store.insert_event(workflow, id, event_type.as_str(), &payload, inner.clock.now_ms())?;
-        let key = (row.workflow_name, row.id);
+        let event =
+            inner.store.insert_event(workflow, id.as_str(), event_type.as_str(), &payload, inner.clock.now_ms())?;
+        let key = key_of(&row);
         let mut scheduler = inner.lock_scheduler();
         if let Some(run) = scheduler.active.get(&key) {
             // The run decides with it; if it already parked on a wait for it, it goes back in
             // line when it suspends.
             run.host.event_sent(event);
         } else {
-            let status = inner.store.instance(workflow, id)?.map_or(InstanceStatus::Unknown, |r| r.status);
-            if decider::event_wakes(status, inner.store.has_deliverable_event(workflow, id)?) {
+            let status = inner.store.instance(workflow, id.as_str())?.map_or(InstanceStatus::Unknown, |r| r.status);
+            if decider::event_wakes(status, inner.store.has_deliverable_event(workflow, id.as_str())?) {
                 scheduler.push(key, true);
             }
         }
@@ -636,8 +646,8 @@ impl Engine {
             let _ = task.await;
         }
         self.inner.start_ready();
-        let row = self.inner.store.instance(&key.0, &key.1)?;
-        row.map(|r| r.status).ok_or_else(|| EngineError::InstanceNotFound(key.1.clone()))
+        let row = self.inner.store.instance(key.workflow.as_str(), key.id.as_str())?;
+        row.map(|r| r.status).ok_or_else(|| EngineError::InstanceNotFound(key.id.to_string()))
     }
 
     /// Stops the engine for a clean exit: no run or attempt starts any more, the step callbacks
@@ -731,31 +741,31 @@ impl Inner {
             };
             scheduler.in_line.remove(&key);
             if let Err(error) = self.start_run(&mut scheduler, key.clone()) {
-                tracing::error!(workflow = %key.0, instance = %key.1, "cannot start instance: {error}");
+                tracing::error!(workflow = %key.workflow, instance = %key.id, "cannot start instance: {error}");
             }
         }
     }
 
     fn start_run(self: &Arc<Self>, scheduler: &mut Scheduler, key: InstanceKey) -> Result<(), EngineError> {
-        let Some(row) = self.store.instance(&key.0, &key.1)? else {
+        let Some(row) = self.store.instance(key.workflow.as_str(), key.id.as_str())? else {
             return Ok(());
         };
         let now = self.clock.now_ms();
-        let Some(def) = self.workflow(&key.0) else {
-            tracing::warn!(workflow = %key.0, instance = %key.1, "the workflow is no longer in the config; the instance waits");
+        let Some(def) = self.workflow(key.workflow.as_str()) else {
+            tracing::warn!(workflow = %key.workflow, instance = %key.id, "the workflow is no longer in the config; the instance waits");
             return Ok(());
         };
         let Ok(verdict) = decider::start(row.status, row.started_on.is_none(), &def.version_id, &row.params, now)
         else {
             return Ok(());
         };
-        self.store.apply(&key.0, &key.1, &verdict.writes, now)?;
+        self.store.apply(key.workflow.as_str(), key.id.as_str(), &verdict.writes, now)?;
         if verdict.to != InstanceStatus::Running {
             return Ok(());
         }
         let state = RunState::new(
-            self.store.steps(&key.0, &key.1)?,
-            self.store.buffered_events(&key.0, &key.1)?,
+            self.store.steps(key.workflow.as_str(), key.id.as_str())?,
+            self.store.buffered_events(key.workflow.as_str(), key.id.as_str())?,
             def.steps_limit,
         );
         let control = Arc::new(RunControl::default());
@@ -808,7 +818,7 @@ impl Inner {
             return Ok(());
         }
         scheduler.active.remove(key);
-        let (workflow, id) = (&key.0, &key.1);
+        let (workflow, id) = (key.workflow.as_str(), key.id.as_str());
         let now = self.clock.now_ms();
         let Some(row) = self.store.instance(workflow, id)? else {
             return Ok(());
@@ -848,7 +858,7 @@ async fn drive_run(inner: Arc<Inner>, key: InstanceKey, request: RunRequest, hos
         other => other,
     };
     if let Err(error) = inner.finish_run(&key, &host, outcome) {
-        tracing::error!(workflow = %key.0, instance = %key.1, "cannot record the end of a run: {error}");
+        tracing::error!(workflow = %key.workflow, instance = %key.id, "cannot record the end of a run: {error}");
     }
 }
 

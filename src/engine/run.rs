@@ -9,7 +9,8 @@ use std::sync::{Arc, Mutex};
 use tokio_util::sync::CancellationToken;
 
 use super::decider::{Answer, Decision, RunState, Signal, step_of_token};
-use super::{Engine, Inner, InstanceKey};
+use super::{Engine, Inner};
+use crate::ids::InstanceKey;
 use crate::js::{BindingHost, HostReply, HostRequest, Interruption, LogLevel, RunOutcome, StepHost};
 use crate::model::{Attempt, SentEvent, Step};
 
@@ -56,7 +57,7 @@ impl RunHost {
     /// Commits a decision's writes, then answers and signals as the decider says. A commit that
     /// fails fails the instance rather than lose a result.
     fn carry_out(&self, decision: Decision) -> Answer {
-        let (workflow, id) = (&self.key.0, &self.key.1);
+        let (workflow, id) = (self.key.workflow.as_str(), self.key.id.as_str());
         let answer = match self.inner.store.apply(workflow, id, &decision.writes, self.inner.clock.now_ms()) {
             Ok(()) => self.state().after_commit(decision.then),
             Err(error) => self.state().commit_failed("the step", error),
@@ -100,7 +101,7 @@ impl RunHost {
             if let HostRequest::DoEnd { token, attempt, outcome: crate::js::AttemptOutcome::Err { error, .. } } =
                 &request
             {
-                let (workflow, instance) = (&self.key.0, &self.key.1);
+                let (workflow, instance) = (self.key.workflow.as_str(), self.key.id.as_str());
                 tracing::warn!(
                     target: "workflow", %workflow, %instance,
                     "step {:?} attempt {attempt} was stopped inside code that never yields: {}: {}",
@@ -128,7 +129,7 @@ impl StepHost for RunHost {
     }
 
     fn log(&self, level: LogLevel, message: &str) {
-        let (workflow, instance) = (&self.key.0, &self.key.1);
+        let (workflow, instance) = (self.key.workflow.as_str(), self.key.id.as_str());
         match level {
             LogLevel::Debug => {
                 tracing::debug!(target: "workflow", %workflow, %instance, "{message}")

@@ -17,7 +17,7 @@ pub use queues::{NewQueueMessage, QueueBacklog, QueueMessageRow, Settlement};
 pub use rows::{CronFiringRow, CronOwner};
 pub use writes::Write;
 
-use crate::ids::{StepKey, StepKind};
+use crate::ids::{InstanceId, InstanceKey, StepKey, StepKind};
 use crate::model::{
     Attempt, Instance, InstanceFilter, InstanceStatus, JournalEntry, SentEvent, Step, Version, WorkflowRecord,
 };
@@ -397,15 +397,11 @@ impl Store {
     }
 
     /// `(workflow, id)` of every instance in one of `statuses`, oldest first.
-    pub fn instances_in(&self, statuses: &[InstanceStatus]) -> Result<Vec<(String, String)>> {
+    pub fn instances_in(&self, statuses: &[InstanceStatus]) -> Result<Vec<InstanceKey>> {
         self.instances_with_status(None, statuses)
     }
 
-    fn instances_with_status(
-        &self,
-        workflow: Option<&str>,
-        statuses: &[InstanceStatus],
-    ) -> Result<Vec<(String, String)>> {
+    fn instances_with_status(&self, workflow: Option<&str>, statuses: &[InstanceStatus]) -> Result<Vec<InstanceKey>> {
         let conn = self.conn();
         let statuses: Vec<String> = statuses.iter().map(|s| s.as_str().to_owned()).collect();
         let mut stmt = conn.prepare_cached(
@@ -413,7 +409,9 @@ impl Store {
              WHERE (?1 IS NULL OR workflow_name = ?1) AND status IN (SELECT value FROM json_each(?2))
              ORDER BY created_on, rowid",
         )?;
-        let rows = stmt.query_map(params![workflow, json_list(&statuses)], |row| Ok((row.get(0)?, row.get(1)?)))?;
+        let rows = stmt.query_map(params![workflow, json_list(&statuses)], |row| {
+            Ok(InstanceKey::stored(row.get(0)?, row.get(1)?))
+        })?;
         rows.collect::<rusqlite::Result<_>>().map_err(Into::into)
     }
 
@@ -450,8 +448,8 @@ impl Store {
     }
 
     /// Ids of a workflow's instances in one of `statuses`, oldest first.
-    pub fn instance_ids_in(&self, workflow: &str, statuses: &[InstanceStatus]) -> Result<Vec<String>> {
-        Ok(self.instances_with_status(Some(workflow), statuses)?.into_iter().map(|(_, id)| id).collect())
+    pub fn instance_ids_in(&self, workflow: &str, statuses: &[InstanceStatus]) -> Result<Vec<InstanceId>> {
+        Ok(self.instances_with_status(Some(workflow), statuses)?.into_iter().map(|key| key.id).collect())
     }
 
     // ---- steps and attempts ----
@@ -545,10 +543,11 @@ impl Store {
 
     /// Suspended instances of `workflows` with a timer due at or before `now`; only due rows of
     /// `timers_armed` are read.
-    pub fn due_instances(&self, now: i64, workflows: &[String]) -> Result<Vec<(String, String)>> {
+    pub fn due_instances(&self, now: i64, workflows: &[String]) -> Result<Vec<InstanceKey>> {
         let conn = self.conn();
         let mut stmt = conn.prepare_cached(DUE_INSTANCES)?;
-        let rows = stmt.query_map(params![now, json_list(workflows)], |row| Ok((row.get(0)?, row.get(1)?)))?;
+        let rows = stmt
+            .query_map(params![now, json_list(workflows)], |row| Ok(InstanceKey::stored(row.get(0)?, row.get(1)?)))?;
         rows.collect::<rusqlite::Result<_>>().map_err(Into::into)
     }
 
@@ -747,7 +746,7 @@ mod tests {
         store.save_step("wf", "a", &step, None, TimerChange::Set(50)).unwrap();
         let runnable = ["wf".to_owned()];
         assert_eq!(store.next_timer(&runnable).unwrap(), Some(50));
-        assert_eq!(store.due_instances(60, &runnable).unwrap(), [("wf".to_owned(), "a".to_owned())]);
+        assert_eq!(store.due_instances(60, &runnable).unwrap(), [InstanceKey::stored("wf".into(), "a".into())]);
         assert_eq!(store.next_timer(&["other".to_owned()]).unwrap(), None);
         assert!(store.due_instances(60, &[]).unwrap().is_empty());
     }
@@ -771,7 +770,11 @@ mod tests {
         assert_eq!(store.next_timer(&runnable).unwrap(), None, "a paused instance does not wake");
         store.set_status("wf", "a", InstanceStatus::Waiting, 5).unwrap();
         store.save_step("wf", "a", &sleep_step("later", 70), None, TimerChange::Set(70)).unwrap();
-        assert_eq!(store.due_instances(80, &runnable).unwrap(), [("wf".to_owned(), "a".to_owned())], "once each");
+        assert_eq!(
+            store.due_instances(80, &runnable).unwrap(),
+            [InstanceKey::stored("wf".into(), "a".into())],
+            "once each"
+        );
         store.apply("wf", "a", &[Write::MarkRunning { version_id: "v1".into() }], 6).unwrap();
         assert!(store.due_instances(80, &runnable).unwrap().is_empty(), "a running instance is not woken");
         assert!(store.has_due_timer("wf", "a", 80).unwrap(), "the run still sees its own timers");
@@ -796,7 +799,10 @@ mod tests {
         assert_eq!(store.next_timer(&runnable).unwrap(), Some(100));
         let mut due = store.due_instances(250, &runnable).unwrap();
         due.sort();
-        assert_eq!(due, [("other".to_owned(), "c".to_owned()), ("wf".to_owned(), "b".to_owned())]);
+        assert_eq!(
+            due,
+            [InstanceKey::stored("other".into(), "c".into()), InstanceKey::stored("wf".into(), "b".into())]
+        );
         assert_eq!(store.next_timer(&[]).unwrap(), None);
     }
 
@@ -857,7 +863,7 @@ mod tests {
         assert_eq!(version, 5, "upgraded to the latest schema");
         let runnable = ["wf".to_owned()];
         assert_eq!(store.next_timer(&runnable).unwrap(), Some(500), "only the waiting instance's timer counts");
-        assert_eq!(store.due_instances(1_000, &runnable).unwrap(), [("wf".to_owned(), "asleep".to_owned())]);
+        assert_eq!(store.due_instances(1_000, &runnable).unwrap(), [InstanceKey::stored("wf".into(), "asleep".into())]);
         store.set_status("wf", "busy", InstanceStatus::Waiting, 2).unwrap();
         assert_eq!(store.next_timer(&runnable).unwrap(), Some(100), "the triggers work on an upgraded file");
     }

@@ -78,3 +78,10 @@ fn the_parts_meet_in_the_model_not_in_each_other() {
     let imports: Vec<&str> = model.lines().filter(|line| line.starts_with("use crate::")).collect();
     assert_eq!(imports, ["use crate::ids::StepKey;"], "the model is a leaf beside the ids");
 }
+
+#[test]
+fn the_decider_does_no_io_takes_no_lock_and_reads_no_clock() {
+    for needle in ["Store", "rusqlite", "tokio", "Mutex", "RwLock", "Clock", "SystemTime", "Instant", "std::fs", "tracing"] {
+        assert_eq!(files_mentioning("src/engine/decider.rs", needle), Vec::<String>::new(), "{needle}");
+    }
+}
