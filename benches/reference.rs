@@ -37,7 +37,12 @@ pub fn scratch_dir(label: &str) -> PathBuf {
 
 /// `stepflare dev` on `fixture`, persisting to `state`, once it printed its ready line.
 pub fn start_stepflare(fixture: &Path, state: &Path) -> Process {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_stepflare"))
+    start_stepflare_binary(Path::new(env!("CARGO_BIN_EXE_stepflare")), fixture, state)
+}
+
+/// [`start_stepflare`] with another build of stepflare, such as [`build_baseline`]'s.
+pub fn start_stepflare_binary(binary: &Path, fixture: &Path, state: &Path) -> Process {
+    let mut child = Command::new(binary)
         .process_group(0)
         .args(["dev", "--port", "0", "--config"])
         .arg(fixture)
@@ -137,4 +142,36 @@ pub fn answer_status(url: &str) -> Option<u16> {
     stream.read_exact(&mut head).ok()?;
     let status = head.strip_prefix(b"HTTP/1.1 ")?;
     std::str::from_utf8(status).ok()?.trim().parse().ok()
+}
+
+/// A release build of stepflare at `commit` (built once, into `target/bench-baseline`), for
+/// benchmarks that compare this tree with an earlier one.
+// Each benchmark includes this file as its own module; only `throughput` compares builds.
+#[allow(dead_code)]
+pub fn build_baseline(root: &Path, commit: &str) -> Result<PathBuf, String> {
+    let base = root.join("target/bench-baseline");
+    let source = base.join(commit);
+    let binary = base.join("target/release/stepflare");
+    let stamp = base.join("built-from");
+    if binary.exists() && std::fs::read_to_string(&stamp).is_ok_and(|built| built == commit) {
+        return Ok(binary);
+    }
+    let run = |command: &mut Command| -> Result<(), String> {
+        let status = command.status().map_err(|error| format!("{command:?}: {error}"))?;
+        status.success().then_some(()).ok_or_else(|| format!("{command:?} failed: {status}"))
+    };
+    if !source.exists() {
+        std::fs::create_dir_all(&base).map_err(|error| error.to_string())?;
+        let archive = base.join(format!("{commit}.tar"));
+        run(Command::new("git").current_dir(root).args(["archive", "--format=tar", "-o"]).arg(&archive).arg(commit))?;
+        std::fs::create_dir_all(&source).map_err(|error| error.to_string())?;
+        run(Command::new("tar").arg("-xf").arg(&archive).arg("-C").arg(&source))?;
+    }
+    eprintln!("building the baseline {commit} (release; the first time takes minutes)");
+    run(Command::new(env!("CARGO"))
+        .current_dir(&source)
+        .args(["build", "--release", "--locked", "--bin", "stepflare"])
+        .env("CARGO_TARGET_DIR", base.join("target")))?;
+    std::fs::write(&stamp, commit).map_err(|error| error.to_string())?;
+    Ok(binary)
 }
