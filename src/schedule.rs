@@ -41,7 +41,7 @@ pub async fn run(engine: Engine, store: Arc<Store>, workers: Workers, started: i
     loop {
         let now = engine.now_ms();
         let first_seen = starting.take().map_or(now, |started| started.min(now));
-        let next = plan(&engine, &store, &workers, first_seen, now);
+        let next = plan(&engine, &store, &workers, first_seen, now).await;
         let nap = match next {
             Some(at) => Duration::from_millis(u64::try_from(at - engine.now_ms()).unwrap_or(0)).min(LONGEST_NAP),
             None => LONGEST_NAP,
@@ -77,7 +77,7 @@ fn decide(cron: &CronExpression, done_through: i64, now: i64) -> Decision {
 
 /// Fires whatever is due at `now` and returns when the next firing is. An expression not seen
 /// before counts from `first_seen`.
-fn plan(engine: &Engine, store: &Arc<Store>, workers: &Workers, first_seen: i64, now: i64) -> Option<i64> {
+async fn plan(engine: &Engine, store: &Arc<Store>, workers: &Workers, first_seen: i64, now: i64) -> Option<i64> {
     let mut configured: BTreeMap<(CronOwner, String), CronExpression> = BTreeMap::new();
     for def in engine.workflows() {
         for cron in &def.schedules {
@@ -131,7 +131,7 @@ fn plan(engine: &Engine, store: &Arc<Store>, workers: &Workers, first_seen: i64,
                         when(at)
                     );
                 }
-                fire(engine, store, workers, owner, cron, at)
+                fire(engine, store, workers, owner, cron, at).await
             }
         };
         if let Err(error) = outcome {
@@ -145,7 +145,7 @@ fn plan(engine: &Engine, store: &Arc<Store>, workers: &Workers, first_seen: i64,
 }
 
 /// Makes the firing of `cron` of `owner` for `at`.
-fn fire(
+async fn fire(
     engine: &Engine,
     store: &Arc<Store>,
     workers: &Workers,
@@ -154,7 +154,7 @@ fn fire(
     at: i64,
 ) -> Result<(), String> {
     match owner {
-        CronOwner::Workflow(workflow) => match engine.fire_schedule(workflow, cron.as_str(), at) {
+        CronOwner::Workflow(workflow) => match engine.fire_schedule(workflow, cron.as_str(), at).await {
             Ok(Some(row)) => {
                 tracing::info!(
                     "cron {:?} of workflow {workflow} fired for {}: instance {}",

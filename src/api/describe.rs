@@ -39,7 +39,7 @@ pub async fn describe(
         Some("desc") => true,
         Some(other) => return Err(ApiError::bad_request(format!("order must be asc or desc, not {:?}", shown(other)))),
     };
-    let history = state.engine.history(&path.workflow_name, &path.id()?)?;
+    let history = state.engine.history(&path.workflow_name, &path.id()?).await?;
     let mut details = instance_details(&history);
     if simple {
         if let Some(object) = details.as_object_mut() {
@@ -185,7 +185,7 @@ pub async fn step_output(
     };
     let (name, count) = query.name.rsplit_once('-').ok_or_else(not_found)?;
     let count: u32 = count.parse().map_err(|_| not_found())?;
-    let history = state.engine.history(&path.workflow_name, &path.id()?)?;
+    let history = state.engine.history(&path.workflow_name, &path.id()?).await?;
     let step = history
         .steps
         .iter()

@@ -17,6 +17,6 @@ pub async fn send_event(
 ) -> Result<Response, ApiError> {
     let event_type = path.event_type()?;
     let id = path.id()?;
-    state.engine.send_event(&path.workflow_name, &id, &event_type, &payload.unwrap_or(Value::Null))?;
+    state.engine.send_event(&path.workflow_name, &id, &event_type, &payload.unwrap_or(Value::Null)).await?;
     Ok(ok(json!({ "instanceId": id.as_str(), "timestamp": timestamp(state.engine.now_ms()) })))
 }

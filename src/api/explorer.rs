@@ -39,7 +39,7 @@ pub async fn get_workflow(
         "name": def.name.as_str(),
         "class_name": def.class_name,
         "script_name": def.script_name,
-        "instances": instance_counts(&state, &def)?,
+        "instances": instance_counts(&state, &def).await?,
     })))
 }
 
@@ -52,9 +52,9 @@ pub async fn list_instances(
     state.engine.workflow(&path.workflow_name)?;
     let request = query.into_request(&path.workflow_name, 25)?;
     let page = request.filter.offset / request.per_page + 1;
-    let mut rows = state.engine.list(&request.filter)?;
+    let mut rows = state.engine.list(&request.filter).await?;
     rows.truncate(request.per_page as usize);
-    let total = state.engine.count(&request.filter)?;
+    let total = state.engine.count(&request.filter).await?;
     let result: Vec<Value> = rows
         .iter()
         .map(|row| json!({ "id": row.id, "status": row.status.as_str(), "created_on": timestamp(row.created_on) }))
@@ -87,7 +87,7 @@ pub async fn create_instance(
     let body = body.unwrap_or_default();
     let id = requested_id(body.id.as_deref())?;
     let new = NewInstance { id, params: body.params.unwrap_or(Value::Null), trigger_source: "api" };
-    let row = state.engine.create(&path.workflow_name, new)?;
+    let row = state.engine.create(&path.workflow_name, new).await?;
     Ok(ok(json!({ "id": row.id })))
 }
 
@@ -96,7 +96,7 @@ pub async fn get_instance(
     State(state): State<AppState>,
     ApiPath(path): ApiPath<InstancePath>,
 ) -> Result<Response, ApiError> {
-    let history = state.engine.history(&path.workflow_name, &path.id()?)?;
+    let history = state.engine.history(&path.workflow_name, &path.id()?).await?;
     let mut details = instance_details(&history);
     details["id"] = json!(history.instance.id);
     Ok(ok(details))

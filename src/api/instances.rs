@@ -67,7 +67,7 @@ pub async fn create(
 ) -> Result<Response, ApiError> {
     let def = state.engine.workflow(&path.workflow_name)?;
     let new = body.unwrap_or_default().into_new_instance()?;
-    let row = state.engine.create(&path.workflow_name, new)?;
+    let row = state.engine.create(&path.workflow_name, new).await?;
     Ok(ok(summary(&row, &def)))
 }
 
@@ -79,7 +79,7 @@ pub async fn create_batch(
 ) -> Result<Response, ApiError> {
     let def = state.engine.workflow(&path.workflow_name)?;
     let batch = body.into_iter().map(CreateBody::into_new_instance).collect::<Result<Vec<_>, _>>()?;
-    let rows = state.engine.create_batch(&path.workflow_name, batch)?;
+    let rows = state.engine.create_batch(&path.workflow_name, batch).await?;
     Ok(ok(Value::Array(rows.iter().map(|row| summary(row, &def)).collect())))
 }
 
@@ -201,11 +201,11 @@ pub async fn list(
     let def = state.engine.workflow(&path.workflow_name)?;
     let page = query.page.unwrap_or(1);
     let request = query.into_request(&path.workflow_name, 50)?;
-    let mut rows = state.engine.list(&request.filter)?;
+    let mut rows = state.engine.list(&request.filter).await?;
     let more = rows.len() > request.per_page as usize;
     rows.truncate(request.per_page as usize);
     let cursor = if more { rows.last().map(encode_cursor).unwrap_or_default() } else { String::new() };
-    let total = state.engine.count(&request.filter)?;
+    let total = state.engine.count(&request.filter).await?;
     let result: Vec<Value> = rows
         .iter()
         .map(|row| {

@@ -36,7 +36,7 @@ pub async fn trigger(
     };
     let mut created = Vec::new();
     for cron in crons {
-        let row = state.engine.trigger_schedule(def.name.as_str(), &cron)?;
+        let row = state.engine.trigger_schedule(def.name.as_str(), &cron).await?;
         created.push(json!({
             "id": row.id,
             "status": row.status.as_str(),

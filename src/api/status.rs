@@ -72,8 +72,8 @@ pub(super) async fn apply(state: &AppState, path: &InstancePath, body: StatusBod
         return Err(ApiError::bad_request("from is only valid with status restart"));
     }
     Ok(match body.status.as_str() {
-        "pause" => engine.pause(workflow, id)?,
-        "resume" => engine.resume(workflow, id)?,
+        "pause" => engine.pause(workflow, id).await?,
+        "resume" => engine.resume(workflow, id).await?,
         "terminate" => engine.terminate(workflow, id).await?,
         "restart" => {
             let from = body.from.map(FromBody::into_restart_from).transpose()?;

@@ -42,16 +42,19 @@ pub async fn list(
 ) -> Result<Response, ApiError> {
     let def = state.engine.workflow(&path.workflow_name)?;
     let page = Page::new(query.page, query.per_page, 20)?;
-    let versions = state.engine.versions(&path.workflow_name)?;
+    let versions = state.engine.versions(&path.workflow_name).await?;
     let (listed, info) = page.slice(versions);
     let result: Vec<Value> = listed.iter().map(|v| version_json(&def, v)).collect();
     let info = info(result.len());
     Ok(ok_with_info(json!(result), info))
 }
 
-fn find_version(state: &AppState, path: &VersionPath) -> Result<(std::sync::Arc<WorkflowDef>, Version), ApiError> {
+async fn find_version(
+    state: &AppState,
+    path: &VersionPath,
+) -> Result<(std::sync::Arc<WorkflowDef>, Version), ApiError> {
     let def = state.engine.workflow(&path.workflow_name)?;
-    let versions = state.engine.versions(&path.workflow_name)?;
+    let versions = state.engine.versions(&path.workflow_name).await?;
     let version = versions.into_iter().find(|v| v.id == path.version_id).ok_or_else(|| {
         ApiError::new(
             StatusCode::NOT_FOUND,
@@ -64,22 +67,22 @@ fn find_version(state: &AppState, path: &VersionPath) -> Result<(std::sync::Arc<
 
 /// `GET …/versions/{id}`.
 pub async fn get(State(state): State<AppState>, ApiPath(path): ApiPath<VersionPath>) -> Result<Response, ApiError> {
-    let (def, version) = find_version(&state, &path)?;
+    let (def, version) = find_version(&state, &path).await?;
     Ok(ok(version_json(&def, &version)))
 }
 
 /// `GET …/versions/{id}/dag` and `/graph`: stepflare does not analyse the code into a graph,
 /// which the API allows to be null.
 pub async fn dag(State(state): State<AppState>, ApiPath(path): ApiPath<VersionPath>) -> Result<Response, ApiError> {
-    graph_like(&state, &path, "dag")
+    graph_like(&state, &path, "dag").await
 }
 
 pub async fn graph(State(state): State<AppState>, ApiPath(path): ApiPath<VersionPath>) -> Result<Response, ApiError> {
-    graph_like(&state, &path, "graph")
+    graph_like(&state, &path, "graph").await
 }
 
-fn graph_like(state: &AppState, path: &VersionPath, field: &str) -> Result<Response, ApiError> {
-    let (def, version) = find_version(state, path)?;
+async fn graph_like(state: &AppState, path: &VersionPath, field: &str) -> Result<Response, ApiError> {
+    let (def, version) = find_version(state, path).await?;
     let mut result = json!({
         "id": version.id,
         "workflow_id": def.workflow_id,

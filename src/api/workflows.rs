@@ -17,18 +17,19 @@ use super::paths::WorkflowPath;
 use super::retention::{DEFAULT_RETENTION_MS, Retention, RetentionBody};
 use crate::engine::WorkflowDef;
 
-pub(super) fn instance_counts(state: &AppState, def: &WorkflowDef) -> Result<Value, ApiError> {
+pub(super) async fn instance_counts(state: &AppState, def: &WorkflowDef) -> Result<Value, ApiError> {
     let counts: Map<String, Value> = state
         .engine
-        .count_by_status(def.name.as_str())?
+        .count_by_status(def.name.as_str())
+        .await?
         .into_iter()
         .map(|(status, count)| (status.as_str().to_owned(), json!(count)))
         .collect();
     Ok(Value::Object(counts))
 }
 
-fn workflow_json(state: &AppState, def: &WorkflowDef) -> Result<Value, ApiError> {
-    let row = state.engine.workflow_record(def.name.as_str())?;
+async fn workflow_json(state: &AppState, def: &WorkflowDef) -> Result<Value, ApiError> {
+    let row = state.engine.workflow_record(def.name.as_str()).await?;
     let (created, modified) = row.map(|r| (r.created_on, r.modified_on)).unwrap_or_default();
     let now = state.engine.now_ms();
     let schedules: Vec<Value> = def
@@ -44,7 +45,7 @@ fn workflow_json(state: &AppState, def: &WorkflowDef) -> Result<Value, ApiError>
         "created_on": timestamp(created),
         "modified_on": timestamp(modified),
         "triggered_on": Value::Null,
-        "instances": instance_counts(state, def)?,
+        "instances": instance_counts(state, def).await?,
         "schedules": schedules,
     }))
 }
@@ -66,7 +67,10 @@ pub async fn list(State(state): State<AppState>, ApiQuery(query): ApiQuery<ListQ
         .filter(|def| query.search.as_deref().is_none_or(|s| def.name.as_str().contains(s)))
         .collect();
     let (listed, info) = page.slice(matching);
-    let result = listed.iter().map(|def| workflow_json(&state, def)).collect::<Result<Vec<_>, _>>()?;
+    let mut result = Vec::with_capacity(listed.len());
+    for def in &listed {
+        result.push(workflow_json(&state, def).await?);
+    }
     let info = info(result.len());
     Ok(ok_with_info(json!(result), info))
 }
@@ -74,7 +78,7 @@ pub async fn list(State(state): State<AppState>, ApiQuery(query): ApiQuery<ListQ
 /// `GET …/workflows/{name}`.
 pub async fn get(State(state): State<AppState>, ApiPath(path): ApiPath<WorkflowPath>) -> Result<Response, ApiError> {
     let def = state.engine.workflow(&path.workflow_name)?;
-    Ok(ok(workflow_json(&state, &def)?))
+    Ok(ok(workflow_json(&state, &def).await?))
 }
 
 /// The body of PUT, in the shapes of Cloudflare's `WorkflowUpsertBody`. `default_retention`,
@@ -151,7 +155,7 @@ pub async fn put(
             )));
         }
     }
-    let mut result = workflow_json(&state, &def)?;
+    let mut result = workflow_json(&state, &def).await?;
     let object = result.as_object_mut().expect("workflow_json returns an object");
     object.remove("instances");
     object.remove("schedules");

@@ -102,7 +102,7 @@ pub async fn run(args: DevArgs) -> Result<(), CliError> {
     let workflows: Vec<_> = projects.iter().flat_map(|project| project.workflows.iter().cloned()).collect();
     let names: Vec<String> = workflows.iter().map(|w| w.name.to_string()).collect();
     engine.set_workflows(workflows);
-    engine.start()?;
+    engine.start().await?;
     let workers = Workers::default();
     let _watching = if args.no_watch {
         None

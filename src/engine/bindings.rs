@@ -84,7 +84,7 @@ impl Engine {
     async fn answer(&self, request: BindingRequest) -> Result<Value, BindingError> {
         match request {
             BindingRequest::Create { workflow, options } => {
-                let row = self.create(&workflow, new_instance(options)?)?;
+                let row = self.create(&workflow, new_instance(options)?).await?;
                 Ok(json!({ "id": row.id }))
             }
             BindingRequest::CreateBatch { workflow, batch } => {
@@ -92,15 +92,15 @@ impl Engine {
                     return Err(refuse("WorkflowError: batchCreate should have at least 1 instance"));
                 }
                 let batch = batch.into_iter().map(new_instance).collect::<Result<Vec<_>, _>>()?;
-                let rows = self.create_batch(&workflow, batch)?;
+                let rows = self.create_batch(&workflow, batch).await?;
                 Ok(Value::Array(rows.into_iter().map(|row| json!({ "id": row.id })).collect()))
             }
             BindingRequest::Get { workflow, id } => {
-                let row = self.instance(&workflow, &addressed(&id)?)?;
+                let row = self.instance(&workflow, &addressed(&id)?).await?;
                 Ok(json!({ "id": row.id }))
             }
             BindingRequest::Status { workflow, id } => {
-                let row = self.instance(&workflow, &addressed(&id)?)?;
+                let row = self.instance(&workflow, &addressed(&id)?).await?;
                 // While rollback runs the binding says "running"; stepflare never rolls back yet.
                 let mut status = json!({ "status": row.status.as_str() });
                 if let Some(error) = row.error {
@@ -112,11 +112,11 @@ impl Engine {
                 Ok(status)
             }
             BindingRequest::Pause { workflow, id } => {
-                self.pause(&workflow, &addressed(&id)?)?;
+                self.pause(&workflow, &addressed(&id)?).await?;
                 Ok(Value::Null)
             }
             BindingRequest::Resume { workflow, id } => {
-                self.resume(&workflow, &addressed(&id)?)?;
+                self.resume(&workflow, &addressed(&id)?).await?;
                 Ok(Value::Null)
             }
             BindingRequest::Terminate { workflow, id } => {
@@ -145,7 +145,7 @@ impl Engine {
                     .map_err(|e| refuse(format!("TypeError: sendEvent expects {{type, payload}}: {e}")))?;
                 let event_type = EventType::parse(&event.event_type)
                     .map_err(|e| refuse(format!("(workflow.invalid_event_type) {e}")))?;
-                self.send_event(&workflow, &addressed(&id)?, &event_type, &event.payload)?;
+                self.send_event(&workflow, &addressed(&id)?, &event_type, &event.payload).await?;
                 Ok(Value::Null)
             }
             request @ BindingRequest::QueueSend { .. } => match self.inner.other_bindings.get() {

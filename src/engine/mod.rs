@@ -2,8 +2,9 @@
 //! instances (through `js`), fires timers, delivers events, and carries out pause, resume,
 //! terminate and restart. It persists through `store` and never speaks HTTP.
 //!
-//! Concurrency model: one tokio task per running instance, a timer task, and a small
-//! `Scheduler` behind a mutex that is never held across an `.await`. A run is stopped by
+//! Concurrency model: one tokio task per running instance, a timer task, a small `Scheduler`
+//! behind a mutex that is never held across an `.await` or a store call, and a gate per
+//! instance that decisions about it pass one at a time (`scheduler.rs`). A run is stopped by
 //! dropping its JS future; before the engine changes the state of an instance that is running,
 //! it stops the run and waits for its task to end, so a stale run never writes after a decision.
 
@@ -14,8 +15,9 @@ pub mod duration;
 pub mod lifecycle;
 pub mod retry;
 mod run;
+mod scheduler;
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
@@ -25,12 +27,11 @@ use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
 use self::clock::Clock;
-use self::decider::{Action, RunEnd, RunState, Verdict};
 use self::lifecycle::{Command, Refusal};
-use self::run::{RunControl, RunHost};
+use self::scheduler::{Gates, Scheduler, fire_timers};
 use crate::cron::CronExpression;
 use crate::ids::{EventType, InstanceId, InstanceKey, InvalidId, StepKind, WorkflowName};
-use crate::js::{BindingHost, EnvBinding, ProjectCode, RunOutcome, RunRequest, run_workflow};
+use crate::js::{BindingHost, EnvBinding, ProjectCode};
 use crate::model::{Attempt, Instance, InstanceFilter, InstanceStatus, Step, StepState, Version, WorkflowRecord};
 use crate::store::{CronOwner, Store, StoreError};
 
@@ -147,6 +148,7 @@ pub(crate) struct Inner {
     config: EngineConfig,
     workflows: RwLock<HashMap<String, Arc<WorkflowDef>>>,
     scheduler: Mutex<Scheduler>,
+    gates: Gates,
     timers_changed: Notify,
     /// Answers the bindings in `env` that are not workflows (queue producers); set once at start.
     other_bindings: std::sync::OnceLock<Arc<dyn BindingHost>>,
@@ -162,17 +164,10 @@ pub(crate) struct Inner {
     started: AtomicBool,
 }
 
-struct ActiveRun {
-    control: Arc<RunControl>,
-    host: Arc<RunHost>,
-    task: Option<JoinHandle<()>>,
-}
-
-#[derive(Default)]
-struct Scheduler {
-    active: HashMap<InstanceKey, ActiveRun>,
-    ready: VecDeque<InstanceKey>,
-    in_line: HashSet<InstanceKey>,
+impl Inner {
+    fn workflow(&self, name: &str) -> Option<Arc<WorkflowDef>> {
+        self.workflows.read().unwrap_or_else(|p| p.into_inner()).get(name).cloned()
+    }
 }
 
 /// The key of a stored instance.
@@ -196,6 +191,7 @@ impl Engine {
                 config,
                 workflows: RwLock::new(HashMap::new()),
                 scheduler: Mutex::new(Scheduler::default()),
+                gates: Mutex::new(HashMap::new()),
                 timers_changed: Notify::new(),
                 other_bindings: std::sync::OnceLock::new(),
                 workflows_changed: Notify::new(),
@@ -211,18 +207,21 @@ impl Engine {
     }
 
     /// How many instances of `workflow` have each status.
-    pub fn count_by_status(&self, workflow: &str) -> Result<Vec<(InstanceStatus, u64)>, EngineError> {
-        Ok(self.inner.store.count_by_status(workflow)?)
+    pub async fn count_by_status(&self, workflow: &str) -> Result<Vec<(InstanceStatus, u64)>, EngineError> {
+        let workflow = workflow.to_owned();
+        self.inner.read(move |store| store.count_by_status(&workflow)).await
     }
 
     /// The stored record of `workflow` (its id and dates), if it was ever loaded.
-    pub fn workflow_record(&self, workflow: &str) -> Result<Option<WorkflowRecord>, EngineError> {
-        Ok(self.inner.store.workflow(workflow)?)
+    pub async fn workflow_record(&self, workflow: &str) -> Result<Option<WorkflowRecord>, EngineError> {
+        let workflow = workflow.to_owned();
+        self.inner.read(move |store| store.workflow(&workflow)).await
     }
 
     /// The versions of `workflow`'s code, newest first.
-    pub fn versions(&self, workflow: &str) -> Result<Vec<Version>, EngineError> {
-        Ok(self.inner.store.versions(workflow)?)
+    pub async fn versions(&self, workflow: &str) -> Result<Vec<Version>, EngineError> {
+        let workflow = workflow.to_owned();
+        self.inner.read(move |store| store.versions(&workflow)).await
     }
 
     pub fn now_ms(&self) -> i64 {
@@ -244,7 +243,7 @@ impl Engine {
         };
         self.stop_runs_of(&removed);
         if self.inner.started.load(Ordering::SeqCst) && !added.is_empty() {
-            self.resume_instances_of(&added);
+            self.resume_instances_of(added);
         }
         // Timers of instances whose workflow just became runnable may be due.
         self.inner.timers_changed.notify_one();
@@ -255,8 +254,7 @@ impl Engine {
     fn stop_runs_of(&self, workflows: &[String]) {
         let stopped: Vec<(InstanceKey, JoinHandle<()>)> = {
             let mut scheduler = self.inner.lock_scheduler();
-            scheduler.ready.retain(|key| !workflows.iter().any(|w| w == key.workflow.as_str()));
-            scheduler.in_line.retain(|key| !workflows.iter().any(|w| w == key.workflow.as_str()));
+            scheduler.forget_line_of(workflows);
             let keys: Vec<InstanceKey> = scheduler
                 .active
                 .keys()
@@ -282,18 +280,21 @@ impl Engine {
     }
 
     /// Puts the unfinished instances of `workflows`, which came (back) into the config, in line.
-    fn resume_instances_of(&self, workflows: &[String]) {
-        let statuses = [InstanceStatus::Running, InstanceStatus::WaitingForPause, InstanceStatus::Queued];
-        match self.inner.store.instances_in(&statuses) {
-            Ok(keys) => {
-                let mut scheduler = self.inner.lock_scheduler();
-                for key in keys.into_iter().filter(|key| workflows.iter().any(|w| w == key.workflow.as_str())) {
-                    scheduler.push(key, false);
+    fn resume_instances_of(&self, workflows: Vec<String>) {
+        let inner = self.inner.clone();
+        self.inner.tasks.spawn(async move {
+            let statuses = [InstanceStatus::Running, InstanceStatus::WaitingForPause, InstanceStatus::Queued];
+            match inner.read(move |store| store.instances_in(&statuses)).await {
+                Ok(keys) => {
+                    let mut scheduler = inner.lock_scheduler();
+                    for key in keys.into_iter().filter(|key| workflows.iter().any(|w| w == key.workflow.as_str())) {
+                        scheduler.push(key, false);
+                    }
                 }
+                Err(error) => tracing::error!("cannot read the instances of the workflows that came back: {error}"),
             }
-            Err(error) => tracing::error!("cannot read the instances of the workflows that came back: {error}"),
-        }
-        self.inner.start_ready();
+            inner.start_ready();
+        });
     }
 
     /// Resolves after the next [`Engine::set_workflows`] (at once if one happened since the last
@@ -321,24 +322,30 @@ impl Engine {
 
     /// Recovers what a previous process left (running instances run again, queued ones start,
     /// woken ones wake) and starts the timer task. Call once, inside the tokio runtime.
-    pub fn start(&self) -> Result<(), EngineError> {
+    pub async fn start(&self) -> Result<(), EngineError> {
         let inner = &self.inner;
-        let store = &inner.store;
         let now = inner.clock.now_ms();
+        let (interrupted, queued, woken) = inner
+            .read(move |store| {
+                let interrupted = store.instances_in(&[InstanceStatus::Running, InstanceStatus::WaitingForPause])?;
+                let queued = store.instances_in(&[InstanceStatus::Queued])?;
+                let mut woken = Vec::new();
+                for key in store.instances_in(&[InstanceStatus::Waiting])? {
+                    let (workflow, id) = (key.workflow.as_str(), key.id.as_str());
+                    if store.has_deliverable_event(workflow, id)? || store.has_due_timer(workflow, id, now)? {
+                        woken.push(key);
+                    }
+                }
+                Ok((interrupted, queued, woken))
+            })
+            .await?;
         {
             let mut scheduler = inner.lock_scheduler();
-            for key in store.instances_in(&[InstanceStatus::Running, InstanceStatus::WaitingForPause])? {
+            for key in interrupted.into_iter().chain(queued) {
                 scheduler.push(key, false);
             }
-            for key in store.instances_in(&[InstanceStatus::Queued])? {
-                scheduler.push(key, false);
-            }
-            for key in store.instances_in(&[InstanceStatus::Waiting])? {
-                if store.has_deliverable_event(key.workflow.as_str(), key.id.as_str())?
-                    || store.has_due_timer(key.workflow.as_str(), key.id.as_str(), now)?
-                {
-                    scheduler.push(key, true);
-                }
+            for key in woken {
+                scheduler.push(key, true);
             }
         }
         inner.started.store(true, Ordering::SeqCst);
@@ -348,7 +355,7 @@ impl Engine {
     }
 
     /// Creates an instance in `queued`; it starts when a slot is free.
-    pub fn create(&self, workflow: &str, new: NewInstance) -> Result<Instance, EngineError> {
+    pub async fn create(&self, workflow: &str, new: NewInstance) -> Result<Instance, EngineError> {
         let def = self.workflow(workflow)?;
         let params = new.params.to_string();
         if params.len() > MAX_PAYLOAD_BYTES {
@@ -360,28 +367,29 @@ impl Engine {
             trigger_source: new.trigger_source.to_owned(),
             ..Instance::queued(def.name.to_string(), id.to_string(), def.version_id.clone(), params, now)
         };
-        self.insert_and_enqueue(&row)?;
-        Ok(row)
+        self.insert_and_enqueue(row).await
     }
 
     /// Fires `cron` of `workflow` for `scheduled_ms`: creates the instance `"<cron>-<ms>"` with
     /// `event.schedule` and records the firing, in one commit. `None` when that firing was made
     /// already (its instance exists).
-    pub fn fire_schedule(
+    pub async fn fire_schedule(
         &self,
         workflow: &str,
         cron: &str,
         scheduled_ms: i64,
     ) -> Result<Option<Instance>, EngineError> {
         let row = self.scheduled_instance(workflow, cron, scheduled_ms)?;
-        let owner = CronOwner::Workflow(row.workflow_name.clone());
-        if !self.inner.store.insert_fired_instance(
-            &row,
-            &decider::created(row.created_on),
-            &owner,
-            cron,
-            scheduled_ms,
-        )? {
+        let (inserted, cron) = (row.clone(), cron.to_owned());
+        let fired = self
+            .inner
+            .read(move |store| {
+                let owner = CronOwner::Workflow(inserted.workflow_name.clone());
+                let journal = decider::created(inserted.created_on);
+                store.insert_fired_instance(&inserted, &journal, &owner, &cron, scheduled_ms)
+            })
+            .await?;
+        if !fired {
             return Ok(None);
         }
         self.enqueue_created(&row);
@@ -390,10 +398,9 @@ impl Engine {
 
     /// Fires `cron` of `workflow` now, by hand: the instance is made as a firing at this moment
     /// would make it, and the firings on the clock are left as they are.
-    pub fn trigger_schedule(&self, workflow: &str, cron: &str) -> Result<Instance, EngineError> {
+    pub async fn trigger_schedule(&self, workflow: &str, cron: &str) -> Result<Instance, EngineError> {
         let row = self.scheduled_instance(workflow, cron, self.now_ms())?;
-        self.insert_and_enqueue(&row)?;
-        Ok(row)
+        self.insert_and_enqueue(row).await
     }
 
     /// The instance a firing of `cron` at `scheduled_ms` creates; `cron` must be one of the
@@ -414,13 +421,18 @@ impl Engine {
     }
 
     /// Inserts a new instance (refusing an id that exists) and puts it in line for a slot.
-    fn insert_and_enqueue(&self, row: &Instance) -> Result<(), EngineError> {
-        match self.inner.store.insert_instance(row, &decider::created(row.created_on)) {
-            Err(StoreError::InstanceExists) => return Err(EngineError::InstanceExists(row.id.clone())),
+    async fn insert_and_enqueue(&self, row: Instance) -> Result<Instance, EngineError> {
+        let inserted = row.clone();
+        let result = self
+            .inner
+            .read(move |store| store.insert_instance(&inserted, &decider::created(inserted.created_on)))
+            .await;
+        match result {
+            Err(EngineError::Store(StoreError::InstanceExists)) => return Err(EngineError::InstanceExists(row.id)),
             other => other?,
         }
-        self.enqueue_created(row);
-        Ok(())
+        self.enqueue_created(&row);
+        Ok(row)
     }
 
     /// Puts a just-created instance in line for a slot.
@@ -429,18 +441,38 @@ impl Engine {
         self.inner.start_ready();
     }
 
-    pub fn instance(&self, workflow: &str, id: &InstanceId) -> Result<Instance, EngineError> {
-        self.workflow(workflow)?;
-        self.inner.store.instance(workflow, id.as_str())?.ok_or_else(|| EngineError::InstanceNotFound(id.to_string()))
+    /// The key of an instance of a loaded workflow (the workflow must be loaded; the instance
+    /// need not exist).
+    fn key(&self, workflow: &str, id: &InstanceId) -> Result<InstanceKey, EngineError> {
+        Ok(InstanceKey::new(self.workflow(workflow)?.name.clone(), id.clone()))
     }
 
-    pub fn history(&self, workflow: &str, id: &InstanceId) -> Result<InstanceHistory, EngineError> {
-        let instance = self.instance(workflow, id)?;
-        let mut steps = self.inner.store.steps(workflow, id.as_str())?;
-        let mut attempts = self.inner.store.attempts(workflow, id.as_str())?;
-        let key = key_of(&instance);
-        let in_flight = self.inner.lock_scheduler().active.get(&key).map(|run| run.host.in_flight());
-        for (step, attempt) in in_flight.unwrap_or_default() {
+    /// The stored row of `key`'s instance.
+    async fn row(&self, key: &InstanceKey) -> Result<Instance, EngineError> {
+        let stored = key.clone();
+        self.inner
+            .read(move |store| store.instance(stored.workflow.as_str(), stored.id.as_str()))
+            .await?
+            .ok_or_else(|| EngineError::InstanceNotFound(key.id.to_string()))
+    }
+
+    pub async fn instance(&self, workflow: &str, id: &InstanceId) -> Result<Instance, EngineError> {
+        self.row(&self.key(workflow, id)?).await
+    }
+
+    pub async fn history(&self, workflow: &str, id: &InstanceId) -> Result<InstanceHistory, EngineError> {
+        let key = self.key(workflow, id)?;
+        let stored = key.clone();
+        let (instance, mut steps, mut attempts) = self
+            .inner
+            .read(move |store| {
+                let (workflow, id) = (stored.workflow.as_str(), stored.id.as_str());
+                Ok((store.instance(workflow, id)?, store.steps(workflow, id)?, store.attempts(workflow, id)?))
+            })
+            .await?;
+        let instance = instance.ok_or_else(|| EngineError::InstanceNotFound(key.id.to_string()))?;
+        let host = self.inner.lock_scheduler().host(&key);
+        for (step, attempt) in host.map(|host| host.in_flight()).unwrap_or_default() {
             match steps.iter_mut().find(|s| s.key == step.key) {
                 Some(stored) => *stored = step,
                 None => steps.push(step),
@@ -451,37 +483,41 @@ impl Engine {
         Ok(InstanceHistory { instance, steps, attempts })
     }
 
-    pub fn list(&self, filter: &InstanceFilter) -> Result<Vec<Instance>, EngineError> {
+    pub async fn list(&self, filter: &InstanceFilter) -> Result<Vec<Instance>, EngineError> {
         self.workflow(&filter.workflow)?;
-        Ok(self.inner.store.list_instances(filter)?)
+        let filter = filter.clone();
+        self.inner.read(move |store| store.list_instances(&filter)).await
     }
 
-    pub fn count(&self, filter: &InstanceFilter) -> Result<u64, EngineError> {
+    pub async fn count(&self, filter: &InstanceFilter) -> Result<u64, EngineError> {
         self.workflow(&filter.workflow)?;
-        Ok(self.inner.store.count_instances(filter)?)
+        let filter = filter.clone();
+        self.inner.read(move |store| store.count_instances(&filter)).await
     }
 
-    pub fn pause(&self, workflow: &str, id: &InstanceId) -> Result<InstanceStatus, EngineError> {
-        self.simple_command(workflow, id, Command::Pause)
+    pub async fn pause(&self, workflow: &str, id: &InstanceId) -> Result<InstanceStatus, EngineError> {
+        self.simple_command(workflow, id, Command::Pause).await
     }
 
-    pub fn resume(&self, workflow: &str, id: &InstanceId) -> Result<InstanceStatus, EngineError> {
-        self.simple_command(workflow, id, Command::Resume)
+    pub async fn resume(&self, workflow: &str, id: &InstanceId) -> Result<InstanceStatus, EngineError> {
+        self.simple_command(workflow, id, Command::Resume).await
     }
 
     /// Pause and resume: decided on the status the instance has now (a run in progress keeps
     /// running), and carried out at once.
-    fn simple_command(&self, workflow: &str, id: &InstanceId, command: Command) -> Result<InstanceStatus, EngineError> {
-        let row = self.instance(workflow, id)?;
-        let key = key_of(&row);
+    async fn simple_command(
+        &self,
+        workflow: &str,
+        id: &InstanceId,
+        command: Command,
+    ) -> Result<InstanceStatus, EngineError> {
+        let key = self.key(workflow, id)?;
         let inner = &self.inner;
-        let mut scheduler = inner.lock_scheduler();
-        // Re-read under the lock: the run may have moved on since.
-        let status = inner.store.instance(workflow, id.as_str())?.map(|r| r.status).unwrap_or(row.status);
+        let _gate = inner.gate(&key).await;
+        let status = self.row(&key).await?.status;
         let verdict = decider::command(status, command, None, inner.clock.now_ms())?;
-        inner.store.apply(workflow, id.as_str(), &verdict.writes, inner.clock.now_ms())?;
-        inner.act(&mut scheduler, &key, &verdict);
-        drop(scheduler);
+        inner.commit(&key, verdict.writes.clone()).await?;
+        inner.act(&mut inner.lock_scheduler(), &key, &verdict);
         inner.start_ready();
         Ok(verdict.to)
     }
@@ -489,16 +525,17 @@ impl Engine {
     /// Stops the instance for good; a run in progress is cancelled mid-step. The run is stopped
     /// first, so the decision is made on the status the instance has with nothing running.
     pub async fn terminate(&self, workflow: &str, id: &InstanceId) -> Result<InstanceStatus, EngineError> {
-        let row = self.instance(workflow, id)?;
-        let key = key_of(&row);
-        let status = self.stop_run(&key).await?;
+        let key = self.key(workflow, id)?;
         let inner = &self.inner;
+        let _gate = inner.gate(&key).await;
+        let status = self.stop_run(&key).await?;
         let verdict = decider::command(status, Command::Terminate, None, inner.clock.now_ms())?;
-        inner.store.apply(workflow, id.as_str(), &verdict.writes, inner.clock.now_ms())?;
-        let mut scheduler = inner.lock_scheduler();
-        scheduler.remove_from_line(&key);
-        inner.act(&mut scheduler, &key, &verdict);
-        drop(scheduler);
+        inner.commit(&key, verdict.writes.clone()).await?;
+        {
+            let mut scheduler = inner.lock_scheduler();
+            scheduler.remove_from_line(&key);
+            inner.act(&mut scheduler, &key, &verdict);
+        }
         inner.start_ready();
         Ok(verdict.to)
     }
@@ -510,25 +547,25 @@ impl Engine {
         id: &InstanceId,
         from: Option<RestartFrom>,
     ) -> Result<InstanceStatus, EngineError> {
-        let row = self.instance(workflow, id)?;
+        let key = self.key(workflow, id)?;
+        let inner = &self.inner;
+        let _gate = inner.gate(&key).await;
+        self.row(&key).await?;
         let from_seq = match &from {
             None => None,
             Some(from) => {
-                let steps = self.inner.store.steps(workflow, id.as_str())?;
+                let stored = key.clone();
+                let steps = inner.read(move |store| store.steps(stored.workflow.as_str(), stored.id.as_str())).await?;
                 let found = steps
                     .iter()
                     .find(|s| s.key.kind == from.kind && s.key.name == from.name && s.key.count == from.count);
                 Some(found.ok_or_else(|| EngineError::StepNotFound(from.name.clone()))?.seq)
             }
         };
-        let key = key_of(&row);
         let status = self.stop_run(&key).await?;
-        let inner = &self.inner;
         let verdict = decider::command(status, Command::Restart, from_seq, inner.clock.now_ms())?;
-        inner.store.apply(workflow, id.as_str(), &verdict.writes, inner.clock.now_ms())?;
-        let mut scheduler = inner.lock_scheduler();
-        inner.act(&mut scheduler, &key, &verdict);
-        drop(scheduler);
+        inner.commit(&key, verdict.writes.clone()).await?;
+        inner.act(&mut inner.lock_scheduler(), &key, &verdict);
         inner.start_ready();
         Ok(verdict.to)
     }
@@ -536,7 +573,7 @@ impl Engine {
     /// Creates several instances; ids that already exist are skipped (not an error) and left
     /// out of the result, as Cloudflare documents for `createBatch`. Every id is checked before
     /// anything is written, so a bad batch creates nothing.
-    pub fn create_batch(&self, workflow: &str, batch: Vec<NewInstance>) -> Result<Vec<Instance>, EngineError> {
+    pub async fn create_batch(&self, workflow: &str, batch: Vec<NewInstance>) -> Result<Vec<Instance>, EngineError> {
         self.workflow(workflow)?;
         if batch.is_empty() || batch.len() > MAX_BATCH {
             return Err(EngineError::BatchSize(batch.len()));
@@ -549,7 +586,7 @@ impl Engine {
         }
         let mut created = Vec::new();
         for new in batch {
-            match self.create(workflow, new) {
+            match self.create(workflow, new).await {
                 Ok(row) => created.push(row),
                 Err(EngineError::InstanceExists(_)) => {}
                 Err(other) => return Err(other),
@@ -560,10 +597,11 @@ impl Engine {
 
     /// Stops the instance if it runs, then forgets it and all its history.
     pub async fn delete(&self, workflow: &str, id: &InstanceId) -> Result<(), EngineError> {
-        let row = self.instance(workflow, id)?;
-        let key = key_of(&row);
+        let key = self.key(workflow, id)?;
+        let _gate = self.inner.gate(&key).await;
         self.stop_run(&key).await?;
-        if !self.inner.store.delete_instance(workflow, id.as_str())? {
+        let stored = key.clone();
+        if !self.inner.read(move |store| store.delete_instance(stored.workflow.as_str(), stored.id.as_str())).await? {
             return Err(EngineError::InstanceNotFound(id.to_string()));
         }
         Ok(())
@@ -572,7 +610,8 @@ impl Engine {
     /// Terminates every instance of `workflow` in one of `statuses`; returns how many.
     pub async fn terminate_all(&self, workflow: &str, statuses: &[InstanceStatus]) -> Result<usize, EngineError> {
         self.workflow(workflow)?;
-        let ids = self.inner.store.instance_ids_in(workflow, statuses)?;
+        let (name, statuses) = (workflow.to_owned(), statuses.to_vec());
+        let ids = self.inner.read(move |store| store.instance_ids_in(&name, &statuses)).await?;
         self.terminate_each(workflow, &ids).await
     }
 
@@ -594,7 +633,8 @@ impl Engine {
     /// Deletes every instance of `workflow`, stopping those that run.
     pub async fn delete_all(&self, workflow: &str) -> Result<usize, EngineError> {
         self.workflow(workflow)?;
-        let ids = self.inner.store.instance_ids_in(workflow, &InstanceStatus::ALL)?;
+        let name = workflow.to_owned();
+        let ids = self.inner.read(move |store| store.instance_ids_in(&name, &InstanceStatus::ALL)).await?;
         for id in &ids {
             match self.delete(workflow, id).await {
                 Ok(()) | Err(EngineError::InstanceNotFound(_)) => {}
@@ -605,40 +645,58 @@ impl Engine {
     }
 
     /// Buffers an event for the instance and wakes it if it waits for that type.
-    pub fn send_event(
+    pub async fn send_event(
         &self,
         workflow: &str,
         id: &InstanceId,
         event_type: &EventType,
         payload: &Value,
     ) -> Result<(), EngineError> {
-        let row = self.instance(workflow, id)?;
+        let key = self.key(workflow, id)?;
         let payload = payload.to_string();
         if payload.len() > MAX_PAYLOAD_BYTES {
             return Err(EngineError::TooLarge { what: "event payload", size: payload.len() });
         }
         let inner = &self.inner;
-        let event =
-            inner.store.insert_event(workflow, id.as_str(), event_type.as_str(), &payload, inner.clock.now_ms())?;
-        let key = key_of(&row);
-        let mut scheduler = inner.lock_scheduler();
-        if let Some(run) = scheduler.active.get(&key) {
+        let _gate = inner.gate(&key).await;
+        let (stored, event_type, now) = (key.clone(), event_type.to_string(), inner.clock.now_ms());
+        let event = inner
+            .read(move |store| {
+                let (workflow, id) = (stored.workflow.as_str(), stored.id.as_str());
+                if store.instance(workflow, id)?.is_none() {
+                    return Ok(None);
+                }
+                store.insert_event(workflow, id, &event_type, &payload, now).map(Some)
+            })
+            .await?
+            .ok_or_else(|| EngineError::InstanceNotFound(key.id.to_string()))?;
+        let run = inner.lock_scheduler().active.get(&key).map(|run| run.host.clone());
+        match run {
             // The run decides with it; if it already parked on a wait for it, it goes back in
             // line when it suspends.
-            run.host.event_sent(event);
-        } else {
-            let status = inner.store.instance(workflow, id.as_str())?.map_or(InstanceStatus::Unknown, |r| r.status);
-            if decider::event_wakes(status, inner.store.has_deliverable_event(workflow, id.as_str())?) {
-                scheduler.push(key, true);
+            Some(Some(host)) => host.event_sent(event),
+            // Being set up: it reads the buffered events, this one among them.
+            Some(None) => {}
+            None => {
+                let stored = key.clone();
+                let (status, deliverable) = inner
+                    .read(move |store| {
+                        let (workflow, id) = (stored.workflow.as_str(), stored.id.as_str());
+                        let status = store.instance(workflow, id)?.map_or(InstanceStatus::Unknown, |r| r.status);
+                        Ok((status, store.has_deliverable_event(workflow, id)?))
+                    })
+                    .await?;
+                if decider::event_wakes(status, deliverable) {
+                    inner.lock_scheduler().push(key, true);
+                    inner.start_ready();
+                }
             }
         }
-        drop(scheduler);
-        inner.start_ready();
         Ok(())
     }
 
     /// Cancels the run of `key` if there is one and waits until its task has ended. Returns the
-    /// status the instance has once nothing runs.
+    /// status the instance has once nothing runs. The caller holds the instance's gate.
     async fn stop_run(&self, key: &InstanceKey) -> Result<InstanceStatus, EngineError> {
         let task = self.inner.lock_scheduler().stop(key);
         if let Some(task) = task {
@@ -646,8 +704,7 @@ impl Engine {
             let _ = task.await;
         }
         self.inner.start_ready();
-        let row = self.inner.store.instance(key.workflow.as_str(), key.id.as_str())?;
-        row.map(|r| r.status).ok_or_else(|| EngineError::InstanceNotFound(key.id.to_string()))
+        Ok(self.row(key).await?.status)
     }
 
     /// Stops the engine for a clean exit: no run or attempt starts any more, the step callbacks
@@ -658,13 +715,16 @@ impl Engine {
         self.inner.draining.store(true, Ordering::SeqCst);
         let mut runs: Vec<_> = {
             let mut scheduler = self.inner.lock_scheduler();
-            scheduler.ready.clear();
-            scheduler.in_line.clear();
+            scheduler.clear_line();
             scheduler
                 .active
                 .values_mut()
                 .filter_map(|run| {
-                    run.host.drain();
+                    match &run.host {
+                        Some(host) => host.drain(),
+                        // Not set up yet: it has run nothing, so it simply stops.
+                        None => run.control.stop.cancel(),
+                    }
                     Some((run.control.clone(), run.task.take()?))
                 })
                 .collect()
@@ -691,206 +751,6 @@ impl Engine {
         }
         for (_, task) in runs {
             let _ = task.await;
-        }
-    }
-}
-
-impl Scheduler {
-    /// Puts an instance in line for a slot; woken instances go first, as in production.
-    fn push(&mut self, key: InstanceKey, woken: bool) {
-        if self.active.contains_key(&key) || !self.in_line.insert(key.clone()) {
-            return;
-        }
-        if woken { self.ready.push_front(key) } else { self.ready.push_back(key) }
-    }
-
-    /// Takes the instance out of line and out of the active runs, and tells its run to stop;
-    /// returns the run's task, which ends soon after.
-    fn stop(&mut self, key: &InstanceKey) -> Option<JoinHandle<()>> {
-        self.remove_from_line(key);
-        let mut run = self.active.remove(key)?;
-        run.control.stop.cancel();
-        run.task.take()
-    }
-
-    fn remove_from_line(&mut self, key: &InstanceKey) {
-        if self.in_line.remove(key) {
-            self.ready.retain(|k| k != key);
-        }
-    }
-}
-
-impl Inner {
-    fn lock_scheduler(&self) -> std::sync::MutexGuard<'_, Scheduler> {
-        self.scheduler.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    fn workflow(&self, name: &str) -> Option<Arc<WorkflowDef>> {
-        self.workflows.read().unwrap_or_else(|p| p.into_inner()).get(name).cloned()
-    }
-
-    /// Starts instances from the line while slots are free (none once the engine is stopping).
-    fn start_ready(self: &Arc<Self>) {
-        if self.draining.load(Ordering::SeqCst) {
-            return;
-        }
-        let mut scheduler = self.lock_scheduler();
-        while scheduler.active.len() < self.config.max_concurrent {
-            let Some(key) = scheduler.ready.pop_front() else {
-                break;
-            };
-            scheduler.in_line.remove(&key);
-            if let Err(error) = self.start_run(&mut scheduler, key.clone()) {
-                tracing::error!(workflow = %key.workflow, instance = %key.id, "cannot start instance: {error}");
-            }
-        }
-    }
-
-    fn start_run(self: &Arc<Self>, scheduler: &mut Scheduler, key: InstanceKey) -> Result<(), EngineError> {
-        let Some(row) = self.store.instance(key.workflow.as_str(), key.id.as_str())? else {
-            return Ok(());
-        };
-        let now = self.clock.now_ms();
-        let Some(def) = self.workflow(key.workflow.as_str()) else {
-            tracing::warn!(workflow = %key.workflow, instance = %key.id, "the workflow is no longer in the config; the instance waits");
-            return Ok(());
-        };
-        let Ok(verdict) = decider::start(row.status, row.started_on.is_none(), &def.version_id, &row.params, now)
-        else {
-            return Ok(());
-        };
-        self.store.apply(key.workflow.as_str(), key.id.as_str(), &verdict.writes, now)?;
-        if verdict.to != InstanceStatus::Running {
-            return Ok(());
-        }
-        let state = RunState::new(
-            self.store.steps(key.workflow.as_str(), key.id.as_str())?,
-            self.store.buffered_events(key.workflow.as_str(), key.id.as_str())?,
-            def.steps_limit,
-        );
-        let control = Arc::new(RunControl::default());
-        let host = Arc::new(RunHost::new(self.clone(), key.clone(), control.clone(), state));
-        let request = RunRequest {
-            code: def.code.clone(),
-            class_name: def.class_name.clone(),
-            payload: row.params,
-            created_on: row.created_on,
-            instance_id: row.id,
-            workflow_name: row.workflow_name,
-            schedule: row.schedule,
-            env: def.env.clone(),
-            bindings: def.bindings.clone(),
-        };
-        let task = self.tasks.spawn(drive_run(self.clone(), key.clone(), request, host.clone()));
-        scheduler.active.insert(key, ActiveRun { control, host, task: Some(task) });
-        Ok(())
-    }
-
-    /// Carries out a verdict's actions on the scheduler and the instance's run.
-    fn act(&self, scheduler: &mut Scheduler, key: &InstanceKey, verdict: &Verdict) {
-        for action in &verdict.actions {
-            match action {
-                Action::Enqueue { woken } => scheduler.push(key.clone(), *woken),
-                Action::RequestPause => {
-                    if let Some(run) = scheduler.active.get(key) {
-                        run.host.request_pause();
-                    }
-                }
-                Action::WithdrawPause => {
-                    if let Some(run) = scheduler.active.get(key) {
-                        run.host.withdraw_pause();
-                    }
-                }
-                Action::PlanTimers => self.timers_changed.notify_one(),
-            }
-        }
-    }
-
-    /// Records how a run ended, unless the engine stopped it (then the stopper decides).
-    fn finish_run(
-        self: &Arc<Self>,
-        key: &InstanceKey,
-        host: &RunHost,
-        outcome: Option<RunOutcome>,
-    ) -> Result<(), EngineError> {
-        let mut scheduler = self.lock_scheduler();
-        if host.control.stop.is_cancelled() {
-            return Ok(());
-        }
-        scheduler.active.remove(key);
-        let (workflow, id) = (key.workflow.as_str(), key.id.as_str());
-        let now = self.clock.now_ms();
-        let Some(row) = self.store.instance(workflow, id)? else {
-            return Ok(());
-        };
-        let state = host.state();
-        let end = match (state.fatal().cloned(), outcome) {
-            (Some(error), _) => RunEnd::Errored(error),
-            (None, Some(RunOutcome::Complete(output))) => RunEnd::Completed(output),
-            (None, Some(RunOutcome::Errored(error))) => RunEnd::Errored(error),
-            // A run that stopped without settling: suspended, or stopped by the watchdog (whose
-            // interruption `drive_run` has recorded).
-            (None, Some(RunOutcome::Interrupted(_)) | None) => RunEnd::Suspended,
-        };
-        let verdict = decider::end_of_run(row.status, end, &state, now)?;
-        drop(state);
-        self.store.apply(workflow, id, &verdict.writes, now)?;
-        self.act(&mut scheduler, key, &verdict);
-        drop(scheduler);
-        self.start_ready();
-        Ok(())
-    }
-}
-
-/// The task of one run: run the JS until it settles, suspends, or is stopped.
-async fn drive_run(inner: Arc<Inner>, key: InstanceKey, request: RunRequest, host: Arc<RunHost>) {
-    let control = host.control.clone();
-    // Stopping wins over an outcome that comes in the same poll: a run stopped inside code that
-    // never yields ends with the error of its interrupt, which must not be recorded.
-    let outcome = tokio::select! {
-        biased;
-        _ = control.stop.cancelled() => return,
-        _ = control.suspend.cancelled() => None,
-        outcome = run_workflow(request, host.clone()) => Some(outcome),
-    };
-    let outcome = match outcome {
-        Some(RunOutcome::Interrupted(interruption)) => host.settle_interruption(interruption),
-        other => other,
-    };
-    if let Err(error) = inner.finish_run(&key, &host, outcome) {
-        tracing::error!(workflow = %key.workflow, instance = %key.id, "cannot record the end of a run: {error}");
-    }
-}
-
-/// Wakes suspended instances whose timers are due. Only instances of workflows the engine runs
-/// count: one whose workflow left the config stays waiting without being polled.
-async fn fire_timers(inner: Arc<Inner>) {
-    loop {
-        let now = inner.clock.now_ms();
-        let runnable: Vec<String> = inner.workflows.read().unwrap_or_else(|p| p.into_inner()).keys().cloned().collect();
-        match inner.store.due_instances(now, &runnable) {
-            Ok(due) if !due.is_empty() => {
-                {
-                    let mut scheduler = inner.lock_scheduler();
-                    for key in due {
-                        scheduler.push(key, true);
-                    }
-                }
-                inner.start_ready();
-            }
-            Ok(_) => {}
-            Err(error) => tracing::error!("cannot read timers: {error}"),
-        }
-        let next = inner.store.next_timer(&runnable).unwrap_or(None);
-        let wait = match next {
-            Some(due) if due > now => std::time::Duration::from_millis((due - now) as u64),
-            // Due now but the instance could not start yet (no slot): look again shortly.
-            Some(_) => std::time::Duration::from_millis(50),
-            None => std::time::Duration::from_secs(3600),
-        };
-        tokio::select! {
-            _ = tokio::time::sleep(wait) => {}
-            _ = inner.timers_changed.notified() => {}
         }
     }
 }

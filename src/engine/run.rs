@@ -56,9 +56,8 @@ impl RunHost {
 
     /// Commits a decision's writes, then answers and signals as the decider says. A commit that
     /// fails fails the instance rather than lose a result.
-    fn carry_out(&self, decision: Decision) -> Answer {
-        let (workflow, id) = (self.key.workflow.as_str(), self.key.id.as_str());
-        let answer = match self.inner.store.apply(workflow, id, &decision.writes, self.inner.clock.now_ms()) {
+    async fn carry_out(&self, decision: Decision) -> Answer {
+        let answer = match self.inner.commit(&self.key, decision.writes).await {
             Ok(()) => self.state().after_commit(decision.then),
             Err(error) => self.state().commit_failed("the step", error),
         };
@@ -66,9 +65,9 @@ impl RunHost {
         answer
     }
 
-    fn answer(&self, request: HostRequest) -> Option<HostReply> {
+    async fn answer(&self, request: HostRequest) -> Option<HostReply> {
         let decision = self.state().decide(request, self.inner.clock.now_ms());
-        self.carry_out(decision).reply
+        self.carry_out(decision).await.reply
     }
 
     pub fn request_pause(&self) {
@@ -92,7 +91,7 @@ impl RunHost {
 
     /// Records what the watchdog stopped (see [`RunState::interrupted`]). `None` when the
     /// instance goes on.
-    pub fn settle_interruption(&self, interruption: Interruption) -> Option<RunOutcome> {
+    pub async fn settle_interruption(&self, interruption: Interruption) -> Option<RunOutcome> {
         let requests = match self.state().interrupted(interruption) {
             Ok(requests) => requests,
             Err(error) => return Some(RunOutcome::Errored(error)),
@@ -110,7 +109,7 @@ impl RunHost {
                     error.message
                 );
             }
-            self.answer(request);
+            self.answer(request).await;
         }
         None
     }
@@ -121,7 +120,7 @@ impl StepHost for RunHost {
         if self.control.stop.is_cancelled() {
             return None;
         }
-        self.answer(request)
+        self.answer(request).await
     }
 
     fn bindings(&self) -> Option<Arc<dyn BindingHost>> {
