@@ -1218,36 +1218,45 @@ mod tests {
     }
 
     #[test]
-    fn commands_at_each_status() {
+    fn every_command_at_every_status() {
         use Action as A;
-        // (status, command, to, actions, journal)
-        type Case = (S, Command, Result<S, Refusal>, &'static [Action], &'static [&'static str]);
-        let cases: &[Case] = &[
-            (S::Queued, Command::Pause, Ok(S::Paused), &[], &["workflow_paused"]),
-            (S::Waiting, Command::Pause, Ok(S::Paused), &[], &["workflow_paused"]),
-            (S::Running, Command::Pause, Ok(S::WaitingForPause), &[A::RequestPause], &["workflow_waiting_for_pause"]),
-            (S::Paused, Command::Pause, Ok(S::Paused), &[], &[]),
-            (S::WaitingForPause, Command::Pause, Ok(S::WaitingForPause), &[], &[]),
-            (S::Complete, Command::Pause, Err(Refusal::CannotPause), &[], &[]),
-            (S::Paused, Command::Resume, Ok(S::Queued), &[A::Enqueue { woken: false }], &["workflow_queued"]),
-            (S::WaitingForPause, Command::Resume, Ok(S::Running), &[A::WithdrawPause], &["workflow_running"]),
-            (S::Waiting, Command::Resume, Ok(S::Waiting), &[], &[]),
-            (S::Running, Command::Terminate, Ok(S::Terminated), &[], &["workflow_terminated"]),
-            (S::Paused, Command::Terminate, Ok(S::Terminated), &[], &["workflow_terminated"]),
-            (S::Errored, Command::Terminate, Err(Refusal::CannotTerminate), &[], &[]),
-            (S::Complete, Command::Restart, Ok(S::Queued), &[A::Enqueue { woken: false }], &["workflow_queued"]),
-            (S::Running, Command::Restart, Ok(S::Queued), &[A::Enqueue { woken: false }], &["workflow_queued"]),
-        ];
-        for (status, cmd, expected, actions, journal) in cases {
-            let verdict = command(*status, *cmd, None, NOW);
-            match (expected, verdict) {
-                (Ok(to), Ok(verdict)) => {
-                    assert_eq!(verdict.to, *to, "{status} {cmd:?}");
-                    assert_eq!(verdict.actions, *actions, "{status} {cmd:?}");
-                    assert_eq!(journal_types(&verdict.writes), *journal, "{status} {cmd:?}");
+        use Command as C;
+        const ENQUEUE: &[Action] = &[A::Enqueue { woken: false }];
+        // What each command does at each status: the status after it (or the refusal), what the
+        // engine must do, and what the journal says.
+        type Outcome = (Result<S, Refusal>, &'static [Action], &'static [&'static str]);
+        let expected = |status: S, command: C| -> Outcome {
+            match (command, status) {
+                (C::Pause, S::Queued | S::Waiting) => (Ok(S::Paused), &[], &["workflow_paused"]),
+                (C::Pause, S::Running) => (Ok(S::WaitingForPause), &[A::RequestPause], &["workflow_waiting_for_pause"]),
+                (C::Pause, S::Paused | S::WaitingForPause) => (Ok(status), &[], &[]),
+                (C::Pause, S::Errored | S::Terminated | S::Complete) => (Err(Refusal::CannotPause), &[], &[]),
+                (C::Pause, S::Unknown) => (Err(Refusal::NotApplicable(S::Unknown)), &[], &[]),
+                (C::Resume, S::Paused) => (Ok(S::Queued), ENQUEUE, &["workflow_queued"]),
+                (C::Resume, S::WaitingForPause) => (Ok(S::Running), &[A::WithdrawPause], &["workflow_running"]),
+                (C::Resume, other) => (Ok(other), &[], &[]),
+                (C::Terminate, S::Errored | S::Terminated | S::Complete) => (Err(Refusal::CannotTerminate), &[], &[]),
+                (C::Terminate, _) => (Ok(S::Terminated), &[], &["workflow_terminated"]),
+                (C::Restart, _) => (Ok(S::Queued), ENQUEUE, &["workflow_queued"]),
+                (other, _) => panic!("{other:?} is not a user's command"),
+            }
+        };
+        for status in S::ALL {
+            for cmd in [C::Pause, C::Resume, C::Terminate, C::Restart] {
+                let (to, actions, journal) = expected(status, cmd);
+                match (to, command(status, cmd, None, NOW)) {
+                    (Ok(to), Ok(verdict)) => {
+                        assert_eq!(verdict.to, to, "{status} {cmd:?}");
+                        assert_eq!(verdict.actions, actions, "{status} {cmd:?}");
+                        assert_eq!(journal_types(&verdict.writes), journal, "{status} {cmd:?}");
+                        let writes_status = verdict.writes.iter().any(|w| {
+                            matches!(w, Write::SetStatus(_) | Write::Finish { .. } | Write::ResetForRestart { .. })
+                        });
+                        assert_eq!(writes_status, to != status || cmd == C::Restart, "{status} {cmd:?}: {verdict:?}");
+                    }
+                    (Err(refusal), Err(got)) => assert_eq!(refusal, got, "{status} {cmd:?}"),
+                    (expected, got) => panic!("{status} {cmd:?}: expected {expected:?}, got {got:?}"),
                 }
-                (Err(refusal), Err(got)) => assert_eq!(*refusal, got, "{status} {cmd:?}"),
-                (expected, got) => panic!("{status} {cmd:?}: expected {expected:?}, got {got:?}"),
             }
         }
     }
