@@ -7,6 +7,7 @@
 //! writes, then act.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use serde_json::Value;
 
@@ -35,7 +36,7 @@ pub struct RunState {
     steps: HashMap<StepKey, Step>,
     /// Resolved configs of the `do` steps seen in this run, so an attempt's end does not parse
     /// the stored config again.
-    configs: HashMap<StepKey, StepConfig>,
+    configs: HashMap<StepKey, Arc<StepConfig>>,
     occurrences: HashMap<(StepKind, String), u32>,
     next_seq: u32,
     /// `do` steps whose attempt runs now, with when it started.
@@ -437,19 +438,21 @@ impl RunState {
             timeout_ms: config.timeout_ms,
             config: config.display.clone(),
         };
-        self.configs.insert(key, config);
+        self.configs.insert(key, Arc::new(config));
         Decision::reply(reply)
     }
 
-    fn config_of(&self, key: &StepKey, row: &Step) -> StepConfig {
+    fn config_of(&self, key: &StepKey, row: &Step) -> Arc<StepConfig> {
         if let Some(config) = self.configs.get(key) {
             return config.clone();
         }
-        row.config
+        let config = row
+            .config
             .as_deref()
             .and_then(|text| serde_json::from_str(text).ok())
             .and_then(|value: Value| StepConfig::resolve(&value).ok())
-            .unwrap_or_else(|| StepConfig::resolve(&Value::Null).expect("defaults are valid"))
+            .unwrap_or_else(|| StepConfig::resolve(&Value::Null).expect("defaults are valid"));
+        Arc::new(config)
     }
 
     fn do_end(&mut self, key: StepKey, attempt: u32, outcome: AttemptOutcome, now: i64) -> Decision {
@@ -549,6 +552,9 @@ impl RunState {
                 }
             }
         };
+        if matches!(row.state, StepState::Succeeded | StepState::Failed) {
+            self.configs.remove(&key);
+        }
         self.steps.insert(key, row.clone());
         // A first attempt that succeeds is fully described by the step row itself (describe
         // derives it); not writing it halves the work of the common case.
