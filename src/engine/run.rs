@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use tokio_util::sync::CancellationToken;
 
-use super::decider::{Answer, Decision, RunState, Signal, step_of_token};
+use super::decider::{RunState, Signal, step_of_token};
 use super::{Engine, Inner};
 use crate::ids::InstanceKey;
 use crate::js::{BindingHost, HostReply, HostRequest, Interruption, LogLevel, RunOutcome, StepHost};
@@ -54,20 +54,30 @@ impl RunHost {
         }
     }
 
-    /// Commits a decision's writes, then answers and signals as the decider says. A commit that
-    /// fails fails the instance rather than lose a result.
-    async fn carry_out(&self, decision: Decision) -> Answer {
-        let answer = match self.inner.commit(&self.key, decision.writes).await {
-            Ok(()) => self.state().after_commit(decision.then),
+    /// Decides a request, commits the decision's writes, then answers and signals as the
+    /// decider says. A commit that fails fails the instance rather than lose a result.
+    async fn answer(&self, request: HostRequest) -> Option<HostReply> {
+        let (workflow, id) = (self.key.workflow.as_str(), self.key.id.as_str());
+        let now = self.inner.clock.now_ms();
+        let (then, commit) = {
+            let mut state = self.state();
+            let decision = state.decide(request, now);
+            // Queued under the lock, so that the run's commits follow the order of its decisions
+            // (and the journal numbers its events in that order).
+            let writes = decision.writes;
+            let commit = (!writes.is_empty()).then(|| self.inner.store.apply_async(workflow, id, writes, now));
+            (decision.then, commit)
+        };
+        let committed = match commit {
+            Some(commit) => commit.await,
+            None => Ok(()),
+        };
+        let answer = match committed {
+            Ok(()) => self.state().after_commit(then),
             Err(error) => self.state().commit_failed("the step", error),
         };
         self.signal(answer.signal);
-        answer
-    }
-
-    async fn answer(&self, request: HostRequest) -> Option<HostReply> {
-        let decision = self.state().decide(request, self.inner.clock.now_ms());
-        self.carry_out(decision).await.reply
+        answer.reply
     }
 
     pub fn request_pause(&self) {

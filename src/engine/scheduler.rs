@@ -131,14 +131,13 @@ impl Inner {
         }
     }
 
-    /// Commits one decision's writes for the instance `key`.
+    /// Commits one decision's writes for the instance `key`, on the store's writer.
     pub(super) async fn commit(&self, key: &InstanceKey, writes: Vec<Write>) -> Result<(), EngineError> {
         if writes.is_empty() {
             return Ok(());
         }
-        let key = key.clone();
         let now = self.clock.now_ms();
-        self.read(move |store| store.apply(key.workflow.as_str(), key.id.as_str(), &writes, now)).await
+        Ok(self.store.apply_async(key.workflow.as_str(), key.id.as_str(), writes, now).await?)
     }
 
     /// Carries out a verdict's actions on the scheduler and the instance's run.

@@ -2,25 +2,37 @@
 //! timers and cron firings, in one SQLite file in WAL mode. The store knows rows, not rules: the
 //! engine decides what to write, and each method that a caller depends on for durability commits
 //! before it returns.
+//!
+//! One thread writes (`writer.rs`): every write method hands it a job and waits for the commit
+//! of the group that job went into, blocking ([`Store::save_step`] and the like) or as a future
+//! ([`Store::write`], [`Store::save_step_async`]). Reads run on the caller's thread, on a small
+//! pool of read-only connections (`readers.rs`).
 
 mod migrations;
 mod queues;
+mod readers;
 mod rows;
+mod writer;
 mod writes;
 
 use std::path::Path;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::Mutex;
+use std::time::Duration;
 
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
 pub use queues::{NewQueueMessage, QueueBacklog, QueueMessageRow, Settlement};
 pub use rows::{CronFiringRow, CronOwner};
+pub use writer::WriterStats;
 pub use writes::Write;
 
 use crate::ids::{InstanceId, InstanceKey, StepKey, StepKind};
 use crate::model::{
-    Attempt, Instance, InstanceFilter, InstanceStatus, JournalEntry, SentEvent, Step, Version, WorkflowRecord,
+    Attempt, ErrorInfo, Instance, InstanceFilter, InstanceStatus, JournalEntry, SentEvent, Step, Version,
+    WorkflowRecord,
 };
+use readers::ReadPool;
+use writer::Writer;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -28,6 +40,8 @@ pub enum StoreError {
     Sqlite(#[from] rusqlite::Error),
     #[error("cannot create the state directory {path}: {source}")]
     CreateDir { path: String, source: std::io::Error },
+    #[error("cannot start the {name} thread: {source}")]
+    StartThread { name: &'static str, source: std::io::Error },
     #[error("the database was written by a newer stepflare (schema {found}, this one knows {known})")]
     TooNew { found: usize, known: usize },
     #[error("an instance with this id already exists")]
@@ -40,6 +54,14 @@ pub enum StoreError {
         "{path} is damaged ({detail}); stepflare does not serve a damaged state file: move it (and its -wal and -shm files) away to start afresh, or put back a copy"
     )]
     Damaged { path: String, detail: String },
+    #[error("the database writer has stopped; nothing more can be written")]
+    WriterGone,
+    #[error("a write panicked and was rolled back")]
+    WritePanicked,
+    #[error("a write waited for another write from inside the writer thread, which would wait forever")]
+    WriteInsideWrite,
+    #[error("the transaction that held this write failed: {0}")]
+    GroupFailed(String),
 }
 
 /// SQLite's quick check of the whole file (and a file that is no database at all), before
@@ -64,13 +86,26 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 const FILTER: &str = "workflow_name = ?1 AND (?2 IS NULL OR status = ?2)
     AND (?3 IS NULL OR created_on >= ?3) AND (?4 IS NULL OR created_on <= ?4)";
 
-/// The SQLite database. One connection behind a mutex: every statement is short, and a single
-/// writer is what SQLite wants anyway.
+/// The SQLite database: one writer thread, a pool of readers, and the checkpointer.
 pub struct Store {
-    conn: Mutex<Connection>,
-    /// `None` in memory, and once [`Store::close`] has stopped it.
+    /// Dropped before the writer, so that the writer's connection is the last one closed: the
+    /// last connection copies the log into the database and removes it, and only one that may
+    /// write can.
+    readers: ReadPool,
+    /// `None` once [`Store::close`] has stopped it.
     checkpointer: Mutex<Option<Checkpointer>>,
+    writer: Writer,
+    /// The temporary folder of an in-memory store, held for its drop, which removes it: last,
+    /// once no connection is open.
+    _scratch: Option<tempfile::TempDir>,
 }
+
+/// How long a connection waits for a lock (a checkpoint that holds the writer back, a reader
+/// meeting a log being restarted) before it fails with `SQLITE_BUSY`.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// What a write whose size nobody estimated counts for against a group's byte limit.
+const SMALL_WRITE: usize = 256;
 
 /// Past this size the write-ahead log is copied into the database and emptied, even though that
 /// makes writers wait for the copy; `journal_size_limit` is the same, so a log that SQLite
@@ -121,7 +156,7 @@ impl Checkpointer {
     /// Starts checkpointing the database at `path`, keeping its log under about `wal_limit`.
     fn start(path: &Path, wal_limit: u64) -> Result<Self> {
         let conn = Connection::open(path)?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        conn.busy_timeout(BUSY_TIMEOUT)?;
         conn.pragma_update(None, "journal_size_limit", wal_limit as i64)?;
         let wal = wal_path(path);
         let (stop, stopped) = std::sync::mpsc::channel::<()>();
@@ -153,7 +188,7 @@ impl Checkpointer {
                     }
                 }
             })
-            .map_err(|source| StoreError::CreateDir { path: path.display().to_string(), source })?;
+            .map_err(|source| StoreError::StartThread { name: "sqlite-checkpoint", source })?;
         Ok(Checkpointer { stop: Some(stop), thread: Some(thread) })
     }
 }
@@ -191,119 +226,193 @@ impl Store {
     fn open_with_wal_limit(dir: &Path, wal_limit: u64) -> Result<Self> {
         std::fs::create_dir_all(dir)
             .map_err(|source| StoreError::CreateDir { path: dir.display().to_string(), source })?;
-        let path = dir.join("state.sqlite");
-        let conn = Connection::open(&path)?;
-        check_integrity(&conn, &path)?;
         // NORMAL in WAL mode survives a killed process (not a power cut) at a tenth of FULL's cost.
+        Self::open_file(&dir.join("state.sqlite"), "NORMAL", wal_limit, None)
+    }
+
+    /// A store that forgets everything when it is dropped. A private `:memory:` database belongs
+    /// to one connection, and a shared-cache one makes the readers and the writer lock each other
+    /// out with `SQLITE_LOCKED`, which no busy timeout waits out; so it is a file like any other,
+    /// in a temporary folder that goes with the store, never synced to disk.
+    pub fn open_in_memory() -> Result<Self> {
+        let scratch = tempfile::Builder::new()
+            .prefix("stepflare-")
+            .tempdir()
+            .map_err(|source| StoreError::CreateDir { path: std::env::temp_dir().display().to_string(), source })?;
+        let path = scratch.path().join("state.sqlite");
+        Self::open_file(&path, "OFF", WAL_LIMIT, Some(scratch))
+    }
+
+    /// Opens the database at `path` with the given `synchronous` setting, brings its schema up
+    /// to date, and starts its writer and checkpointer threads.
+    fn open_file(path: &Path, synchronous: &str, wal_limit: u64, scratch: Option<tempfile::TempDir>) -> Result<Self> {
+        let mut conn = Connection::open(path)?;
+        check_integrity(&conn, path)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
-        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.pragma_update(None, "synchronous", synchronous)?;
         // Checkpoints fsync; the background checkpointer does them so that a step commit never
         // waits for one.
         conn.pragma_update(None, "wal_autocheckpoint", 0)?;
         conn.pragma_update(None, "journal_size_limit", wal_limit as i64)?;
-        let mut store = Self::with_connection(conn)?;
-        *store.checkpointer.get_mut().unwrap_or_else(|p| p.into_inner()) = Some(Checkpointer::start(&path, wal_limit)?);
-        Ok(store)
-    }
-
-    pub fn open_in_memory() -> Result<Self> {
-        Self::with_connection(Connection::open_in_memory()?)
-    }
-
-    fn with_connection(mut conn: Connection) -> Result<Self> {
-        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        // Each job of a group runs in a savepoint, whose undo copies of pages go to a temporary
+        // file past 64 KiB (a large step output); in memory they cost no file.
+        conn.pragma_update(None, "temp_store", "MEMORY")?;
+        conn.busy_timeout(BUSY_TIMEOUT)?;
         conn.set_prepared_statement_cache_capacity(64);
         migrations::migrate(&mut conn)?;
-        Ok(Store { conn: Mutex::new(conn), checkpointer: Mutex::new(None) })
+        let checkpointer = Checkpointer::start(path, wal_limit)?;
+        Ok(Store {
+            readers: ReadPool::new(path.to_owned()),
+            checkpointer: Mutex::new(Some(checkpointer)),
+            writer: Writer::start(conn)?,
+            _scratch: scratch,
+        })
     }
 
     /// Stops the background checkpointer and copies the whole write-ahead log into the database,
-    /// leaving the `-wal` file empty: after a clean stop the state is one file. Call it once
-    /// nothing runs any more; the store stays usable, but what is written after it waits in the
-    /// log again. Dropping the store does the same.
+    /// leaving the `-wal` file empty: after a clean stop the state is one file. Writes queued
+    /// before the call commit first. Call it once nothing runs any more; the store stays usable,
+    /// but what is written after it waits in the log again. Dropping the store does the same,
+    /// then lets the writer thread finish its queue and stops it.
     pub fn close(&self) -> Result<()> {
         // The checkpointer's thread is stopped first: two checkpoints at once make one of them
         // fail at once, busy, without waiting.
         drop(self.checkpointer.lock().unwrap_or_else(|p| p.into_inner()).take());
-        if !checkpoint(&self.conn(), "TRUNCATE")? {
+        if !self.writer.empty_log()? {
             return Err(StoreError::Busy("the write-ahead log could not be emptied".into()));
         }
         Ok(())
     }
 
-    fn conn(&self) -> MutexGuard<'_, Connection> {
-        // A panic while holding the lock leaves SQLite consistent (statements are atomic), so a
-        // poisoned lock is still usable.
-        self.conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    /// Runs `job` inside the writer thread's next transaction and blocks the calling thread
+    /// until that transaction has committed; returns what `job` returned. A job that fails (or
+    /// panics) is rolled back alone, and its error comes back here. `job` must not end the
+    /// transaction, nor wait for another write of this store.
+    pub fn write_blocking<T, F>(&self, job: F) -> Result<T>
+    where
+        F: FnOnce(&Transaction<'_>) -> Result<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        self.writer.write_blocking(SMALL_WRITE, job)
+    }
+
+    /// [`Store::write_blocking`] for a caller that must not block its thread: the job is queued
+    /// now, and the future (which borrows nothing and runs on any executor) is ready once its
+    /// transaction has committed. Writes of many futures waiting at once share one commit.
+    /// Dropping the future stops the waiting, not the write.
+    pub fn write<T, F>(&self, job: F) -> impl Future<Output = Result<T>> + Send + 'static
+    where
+        F: FnOnce(&Transaction<'_>) -> Result<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        self.writer.write(SMALL_WRITE, job)
+    }
+
+    /// How many writes and commits the writer thread has made: for tests and benchmarks.
+    pub fn writer_stats(&self) -> WriterStats {
+        self.writer.stats()
+    }
+
+    /// [`Store::write`] for a write of about `bytes`.
+    fn write_sized<T, F>(&self, bytes: usize, job: F) -> impl Future<Output = Result<T>> + Send + 'static
+    where
+        F: FnOnce(&Transaction<'_>) -> Result<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        self.writer.write(bytes, job)
+    }
+
+    /// A write whose caller waits for its commit, about `bytes` big.
+    fn commit<T, F>(&self, bytes: usize, job: F) -> Result<T>
+    where
+        F: FnOnce(&Transaction<'_>) -> Result<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        self.writer.write_blocking(bytes, job)
+    }
+
+    /// Runs `query` on a read-only connection of the pool.
+    fn read<T>(&self, query: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        self.readers.read(query)
     }
 
     // ---- workflows and versions ----
 
     pub fn upsert_workflow(&self, row: &WorkflowRecord) -> Result<WorkflowRecord> {
-        let conn = self.conn();
-        conn.execute(
-            "INSERT INTO workflows (name, id, class_name, script_name, created_on, modified_on)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?5)
-             ON CONFLICT (name) DO UPDATE SET class_name = ?3, script_name = ?4,
-                 modified_on = CASE WHEN class_name = ?3 AND script_name = ?4 THEN modified_on ELSE ?5 END",
-            params![row.name, row.id, row.class_name, row.script_name, row.created_on],
-        )?;
-        conn.query_row(
-            "SELECT name, id, class_name, script_name, created_on, modified_on FROM workflows WHERE name = ?1",
-            [&row.name],
-            WorkflowRecord::from_row,
-        )
-        .map_err(Into::into)
+        let row = row.clone();
+        self.commit(SMALL_WRITE, move |tx| {
+            tx.execute(
+                "INSERT INTO workflows (name, id, class_name, script_name, created_on, modified_on)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?5)
+                 ON CONFLICT (name) DO UPDATE SET class_name = ?3, script_name = ?4,
+                     modified_on = CASE WHEN class_name = ?3 AND script_name = ?4 THEN modified_on ELSE ?5 END",
+                params![row.name, row.id, row.class_name, row.script_name, row.created_on],
+            )?;
+            tx.query_row(
+                "SELECT name, id, class_name, script_name, created_on, modified_on FROM workflows WHERE name = ?1",
+                [&row.name],
+                WorkflowRecord::from_row,
+            )
+            .map_err(Into::into)
+        })
     }
 
     pub fn workflow(&self, name: &str) -> Result<Option<WorkflowRecord>> {
-        let conn = self.conn();
-        conn.query_row(
-            "SELECT name, id, class_name, script_name, created_on, modified_on FROM workflows WHERE name = ?1",
-            [name],
-            WorkflowRecord::from_row,
-        )
-        .optional()
-        .map_err(Into::into)
+        self.read(|conn| {
+            conn.query_row(
+                "SELECT name, id, class_name, script_name, created_on, modified_on FROM workflows WHERE name = ?1",
+                [name],
+                WorkflowRecord::from_row,
+            )
+            .optional()
+            .map_err(Into::into)
+        })
     }
 
     pub fn workflows(&self) -> Result<Vec<WorkflowRecord>> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare_cached(
-            "SELECT name, id, class_name, script_name, created_on, modified_on FROM workflows ORDER BY name",
-        )?;
-        let rows = stmt.query_map([], WorkflowRecord::from_row)?;
-        rows.collect::<rusqlite::Result<_>>().map_err(Into::into)
+        self.read(|conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT name, id, class_name, script_name, created_on, modified_on FROM workflows ORDER BY name",
+            )?;
+            let rows = stmt.query_map([], WorkflowRecord::from_row)?;
+            rows.collect::<rusqlite::Result<_>>().map_err(Into::into)
+        })
     }
 
     pub fn latest_version(&self, workflow: &str) -> Result<Option<Version>> {
-        let conn = self.conn();
-        conn.query_row(
-            "SELECT id, workflow_name, source_hash, class_name, created_on FROM versions
-             WHERE workflow_name = ?1 ORDER BY created_on DESC, rowid DESC LIMIT 1",
-            [workflow],
-            Version::from_row,
-        )
-        .optional()
-        .map_err(Into::into)
+        self.read(|conn| {
+            conn.query_row(
+                "SELECT id, workflow_name, source_hash, class_name, created_on FROM versions
+                 WHERE workflow_name = ?1 ORDER BY created_on DESC, rowid DESC LIMIT 1",
+                [workflow],
+                Version::from_row,
+            )
+            .optional()
+            .map_err(Into::into)
+        })
     }
 
     pub fn insert_version(&self, row: &Version) -> Result<()> {
-        self.conn().execute(
-            "INSERT INTO versions (id, workflow_name, source_hash, class_name, created_on) VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![row.id, row.workflow_name, row.source_hash, row.class_name, row.created_on],
-        )?;
-        Ok(())
+        let row = row.clone();
+        self.commit(SMALL_WRITE, move |tx| {
+            tx.execute(
+                "INSERT INTO versions (id, workflow_name, source_hash, class_name, created_on)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![row.id, row.workflow_name, row.source_hash, row.class_name, row.created_on],
+            )?;
+            Ok(())
+        })
     }
 
     pub fn versions(&self, workflow: &str) -> Result<Vec<Version>> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare_cached(
-            "SELECT id, workflow_name, source_hash, class_name, created_on FROM versions
-             WHERE workflow_name = ?1 ORDER BY created_on DESC, rowid DESC",
-        )?;
-        let rows = stmt.query_map([workflow], Version::from_row)?;
-        rows.collect::<rusqlite::Result<_>>().map_err(Into::into)
+        self.read(|conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT id, workflow_name, source_hash, class_name, created_on FROM versions
+                 WHERE workflow_name = ?1 ORDER BY created_on DESC, rowid DESC",
+            )?;
+            let rows = stmt.query_map([workflow], Version::from_row)?;
+            rows.collect::<rusqlite::Result<_>>().map_err(Into::into)
+        })
     }
 
     // ---- instances ----
@@ -311,14 +420,13 @@ impl Store {
     /// Inserts a new instance with the journal entries of its creation; refuses an id that
     /// exists in the same workflow.
     pub fn insert_instance(&self, row: &Instance, journal: &[JournalEntry]) -> Result<()> {
-        let mut conn = self.conn();
-        let tx = conn.transaction()?;
-        if !insert_new_instance(&tx, row)? {
-            return Err(StoreError::InstanceExists);
-        }
-        writes::append_journal(&tx, &row.workflow_name, &row.id, journal)?;
-        tx.commit()?;
-        Ok(())
+        let (row, journal) = (row.clone(), journal.to_vec());
+        self.commit(instance_bytes(&row), move |tx| {
+            if !insert_new_instance(tx, &row)? {
+                return Err(StoreError::InstanceExists);
+            }
+            writes::append_journal(tx, &row.workflow_name, &row.id, &journal)
+        })
     }
 
     /// Inserts the instance a cron firing creates and records the firing as done, in one commit,
@@ -332,30 +440,30 @@ impl Store {
         cron: &str,
         at: i64,
     ) -> Result<bool> {
-        let mut conn = self.conn();
-        let tx = conn.transaction()?;
-        let inserted = insert_new_instance(&tx, row)?;
-        if inserted {
-            writes::append_journal(&tx, &row.workflow_name, &row.id, journal)?;
-        }
-        mark_done_through(&tx, owner, cron, at)?;
-        tx.commit()?;
-        Ok(inserted)
+        let (row, journal, owner, cron) = (row.clone(), journal.to_vec(), owner.clone(), cron.to_owned());
+        self.commit(instance_bytes(&row), move |tx| {
+            let inserted = insert_new_instance(tx, &row)?;
+            if inserted {
+                writes::append_journal(tx, &row.workflow_name, &row.id, &journal)?;
+            }
+            mark_done_through(tx, &owner, &cron, at)?;
+            Ok(inserted)
+        })
     }
 
     pub fn instance(&self, workflow: &str, id: &str) -> Result<Option<Instance>> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare_cached(&format!(
-            "SELECT {} FROM instances WHERE workflow_name = ?1 AND id = ?2",
-            Instance::COLUMNS
-        ))?;
-        stmt.query_row([workflow, id], Instance::from_row).optional().map_err(Into::into)
+        self.read(|conn| {
+            let mut stmt = conn.prepare_cached(&format!(
+                "SELECT {} FROM instances WHERE workflow_name = ?1 AND id = ?2",
+                Instance::COLUMNS
+            ))?;
+            stmt.query_row([workflow, id], Instance::from_row).optional().map_err(Into::into)
+        })
     }
 
     /// Instances of a workflow, newest first unless `ascending`, after the `(created_on, id)`
     /// cursor if one is given.
     pub fn list_instances(&self, filter: &InstanceFilter) -> Result<Vec<Instance>> {
-        let conn = self.conn();
         let order = if filter.ascending { "ASC" } else { "DESC" };
         let cmp = if filter.ascending { ">" } else { "<" };
         let sql = format!(
@@ -364,36 +472,44 @@ impl Store {
              ORDER BY created_on {order}, id {order} LIMIT ?7 OFFSET ?8",
             cols = Instance::COLUMNS
         );
-        let mut stmt = conn.prepare_cached(&sql)?;
         let (after_created, after_id) = match &filter.after {
             Some((created, id)) => (Some(*created), Some(id.as_str())),
             None => (None, None),
         };
-        let rows = stmt.query_map(
-            params![
-                filter.workflow,
-                filter.status.map(InstanceStatus::as_str),
-                filter.created_from,
-                filter.created_to,
-                after_created,
-                after_id,
-                filter.limit,
-                filter.offset
-            ],
-            Instance::from_row,
-        )?;
-        rows.collect::<rusqlite::Result<_>>().map_err(Into::into)
+        self.read(|conn| {
+            let mut stmt = conn.prepare_cached(&sql)?;
+            let rows = stmt.query_map(
+                params![
+                    filter.workflow,
+                    filter.status.map(InstanceStatus::as_str),
+                    filter.created_from,
+                    filter.created_to,
+                    after_created,
+                    after_id,
+                    filter.limit,
+                    filter.offset
+                ],
+                Instance::from_row,
+            )?;
+            rows.collect::<rusqlite::Result<_>>().map_err(Into::into)
+        })
     }
 
     /// How many instances match `filter`, ignoring its cursor and page.
     pub fn count_instances(&self, filter: &InstanceFilter) -> Result<u64> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare_cached(&format!("SELECT COUNT(*) FROM instances WHERE {FILTER}"))?;
-        let count: i64 = stmt.query_row(
-            params![filter.workflow, filter.status.map(InstanceStatus::as_str), filter.created_from, filter.created_to],
-            |row| row.get(0),
-        )?;
-        Ok(count.max(0) as u64)
+        self.read(|conn| {
+            let mut stmt = conn.prepare_cached(&format!("SELECT COUNT(*) FROM instances WHERE {FILTER}"))?;
+            let count: i64 = stmt.query_row(
+                params![
+                    filter.workflow,
+                    filter.status.map(InstanceStatus::as_str),
+                    filter.created_from,
+                    filter.created_to
+                ],
+                |row| row.get(0),
+            )?;
+            Ok(count.max(0) as u64)
+        })
     }
 
     /// `(workflow, id)` of every instance in one of `statuses`, oldest first.
@@ -402,32 +518,34 @@ impl Store {
     }
 
     fn instances_with_status(&self, workflow: Option<&str>, statuses: &[InstanceStatus]) -> Result<Vec<InstanceKey>> {
-        let conn = self.conn();
         let statuses: Vec<String> = statuses.iter().map(|s| s.as_str().to_owned()).collect();
-        let mut stmt = conn.prepare_cached(
-            "SELECT workflow_name, id FROM instances
-             WHERE (?1 IS NULL OR workflow_name = ?1) AND status IN (SELECT value FROM json_each(?2))
-             ORDER BY created_on, rowid",
-        )?;
-        let rows = stmt.query_map(params![workflow, json_list(&statuses)], |row| {
-            Ok(InstanceKey::stored(row.get(0)?, row.get(1)?))
-        })?;
-        rows.collect::<rusqlite::Result<_>>().map_err(Into::into)
+        self.read(|conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT workflow_name, id FROM instances
+                 WHERE (?1 IS NULL OR workflow_name = ?1) AND status IN (SELECT value FROM json_each(?2))
+                 ORDER BY created_on, rowid",
+            )?;
+            let rows = stmt.query_map(params![workflow, json_list(&statuses)], |row| {
+                Ok(InstanceKey::stored(row.get(0)?, row.get(1)?))
+            })?;
+            rows.collect::<rusqlite::Result<_>>().map_err(Into::into)
+        })
     }
 
     pub fn count_by_status(&self, workflow: &str) -> Result<Vec<(InstanceStatus, u64)>> {
-        let conn = self.conn();
-        let mut stmt =
-            conn.prepare_cached("SELECT status, COUNT(*) FROM instances WHERE workflow_name = ?1 GROUP BY status")?;
-        let rows = stmt.query_map([workflow], |row| Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?)))?;
-        let mut counts = Vec::new();
-        for row in rows {
-            let (status, count) = row?;
-            if let Some(status) = InstanceStatus::parse(&status) {
-                counts.push((status, count.max(0) as u64));
+        self.read(|conn| {
+            let mut stmt =
+                conn.prepare_cached("SELECT status, COUNT(*) FROM instances WHERE workflow_name = ?1 GROUP BY status")?;
+            let rows = stmt.query_map([workflow], |row| Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?)))?;
+            let mut counts = Vec::new();
+            for row in rows {
+                let (status, count) = row?;
+                if let Some(status) = InstanceStatus::parse(&status) {
+                    counts.push((status, count.max(0) as u64));
+                }
             }
-        }
-        Ok(counts)
+            Ok(counts)
+        })
     }
 
     pub fn set_status(&self, workflow: &str, id: &str, status: InstanceStatus, now: i64) -> Result<()> {
@@ -437,14 +555,17 @@ impl Store {
     /// Deletes an instance and everything stored about it, in one commit. Returns whether it
     /// existed.
     pub fn delete_instance(&self, workflow: &str, id: &str) -> Result<bool> {
-        let mut conn = self.conn();
-        let tx = conn.transaction()?;
-        for table in ["steps", "attempts", "events", "timers", "journal"] {
-            tx.execute(&format!("DELETE FROM {table} WHERE workflow_name = ?1 AND instance_id = ?2"), [workflow, id])?;
-        }
-        let deleted = tx.execute("DELETE FROM instances WHERE workflow_name = ?1 AND id = ?2", [workflow, id])?;
-        tx.commit()?;
-        Ok(deleted > 0)
+        let (workflow, id) = (workflow.to_owned(), id.to_owned());
+        self.commit(SMALL_WRITE, move |tx| {
+            for table in ["steps", "attempts", "events", "timers", "journal"] {
+                tx.execute(
+                    &format!("DELETE FROM {table} WHERE workflow_name = ?1 AND instance_id = ?2"),
+                    [&workflow, &id],
+                )?;
+            }
+            let deleted = tx.execute("DELETE FROM instances WHERE workflow_name = ?1 AND id = ?2", [&workflow, &id])?;
+            Ok(deleted > 0)
+        })
     }
 
     /// Ids of a workflow's instances in one of `statuses`, oldest first.
@@ -455,27 +576,30 @@ impl Store {
     // ---- steps and attempts ----
 
     pub fn steps(&self, workflow: &str, id: &str) -> Result<Vec<Step>> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare_cached(&format!(
-            "SELECT {} FROM steps WHERE workflow_name = ?1 AND instance_id = ?2 ORDER BY seq",
-            Step::COLUMNS
-        ))?;
-        let rows = stmt.query_map([workflow, id], Step::from_row)?;
-        rows.collect::<rusqlite::Result<_>>().map_err(Into::into)
+        self.read(|conn| {
+            let mut stmt = conn.prepare_cached(&format!(
+                "SELECT {} FROM steps WHERE workflow_name = ?1 AND instance_id = ?2 ORDER BY seq",
+                Step::COLUMNS
+            ))?;
+            let rows = stmt.query_map([workflow, id], Step::from_row)?;
+            rows.collect::<rusqlite::Result<_>>().map_err(Into::into)
+        })
     }
 
     pub fn attempts(&self, workflow: &str, id: &str) -> Result<Vec<Attempt>> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare_cached(
-            "SELECT kind, name, count, attempt, started_on, ended_on, success, error_name, error_message
-             FROM attempts WHERE workflow_name = ?1 AND instance_id = ?2 ORDER BY kind, name, count, attempt",
-        )?;
-        let rows = stmt.query_map([workflow, id], Attempt::from_row)?;
-        rows.collect::<rusqlite::Result<_>>().map_err(Into::into)
+        self.read(|conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT kind, name, count, attempt, started_on, ended_on, success, error_name, error_message
+                 FROM attempts WHERE workflow_name = ?1 AND instance_id = ?2 ORDER BY kind, name, count, attempt",
+            )?;
+            let rows = stmt.query_map([workflow, id], Attempt::from_row)?;
+            rows.collect::<rusqlite::Result<_>>().map_err(Into::into)
+        })
     }
 
     /// Writes a step row and, when given, the attempt that produced it and the timer the step
-    /// now waits on, in one commit.
+    /// now waits on, in one commit. This is the commit a `step.do` promise waits for. It blocks
+    /// the calling thread until then; [`Store::save_step_async`] does not.
     pub fn save_step(
         &self,
         workflow: &str,
@@ -484,11 +608,24 @@ impl Store {
         attempt: Option<&Attempt>,
         timer: TimerChange,
     ) -> Result<()> {
-        let mut conn = self.conn();
-        let tx = conn.transaction()?;
-        writes::save_step(&tx, workflow, id, step, attempt, timer)?;
-        tx.commit()?;
-        Ok(())
+        let (bytes, job) = save_step_job(workflow, id, step, attempt, timer);
+        self.commit(bytes, job)
+    }
+
+    /// [`Store::save_step`] as a future, for a caller that must not block its thread: the write
+    /// is queued at once, and the future is ready once its transaction has committed, which it
+    /// shares with every other write queued meanwhile. The future borrows nothing and runs on
+    /// any executor; dropping it stops the waiting, not the write.
+    pub fn save_step_async(
+        &self,
+        workflow: &str,
+        id: &str,
+        step: &Step,
+        attempt: Option<&Attempt>,
+        timer: TimerChange,
+    ) -> impl Future<Output = Result<()>> + Send + 'static {
+        let (bytes, job) = save_step_job(workflow, id, step, attempt, timer);
+        self.writer.write(bytes, job)
     }
 
     // ---- events ----
@@ -502,33 +639,34 @@ impl Store {
         payload: &str,
         now: i64,
     ) -> Result<SentEvent> {
-        let conn = self.conn();
-        conn.prepare_cached(
-            "INSERT INTO events (workflow_name, instance_id, event_type, payload, received_on) VALUES (?1, ?2, ?3, ?4, ?5)",
-        )?
-        .execute(params![workflow, id, event_type, payload, now])?;
-        Ok(SentEvent {
-            seq: conn.last_insert_rowid(),
-            event_type: event_type.to_owned(),
-            payload: payload.to_owned(),
-            received_on: now,
+        let (workflow, id, event_type, payload) =
+            (workflow.to_owned(), id.to_owned(), event_type.to_owned(), payload.to_owned());
+        self.commit(SMALL_WRITE + payload.len(), move |tx| {
+            tx.execute(
+                "INSERT INTO events (workflow_name, instance_id, event_type, payload, received_on)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![workflow, id, event_type, payload, now],
+            )?;
+            Ok(SentEvent { seq: tx.last_insert_rowid(), event_type, payload, received_on: now })
         })
     }
 
     /// Whether an event is buffered for one of the waits this instance is suspended on.
     pub fn has_deliverable_event(&self, workflow: &str, id: &str) -> Result<bool> {
-        let conn = self.conn();
-        let found = conn
-            .prepare_cached(
-                "SELECT 1 FROM steps s JOIN events e
-                   ON e.workflow_name = s.workflow_name AND e.instance_id = s.instance_id
-                  AND e.event_type = s.event_type AND e.consumed_by IS NULL
-                 WHERE s.workflow_name = ?1 AND s.instance_id = ?2 AND s.kind = 'waitForEvent' AND s.state = 'waiting'
-                 LIMIT 1",
-            )?
-            .query_row([workflow, id], |_| Ok(()))
-            .optional()?;
-        Ok(found.is_some())
+        self.read(|conn| {
+            let found = conn
+                .prepare_cached(
+                    "SELECT 1 FROM steps s JOIN events e
+                       ON e.workflow_name = s.workflow_name AND e.instance_id = s.instance_id
+                      AND e.event_type = s.event_type AND e.consumed_by IS NULL
+                     WHERE s.workflow_name = ?1 AND s.instance_id = ?2 AND s.kind = 'waitForEvent'
+                       AND s.state = 'waiting'
+                     LIMIT 1",
+                )?
+                .query_row([workflow, id], |_| Ok(()))
+                .optional()?;
+            Ok(found.is_some())
+        })
     }
 
     // ---- timers ----
@@ -536,29 +674,33 @@ impl Store {
     /// The earliest timer of a suspended (`waiting`) instance of one of `workflows`: one seek in
     /// `timers_armed` per workflow, however many instances sleep.
     pub fn next_timer(&self, workflows: &[String]) -> Result<Option<i64>> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare_cached(NEXT_TIMER)?;
-        stmt.query_row([json_list(workflows)], |row| row.get(0)).map_err(Into::into)
+        self.read(|conn| {
+            let mut stmt = conn.prepare_cached(NEXT_TIMER)?;
+            stmt.query_row([json_list(workflows)], |row| row.get(0)).map_err(Into::into)
+        })
     }
 
     /// Suspended instances of `workflows` with a timer due at or before `now`; only due rows of
     /// `timers_armed` are read.
     pub fn due_instances(&self, now: i64, workflows: &[String]) -> Result<Vec<InstanceKey>> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare_cached(DUE_INSTANCES)?;
-        let rows = stmt
-            .query_map(params![now, json_list(workflows)], |row| Ok(InstanceKey::stored(row.get(0)?, row.get(1)?)))?;
-        rows.collect::<rusqlite::Result<_>>().map_err(Into::into)
+        self.read(|conn| {
+            let mut stmt = conn.prepare_cached(DUE_INSTANCES)?;
+            let rows = stmt.query_map(params![now, json_list(workflows)], |row| {
+                Ok(InstanceKey::stored(row.get(0)?, row.get(1)?))
+            })?;
+            rows.collect::<rusqlite::Result<_>>().map_err(Into::into)
+        })
     }
 
     /// Whether any timer of this instance is due.
     pub fn has_due_timer(&self, workflow: &str, id: &str, now: i64) -> Result<bool> {
-        let conn = self.conn();
-        let found = conn
-            .prepare_cached("SELECT 1 FROM timers WHERE workflow_name = ?1 AND instance_id = ?2 AND due_at <= ?3")?
-            .query_row(params![workflow, id, now], |_| Ok(()))
-            .optional()?;
-        Ok(found.is_some())
+        self.read(|conn| {
+            let found = conn
+                .prepare_cached("SELECT 1 FROM timers WHERE workflow_name = ?1 AND instance_id = ?2 AND due_at <= ?3")?
+                .query_row(params![workflow, id, now], |_| Ok(()))
+                .optional()?;
+            Ok(found.is_some())
+        })
     }
 }
 
@@ -574,56 +716,149 @@ impl Drop for Store {
 
 impl Store {
     pub fn cron_firings(&self) -> Result<Vec<CronFiringRow>> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare_cached(&format!(
-            "SELECT {} FROM cron_firings ORDER BY owner_kind, owner, cron",
-            CronFiringRow::COLUMNS
-        ))?;
-        let rows = stmt.query_map([], CronFiringRow::from_row)?;
-        rows.collect::<rusqlite::Result<_>>().map_err(Into::into)
+        self.read(|conn| {
+            let mut stmt = conn.prepare_cached(&format!(
+                "SELECT {} FROM cron_firings ORDER BY owner_kind, owner, cron",
+                CronFiringRow::COLUMNS
+            ))?;
+            let rows = stmt.query_map([], CronFiringRow::from_row)?;
+            rows.collect::<rusqlite::Result<_>>().map_err(Into::into)
+        })
     }
 
     /// Starts keeping track of an expression first seen at `now`: firings before it are not due.
     pub fn track_cron(&self, owner: &CronOwner, cron: &str, now: i64) -> Result<()> {
-        self.conn()
-            .prepare_cached(
+        let (owner, cron) = (owner.clone(), cron.to_owned());
+        self.commit(SMALL_WRITE, move |tx| {
+            tx.prepare_cached(
                 "INSERT INTO cron_firings (owner_kind, owner, cron, done_through) VALUES (?1, ?2, ?3, ?4)
                  ON CONFLICT DO NOTHING",
             )?
             .execute(params![owner.kind(), owner.name(), cron, now])?;
-        Ok(())
+            Ok(())
+        })
     }
 
     /// Forgets an expression that left the config, so that adding it back later starts afresh.
     pub fn forget_cron(&self, owner: &CronOwner, cron: &str) -> Result<()> {
-        self.conn()
-            .prepare_cached("DELETE FROM cron_firings WHERE owner_kind = ?1 AND owner = ?2 AND cron = ?3")?
-            .execute(params![owner.kind(), owner.name(), cron])?;
-        Ok(())
+        let (owner, cron) = (owner.clone(), cron.to_owned());
+        self.commit(SMALL_WRITE, move |tx| {
+            tx.prepare_cached("DELETE FROM cron_firings WHERE owner_kind = ?1 AND owner = ?2 AND cron = ?3")?
+                .execute(params![owner.kind(), owner.name(), cron])?;
+            Ok(())
+        })
     }
 
     /// Records a Worker firing as done and its handler as running, before the handler runs: a
     /// crash while it runs leaves `running` set, and the firing is not made again.
     pub fn start_worker_firing(&self, owner: &CronOwner, cron: &str, at: i64) -> Result<()> {
-        let mut conn = self.conn();
-        let tx = conn.transaction()?;
-        mark_done_through(&tx, owner, cron, at)?;
-        tx.prepare_cached("UPDATE cron_firings SET running = ?4 WHERE owner_kind = ?1 AND owner = ?2 AND cron = ?3")?
+        let (owner, cron) = (owner.clone(), cron.to_owned());
+        self.commit(SMALL_WRITE, move |tx| {
+            mark_done_through(tx, &owner, &cron, at)?;
+            tx.prepare_cached(
+                "UPDATE cron_firings SET running = ?4 WHERE owner_kind = ?1 AND owner = ?2 AND cron = ?3",
+            )?
             .execute(params![owner.kind(), owner.name(), cron, at])?;
-        tx.commit()?;
-        Ok(())
+            Ok(())
+        })
     }
 
     /// Records that the handler of the firing at `at` has ended (or will never run again).
     pub fn end_worker_firing(&self, owner: &CronOwner, cron: &str, at: i64) -> Result<()> {
-        self.conn()
-            .prepare_cached(
+        let (owner, cron) = (owner.clone(), cron.to_owned());
+        self.commit(SMALL_WRITE, move |tx| {
+            tx.prepare_cached(
                 "UPDATE cron_firings SET running = NULL
                  WHERE owner_kind = ?1 AND owner = ?2 AND cron = ?3 AND running = ?4",
             )?
             .execute(params![owner.kind(), owner.name(), cron, at])?;
-        Ok(())
+            Ok(())
+        })
     }
+}
+
+/// The write of [`Store::save_step`], with about how many bytes it writes: the step row, the
+/// attempt row when given, and the change to the step's timer.
+fn save_step_job(
+    workflow: &str,
+    id: &str,
+    step: &Step,
+    attempt: Option<&Attempt>,
+    timer: TimerChange,
+) -> (usize, impl FnOnce(&Transaction<'_>) -> Result<()> + Send + 'static) {
+    let (workflow, id, step, attempt) = (workflow.to_owned(), id.to_owned(), step.clone(), attempt.cloned());
+    let text = |value: &Option<String>| value.as_ref().map_or(0, String::len);
+    let error = |error: &Option<ErrorInfo>| error.as_ref().map_or(0, |e| e.name.len() + e.message.len());
+    let bytes = SMALL_WRITE
+        + text(&step.output)
+        + text(&step.config)
+        + error(&step.error)
+        + attempt.as_ref().map_or(0, |attempt| SMALL_WRITE + error(&attempt.error));
+    let job = move |tx: &Transaction<'_>| {
+        tx.prepare_cached(
+            "INSERT OR REPLACE INTO steps (workflow_name, instance_id, kind, name, count, seq, state, started_on,
+                 ended_on, output, error_name, error_message, config, attempts_made, wake_at, event_type)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+        )?
+        .execute(params![
+            workflow,
+            id,
+            step.key.kind.as_str(),
+            step.key.name,
+            step.key.count,
+            step.seq,
+            step.state.as_str(),
+            step.started_on,
+            step.ended_on,
+            step.output,
+            step.error.as_ref().map(|e| &e.name),
+            step.error.as_ref().map(|e| &e.message),
+            step.config,
+            step.attempts_made,
+            step.wake_at,
+            step.event_type
+        ])?;
+        if let Some(attempt) = &attempt {
+            tx.prepare_cached(
+                "INSERT OR REPLACE INTO attempts (workflow_name, instance_id, kind, name, count, attempt, started_on,
+                     ended_on, success, error_name, error_message)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+            )?
+            .execute(params![
+                workflow,
+                id,
+                attempt.key.kind.as_str(),
+                attempt.key.name,
+                attempt.key.count,
+                attempt.attempt,
+                attempt.started_on,
+                attempt.ended_on,
+                attempt.success,
+                attempt.error.as_ref().map(|e| &e.name),
+                attempt.error.as_ref().map(|e| &e.message)
+            ])?;
+        }
+        match timer {
+            TimerChange::Keep => {}
+            TimerChange::Set(due_at) => {
+                tx.prepare_cached(
+                    "INSERT OR REPLACE INTO timers (workflow_name, instance_id, step, due_at) VALUES (?1, ?2, ?3, ?4)",
+                )?
+                .execute(params![workflow, id, step_token(&step.key), due_at])?;
+            }
+            TimerChange::Clear => {
+                tx.prepare_cached("DELETE FROM timers WHERE workflow_name = ?1 AND instance_id = ?2 AND step = ?3")?
+                    .execute(params![workflow, id, step_token(&step.key)])?;
+            }
+        }
+        Ok(())
+    };
+    (bytes, job)
+}
+
+/// About how many bytes inserting `row` writes.
+fn instance_bytes(row: &Instance) -> usize {
+    SMALL_WRITE + row.params.len()
 }
 
 /// Inserts `row` unless its workflow has an instance with that id; says whether it did.
@@ -698,6 +933,7 @@ pub(crate) fn parse_kind(text: &str) -> rusqlite::Result<StepKind> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::StepState;
 
     fn instance(id: &str, created_on: i64) -> Instance {
         Instance::queued("wf".into(), id.into(), "v1".into(), "{}".into(), created_on)
@@ -808,10 +1044,13 @@ mod tests {
 
     /// The plan SQLite makes for `sql`, one line per step.
     fn query_plan(store: &Store, sql: &str, params: impl rusqlite::Params) -> Vec<String> {
-        let conn = store.conn();
-        let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
-        let rows = stmt.query_map(params, |row| row.get::<_, String>(3)).unwrap();
-        rows.collect::<rusqlite::Result<_>>().unwrap()
+        store
+            .read(|conn| {
+                let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))?;
+                let rows = stmt.query_map(params, |row| row.get::<_, String>(3))?;
+                Ok(rows.collect::<rusqlite::Result<_>>()?)
+            })
+            .unwrap()
     }
 
     #[test]
@@ -823,7 +1062,7 @@ mod tests {
             store.set_status("wf", &id, InstanceStatus::Waiting, n).unwrap();
             store.save_step("wf", &id, &sleep_step("nap", 1_000 + n), None, TimerChange::Set(1_000 + n)).unwrap();
         }
-        store.conn().execute_batch("ANALYZE").unwrap();
+        store.write_blocking(|tx| Ok(tx.execute_batch("ANALYZE")?)).unwrap();
         let runnable = json_list(&["wf".to_owned(), "other".to_owned()]);
         let plans = [
             (NEXT_TIMER, query_plan(&store, NEXT_TIMER, params![runnable])),
@@ -859,7 +1098,7 @@ mod tests {
             .unwrap();
         }
         let store = Store::open_in_dir(dir.path()).unwrap();
-        let version: i64 = store.conn().query_row("PRAGMA user_version", [], |row| row.get(0)).unwrap();
+        let version: i64 = store.read(|conn| Ok(conn.query_row("PRAGMA user_version", [], |row| row.get(0))?)).unwrap();
         assert_eq!(version, 5, "upgraded to the latest schema");
         let runnable = ["wf".to_owned()];
         assert_eq!(store.next_timer(&runnable).unwrap(), Some(500), "only the waiting instance's timer counts");
@@ -978,5 +1217,97 @@ mod tests {
         assert_eq!(store.journal("wf", "b", 0).unwrap().len(), 1, "each instance counts from 1");
         assert!(store.delete_instance("wf", "a").unwrap());
         assert!(store.journal("wf", "a", 0).unwrap().is_empty(), "deleted with its instance");
+    }
+
+    #[test]
+    fn a_write_is_seen_by_a_read_on_another_thread_as_soon_as_it_returns() {
+        let store = std::sync::Arc::new(Store::open_in_memory().unwrap());
+        let (written, returned) = std::sync::mpsc::channel();
+        let writer = std::thread::spawn({
+            let store = store.clone();
+            move || {
+                for n in 0..300 {
+                    store.insert_instance(&instance(&format!("i{n}"), n), &[]).unwrap();
+                    written.send(n).unwrap();
+                }
+            }
+        });
+        // Other readers keep the pool's connections in use and in turn, so that the reads below
+        // land on connections that have read before.
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let busy: Vec<_> = (0..3)
+            .map(|_| {
+                let (store, stop) = (store.clone(), stop.clone());
+                std::thread::spawn(move || {
+                    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        store.count_by_status("wf").unwrap();
+                    }
+                })
+            })
+            .collect();
+        for n in returned {
+            assert!(store.instance("wf", &format!("i{n}")).unwrap().is_some(), "i{n} was written but not seen");
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        writer.join().unwrap();
+        busy.into_iter().for_each(|reader| reader.join().unwrap());
+    }
+
+    #[test]
+    fn the_async_path_works_on_a_runtime_other_than_the_store_s() {
+        let made_on = tokio::runtime::Builder::new_multi_thread().worker_threads(1).build().unwrap();
+        let store = std::sync::Arc::new(made_on.block_on(async { Store::open_in_memory() }).unwrap());
+        store.insert_instance(&instance("a", 1), &[]).unwrap();
+        drop(made_on);
+        let other = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let stored = other
+            .block_on({
+                let store = store.clone();
+                async move {
+                    let attempt = Attempt {
+                        key: StepKey { kind: StepKind::Do, name: "s".into(), count: 1 },
+                        attempt: 1,
+                        started_on: 1,
+                        ended_on: Some(2),
+                        success: Some(true),
+                        error: None,
+                    };
+                    let saves: Vec<_> = (0..100)
+                        .map(|n| {
+                            let key = StepKey { kind: StepKind::Do, name: format!("s{n}"), count: 1 };
+                            let step = Step { state: StepState::Succeeded, ..Step::started(key, n, 1) };
+                            // Spawned: the future is Send and borrows nothing.
+                            tokio::spawn(store.save_step_async("wf", "a", &step, Some(&attempt), TimerChange::Keep))
+                        })
+                        .collect();
+                    for save in saves {
+                        save.await.unwrap()?;
+                    }
+                    store
+                        .write(|tx| Ok(tx.query_row("SELECT count(*) FROM steps", [], |row| row.get::<_, i64>(0))?))
+                        .await
+                }
+            })
+            .unwrap();
+        assert_eq!(stored, 100);
+        assert_eq!(store.steps("wf", "a").unwrap().len(), 100);
+        assert_eq!(store.attempts("wf", "a").unwrap().len(), 1);
+    }
+
+    #[test]
+    fn an_in_memory_store_reads_what_it_wrote_and_leaves_nothing_behind() {
+        let store = Store::open_in_memory().unwrap();
+        store.insert_instance(&instance("a", 1), &[]).unwrap();
+        store.set_status("wf", "a", InstanceStatus::Running, 2).unwrap();
+        let folder = store.readers.path().parent().unwrap().to_owned();
+        let store = std::thread::spawn(move || {
+            assert_eq!(store.instance("wf", "a").unwrap().unwrap().status, InstanceStatus::Running);
+            store
+        })
+        .join()
+        .unwrap();
+        assert!(folder.exists());
+        drop(store);
+        assert!(!folder.exists(), "{} is left", folder.display());
     }
 }

@@ -4,7 +4,7 @@
 
 use rusqlite::params;
 
-use super::{Result, Store};
+use super::{Result, SMALL_WRITE, Store};
 
 /// A message as sent, before it has an attempt.
 #[derive(Debug, Clone)]
@@ -56,14 +56,14 @@ pub enum Settlement {
 impl Store {
     /// Stores a whole `send` or `sendBatch` in one transaction.
     pub fn enqueue(&self, messages: &[NewQueueMessage], now: i64) -> Result<()> {
-        let mut conn = self.conn();
-        let tx = conn.transaction()?;
-        {
+        let messages = messages.to_vec();
+        let bytes = messages.iter().map(|message| SMALL_WRITE + message.body.len()).sum();
+        self.commit(bytes, move |tx| {
             let mut insert = tx.prepare_cached(
                 "INSERT INTO queue_messages (id, queue, body, content_type, attempts, visible_at, leased, created_on)
                  VALUES (?1, ?2, ?3, ?4, 0, ?5, 0, ?6)",
             )?;
-            for message in messages {
+            for message in &messages {
                 insert.execute(params![
                     message.id,
                     message.queue,
@@ -73,32 +73,35 @@ impl Store {
                     now
                 ])?;
             }
-        }
-        tx.commit()?;
-        Ok(())
+            Ok(())
+        })
     }
 
     pub fn queue_backlog(&self, queue: &str, now: i64, limit: u32) -> Result<QueueBacklog> {
-        let conn = self.conn();
-        let (ready, oldest_ready_at) = conn
-            .prepare_cached(
-                "SELECT count(*), min(visible_at) FROM (SELECT visible_at FROM queue_messages
-                 WHERE queue = ?1 AND leased = 0 AND visible_at <= ?2 LIMIT ?3)",
-            )?
-            .query_row(params![queue, now, limit], |row| Ok((row.get::<_, u32>(0)?, row.get::<_, Option<i64>>(1)?)))?;
-        let next_visible_at = conn
-            .prepare_cached(
-                "SELECT min(visible_at) FROM queue_messages WHERE queue = ?1 AND leased = 0 AND visible_at > ?2",
-            )?
-            .query_row(params![queue, now], |row| row.get::<_, Option<i64>>(0))?;
-        Ok(QueueBacklog { ready, oldest_ready_at, next_visible_at })
+        self.read(|conn| {
+            // One snapshot for both counts: a write may commit between two statements.
+            let snapshot = conn.unchecked_transaction()?;
+            let (ready, oldest_ready_at) = snapshot
+                .prepare_cached(
+                    "SELECT count(*), min(visible_at) FROM (SELECT visible_at FROM queue_messages
+                     WHERE queue = ?1 AND leased = 0 AND visible_at <= ?2 LIMIT ?3)",
+                )?
+                .query_row(params![queue, now, limit], |row| {
+                    Ok((row.get::<_, u32>(0)?, row.get::<_, Option<i64>>(1)?))
+                })?;
+            let next_visible_at = snapshot
+                .prepare_cached(
+                    "SELECT min(visible_at) FROM queue_messages WHERE queue = ?1 AND leased = 0 AND visible_at > ?2",
+                )?
+                .query_row(params![queue, now], |row| row.get::<_, Option<i64>>(0))?;
+            Ok(QueueBacklog { ready, oldest_ready_at, next_visible_at })
+        })
     }
 
     /// Takes up to `limit` visible messages of `queue`, oldest first, and counts the attempt.
     pub fn lease_batch(&self, queue: &str, now: i64, limit: u32) -> Result<Vec<QueueMessageRow>> {
-        let mut conn = self.conn();
-        let tx = conn.transaction()?;
-        let rows = {
+        let queue = queue.to_owned();
+        self.commit(SMALL_WRITE, move |tx| {
             let mut select = tx.prepare_cached(
                 "UPDATE queue_messages SET leased = 1, attempts = attempts + 1
                  WHERE seq IN (SELECT seq FROM queue_messages
@@ -122,45 +125,44 @@ impl Store {
                 .collect::<rusqlite::Result<Vec<_>>>()?;
             // RETURNING gives no order; deliveries keep the order of sending.
             rows.sort_by_key(|(seq, _)| *seq);
-            rows.into_iter().map(|(_, row)| row).collect()
-        };
-        tx.commit()?;
-        Ok(rows)
+            Ok(rows.into_iter().map(|(_, row)| row).collect())
+        })
     }
 
     /// Applies the outcome of a delivery in one transaction.
     pub fn settle(&self, outcomes: &[(String, Settlement)], now: i64) -> Result<()> {
-        let mut conn = self.conn();
-        let tx = conn.transaction()?;
-        for (id, settlement) in outcomes {
-            match settlement {
-                Settlement::Ack | Settlement::Drop => {
-                    tx.prepare_cached("DELETE FROM queue_messages WHERE id = ?1")?.execute([id])?;
-                }
-                Settlement::RetryAt(visible_at) => {
-                    tx.prepare_cached("UPDATE queue_messages SET leased = 0, visible_at = ?2 WHERE id = ?1")?
-                        .execute(params![id, visible_at])?;
-                }
-                Settlement::DeadLetter { queue, new_id } => {
-                    let moved = tx
-                        .prepare_cached(
-                            "INSERT INTO queue_messages (id, queue, body, content_type, attempts, visible_at, leased, created_on)
-                             SELECT ?2, ?3, body, content_type, 0, ?4, 0, ?4 FROM queue_messages WHERE id = ?1",
-                        )?
-                        .execute(params![id, new_id, queue, now])?;
-                    if moved > 0 {
+        let outcomes = outcomes.to_vec();
+        self.commit(SMALL_WRITE * outcomes.len(), move |tx| {
+            for (id, settlement) in &outcomes {
+                match settlement {
+                    Settlement::Ack | Settlement::Drop => {
                         tx.prepare_cached("DELETE FROM queue_messages WHERE id = ?1")?.execute([id])?;
+                    }
+                    Settlement::RetryAt(visible_at) => {
+                        tx.prepare_cached("UPDATE queue_messages SET leased = 0, visible_at = ?2 WHERE id = ?1")?
+                            .execute(params![id, visible_at])?;
+                    }
+                    Settlement::DeadLetter { queue, new_id } => {
+                        let moved = tx
+                            .prepare_cached(
+                                "INSERT INTO queue_messages (id, queue, body, content_type, attempts, visible_at, leased,
+                                     created_on)
+                                 SELECT ?2, ?3, body, content_type, 0, ?4, 0, ?4 FROM queue_messages WHERE id = ?1",
+                            )?
+                            .execute(params![id, new_id, queue, now])?;
+                        if moved > 0 {
+                            tx.prepare_cached("DELETE FROM queue_messages WHERE id = ?1")?.execute([id])?;
+                        }
                     }
                 }
             }
-        }
-        tx.commit()?;
-        Ok(())
+            Ok(())
+        })
     }
 
     /// Makes leased messages visible again: their delivery died with the previous process.
     pub fn release_queue_leases(&self) -> Result<usize> {
-        Ok(self.conn().execute("UPDATE queue_messages SET leased = 0 WHERE leased = 1", [])?)
+        self.commit(SMALL_WRITE, |tx| Ok(tx.execute("UPDATE queue_messages SET leased = 0 WHERE leased = 1", [])?))
     }
 }
 
@@ -171,8 +173,9 @@ mod tests {
     /// How many messages `queue` holds, delivered or not.
     fn depth(store: &Store, queue: &str) -> i64 {
         store
-            .conn()
-            .query_row("SELECT count(*) FROM queue_messages WHERE queue = ?1", [queue], |row| row.get(0))
+            .read(|conn| {
+                Ok(conn.query_row("SELECT count(*) FROM queue_messages WHERE queue = ?1", [queue], |row| row.get(0))?)
+            })
             .unwrap()
     }
 

@@ -2,6 +2,8 @@
 //! list of them for one instance in one transaction, with the journal entries that describe
 //! them. Also the reads of the journal and of buffered events, the other halves of those tables.
 
+use std::future::Future;
+
 use rusqlite::{Transaction, params};
 
 use super::{Result, Store, TimerChange, step_token};
@@ -51,6 +53,18 @@ pub enum Write {
 impl Write {
     pub fn journal(entries: Vec<JournalEntry>) -> Option<Write> {
         (!entries.is_empty()).then_some(Write::Journal(entries))
+    }
+
+    /// About how many bytes the write adds to a transaction, so that the writer keeps its
+    /// groups of a bounded size.
+    fn size(&self) -> usize {
+        const ROW: usize = 128;
+        match self {
+            Write::SaveStep { step, .. } => ROW + step.output.as_ref().map_or(0, String::len),
+            Write::Finish { output, .. } => ROW + output.as_ref().map_or(0, String::len),
+            Write::Journal(entries) => ROW * entries.len(),
+            _ => ROW,
+        }
     }
 }
 
@@ -219,31 +233,42 @@ pub(super) fn append_journal(tx: &Transaction<'_>, workflow: &str, id: &str, ent
 }
 
 impl Store {
-    /// Carries out one decision's writes for an instance, in one commit.
+    /// Carries out one decision's writes for an instance, in one commit, blocking the calling
+    /// thread until it is committed.
     pub fn apply(&self, workflow: &str, id: &str, writes: &[Write], now: i64) -> Result<()> {
         if writes.is_empty() {
             return Ok(());
         }
-        let mut conn = self.conn();
-        let tx = conn.transaction()?;
-        apply(&tx, workflow, id, writes, now)?;
-        tx.commit()?;
-        Ok(())
+        let (bytes, job) = apply_job(workflow, id, writes.to_vec(), now);
+        self.commit(bytes, job)
+    }
+
+    /// [`Store::apply`] for a caller that must not block its thread: the writes are queued at
+    /// once (so one caller's decisions commit in the order it made them), and the future is
+    /// ready once they are committed, in a transaction they may share with other instances'.
+    pub fn apply_async(
+        &self,
+        workflow: &str,
+        id: &str,
+        writes: Vec<Write>,
+        now: i64,
+    ) -> impl Future<Output = Result<()>> + Send + 'static {
+        let (bytes, job) = apply_job(workflow, id, writes, now);
+        self.write_sized(bytes, job)
     }
 
     /// The instance's journal after event `after` (from the start with 0), in order.
     pub fn journal(&self, workflow: &str, id: &str, after: u64) -> Result<Vec<NumberedEvent>> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare_cached(
-            "SELECT first_id, events FROM journal WHERE workflow_name = ?1 AND instance_id = ?2 AND last_id > ?3
-             ORDER BY first_id",
-        )?;
-        let rows = stmt.query_map(params![workflow, id, after as i64], |row| {
-            Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?))
+        let rows: Vec<(i64, String)> = self.read(|conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT first_id, events FROM journal
+                 WHERE workflow_name = ?1 AND instance_id = ?2 AND last_id > ?3 ORDER BY first_id",
+            )?;
+            let rows = stmt.query_map(params![workflow, id, after as i64], |row| Ok((row.get(0)?, row.get(1)?)))?;
+            rows.collect::<rusqlite::Result<_>>().map_err(Into::into)
         })?;
         let mut events = Vec::new();
-        for row in rows {
-            let (first_id, text) = row?;
+        for (first_id, text) in rows {
             let entries: Vec<JournalEntry> =
                 serde_json::from_str(&text).map_err(|error| super::StoreError::Corrupt(format!("journal: {error}")))?;
             for (offset, entry) in entries.into_iter().enumerate() {
@@ -258,12 +283,25 @@ impl Store {
 
     /// The events sent to the instance that no wait has consumed yet, oldest first.
     pub fn buffered_events(&self, workflow: &str, id: &str) -> Result<Vec<SentEvent>> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare_cached(
-            "SELECT seq, event_type, payload, received_on FROM events
-             WHERE workflow_name = ?1 AND instance_id = ?2 AND consumed_by IS NULL ORDER BY seq",
-        )?;
-        let rows = stmt.query_map([workflow, id], SentEvent::from_row)?;
-        rows.collect::<rusqlite::Result<_>>().map_err(Into::into)
+        self.read(|conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT seq, event_type, payload, received_on FROM events
+                 WHERE workflow_name = ?1 AND instance_id = ?2 AND consumed_by IS NULL ORDER BY seq",
+            )?;
+            let rows = stmt.query_map([workflow, id], SentEvent::from_row)?;
+            rows.collect::<rusqlite::Result<_>>().map_err(Into::into)
+        })
     }
+}
+
+/// The writer's job for one decision's writes, and about how many bytes it writes.
+fn apply_job(
+    workflow: &str,
+    id: &str,
+    writes: Vec<Write>,
+    now: i64,
+) -> (usize, impl FnOnce(&Transaction<'_>) -> Result<()> + Send + 'static) {
+    let bytes = writes.iter().map(Write::size).sum::<usize>();
+    let (workflow, id) = (workflow.to_owned(), id.to_owned());
+    (bytes, move |tx: &Transaction<'_>| apply(tx, &workflow, &id, &writes, now))
 }

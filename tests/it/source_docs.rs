@@ -81,7 +81,9 @@ fn the_parts_meet_in_the_model_not_in_each_other() {
 
 #[test]
 fn the_decider_does_no_io_takes_no_lock_and_reads_no_clock() {
-    for needle in ["Store", "rusqlite", "tokio", "Mutex", "RwLock", "Clock", "SystemTime", "Instant", "std::fs", "tracing"] {
+    for needle in
+        ["Store", "rusqlite", "tokio", "Mutex", "RwLock", "Clock", "SystemTime", "Instant", "std::fs", "tracing"]
+    {
         assert_eq!(files_mentioning("src/engine/decider.rs", needle), Vec::<String>::new(), "{needle}");
     }
 }
