@@ -64,6 +64,24 @@ pub enum StoreError {
     GroupFailed(String),
 }
 
+/// The connection of the writer thread to the database at `path`: checked, in WAL mode with
+/// the given `synchronous` and `wal_autocheckpoint` settings, its schema up to date.
+fn writer_connection(path: &Path, synchronous: &str, auto_checkpoint_pages: i64, wal_limit: u64) -> Result<Connection> {
+    let mut conn = Connection::open(path)?;
+    check_integrity(&conn, path)?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", synchronous)?;
+    conn.pragma_update(None, "wal_autocheckpoint", auto_checkpoint_pages)?;
+    conn.pragma_update(None, "journal_size_limit", wal_limit as i64)?;
+    // Each job of a group runs in a savepoint, whose undo copies of pages go to a temporary file
+    // past 64 KiB (a large step output); in memory they cost no file.
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    conn.set_prepared_statement_cache_capacity(64);
+    migrations::migrate(&mut conn)?;
+    Ok(conn)
+}
+
 /// SQLite's quick check of the whole file (and a file that is no database at all), before
 /// anything reads or writes it.
 fn check_integrity(conn: &Connection, path: &Path) -> Result<()> {
@@ -92,12 +110,9 @@ pub struct Store {
     /// last connection copies the log into the database and removes it, and only one that may
     /// write can.
     readers: ReadPool,
-    /// `None` once [`Store::close`] has stopped it.
+    /// `None` once [`Store::close`] has stopped it, and in memory.
     checkpointer: Mutex<Option<Checkpointer>>,
     writer: Writer,
-    /// The temporary folder of an in-memory store, held for its drop, which removes it: last,
-    /// once no connection is open.
-    _scratch: Option<tempfile::TempDir>,
 }
 
 /// How long a connection waits for a lock (a checkpoint that holds the writer back, a reader
@@ -226,47 +241,42 @@ impl Store {
     fn open_with_wal_limit(dir: &Path, wal_limit: u64) -> Result<Self> {
         std::fs::create_dir_all(dir)
             .map_err(|source| StoreError::CreateDir { path: dir.display().to_string(), source })?;
+        let path = dir.join("state.sqlite");
         // NORMAL in WAL mode survives a killed process (not a power cut) at a tenth of FULL's cost.
-        Self::open_file(&dir.join("state.sqlite"), "NORMAL", wal_limit, None)
+        // Checkpoints fsync; the background checkpointer does them so that a step commit never
+        // waits for one.
+        let conn = writer_connection(&path, "NORMAL", 0, wal_limit)?;
+        let checkpointer = Checkpointer::start(&path, wal_limit)?;
+        Ok(Store {
+            readers: ReadPool::new(path),
+            checkpointer: Mutex::new(Some(checkpointer)),
+            writer: Writer::start(conn)?,
+        })
     }
 
     /// A store that forgets everything when it is dropped. A private `:memory:` database belongs
     /// to one connection, and a shared-cache one makes the readers and the writer lock each other
     /// out with `SQLITE_LOCKED`, which no busy timeout waits out; so it is a file like any other,
-    /// in a temporary folder that goes with the store, never synced to disk.
+    /// in a temporary folder, never synced to disk. Every connection it will ever have (the
+    /// writer's and all the readers') opens the file, its log and its shared memory first, and
+    /// then the folder is removed: the open files live on until the last of them closes, and
+    /// nothing is left behind, even by a killed process or a store that is never dropped.
     pub fn open_in_memory() -> Result<Self> {
         let scratch = tempfile::Builder::new()
             .prefix("stepflare-")
             .tempdir()
             .map_err(|source| StoreError::CreateDir { path: std::env::temp_dir().display().to_string(), source })?;
         let path = scratch.path().join("state.sqlite");
-        Self::open_file(&path, "OFF", WAL_LIMIT, Some(scratch))
-    }
-
-    /// Opens the database at `path` with the given `synchronous` setting, brings its schema up
-    /// to date, and starts its writer and checkpointer threads.
-    fn open_file(path: &Path, synchronous: &str, wal_limit: u64, scratch: Option<tempfile::TempDir>) -> Result<Self> {
-        let mut conn = Connection::open(path)?;
-        check_integrity(&conn, path)?;
-        conn.pragma_update(None, "journal_mode", "WAL")?;
-        conn.pragma_update(None, "synchronous", synchronous)?;
-        // Checkpoints fsync; the background checkpointer does them so that a step commit never
-        // waits for one.
-        conn.pragma_update(None, "wal_autocheckpoint", 0)?;
-        conn.pragma_update(None, "journal_size_limit", wal_limit as i64)?;
-        // Each job of a group runs in a savepoint, whose undo copies of pages go to a temporary
-        // file past 64 KiB (a large step output); in memory they cost no file.
-        conn.pragma_update(None, "temp_store", "MEMORY")?;
-        conn.busy_timeout(BUSY_TIMEOUT)?;
-        conn.set_prepared_statement_cache_capacity(64);
-        migrations::migrate(&mut conn)?;
-        let checkpointer = Checkpointer::start(path, wal_limit)?;
-        Ok(Store {
-            readers: ReadPool::new(path.to_owned()),
-            checkpointer: Mutex::new(Some(checkpointer)),
-            writer: Writer::start(conn)?,
-            _scratch: scratch,
-        })
+        // Nothing syncs, so checkpoints are cheap: the writer makes them itself, SQLite's
+        // automatic ones every 1000 pages, and no checkpointer thread (whose connection would
+        // have to be open before the folder goes) is needed.
+        let conn = writer_connection(&path, "OFF", 1000, WAL_LIMIT)?;
+        let readers = ReadPool::new(path);
+        readers.open_all()?;
+        if let Err(error) = scratch.close() {
+            tracing::warn!("the temporary folder of the in-memory database stays: {error}");
+        }
+        Ok(Store { readers, checkpointer: Mutex::new(None), writer: Writer::start(conn)? })
     }
 
     /// Stops the background checkpointer and copies the whole write-ahead log into the database,
@@ -1297,17 +1307,27 @@ mod tests {
     #[test]
     fn an_in_memory_store_reads_what_it_wrote_and_leaves_nothing_behind() {
         let store = Store::open_in_memory().unwrap();
-        store.insert_instance(&instance("a", 1), &[]).unwrap();
-        store.set_status("wf", "a", InstanceStatus::Running, 2).unwrap();
         let folder = store.readers.path().parent().unwrap().to_owned();
-        let store = std::thread::spawn(move || {
-            assert_eq!(store.instance("wf", "a").unwrap().unwrap().status, InstanceStatus::Running);
-            store
-        })
-        .join()
-        .unwrap();
-        assert!(folder.exists());
-        drop(store);
-        assert!(!folder.exists(), "{} is left", folder.display());
+        assert!(!folder.exists(), "{} is left once every connection is open", folder.display());
+        // Some 8 MiB: the log is checkpointed and restarted many times over, in files unlinked.
+        let params = format!("\"{}\"", "x".repeat(8 * 1024));
+        for n in 0..1_000 {
+            let row = Instance::queued("wf".into(), format!("i{n}"), "v1".into(), params.clone(), n);
+            store.insert_instance(&row, &[]).unwrap();
+        }
+        store.set_status("wf", "i999", InstanceStatus::Running, 2).unwrap();
+        // More readers at once than the pool has connections: none can be opened any more, so
+        // they take turns on the ones opened before the folder went.
+        std::thread::scope(|scope| {
+            for _ in 0..readers::MAX_READERS * 2 {
+                scope.spawn(|| {
+                    let filter = InstanceFilter { workflow: "wf".into(), ..Default::default() };
+                    assert_eq!(store.count_instances(&filter).unwrap(), 1_000);
+                    assert_eq!(store.instance("wf", "i999").unwrap().unwrap().status, InstanceStatus::Running);
+                });
+            }
+        });
+        store.close().unwrap();
+        assert_eq!(store.instance("wf", "i0").unwrap().unwrap().params, params, "the store stays usable");
     }
 }

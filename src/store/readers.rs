@@ -48,6 +48,22 @@ impl ReadPool {
         result
     }
 
+    /// Opens every connection the pool may hold and has each read once, which opens the
+    /// database's log and shared memory too: for a database whose files are about to be
+    /// unlinked, after which no connection can be opened (an attempt fails, it does not wait).
+    pub(super) fn open_all(&self) -> Result<()> {
+        let mut opened = Vec::with_capacity(MAX_READERS);
+        for _ in 0..MAX_READERS {
+            let conn = self.open()?;
+            conn.query_row("SELECT count(*) FROM sqlite_schema", [], |_| Ok(()))?;
+            opened.push(conn);
+        }
+        let mut state = self.lock();
+        state.open += opened.len();
+        state.idle.extend(opened);
+        Ok(())
+    }
+
     fn take(&self) -> Result<(Connection, Lease<'_>)> {
         let mut state = self.lock();
         loop {
