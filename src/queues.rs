@@ -70,8 +70,8 @@ impl Queues {
 
     /// Makes batches that were in flight when the last process stopped deliverable again, and
     /// starts delivering. Call once, inside the tokio runtime.
-    pub fn start(&self) -> Result<(), StoreError> {
-        let released = self.inner.store.release_queue_leases()?;
+    pub async fn start(&self) -> Result<(), StoreError> {
+        let released = self.inner.store.on_blocking_thread(|store| store.release_queue_leases()).await?;
         if released > 0 {
             tracing::info!(target: "queues", "{released} message(s) were being delivered when stepflare stopped; they will be delivered again");
         }
@@ -79,7 +79,7 @@ impl Queues {
         Ok(())
     }
 
-    fn send(&self, queue: &str, messages: Vec<QueueSendMessage>) -> Result<(), StoreError> {
+    async fn send(&self, queue: &str, messages: Vec<QueueSendMessage>) -> Result<(), StoreError> {
         let now = self.inner.engine.now_ms();
         let rows: Vec<NewQueueMessage> = messages
             .into_iter()
@@ -91,7 +91,7 @@ impl Queues {
                 visible_at: now + i64::from(message.delay_seconds) * 1000,
             })
             .collect();
-        self.inner.store.enqueue(&rows, now)?;
+        self.inner.store.on_blocking_thread(move |store| store.enqueue(&rows, now)).await?;
         self.inner.changed.notify_one();
         Ok(())
     }
@@ -102,7 +102,7 @@ impl BindingHost for Queues {
         Box::pin(async move {
             match request {
                 BindingRequest::QueueSend { queue, messages } => {
-                    self.send(&queue, messages).map_err(|e| BindingError(format!("Queue send failed: {e}")))?;
+                    self.send(&queue, messages).await.map_err(|e| BindingError(format!("Queue send failed: {e}")))?;
                     Ok(Value::Null)
                 }
                 _ => Err(BindingError("this binding is not a queue".into())),
@@ -118,7 +118,12 @@ async fn deliver(inner: Arc<Inner>) {
     loop {
         reloads.mark_unchanged();
         let changed = inner.changed.notified();
-        let next_look = match start_due_batches(&inner) {
+        let planner = inner.clone();
+        // The plan reads and leases in SQLite: on a blocking thread, not the runtime's.
+        let planned = tokio::task::spawn_blocking(move || start_due_batches(&planner))
+            .await
+            .unwrap_or_else(|error| Err(StoreError::Busy(format!("the queue planner failed: {error}"))));
+        let next_look = match planned {
             Ok(next) => next,
             Err(error) => {
                 tracing::error!(target: "queues", "reading the queues failed: {error}");
@@ -215,7 +220,7 @@ async fn deliver_batch(inner: Arc<Inner>, due: DueBatch, rows: Vec<QueueMessageR
         .zip(decisions.into_iter().chain(std::iter::repeat(MessageDecision::Retry { delay_seconds: None })))
         .map(|(row, decision)| (row.id.clone(), settle(&due.consumer, row, decision, now)))
         .collect();
-    if let Err(error) = inner.store.settle(&settlements, now) {
+    if let Err(error) = inner.store.on_blocking_thread(move |store| store.settle(&settlements, now)).await {
         // The batch stays leased; the next start delivers it again.
         tracing::error!(target: "queues", %queue, "recording the batch's outcome failed: {error}");
     }

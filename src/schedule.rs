@@ -35,7 +35,10 @@ const LONGEST_NAP: Duration = Duration::from_secs(60);
 /// when stepflare started (by the engine's clock), from which the expressions of the config it
 /// started with count, however long loading took.
 pub async fn run(engine: Engine, store: Arc<Store>, workers: Workers, started: i64) {
-    report_cut_short(&store);
+    let cut_short = store.clone();
+    if let Err(error) = tokio::task::spawn_blocking(move || report_cut_short(&cut_short)).await {
+        tracing::error!("cannot look for cut short firings: {error}");
+    }
     let mut starting = Some(started);
     let mut reloads = workers.subscribe();
     loop {
@@ -89,7 +92,7 @@ async fn plan(engine: &Engine, store: &Arc<Store>, workers: &Workers, first_seen
             configured.insert((CronOwner::Worker(worker.name.clone()), cron.to_string()), cron.clone());
         }
     }
-    let stored = match store.cron_firings() {
+    let stored = match store.on_blocking_thread(|store| store.cron_firings()).await {
         Ok(rows) => rows,
         Err(error) => {
             tracing::error!("cannot read the cron firings: {error}");
@@ -101,7 +104,10 @@ async fn plan(engine: &Engine, store: &Arc<Store>, workers: &Workers, first_seen
         let key = (row.owner, row.cron);
         if configured.contains_key(&key) {
             done_through.insert(key, row.done_through);
-        } else if let Err(error) = store.forget_cron(&key.0, &key.1) {
+            continue;
+        }
+        let (owner, cron) = key.clone();
+        if let Err(error) = store.on_blocking_thread(move |store| store.forget_cron(&owner, &cron)).await {
             tracing::error!("cannot forget cron {:?} of {}: {error}", key.1, key.0);
         }
     }
@@ -109,7 +115,7 @@ async fn plan(engine: &Engine, store: &Arc<Store>, workers: &Workers, first_seen
     for ((owner, text), cron) in &configured {
         let done = match done_through.get(&(owner.clone(), text.clone())) {
             Some(&done) => done,
-            None => match store.track_cron(owner, text, first_seen) {
+            None => match track(store, owner, text, first_seen).await {
                 Ok(()) => first_seen,
                 Err(error) => {
                     tracing::error!("cron {text:?} of {owner}: cannot keep track of it: {error}");
@@ -144,6 +150,12 @@ async fn plan(engine: &Engine, store: &Arc<Store>, workers: &Workers, first_seen
     next
 }
 
+/// Starts keeping track of an expression first seen at `first_seen`.
+async fn track(store: &Arc<Store>, owner: &CronOwner, cron: &str, first_seen: i64) -> Result<(), StoreError> {
+    let (owner, cron) = (owner.clone(), cron.to_owned());
+    store.on_blocking_thread(move |store| store.track_cron(&owner, &cron, first_seen)).await
+}
+
 /// Makes the firing of `cron` of `owner` for `at`.
 async fn fire(
     engine: &Engine,
@@ -171,7 +183,11 @@ async fn fire(
             let Some(worker) = workers.named(name) else {
                 return Ok(());
             };
-            store.start_worker_firing(owner, cron.as_str(), at).map_err(|e| store_error(at, &e))?;
+            let (firing, expression) = (owner.clone(), cron.to_string());
+            store
+                .on_blocking_thread(move |store| store.start_worker_firing(&firing, &expression, at))
+                .await
+                .map_err(|e| store_error(at, &e))?;
             tracing::info!(
                 "cron {:?} of Worker {name} fired for {}: calling its scheduled handler",
                 cron.as_str(),
@@ -183,7 +199,10 @@ async fn fire(
                 if let Err(error) = js::handle_scheduled(&worker, &cron, at, bindings).await {
                     tracing::error!(target: "worker", "the scheduled handler threw {}: {} (cron {cron:?}, {})", error.name, error.message, when(at));
                 }
-                if let Err(error) = store.end_worker_firing(&owner, &cron, at) {
+                let (firing, expression) = (owner.clone(), cron.clone());
+                let ended =
+                    store.on_blocking_thread(move |store| store.end_worker_firing(&firing, &expression, at)).await;
+                if let Err(error) = ended {
                     tracing::error!("cron {cron:?} of {owner}: {}", store_error(at, &error));
                 }
             });

@@ -121,7 +121,7 @@ pub async fn run(args: DevArgs) -> Result<(), CliError> {
     if workers.served().is_some() {
         tracing::info!("the Worker's fetch handler serves every other route");
     }
-    crate::queues::Queues::new(engine.clone(), store.clone(), workers.clone()).start()?;
+    crate::queues::Queues::new(engine.clone(), store.clone(), workers.clone()).start().await?;
     tokio::spawn(crate::schedule::run(engine.clone(), store.clone(), workers.clone(), started));
 
     let address = std::net::SocketAddr::new(args.ip, args.port);

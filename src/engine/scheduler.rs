@@ -124,11 +124,7 @@ impl Inner {
         &self,
         read: impl FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, EngineError> {
-        let store = self.store.clone();
-        match tokio::task::spawn_blocking(move || read(&store)).await {
-            Ok(result) => Ok(result?),
-            Err(error) => Err(EngineError::Store(StoreError::Busy(format!("a store task failed: {error}")))),
-        }
+        Ok(self.store.on_blocking_thread(read).await?)
     }
 
     /// Commits one decision's writes for the instance `key`, on the store's writer.

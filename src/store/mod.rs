@@ -16,7 +16,7 @@ mod writer;
 mod writes;
 
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
@@ -339,6 +339,20 @@ impl Store {
         T: Send + 'static,
     {
         self.writer.write_blocking(bytes, job)
+    }
+
+    /// Runs `work` with the store on a blocking thread of the current tokio runtime, for async
+    /// code: no store call runs on an async worker thread (a read there would hold up every task
+    /// of that thread, and a blocking write would too, until its commit).
+    pub async fn on_blocking_thread<T: Send + 'static>(
+        self: &Arc<Self>,
+        work: impl FnOnce(&Store) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let store = self.clone();
+        match tokio::task::spawn_blocking(move || work(&store)).await {
+            Ok(result) => result,
+            Err(error) => Err(StoreError::Busy(format!("a store task failed: {error}"))),
+        }
     }
 
     /// Runs `query` on a read-only connection of the pool.
