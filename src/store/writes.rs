@@ -4,7 +4,7 @@
 
 use std::future::Future;
 
-use rusqlite::{Transaction, params};
+use rusqlite::{OptionalExtension, Transaction, params};
 
 use super::{Result, Store, TimerChange, step_token};
 use crate::ids::StepKey;
@@ -222,13 +222,19 @@ pub(super) fn append_journal(tx: &Transaction<'_>, workflow: &str, id: &str, ent
         return Ok(());
     }
     let events = serde_json::to_string(entries).map_err(|error| super::StoreError::Corrupt(error.to_string()))?;
+    // Two plain statements, not one INSERT … SELECT: SQLite prepares that form again at every
+    // execution with new values bound, which cost more than the rest of the step's commit.
+    let last: Option<i64> = tx
+        .prepare_cached(
+            "SELECT last_id FROM journal WHERE workflow_name = ?1 AND instance_id = ?2 ORDER BY first_id DESC LIMIT 1",
+        )?
+        .query_row([workflow, id], |row| row.get(0))
+        .optional()?;
+    let first = last.unwrap_or(0) + 1;
     tx.prepare_cached(
-        "INSERT INTO journal (workflow_name, instance_id, first_id, last_id, events)
-         SELECT ?1, ?2, next, next + ?3 - 1, ?4 FROM (
-             SELECT COALESCE((SELECT last_id FROM journal WHERE workflow_name = ?1 AND instance_id = ?2
-                              ORDER BY first_id DESC LIMIT 1), 0) + 1 AS next)",
+        "INSERT INTO journal (workflow_name, instance_id, first_id, last_id, events) VALUES (?1, ?2, ?3, ?4, ?5)",
     )?
-    .execute(params![workflow, id, entries.len() as i64, events])?;
+    .execute(params![workflow, id, first, first + entries.len() as i64 - 1, events])?;
     Ok(())
 }
 
