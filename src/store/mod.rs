@@ -28,8 +28,7 @@ pub use writes::Write;
 
 use crate::ids::{InstanceId, InstanceKey, StepKey, StepKind};
 use crate::model::{
-    Attempt, ErrorInfo, Instance, InstanceFilter, InstanceStatus, JournalEntry, SentEvent, Step, Version,
-    WorkflowRecord,
+    Attempt, Instance, InstanceFilter, InstanceStatus, JournalEntry, SentEvent, Step, Version, WorkflowRecord,
 };
 use readers::ReadPool;
 use writer::Writer;
@@ -632,8 +631,9 @@ impl Store {
         attempt: Option<&Attempt>,
         timer: TimerChange,
     ) -> Result<()> {
-        let (bytes, job) = save_step_job(workflow, id, step, attempt, timer);
-        self.commit(bytes, job)
+        let save = Write::SaveStep { step: step.clone(), attempt: attempt.cloned(), timer };
+        // A step row carries its own times: the commit's time is not used.
+        self.apply(workflow, id, std::slice::from_ref(&save), 0)
     }
 
     /// [`Store::save_step`] as a future, for a caller that must not block its thread: the write
@@ -648,8 +648,8 @@ impl Store {
         attempt: Option<&Attempt>,
         timer: TimerChange,
     ) -> impl Future<Output = Result<()>> + Send + 'static {
-        let (bytes, job) = save_step_job(workflow, id, step, attempt, timer);
-        self.writer.write(bytes, job)
+        let save = Write::SaveStep { step: step.clone(), attempt: attempt.cloned(), timer };
+        self.apply_async(workflow, id, vec![save], 0)
     }
 
     // ---- events ----
@@ -799,85 +799,6 @@ impl Store {
             Ok(())
         })
     }
-}
-
-/// The write of [`Store::save_step`], with about how many bytes it writes: the step row, the
-/// attempt row when given, and the change to the step's timer.
-fn save_step_job(
-    workflow: &str,
-    id: &str,
-    step: &Step,
-    attempt: Option<&Attempt>,
-    timer: TimerChange,
-) -> (usize, impl FnOnce(&Transaction<'_>) -> Result<()> + Send + 'static) {
-    let (workflow, id, step, attempt) = (workflow.to_owned(), id.to_owned(), step.clone(), attempt.cloned());
-    let text = |value: &Option<String>| value.as_ref().map_or(0, String::len);
-    let error = |error: &Option<ErrorInfo>| error.as_ref().map_or(0, |e| e.name.len() + e.message.len());
-    let bytes = SMALL_WRITE
-        + text(&step.output)
-        + text(&step.config)
-        + error(&step.error)
-        + attempt.as_ref().map_or(0, |attempt| SMALL_WRITE + error(&attempt.error));
-    let job = move |tx: &Transaction<'_>| {
-        tx.prepare_cached(
-            "INSERT OR REPLACE INTO steps (workflow_name, instance_id, kind, name, count, seq, state, started_on,
-                 ended_on, output, error_name, error_message, config, attempts_made, wake_at, event_type)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
-        )?
-        .execute(params![
-            workflow,
-            id,
-            step.key.kind.as_str(),
-            step.key.name,
-            step.key.count,
-            step.seq,
-            step.state.as_str(),
-            step.started_on,
-            step.ended_on,
-            step.output,
-            step.error.as_ref().map(|e| &e.name),
-            step.error.as_ref().map(|e| &e.message),
-            step.config,
-            step.attempts_made,
-            step.wake_at,
-            step.event_type
-        ])?;
-        if let Some(attempt) = &attempt {
-            tx.prepare_cached(
-                "INSERT OR REPLACE INTO attempts (workflow_name, instance_id, kind, name, count, attempt, started_on,
-                     ended_on, success, error_name, error_message)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-            )?
-            .execute(params![
-                workflow,
-                id,
-                attempt.key.kind.as_str(),
-                attempt.key.name,
-                attempt.key.count,
-                attempt.attempt,
-                attempt.started_on,
-                attempt.ended_on,
-                attempt.success,
-                attempt.error.as_ref().map(|e| &e.name),
-                attempt.error.as_ref().map(|e| &e.message)
-            ])?;
-        }
-        match timer {
-            TimerChange::Keep => {}
-            TimerChange::Set(due_at) => {
-                tx.prepare_cached(
-                    "INSERT OR REPLACE INTO timers (workflow_name, instance_id, step, due_at) VALUES (?1, ?2, ?3, ?4)",
-                )?
-                .execute(params![workflow, id, step_token(&step.key), due_at])?;
-            }
-            TimerChange::Clear => {
-                tx.prepare_cached("DELETE FROM timers WHERE workflow_name = ?1 AND instance_id = ?2 AND step = ?3")?
-                    .execute(params![workflow, id, step_token(&step.key)])?;
-            }
-        }
-        Ok(())
-    };
-    (bytes, job)
 }
 
 /// About how many bytes inserting `row` writes.
