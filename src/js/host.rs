@@ -4,7 +4,7 @@
 
 use std::future::Future;
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::Value;
 
 use crate::model::ErrorInfo;
@@ -49,16 +49,15 @@ pub enum AttemptOutcome {
     },
 }
 
-/// The host's answer.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(tag = "kind", rename_all = "camelCase")]
+/// The host's answer. JavaScript reads it as `{kind, …}`: the variant's name and its fields, in
+/// camelCase (`host_calls.rs`).
+#[derive(Debug, Clone, PartialEq)]
 pub enum HostReply {
     /// The step already has a result: return it without running anything.
     Cached { output: Option<String> },
     /// The step already failed for good: throw this.
     Failed { error: ErrorInfo },
     /// Run attempt `attempt` of the callback.
-    #[serde(rename_all = "camelCase")]
     Run { token: String, count: u32, attempt: u32, timeout_ms: u64, config: Value },
     /// The attempt's result was committed: resolve with it.
     Resolved,
@@ -71,6 +70,11 @@ pub enum HostReply {
 /// The engine's side of a run. `None` means "never answer": the host is about to stop the run
 /// (suspend, pause, terminate), so the promise must stay pending while the runtime is dropped.
 pub trait StepHost: Send + Sync + 'static {
+    /// The reply to `request`. The future is first polled inside the JavaScript call that made
+    /// the request: if it is ready then, the call returns the reply itself, which saves a spawned
+    /// task, a promise and a turn of the job queue. So a reply the host has at once should not
+    /// wait for anything first (not even a `yield_now`); one that must wait (a commit) is polled
+    /// on from a task of the run.
     fn handle(&self, request: HostRequest) -> impl Future<Output = Option<HostReply>> + Send;
 
     /// A `console` call of the workflow's code.

@@ -8,6 +8,7 @@ mod commonjs;
 mod consumer;
 mod fetch;
 mod host;
+mod host_calls;
 mod loader;
 mod memory;
 mod node;

@@ -12,7 +12,10 @@ import { queueApi } from "stepflare:queues";
   const bindingHost = globalThis.__stepflare_binding;
   delete globalThis.__stepflare_binding;
 
-  const call = async (request) => JSON.parse(await host(JSON.stringify(request)));
+  // The host's side of the steps (see `host_calls.rs`): the `do` calls, and `request` for the rest.
+  const { doBegin, attemptOk, attemptErr, request: requestJson, now } = host;
+  const call = (request) => requestJson(JSON.stringify(request));
+  const { setTimeout, clearTimeout, queueMicrotask, Promise } = globalThis;
 
   class NonRetryableError extends Error {
     constructor(message, name = "NonRetryableError") {
@@ -68,21 +71,252 @@ import { queueApi } from "stepflare:queues";
     stack.pop();
     return found;
   };
+  const storable = (value) => {
+    const type = typeof value;
+    if (type === "object") return value === null || !unserializable(value, []);
+    return type !== "function" && type !== "symbol" && type !== "bigint";
+  };
 
-  // `undefined` is a valid result and is kept distinct from `null`.
-  const encode = (value) => (value === undefined ? undefined : JSON.stringify(value));
+  // `undefined` is a valid result and is kept distinct from `null`. A number or a boolean is
+  // written as `JSON.stringify` writes it, without the work of a general call, unless a `toJSON`
+  // it would call is defined.
+  const { prototype: numberPrototype } = Number;
+  const { prototype: booleanPrototype } = Boolean;
+  const encode = (value) => {
+    switch (typeof value) {
+      case "undefined":
+        return undefined;
+      case "number":
+        if (numberPrototype.toJSON === undefined) return value - value === 0 ? `${value}` : "null";
+        break;
+      case "boolean":
+        if (booleanPrototype.toJSON === undefined) return value ? "true" : "false";
+        break;
+    }
+    return JSON.stringify(value);
+  };
   const decode = (text) => (text === undefined || text === null ? undefined : JSON.parse(text));
+  // What `decode(encode(value))` gives, which is what a replay of the step returns, without
+  // parsing text for a primitive: JSON keeps strings and booleans, makes -0 0, and makes NaN and
+  // the infinities null (for those `value - value` is NaN, not 0).
+  const stored = (value, output) => {
+    switch (typeof value) {
+      case "object":
+        return value === null ? null : decode(output);
+      case "number":
+        return value - value === 0 ? value + 0 : null;
+      default:
+        return value;
+    }
+  };
 
-  const withTimeout = (promise, ms) => {
-    let timer;
-    const timeout = new Promise((_, reject) => {
-      timer = setTimeout(() => {
-        const error = new Error(`Execution timed out after ${ms}ms`);
+  // The `do` steps whose attempts run now, watched by one timer set for the earliest of their
+  // deadlines: an attempt whose callback never settles fails at its deadline, and an attempt
+  // costs no timer of its own. The timer stays set when its attempt ends early; it then finds
+  // nothing due and sets itself for the next deadline, if any. (Code that never yields is the
+  // watchdog's.)
+  const running = new Set();
+  let attempts = 0;
+  let timer;
+  let timerAt = Infinity;
+  const watchUntil = (at) => {
+    if (timer !== undefined) clearTimeout(timer);
+    timerAt = at;
+    timer = setTimeout(expire, Math.max(0, Math.ceil(at - now())));
+  };
+  const expire = () => {
+    const due = timerAt;
+    timer = undefined;
+    timerAt = Infinity;
+    let next = Infinity;
+    for (const step of running) {
+      if (step.deadline <= due) {
+        const error = new Error(`Execution timed out after ${step.timeoutMs}ms`);
         error.name = "WorkflowTimeoutError";
-        reject(error);
-      }, ms);
-    });
-    return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+        step.settle(step.serial, false, error);
+      } else if (step.deadline < next) {
+        next = step.deadline;
+      }
+    }
+    if (next !== Infinity) watchUntil(next);
+  };
+
+  /**
+   * One `step.do` call: a small state machine that the host's replies drive. It runs the
+   * attempt a reply asks for, reports how it settled, and settles as the next reply says. The
+   * host writes each reply's fields into this object and returns the reply's kind. It is written
+   * with callbacks, not as an async function, because in QuickJS each promise, each closure and
+   * each field of a new object costs an allocation or several, and those were most of what a
+   * step cost; for the same reason a finished object is kept for the next step.
+   */
+  class DoStep {
+    constructor() {
+      this.name = "";
+      this.callback = undefined;
+      this.resolve = undefined;
+      this.reject = undefined;
+      // The fields of the host's replies: for `run`, the attempt to run (its token, the step's
+      // count, the attempt's number, timeout and config); for `cached`, the step's result as
+      // JSON; for `failed`, the error.
+      this.token = "";
+      this.count = 0;
+      this.attempt = 0;
+      this.timeoutMs = 0;
+      this.config = null;
+      this.output = undefined;
+      this.error = undefined;
+      // The attempt running now: a number no other attempt of any step has (this object serves
+      // one step after another), the `ctx` its callback gets, its deadline on the clock of
+      // `now`, and what it returned (the value and its JSON).
+      this.serial = 0;
+      this.context = undefined;
+      this.deadline = Infinity;
+      this.result = undefined;
+      this.resultJson = undefined;
+      // Made once per object rather than once per attempt.
+      this.runCallbackNow = () => this.runCallback(this.serial, this.context);
+    }
+
+    /** The state of a new call, made of a spare object if there is one. */
+    static begin(name, callback, resolve, reject) {
+      const step = spareSteps.pop() ?? new DoStep();
+      step.name = name;
+      step.callback = callback;
+      step.resolve = resolve;
+      step.reject = reject;
+      return step;
+    }
+
+    /** The call settled: let go of what it holds, and keep the object for another. */
+    finish() {
+      this.callback = this.resolve = this.reject = undefined;
+      this.config = this.output = this.error = this.result = this.resultJson = this.context = undefined;
+      if (spareSteps.length < SPARE_STEPS) spareSteps.push(this);
+    }
+
+    /**
+     * Acts on a reply of the host, given as its kind; `undefined` when the host answers later,
+     * through `answered`.
+     */
+    follow(kind) {
+      switch (kind) {
+        case undefined:
+          break;
+        case "cached":
+          this.resolve(decode(this.output));
+          this.finish();
+          break;
+        case "failed":
+          this.reject(toError(this.error));
+          this.finish();
+          break;
+        case "resolved":
+          this.resolve(stored(this.result, this.resultJson));
+          this.finish();
+          break;
+        default:
+          this.run();
+      }
+    }
+
+    /** The host's reply, when it came after the call that asked for it returned. */
+    answered(kind) {
+      this.guarded(this.follow, kind);
+    }
+
+    /** `method(argument)`, rejecting the step's promise if it throws. */
+    guarded(method, argument) {
+      try {
+        method.call(this, argument);
+      } catch (error) {
+        this.reject(error);
+      }
+    }
+
+    /** Starts the attempt a `run` reply asks for; the callback runs a turn later. */
+    run() {
+      this.serial = ++attempts;
+      this.deadline = now() + this.timeoutMs;
+      running.add(this);
+      if (this.deadline < timerAt) watchUntil(this.deadline);
+      this.context = { step: { name: this.name, count: this.count }, attempt: this.attempt, config: this.config };
+      queueMicrotask(this.runCallbackNow);
+    }
+
+    /** Runs the callback for attempt `serial` and waits for it to settle. */
+    async runCallback(serial, context) {
+      let value;
+      try {
+        value = await this.callback(context);
+      } catch (error) {
+        this.settle(serial, false, error);
+        return;
+      }
+      this.settle(serial, true, value);
+    }
+
+    /** Attempt `serial` returned or threw `result` (or timed out); later news of it is ignored. */
+    settle(serial, returned, result) {
+      if (serial !== this.serial || !running.has(this)) return;
+      running.delete(this);
+      this.guarded(returned ? this.returned : this.failed, result);
+    }
+
+    /** The attempt returned `value`: report it, unless it cannot be stored. */
+    returned(value) {
+      let canStore;
+      try {
+        canStore = storable(value);
+      } catch (error) {
+        this.failed(error);
+        return;
+      }
+      if (canStore) {
+        this.report(value);
+        return;
+      }
+      const message = `The execution of the Workflow instance was terminated, as the step "${this.name}" returned a value which is not serialisable`;
+      // The host ends the instance and never answers.
+      Promise.resolve()
+        .then(() => call({ op: "fatal", error: { name: "Error", message } }))
+        .then(
+          () => this.guarded(this.report, value),
+          (error) => this.guarded(this.failed, error),
+        );
+    }
+
+    /** Reports what the attempt returned, as JSON. */
+    report(value) {
+      let output;
+      try {
+        output = encode(value);
+      } catch (error) {
+        this.failed(error);
+        return;
+      }
+      this.result = value;
+      this.resultJson = output;
+      this.follow(attemptOk(this, this.token, this.attempt, output));
+    }
+
+    /** Reports what the attempt threw (or that it timed out). */
+    failed(error) {
+      const { name, message } = describeError(error);
+      const nonRetryable = error instanceof NonRetryableError || error?.name === "NonRetryableError";
+      this.follow(attemptErr(this, this.token, this.attempt, name, message, nonRetryable));
+    }
+  }
+
+  // Finished `DoStep`s, for the steps to come.
+  const spareSteps = [];
+  const SPARE_STEPS = 64;
+
+  // `new Promise(capture)` leaves its resolving functions here: cheaper than a closure per promise.
+  let capturedResolve;
+  let capturedReject;
+  const capture = (resolve, reject) => {
+    capturedResolve = resolve;
+    capturedReject = reject;
   };
 
   const checkName = (method, name) => {
@@ -90,45 +324,30 @@ import { queueApi } from "stepflare:queues";
   };
 
   class Step {
-    async do(name, configOrCallback, maybeCallback) {
-      checkName("do", name);
-      let [config, callback] =
-        typeof configOrCallback === "function" ? [null, configOrCallback] : [configOrCallback ?? null, maybeCallback];
-      if (typeof callback !== "function") {
-        throw new TypeError(`step.do("${name}"): the last argument must be a callback function`);
-      }
-      // With node:async_hooks loaded, the callback runs in the caller's AsyncLocalStorage frame.
-      const asyncContext = globalThis.__stepflare_async_context;
-      if (asyncContext) callback = asyncContext.bind(callback);
-      let reply = await call({ op: "do.begin", name, config });
-      for (;;) {
-        if (reply.kind === "cached") return decode(reply.output);
-        if (reply.kind === "failed") throw toError(reply.error);
-        const context = { step: { name, count: reply.count }, attempt: reply.attempt, config: reply.config };
-        let outcome;
-        try {
-          const value = await withTimeout(Promise.resolve().then(() => callback(context)), reply.timeoutMs);
-          if (unserializable(value, [])) {
-            await call({
-              op: "fatal",
-              error: {
-                name: "Error",
-                message: `The execution of the Workflow instance was terminated, as the step "${name}" returned a value which is not serialisable`,
-              },
-            });
-          }
-          outcome = { status: "ok", output: encode(value) };
-        } catch (error) {
-          outcome = {
-            status: "err",
-            error: describeError(error),
-            nonRetryable: error instanceof NonRetryableError || error?.name === "NonRetryableError",
-          };
+    do(name, configOrCallback, maybeCallback) {
+      const promise = new Promise(capture);
+      const resolve = capturedResolve;
+      const reject = capturedReject;
+      try {
+        checkName("do", name);
+        let config = null;
+        let callback = configOrCallback;
+        if (typeof configOrCallback !== "function") {
+          config = configOrCallback ?? null;
+          callback = maybeCallback;
         }
-        const token = reply.token;
-        reply = await call({ op: "do.end", token, attempt: reply.attempt, outcome });
-        if (reply.kind === "resolved") return decode(outcome.output);
+        if (typeof callback !== "function") {
+          throw new TypeError(`step.do("${name}"): the last argument must be a callback function`);
+        }
+        // With node:async_hooks loaded, the callback runs in the caller's AsyncLocalStorage frame.
+        const asyncContext = globalThis.__stepflare_async_context;
+        if (asyncContext) callback = asyncContext.bind(callback);
+        const step = DoStep.begin(name, callback, resolve, reject);
+        step.guarded(step.follow, doBegin(step, name, config));
+      } catch (error) {
+        reject(error);
       }
+      return promise;
     }
 
     async sleep(name, duration) {

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use rquickjs::function::Constructor;
-use rquickjs::prelude::{Async, Func, Rest};
+use rquickjs::prelude::{Func, Rest};
 use rquickjs::{
     AsyncContext, AsyncRuntime, CatchResultExt, CaughtError, Ctx, Function, Module, Object, Value, async_with,
 };
@@ -14,7 +14,8 @@ use serde_json::Value as Json;
 
 use super::bindings::{BindingHost, EnvBinding};
 use super::commonjs;
-use super::host::{HostReply, HostRequest, LogLevel, StepHost};
+use super::host::{HostRequest, LogLevel, StepHost};
+use super::host_calls;
 use super::loader::{PRELUDE, ProjectCode, ProjectLoader, ProjectResolver, STREAMS, WEB};
 use super::memory::{LimitedAllocator, MEMORY_LIMIT};
 use super::threads;
@@ -353,41 +354,11 @@ fn build_event<'js>(ctx: &Ctx<'js>, request: &RunRequest) -> rquickjs::Result<Ob
     Ok(event)
 }
 
-/// `__stepflare_host(requestJson) -> Promise<replyJson>` and `__stepflare_log(level, text)`, which
-/// the prelude captures and removes from the global scope. Every `step` call passes the
-/// watchdog: its answer restarts the CPU count (the limit is per step), and the attempts it
-/// starts and ends are the ones the watchdog times.
+/// `__stepflare_host` (see `host_calls.rs`) and `__stepflare_log(level, text)`, which the prelude
+/// captures and removes from the global scope.
 fn install_host<'js, H: StepHost>(ctx: &Ctx<'js>, host: Arc<H>, watchdog: Watchdog) -> rquickjs::Result<()> {
     let globals = ctx.globals();
-    let call_host = host.clone();
-    globals.set(
-        "__stepflare_host",
-        Func::from(Async(move |ctx: Ctx<'js>, request: String| {
-            let host = call_host.clone();
-            let watchdog = watchdog.clone();
-            async move {
-                let request: HostRequest = serde_json::from_str(&request).map_err(|error| {
-                    rquickjs::Exception::throw_type(&ctx, &format!("invalid step request: {error}"))
-                })?;
-                if let HostRequest::DoEnd { token, .. } = &request {
-                    watchdog.attempt_ended(token);
-                }
-                let reply = host.handle(request).await;
-                // Counted from the answer on, so that neither the step before nor the host's own
-                // work (a commit) counts against the code that comes next.
-                watchdog.step_boundary();
-                match reply {
-                    Some(reply) => {
-                        if let HostReply::Run { token, attempt, timeout_ms, .. } = &reply {
-                            watchdog.attempt_started(token, *attempt, *timeout_ms);
-                        }
-                        Ok::<String, rquickjs::Error>(serde_json::to_string(&reply).unwrap_or_else(|_| "{}".to_owned()))
-                    }
-                    None => std::future::pending().await,
-                }
-            }
-        })),
-    )?;
+    host_calls::install(ctx, host.clone(), watchdog)?;
     super::fetch::install(ctx)?;
     globals.set(
         "__stepflare_log",

@@ -142,9 +142,9 @@ impl Watchdog {
     }
 
     /// The host told the code to run attempt `attempt` of a step, with its timeout.
-    pub fn attempt_started(&self, token: &str, attempt: u32, timeout_ms: u64) {
+    pub fn attempt_started(&self, token: String, attempt: u32, timeout_ms: u64) {
         let deadline = Instant::now() + Duration::from_millis(timeout_ms);
-        self.attempts().insert(token.to_owned(), RunningAttempt { attempt, timeout_ms, deadline });
+        self.attempts().insert(token, RunningAttempt { attempt, timeout_ms, deadline });
     }
 
     pub fn attempt_ended(&self, token: &str) {
@@ -332,9 +332,9 @@ mod tests {
     #[test]
     fn an_attempt_past_its_timeout_and_the_grace_stops_the_code_and_is_reported_overdue() {
         let watchdog = Watchdog::new(DEFAULT_CPU_LIMIT);
-        watchdog.attempt_started("1:other", 2, 60_000);
+        watchdog.attempt_started("1:other".into(), 2, 60_000);
         assert!(!watchdog.should_interrupt(), "an attempt within its timeout");
-        watchdog.attempt_started("1:slow", 1, 0);
+        watchdog.attempt_started("1:slow".into(), 1, 0);
         std::thread::sleep(STEP_TIMEOUT_GRACE + Duration::from_millis(20));
         assert!(watchdog.should_interrupt());
         let interruption = watchdog.interruption().expect("interrupted");
@@ -351,7 +351,7 @@ mod tests {
     #[test]
     fn an_attempt_that_ended_is_not_watched() {
         let watchdog = Watchdog::new(DEFAULT_CPU_LIMIT);
-        watchdog.attempt_started("1:quick", 1, 0);
+        watchdog.attempt_started("1:quick".into(), 1, 0);
         watchdog.attempt_ended("1:quick");
         std::thread::sleep(STEP_TIMEOUT_GRACE + Duration::from_millis(20));
         assert!(!watchdog.should_interrupt());

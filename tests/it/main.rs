@@ -30,5 +30,6 @@ mod schedules;
 mod shutdown;
 mod source_docs;
 mod state_file;
+mod step_do;
 mod typescript;
 mod worker;

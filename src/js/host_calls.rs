@@ -1,0 +1,297 @@
+//! The native half of `WorkflowStep`: the functions the prelude calls to reach the [`StepHost`],
+//! and how their replies come back. A `do` step, the hot path, crosses as plain values (its name
+//! and config, then the attempt's token and its result as JSON text), and its replies are written
+//! into the fields of the prelude's own object for the step, which saves making an object per
+//! reply; the rarer requests cross as JSON text, so that their arguments mean exactly what
+//! `JSON.stringify` makes of them, and get a reply object.
+//!
+//! A reply comes back from the call itself when the host answers without waiting (its future is
+//! ready the first time it is polled: `do.begin` usually is), so such a step costs no spawned
+//! future, no promise and no turn of the job queue. A later reply reaches a `do` step through a
+//! call of its `answered` method, and anything else through a promise.
+
+use std::future::Future;
+use std::sync::{Arc, OnceLock};
+use std::task::{Context, Poll, Waker};
+use std::time::Instant;
+
+use rquickjs::object::Property;
+use rquickjs::prelude::{Func, This};
+use rquickjs::{
+    Array, Atom, CatchResultExt, CaughtError, Ctx, Exception, Function, IntoAtom, IntoJs, Object, Promise, Value,
+};
+use serde_json::Value as Json;
+
+use super::host::{AttemptOutcome, HostReply, HostRequest, StepHost};
+use super::watchdog::Watchdog;
+use crate::model::ErrorInfo;
+
+/// Defines `__stepflare_host`, which the prelude captures and removes from the global scope:
+///
+/// - `doBegin(step, name, config)`: `config` is `null` or what the code passed;
+/// - `attemptOk(step, token, attempt, output)`: `output` is the result's JSON text, or
+///   `undefined`;
+/// - `attemptErr(step, token, attempt, name, message, nonRetryable)`;
+/// - `request(json)`: any other [`HostRequest`], as JSON text;
+/// - `now()`: a monotonic clock in milliseconds, for the deadlines of step attempts.
+///
+/// The `do` calls write the fields of the reply ([`HostReply`]'s, in camelCase) into `step` and
+/// return its kind (`"run"`, `"cached"`, …); when the host answers later they return `undefined`
+/// and call `step.answered(kind)` then (or `step.reject(error)`), and never when the host will
+/// not answer. `request` returns a reply object `{kind, …}`, or a promise of one (that never
+/// settles when the host will not answer).
+///
+/// Every call passes the watchdog: its answer restarts the CPU count (the limit is per step), and
+/// the attempts it starts and ends are the ones the watchdog times.
+pub(super) fn install<'js, H: StepHost>(ctx: &Ctx<'js>, host: Arc<H>, watchdog: Watchdog) -> rquickjs::Result<()> {
+    let calls = Object::new(ctx.clone())?;
+    let caller = Caller { host, watchdog };
+
+    let call = caller.clone();
+    calls.set(
+        "doBegin",
+        Func::from(move |ctx: Ctx<'js>, step: Object<'js>, name: String, config: Value<'js>| {
+            let config = json_of(&ctx, config, "config")?;
+            call.answer(&ctx, HostRequest::DoBegin { name, config }, Some(step))
+        }),
+    )?;
+    let call = caller.clone();
+    calls.set(
+        "attemptOk",
+        Func::from(move |ctx: Ctx<'js>, step: Object<'js>, token: String, attempt: u32, output: Option<String>| {
+            let outcome = AttemptOutcome::Ok { output };
+            call.answer(&ctx, HostRequest::DoEnd { token, attempt, outcome }, Some(step))
+        }),
+    )?;
+    let call = caller.clone();
+    calls.set(
+        "attemptErr",
+        Func::from(
+            move |ctx: Ctx<'js>,
+                  step: Object<'js>,
+                  token: String,
+                  attempt: u32,
+                  name: String,
+                  message: String,
+                  non_retryable: bool| {
+                let outcome = AttemptOutcome::Err { error: ErrorInfo::new(name, message), non_retryable };
+                call.answer(&ctx, HostRequest::DoEnd { token, attempt, outcome }, Some(step))
+            },
+        ),
+    )?;
+    calls.set(
+        "request",
+        Func::from(move |ctx: Ctx<'js>, request: String| {
+            let request: HostRequest = serde_json::from_str(&request)
+                .map_err(|error| Exception::throw_type(&ctx, &format!("invalid step request: {error}")))?;
+            caller.answer(&ctx, request, None)
+        }),
+    )?;
+    calls.set("now", Func::from(monotonic_ms))?;
+    ctx.globals().set("__stepflare_host", calls)
+}
+
+/// What every call needs: the host, and the watchdog that times the attempts.
+struct Caller<H> {
+    host: Arc<H>,
+    watchdog: Watchdog,
+}
+
+impl<H> Clone for Caller<H> {
+    fn clone(&self) -> Self {
+        Caller { host: self.host.clone(), watchdog: self.watchdog.clone() }
+    }
+}
+
+impl<H: StepHost> Caller<H> {
+    /// The host's reply to `request`, at once when the host answers in its first poll. A `do`
+    /// call's reply is written into its `step` and the kind returned; when the host answers later,
+    /// `undefined` is returned and `step.answered(kind)` is called then. Any other reply is an
+    /// object, or a promise of one.
+    fn answer<'js>(
+        &self,
+        ctx: &Ctx<'js>,
+        request: HostRequest,
+        step: Option<Object<'js>>,
+    ) -> rquickjs::Result<Value<'js>> {
+        if let HostRequest::DoEnd { token, .. } = &request {
+            self.watchdog.attempt_ended(token);
+        }
+        let host = self.host.clone();
+        let mut handling = Box::pin(async move { host.handle(request).await });
+        // A future may be polled with any waker: one that is pending here registers the real
+        // waker when the spawned task polls it, which it does as soon as it is spawned.
+        if let Poll::Ready(reply) = handling.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+            return match (self.settle(ctx, reply, step.as_ref())?, step) {
+                (Some(reply), _) => Ok(reply),
+                (None, Some(_)) => Ok(Value::new_undefined(ctx.clone())),
+                (None, None) => Ok(ctx.promise()?.0.into_value()),
+            };
+        }
+        let caller = self.clone();
+        let later = ctx.clone();
+        match step {
+            Some(step) => {
+                ctx.spawn(async move {
+                    let reply = handling.await;
+                    caller.deliver_later(&later, reply, &step);
+                });
+                Ok(Value::new_undefined(ctx.clone()))
+            }
+            None => {
+                let reply = async move {
+                    match caller.settle(&later, handling.await, None) {
+                        Ok(Some(reply)) => Ok(reply),
+                        Ok(None) => std::future::pending().await,
+                        Err(error) => Err::<Value<'js>, rquickjs::Error>(error),
+                    }
+                };
+                Promise::wrap_future(ctx, reply).map(Promise::into_value)
+            }
+        }
+    }
+
+    /// Hands a `do` call's reply that came late to `step.answered(kind)`, or what went wrong to
+    /// `step.reject(error)`. (A callback is cheaper than a promise and its reaction.)
+    fn deliver_later<'js>(&self, ctx: &Ctx<'js>, reply: Option<HostReply>, step: &Object<'js>) {
+        let delivered = self.settle(ctx, reply, Some(step)).and_then(|kind| match kind {
+            Some(kind) => step.get::<_, Function>("answered")?.call((This(step.clone()), kind)),
+            None => Ok(()),
+        });
+        let Err(caught) = delivered.catch(ctx) else { return };
+        let rejected = match caught {
+            CaughtError::Exception(exception) => Ok(exception.into_value()),
+            CaughtError::Value(value) => Ok(value),
+            CaughtError::Error(error) => {
+                Exception::from_message(ctx.clone(), &error.to_string()).map(Exception::into_value)
+            }
+        }
+        .and_then(|reason| step.get::<_, Function>("reject")?.call::<_, ()>((reason,)));
+        if let Err(error) = rejected {
+            tracing::debug!("a step's reply could not be delivered: {error}");
+        }
+    }
+
+    /// The reply as JavaScript sees it, once the host has answered (`None`: it never will).
+    fn settle<'js>(
+        &self,
+        ctx: &Ctx<'js>,
+        reply: Option<HostReply>,
+        step: Option<&Object<'js>>,
+    ) -> rquickjs::Result<Option<Value<'js>>> {
+        // Counted from the answer on, so that neither the step before nor the host's own work (a
+        // commit) counts against the code that comes next.
+        self.watchdog.step_boundary();
+        let Some(reply) = reply else { return Ok(None) };
+        if let HostReply::Run { token, attempt, timeout_ms, .. } = &reply {
+            self.watchdog.attempt_started(token.clone(), *attempt, *timeout_ms);
+        }
+        let kind = kind_of(&reply);
+        match step {
+            Some(step) => {
+                write_fields(ctx, reply, |key, value| step.set(key, value))?;
+                Ok(Some(Atom::from_str(ctx.clone(), kind)?.to_js_string()?.into_value()))
+            }
+            None => {
+                let object = Object::new(ctx.clone())?;
+                define(&object, "kind", kind.into_js(ctx)?)?;
+                write_fields(ctx, reply, |key, value| define(&object, key, value))?;
+                Ok(Some(object.into_value()))
+            }
+        }
+    }
+}
+
+/// The `kind` a reply has in JSON.
+fn kind_of(reply: &HostReply) -> &'static str {
+    match reply {
+        HostReply::Cached { .. } => "cached",
+        HostReply::Failed { .. } => "failed",
+        HostReply::Run { .. } => "run",
+        HostReply::Resolved => "resolved",
+        HostReply::Done => "done",
+        HostReply::Event { .. } => "event",
+    }
+}
+
+/// Puts the reply's fields (all but `kind`), as `JSON.parse` would make them of the reply
+/// serialized.
+fn write_fields<'js>(
+    ctx: &Ctx<'js>,
+    reply: HostReply,
+    put: impl Fn(&str, Value<'js>) -> rquickjs::Result<()>,
+) -> rquickjs::Result<()> {
+    match reply {
+        HostReply::Cached { output } => put("output", output.into_js(ctx)?),
+        HostReply::Failed { error } => put("error", error_object(ctx, &error)?),
+        HostReply::Run { token, count, attempt, timeout_ms, config } => {
+            put("token", token.into_js(ctx)?)?;
+            put("count", count.into_js(ctx)?)?;
+            put("attempt", attempt.into_js(ctx)?)?;
+            put("timeoutMs", (timeout_ms as f64).into_js(ctx)?)?;
+            put("config", json_to_js(ctx, &config)?)
+        }
+        HostReply::Resolved | HostReply::Done => Ok(()),
+        HostReply::Event { event } => put("event", json_to_js(ctx, &event)?),
+    }
+}
+
+fn error_object<'js>(ctx: &Ctx<'js>, error: &ErrorInfo) -> rquickjs::Result<Value<'js>> {
+    let object = Object::new(ctx.clone())?;
+    define(&object, "name", error.name.as_str().into_js(ctx)?)?;
+    define(&object, "message", error.message.as_str().into_js(ctx)?)?;
+    Ok(object.into_value())
+}
+
+/// A JSON value as `JSON.parse` makes it: numbers that are int32 as such, own data properties.
+fn json_to_js<'js>(ctx: &Ctx<'js>, value: &Json) -> rquickjs::Result<Value<'js>> {
+    Ok(match value {
+        Json::Null => Value::new_null(ctx.clone()),
+        Json::Bool(flag) => Value::new_bool(ctx.clone(), *flag),
+        Json::Number(number) => match number.as_i64().and_then(|n| i32::try_from(n).ok()) {
+            Some(int) => Value::new_int(ctx.clone(), int),
+            None => Value::new_float(ctx.clone(), number.as_f64().unwrap_or(f64::NAN)),
+        },
+        Json::String(text) => text.as_str().into_js(ctx)?,
+        Json::Array(items) => {
+            let array = Array::new(ctx.clone())?;
+            for (index, item) in items.iter().enumerate() {
+                array.set(index, json_to_js(ctx, item)?)?;
+            }
+            array.into_value()
+        }
+        Json::Object(map) => {
+            let object = Object::new(ctx.clone())?;
+            for (key, item) in map {
+                define(&object, key.as_str(), json_to_js(ctx, item)?)?;
+            }
+            object.into_value()
+        }
+    })
+}
+
+/// Adds a data property as `JSON.parse` does: defined, not set, so that no setter on the
+/// prototype chain (nor `__proto__`) sees it.
+fn define<'js>(object: &Object<'js>, key: impl IntoAtom<'js>, value: Value<'js>) -> rquickjs::Result<()> {
+    object.prop(key, Property::from(value).writable().enumerable().configurable())
+}
+
+/// A JavaScript value as the JSON the host reads: `null` as is, anything else through
+/// `JSON.stringify`, as when the whole request was sent as JSON text (where a value that has no
+/// JSON form left its field out).
+fn json_of<'js>(ctx: &Ctx<'js>, value: Value<'js>, field: &str) -> rquickjs::Result<Json> {
+    if value.is_null() {
+        return Ok(Json::Null);
+    }
+    let Some(text) = ctx.json_stringify(value)? else {
+        return Err(Exception::throw_type(ctx, &format!("invalid step request: missing field `{field}`")));
+    };
+    serde_json::from_str(&text.to_string()?)
+        .map_err(|error| Exception::throw_type(ctx, &format!("invalid step request: {error}")))
+}
+
+/// Milliseconds since the first call, from a clock that never goes back.
+fn monotonic_ms() -> f64 {
+    static START: OnceLock<Instant> = OnceLock::new();
+    START.get_or_init(Instant::now).elapsed().as_secs_f64() * 1000.0
+}
