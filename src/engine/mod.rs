@@ -209,19 +209,19 @@ impl Engine {
     /// How many instances of `workflow` have each status.
     pub async fn count_by_status(&self, workflow: &str) -> Result<Vec<(InstanceStatus, u64)>, EngineError> {
         let workflow = workflow.to_owned();
-        self.inner.read(move |store| store.count_by_status(&workflow)).await
+        self.inner.with_store(move |store| store.count_by_status(&workflow)).await
     }
 
     /// The stored record of `workflow` (its id and dates), if it was ever loaded.
     pub async fn workflow_record(&self, workflow: &str) -> Result<Option<WorkflowRecord>, EngineError> {
         let workflow = workflow.to_owned();
-        self.inner.read(move |store| store.workflow(&workflow)).await
+        self.inner.with_store(move |store| store.workflow(&workflow)).await
     }
 
     /// The versions of `workflow`'s code, newest first.
     pub async fn versions(&self, workflow: &str) -> Result<Vec<Version>, EngineError> {
         let workflow = workflow.to_owned();
-        self.inner.read(move |store| store.versions(&workflow)).await
+        self.inner.with_store(move |store| store.versions(&workflow)).await
     }
 
     pub fn now_ms(&self) -> i64 {
@@ -284,7 +284,7 @@ impl Engine {
         let inner = self.inner.clone();
         self.inner.tasks.spawn(async move {
             let statuses = [InstanceStatus::Running, InstanceStatus::WaitingForPause, InstanceStatus::Queued];
-            match inner.read(move |store| store.instances_in(&statuses)).await {
+            match inner.with_store(move |store| store.instances_in(&statuses)).await {
                 Ok(keys) => {
                     let mut scheduler = inner.lock_scheduler();
                     for key in keys.into_iter().filter(|key| workflows.iter().any(|w| w == key.workflow.as_str())) {
@@ -326,7 +326,7 @@ impl Engine {
         let inner = &self.inner;
         let now = inner.clock.now_ms();
         let (interrupted, queued, woken) = inner
-            .read(move |store| {
+            .with_store(move |store| {
                 let interrupted = store.instances_in(&[InstanceStatus::Running, InstanceStatus::WaitingForPause])?;
                 let queued = store.instances_in(&[InstanceStatus::Queued])?;
                 let mut woken = Vec::new();
@@ -383,7 +383,7 @@ impl Engine {
         let (inserted, cron) = (row.clone(), cron.to_owned());
         let fired = self
             .inner
-            .read(move |store| {
+            .with_store(move |store| {
                 let owner = CronOwner::Workflow(inserted.workflow_name.clone());
                 let journal = decider::created(inserted.created_on);
                 store.insert_fired_instance(&inserted, &journal, &owner, &cron, scheduled_ms)
@@ -425,7 +425,7 @@ impl Engine {
         let inserted = row.clone();
         let result = self
             .inner
-            .read(move |store| store.insert_instance(&inserted, &decider::created(inserted.created_on)))
+            .with_store(move |store| store.insert_instance(&inserted, &decider::created(inserted.created_on)))
             .await;
         match result {
             Err(EngineError::Store(StoreError::InstanceExists)) => return Err(EngineError::InstanceExists(row.id)),
@@ -451,7 +451,7 @@ impl Engine {
     async fn row(&self, key: &InstanceKey) -> Result<Instance, EngineError> {
         let stored = key.clone();
         self.inner
-            .read(move |store| store.instance(stored.workflow.as_str(), stored.id.as_str()))
+            .with_store(move |store| store.instance(stored.workflow.as_str(), stored.id.as_str()))
             .await?
             .ok_or_else(|| EngineError::InstanceNotFound(key.id.to_string()))
     }
@@ -465,7 +465,7 @@ impl Engine {
         let stored = key.clone();
         let (instance, mut steps, mut attempts) = self
             .inner
-            .read(move |store| {
+            .with_store(move |store| {
                 let (workflow, id) = (stored.workflow.as_str(), stored.id.as_str());
                 Ok((store.instance(workflow, id)?, store.steps(workflow, id)?, store.attempts(workflow, id)?))
             })
@@ -486,13 +486,13 @@ impl Engine {
     pub async fn list(&self, filter: &InstanceFilter) -> Result<Vec<Instance>, EngineError> {
         self.workflow(&filter.workflow)?;
         let filter = filter.clone();
-        self.inner.read(move |store| store.list_instances(&filter)).await
+        self.inner.with_store(move |store| store.list_instances(&filter)).await
     }
 
     pub async fn count(&self, filter: &InstanceFilter) -> Result<u64, EngineError> {
         self.workflow(&filter.workflow)?;
         let filter = filter.clone();
-        self.inner.read(move |store| store.count_instances(&filter)).await
+        self.inner.with_store(move |store| store.count_instances(&filter)).await
     }
 
     pub async fn pause(&self, workflow: &str, id: &InstanceId) -> Result<InstanceStatus, EngineError> {
@@ -516,8 +516,8 @@ impl Engine {
         let _gate = inner.gate(&key).await;
         let status = self.row(&key).await?.status;
         let verdict = decider::command(status, command, None, inner.clock.now_ms())?;
-        inner.commit(&key, verdict.writes.clone()).await?;
-        inner.act(&mut inner.lock_scheduler(), &key, &verdict);
+        inner.commit(&key, verdict.writes).await?;
+        inner.act(&mut inner.lock_scheduler(), &key, &verdict.actions);
         inner.start_ready();
         Ok(verdict.to)
     }
@@ -530,11 +530,11 @@ impl Engine {
         let _gate = inner.gate(&key).await;
         let status = self.stop_run(&key).await?;
         let verdict = decider::command(status, Command::Terminate, None, inner.clock.now_ms())?;
-        inner.commit(&key, verdict.writes.clone()).await?;
+        inner.commit(&key, verdict.writes).await?;
         {
             let mut scheduler = inner.lock_scheduler();
             scheduler.remove_from_line(&key);
-            inner.act(&mut scheduler, &key, &verdict);
+            inner.act(&mut scheduler, &key, &verdict.actions);
         }
         inner.start_ready();
         Ok(verdict.to)
@@ -555,7 +555,8 @@ impl Engine {
             None => None,
             Some(from) => {
                 let stored = key.clone();
-                let steps = inner.read(move |store| store.steps(stored.workflow.as_str(), stored.id.as_str())).await?;
+                let steps =
+                    inner.with_store(move |store| store.steps(stored.workflow.as_str(), stored.id.as_str())).await?;
                 let found = steps
                     .iter()
                     .find(|s| s.key.kind == from.kind && s.key.name == from.name && s.key.count == from.count);
@@ -564,8 +565,8 @@ impl Engine {
         };
         let status = self.stop_run(&key).await?;
         let verdict = decider::command(status, Command::Restart, from_seq, inner.clock.now_ms())?;
-        inner.commit(&key, verdict.writes.clone()).await?;
-        inner.act(&mut inner.lock_scheduler(), &key, &verdict);
+        inner.commit(&key, verdict.writes).await?;
+        inner.act(&mut inner.lock_scheduler(), &key, &verdict.actions);
         inner.start_ready();
         Ok(verdict.to)
     }
@@ -601,7 +602,11 @@ impl Engine {
         let _gate = self.inner.gate(&key).await;
         self.stop_run(&key).await?;
         let stored = key.clone();
-        if !self.inner.read(move |store| store.delete_instance(stored.workflow.as_str(), stored.id.as_str())).await? {
+        if !self
+            .inner
+            .with_store(move |store| store.delete_instance(stored.workflow.as_str(), stored.id.as_str()))
+            .await?
+        {
             return Err(EngineError::InstanceNotFound(id.to_string()));
         }
         Ok(())
@@ -611,7 +616,7 @@ impl Engine {
     pub async fn terminate_all(&self, workflow: &str, statuses: &[InstanceStatus]) -> Result<usize, EngineError> {
         self.workflow(workflow)?;
         let (name, statuses) = (workflow.to_owned(), statuses.to_vec());
-        let ids = self.inner.read(move |store| store.instance_ids_in(&name, &statuses)).await?;
+        let ids = self.inner.with_store(move |store| store.instance_ids_in(&name, &statuses)).await?;
         self.terminate_each(workflow, &ids).await
     }
 
@@ -634,7 +639,7 @@ impl Engine {
     pub async fn delete_all(&self, workflow: &str) -> Result<usize, EngineError> {
         self.workflow(workflow)?;
         let name = workflow.to_owned();
-        let ids = self.inner.read(move |store| store.instance_ids_in(&name, &InstanceStatus::ALL)).await?;
+        let ids = self.inner.with_store(move |store| store.instance_ids_in(&name, &InstanceStatus::ALL)).await?;
         for id in &ids {
             match self.delete(workflow, id).await {
                 Ok(()) | Err(EngineError::InstanceNotFound(_)) => {}
@@ -660,13 +665,16 @@ impl Engine {
         let inner = &self.inner;
         let _gate = inner.gate(&key).await;
         let (stored, event_type, now) = (key.clone(), event_type.to_string(), inner.clock.now_ms());
-        let event = inner
-            .read(move |store| {
+        // Read with the event stored: under the gate, with no run in progress, the status
+        // cannot change before the decision below.
+        let (status, event, deliverable) = inner
+            .with_store(move |store| {
                 let (workflow, id) = (stored.workflow.as_str(), stored.id.as_str());
-                if store.instance(workflow, id)?.is_none() {
+                let Some(row) = store.instance(workflow, id)? else {
                     return Ok(None);
-                }
-                store.insert_event(workflow, id, &event_type, &payload, now).map(Some)
+                };
+                let event = store.insert_event(workflow, id, &event_type, &payload, now)?;
+                Ok(Some((row.status, event, store.has_deliverable_event(workflow, id)?)))
             })
             .await?
             .ok_or_else(|| EngineError::InstanceNotFound(key.id.to_string()))?;
@@ -678,14 +686,6 @@ impl Engine {
             // Being set up: it reads the buffered events, this one among them.
             Some(None) => {}
             None => {
-                let stored = key.clone();
-                let (status, deliverable) = inner
-                    .read(move |store| {
-                        let (workflow, id) = (stored.workflow.as_str(), stored.id.as_str());
-                        let status = store.instance(workflow, id)?.map_or(InstanceStatus::Unknown, |r| r.status);
-                        Ok((status, store.has_deliverable_event(workflow, id)?))
-                    })
-                    .await?;
                 if decider::event_wakes(status, deliverable) {
                     inner.lock_scheduler().push(key, true);
                     inner.start_ready();

@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::OwnedMutexGuard;
 use tokio::task::JoinHandle;
 
-use super::decider::{self, Action, RunEnd, RunState, Verdict};
+use super::decider::{self, Action, RunEnd, RunState};
 use super::run::{RunControl, RunHost};
 use super::{EngineError, Inner};
 use crate::ids::InstanceKey;
@@ -119,12 +119,13 @@ impl Inner {
         GateGuard { inner: self.clone(), key: key.clone(), gate: Some(gate), guard: Some(guard) }
     }
 
-    /// Runs `read` on a blocking thread, with the store.
-    pub(super) async fn read<T: Send + 'static>(
+    /// Runs `work` (reads, or writes whose result the caller needs) with the store on a
+    /// blocking thread.
+    pub(super) async fn with_store<T: Send + 'static>(
         &self,
-        read: impl FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,
+        work: impl FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, EngineError> {
-        Ok(self.store.on_blocking_thread(read).await?)
+        Ok(self.store.on_blocking_thread(work).await?)
     }
 
     /// Commits one decision's writes for the instance `key`, on the store's writer.
@@ -137,8 +138,8 @@ impl Inner {
     }
 
     /// Carries out a verdict's actions on the scheduler and the instance's run.
-    pub(super) fn act(&self, scheduler: &mut Scheduler, key: &InstanceKey, verdict: &Verdict) {
-        for action in &verdict.actions {
+    pub(super) fn act(&self, scheduler: &mut Scheduler, key: &InstanceKey, actions: &[Action]) {
+        for action in actions {
             match action {
                 Action::Enqueue { woken } => scheduler.push(key.clone(), *woken),
                 Action::RequestPause => {
@@ -199,7 +200,7 @@ impl Inner {
         };
         let stored = key.clone();
         let (row, steps, events): (_, Vec<Step>, Vec<SentEvent>) = self
-            .read(move |store| {
+            .with_store(move |store| {
                 let (workflow, id) = (stored.workflow.as_str(), stored.id.as_str());
                 let Some(row) = store.instance(workflow, id)? else {
                     return Ok((None, Vec::new(), Vec::new()));
@@ -265,7 +266,7 @@ impl Inner {
             return Ok(());
         }
         let stored = key.clone();
-        let row = self.read(move |store| store.instance(stored.workflow.as_str(), stored.id.as_str())).await?;
+        let row = self.with_store(move |store| store.instance(stored.workflow.as_str(), stored.id.as_str())).await?;
         let Some(row) = row else {
             self.release(key, &control);
             return Ok(());
@@ -289,13 +290,13 @@ impl Inner {
                 return Err(refusal.into());
             }
         };
-        let committed = self.commit(key, verdict.writes.clone()).await;
+        let committed = self.commit(key, verdict.writes).await;
         {
             let mut scheduler = self.lock_scheduler();
             if scheduler.active.get(key).is_some_and(|run| Arc::ptr_eq(&run.control, &control)) {
                 scheduler.active.remove(key);
                 if committed.is_ok() {
-                    self.act(&mut scheduler, key, &verdict);
+                    self.act(&mut scheduler, key, &verdict.actions);
                 }
             }
         }
@@ -343,8 +344,9 @@ pub(super) async fn fire_timers(inner: Arc<Inner>) {
     loop {
         let now = inner.clock.now_ms();
         let runnable: Vec<String> = inner.workflows.read().unwrap_or_else(|p| p.into_inner()).keys().cloned().collect();
-        let plan =
-            inner.read(move |store| Ok((store.due_instances(now, &runnable)?, store.next_timer(&runnable)?))).await;
+        let plan = inner
+            .with_store(move |store| Ok((store.due_instances(now, &runnable)?, store.next_timer(&runnable)?)))
+            .await;
         let next = match plan {
             Ok((due, next)) => {
                 if !due.is_empty() {

@@ -572,7 +572,7 @@ impl Store {
     }
 
     pub fn set_status(&self, workflow: &str, id: &str, status: InstanceStatus, now: i64) -> Result<()> {
-        self.apply(workflow, id, &[Write::SetStatus(status)], now)
+        self.apply(workflow, id, vec![Write::SetStatus(status)], now)
     }
 
     /// Deletes an instance and everything stored about it, in one commit. Returns whether it
@@ -633,7 +633,7 @@ impl Store {
     ) -> Result<()> {
         let save = Write::SaveStep { step: step.clone(), attempt: attempt.cloned(), timer };
         // A step row carries its own times: the commit's time is not used.
-        self.apply(workflow, id, std::slice::from_ref(&save), 0)
+        self.apply(workflow, id, vec![save], 0)
     }
 
     /// [`Store::save_step`] as a future, for a caller that must not block its thread: the write
@@ -942,7 +942,7 @@ mod tests {
         let store = Store::open_in_memory().unwrap();
         let runnable = ["wf".to_owned()];
         store.insert_instance(&instance("a", 1), &[]).unwrap();
-        store.apply("wf", "a", &[Write::MarkRunning { version_id: "v1".into() }], 2).unwrap();
+        store.apply("wf", "a", vec![Write::MarkRunning { version_id: "v1".into() }], 2).unwrap();
         store.save_step("wf", "a", &sleep_step("nap", 50), None, TimerChange::Set(50)).unwrap();
         assert_eq!(store.next_timer(&runnable).unwrap(), None, "set while running");
         store.set_status("wf", "a", InstanceStatus::Waiting, 3).unwrap();
@@ -956,14 +956,14 @@ mod tests {
             [InstanceKey::stored("wf".into(), "a".into())],
             "once each"
         );
-        store.apply("wf", "a", &[Write::MarkRunning { version_id: "v1".into() }], 6).unwrap();
+        store.apply("wf", "a", vec![Write::MarkRunning { version_id: "v1".into() }], 6).unwrap();
         assert!(store.due_instances(80, &runnable).unwrap().is_empty(), "a running instance is not woken");
         assert!(store.has_due_timer("wf", "a", 80).unwrap(), "the run still sees its own timers");
         store.save_step("wf", "a", &sleep_step("nap", 50), None, TimerChange::Clear).unwrap();
         store.set_status("wf", "a", InstanceStatus::Waiting, 7).unwrap();
         assert_eq!(store.next_timer(&runnable).unwrap(), Some(70));
         let end = Write::Finish { status: InstanceStatus::Complete, output: None, error: None, terminated_by: None };
-        store.apply("wf", "a", &[end], 8).unwrap();
+        store.apply("wf", "a", vec![end], 8).unwrap();
         assert_eq!(store.next_timer(&runnable).unwrap(), None);
     }
 
@@ -1141,7 +1141,7 @@ mod tests {
         let step = Step { wake_at: Some(100), event_type: Some("go".into()), ..Step::started(key.clone(), 0, 1) };
         store.save_step("wf", "a", &step, None, TimerChange::Set(100)).unwrap();
         assert!(store.has_deliverable_event("wf", "a").unwrap());
-        store.apply("wf", "a", &[Write::ConsumeEvent { seq: first.seq, by: key }], 10).unwrap();
+        store.apply("wf", "a", vec![Write::ConsumeEvent { seq: first.seq, by: key }], 10).unwrap();
         assert_eq!(store.buffered_events("wf", "a").unwrap(), [second], "first in, first out");
     }
 
@@ -1154,7 +1154,7 @@ mod tests {
         store.insert_instance(&instance("b", 1), &queued).unwrap();
         let running = JournalEntry { timestamp: 2, event: InstanceEvent::WorkflowRunning };
         let waiting = JournalEntry { timestamp: 3, event: InstanceEvent::WorkflowWaiting };
-        store.apply("wf", "a", &[Write::Journal(vec![running, waiting])], 3).unwrap();
+        store.apply("wf", "a", vec![Write::Journal(vec![running, waiting])], 3).unwrap();
         let ids: Vec<u64> = store.journal("wf", "a", 0).unwrap().iter().map(|e| e.event_id).collect();
         assert_eq!(ids, [1, 2, 3]);
         let after: Vec<u64> = store.journal("wf", "a", 2).unwrap().iter().map(|e| e.event_id).collect();

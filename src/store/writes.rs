@@ -241,11 +241,11 @@ pub(super) fn append_journal(tx: &Transaction<'_>, workflow: &str, id: &str, ent
 impl Store {
     /// Carries out one decision's writes for an instance, in one commit, blocking the calling
     /// thread until it is committed.
-    pub fn apply(&self, workflow: &str, id: &str, writes: &[Write], now: i64) -> Result<()> {
+    pub fn apply(&self, workflow: &str, id: &str, writes: Vec<Write>, now: i64) -> Result<()> {
         if writes.is_empty() {
             return Ok(());
         }
-        let (bytes, job) = apply_job(workflow, id, writes.to_vec(), now);
+        let (bytes, job) = apply_job(workflow, id, writes, now);
         self.commit(bytes, job)
     }
 
