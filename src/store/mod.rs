@@ -76,7 +76,7 @@ fn writer_connection(path: &Path, synchronous: &str, auto_checkpoint_pages: i64,
     // past 64 KiB (a large step output); in memory they cost no file.
     conn.pragma_update(None, "temp_store", "MEMORY")?;
     conn.busy_timeout(BUSY_TIMEOUT)?;
-    conn.set_prepared_statement_cache_capacity(64);
+    keep_plans(&conn)?;
     migrations::migrate(&mut conn)?;
     Ok(conn)
 }
@@ -94,6 +94,16 @@ fn check_integrity(conn: &Connection, path: &Path) -> Result<()> {
         [ok] if ok == "ok" => Ok(()),
         _ => Err(damaged(findings.into_iter().take(3).collect::<Vec<_>>().join("; "))),
     }
+}
+
+/// Makes the connection's cached statements keep their plans. Without it, SQLite (built with
+/// STAT4) prepares again, at every run, a statement whose plan could depend on a bound value,
+/// such as a look-up by key on a table that grows: that cost more than the write it served.
+/// Every query here is a look-up by a key or an index, whose plan no value changes.
+fn keep_plans(conn: &Connection) -> Result<()> {
+    conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)?;
+    conn.set_prepared_statement_cache_capacity(64);
+    Ok(())
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -1044,7 +1054,7 @@ mod tests {
         }
         let store = Store::open_in_dir(dir.path()).unwrap();
         let version: i64 = store.read(|conn| Ok(conn.query_row("PRAGMA user_version", [], |row| row.get(0))?)).unwrap();
-        assert_eq!(version, 5, "upgraded to the latest schema");
+        assert_eq!(version, 6, "upgraded to the latest schema");
         let runnable = ["wf".to_owned()];
         assert_eq!(store.next_timer(&runnable).unwrap(), Some(500), "only the waiting instance's timer counts");
         assert_eq!(store.due_instances(1_000, &runnable).unwrap(), [InstanceKey::stored("wf".into(), "asleep".into())]);
@@ -1143,6 +1153,64 @@ mod tests {
         assert!(store.has_deliverable_event("wf", "a").unwrap());
         store.apply("wf", "a", vec![Write::ConsumeEvent { seq: first.seq, by: key }], 10).unwrap();
         assert_eq!(store.buffered_events("wf", "a").unwrap(), [second], "first in, first out");
+    }
+
+    #[test]
+    fn a_journal_of_schema_5_is_kept_by_the_upgrade() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let mut conn = Connection::open(dir.path().join("state.sqlite")).unwrap();
+            migrations::migrate_to(&mut conn, 5).unwrap();
+            conn.execute_batch(
+                r#"INSERT INTO journal (workflow_name, instance_id, first_id, last_id, events) VALUES
+                     ('wf', 'a', 1, 1, '[{"timestamp":1,"type":"workflow_queued"}]'),
+                     ('wf', 'a', 2, 3, '[{"timestamp":2,"type":"workflow_running"},{"timestamp":3,"type":"workflow_waiting"}]'),
+                     ('wf', 'b', 1, 1, '[{"timestamp":1,"type":"workflow_queued"}]');"#,
+            )
+            .unwrap();
+        }
+        let store = Store::open_in_dir(dir.path()).unwrap();
+        let ids: Vec<u64> = store.journal("wf", "a", 1).unwrap().iter().map(|e| e.event_id).collect();
+        assert_eq!(ids, [2, 3]);
+        store.apply("wf", "a", vec![Write::SetStatus(InstanceStatus::Running)], 4).unwrap();
+        let running = crate::model::JournalEntry { timestamp: 4, event: crate::model::InstanceEvent::WorkflowRunning };
+        store.apply("wf", "a", vec![Write::Journal(vec![running])], 4).unwrap();
+        let ids: Vec<u64> = store.journal("wf", "a", 0).unwrap().iter().map(|e| e.event_id).collect();
+        assert_eq!(ids, [1, 2, 3, 4], "numbering goes on from the upgraded rows");
+    }
+
+    #[test]
+    fn a_cached_query_is_not_prepared_again_as_its_table_grows() {
+        use crate::model::{InstanceEvent, JournalEntry};
+        let store = Store::open_in_memory().unwrap();
+        let reprepared = store
+            .write_blocking(|tx| {
+                for n in 0..20 {
+                    tx.prepare_cached(writes::LAST_JOURNAL_ID)?.query(params!["wf", "a"])?.next()?;
+                    let entry = JournalEntry { timestamp: n, event: InstanceEvent::WorkflowRunning };
+                    writes::append_journal(tx, "wf", "a", &[entry])?;
+                }
+                Ok(tx.prepare_cached(writes::LAST_JOURNAL_ID)?.get_status(rusqlite::StatementStatus::RePrepare))
+            })
+            .unwrap();
+        // Without `keep_plans`, SQLite prepared this statement again after nearly every append,
+        // which cost more than the append.
+        assert_eq!(reprepared, 0);
+    }
+
+    #[test]
+    fn journal_look_ups_seek_the_instance_index() {
+        let store = Store::open_in_memory().unwrap();
+        let last = query_plan(&store, writes::LAST_JOURNAL_ID, params!["wf", "a"]);
+        assert!(
+            last.iter().any(|line| line.contains("COVERING INDEX journal_by_instance")),
+            "the last id is read from the index alone: {last:#?}"
+        );
+        let after = query_plan(&store, writes::JOURNAL_AFTER, params!["wf", "a", 0]);
+        assert!(
+            after.iter().all(|line| line.starts_with("SEARCH") && line.contains("journal_by_instance")),
+            "{after:#?}"
+        );
     }
 
     #[test]

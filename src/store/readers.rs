@@ -93,7 +93,7 @@ impl ReadPool {
         )?;
         // A read meets SQLITE_BUSY only in rare moments (the log being recovered or restarted).
         conn.busy_timeout(BUSY_TIMEOUT)?;
-        conn.set_prepared_statement_cache_capacity(64);
+        super::keep_plans(&conn)?;
         Ok(conn)
     }
 

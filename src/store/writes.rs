@@ -215,6 +215,14 @@ pub(super) fn reset_for_restart(tx: &Transaction<'_>, workflow: &str, id: &str, 
     Ok(())
 }
 
+/// The number of an instance's last journal event: one seek in the index, which holds it.
+pub(super) const LAST_JOURNAL_ID: &str =
+    "SELECT last_id FROM journal WHERE workflow_name = ?1 AND instance_id = ?2 ORDER BY first_id DESC LIMIT 1";
+
+/// An instance's journal rows that hold events after `?3`, in order.
+pub(super) const JOURNAL_AFTER: &str = "SELECT first_id, events FROM journal
+     WHERE workflow_name = ?1 AND instance_id = ?2 AND last_id > ?3 ORDER BY first_id";
+
 /// Appends `entries` as one row numbered on from the instance's last event: the writer is the
 /// only one, so numbers follow commit order and a reader past event `n` never misses one below.
 pub(super) fn append_journal(tx: &Transaction<'_>, workflow: &str, id: &str, entries: &[JournalEntry]) -> Result<()> {
@@ -224,12 +232,8 @@ pub(super) fn append_journal(tx: &Transaction<'_>, workflow: &str, id: &str, ent
     let events = serde_json::to_string(entries).map_err(|error| super::StoreError::Corrupt(error.to_string()))?;
     // Two plain statements, not one INSERT … SELECT: SQLite prepares that form again at every
     // execution with new values bound, which cost more than the rest of the step's commit.
-    let last: Option<i64> = tx
-        .prepare_cached(
-            "SELECT last_id FROM journal WHERE workflow_name = ?1 AND instance_id = ?2 ORDER BY first_id DESC LIMIT 1",
-        )?
-        .query_row([workflow, id], |row| row.get(0))
-        .optional()?;
+    let last: Option<i64> =
+        tx.prepare_cached(LAST_JOURNAL_ID)?.query_row([workflow, id], |row| row.get(0)).optional()?;
     let first = last.unwrap_or(0) + 1;
     tx.prepare_cached(
         "INSERT INTO journal (workflow_name, instance_id, first_id, last_id, events) VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -266,10 +270,7 @@ impl Store {
     /// The instance's journal after event `after` (from the start with 0), in order.
     pub fn journal(&self, workflow: &str, id: &str, after: u64) -> Result<Vec<NumberedEvent>> {
         let rows: Vec<(i64, String)> = self.read(|conn| {
-            let mut stmt = conn.prepare_cached(
-                "SELECT first_id, events FROM journal
-                 WHERE workflow_name = ?1 AND instance_id = ?2 AND last_id > ?3 ORDER BY first_id",
-            )?;
+            let mut stmt = conn.prepare_cached(JOURNAL_AFTER)?;
             let rows = stmt.query_map(params![workflow, id, after as i64], |row| Ok((row.get(0)?, row.get(1)?)))?;
             rows.collect::<rusqlite::Result<_>>().map_err(Into::into)
         })?;
