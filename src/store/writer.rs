@@ -4,7 +4,8 @@
 //! A write is a job: a closure over the open transaction. Callers queue jobs; the thread takes
 //! every job queued when it wakes (up to [`GROUP_JOBS`] jobs or about [`GROUP_BYTES`] bytes),
 //! runs them in one transaction, each inside a savepoint of its own so that a job that fails is
-//! undone alone and only its caller sees the error, commits once, and only then answers every
+//! undone alone and only its caller sees the error (a job alone in its group needs none: its
+//! transaction is rolled back instead), commits once, and only then answers every
 //! caller. While one group runs and commits the next one queues, so the more callers write at
 //! once the more writes share a commit (its locks, its log header, and the pages that several
 //! writes touch, written to the log once). A job's caller learns its result only after the
@@ -297,7 +298,12 @@ fn serve(mut conn: Connection, requests: &mpsc::Receiver<Request>, counters: &Co
 }
 
 /// Runs `group` in one transaction, a savepoint per job, commits, then answers every caller.
-fn commit_group(conn: &mut Connection, group: Vec<Box<dyn Job>>, counters: &Counters) {
+fn commit_group(conn: &mut Connection, mut group: Vec<Box<dyn Job>>, counters: &Counters) {
+    if group.len() == 1
+        && let Some(job) = group.pop()
+    {
+        return commit_alone(conn, job, counters);
+    }
     // IMMEDIATE takes the write lock at BEGIN, where the busy timeout waits out a checkpoint
     // that holds it, rather than at a job's first write.
     let tx = match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
@@ -352,6 +358,27 @@ fn commit_group(conn: &mut Connection, group: Vec<Box<dyn Job>>, counters: &Coun
     for done in ran {
         done.answer(outcome.as_ref().map(|_| ()));
     }
+}
+
+/// [`commit_group`] for a group of one job, the common case when callers write one at a time:
+/// the transaction is the job's savepoint, rolled back whole if the job fails.
+fn commit_alone(conn: &mut Connection, job: Box<dyn Job>, counters: &Counters) {
+    let tx = match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
+        Ok(tx) => tx,
+        Err(error) => return job.refuse(StoreError::from(error)),
+    };
+    let done = job.run(&tx);
+    counters.run.fetch_add(1, Ordering::Relaxed);
+    if !done.succeeded() {
+        // Dropping the transaction rolls it back; the job's own error is its answer.
+        drop(tx);
+        return done.answer(Ok(()));
+    }
+    let outcome = tx.commit().map_err(StoreError::from);
+    if outcome.is_ok() {
+        counters.commits.fetch_add(1, Ordering::Relaxed);
+    }
+    done.answer(outcome.as_ref().map(|_| ()));
 }
 
 /// Runs a statement without parameters, parsed once per connection: a group runs its savepoint
@@ -476,6 +503,27 @@ mod tests {
         assert!(exists(&store, "first") && exists(&store, "last"));
         assert!(!exists(&store, "half") && !exists(&store, "panics"), "a failed job's own writes are undone");
         store.insert_instance(&instance("after"), &[]).unwrap();
+    }
+
+    #[test]
+    fn a_failing_write_alone_in_its_group_is_undone() {
+        let store = Store::open_in_memory().unwrap();
+        let before = store.writer_stats();
+        let half = store.write_blocking(|tx| {
+            insert(tx, "half")?;
+            Err::<(), _>(StoreError::Corrupt("fails after a write".into()))
+        });
+        assert!(matches!(half, Err(StoreError::Corrupt(_))));
+        let panics = store.write_blocking(|tx| -> Result<()> {
+            insert(tx, "panics")?;
+            panic!("a job that panics after a write")
+        });
+        assert!(matches!(panics, Err(StoreError::WritePanicked)));
+        assert!(!exists(&store, "half") && !exists(&store, "panics"), "a failed job's own writes are undone");
+        store.write_blocking(|tx| insert(tx, "after")).unwrap();
+        assert!(exists(&store, "after"));
+        let after = store.writer_stats();
+        assert_eq!((after.run - before.run, after.commits - before.commits), (3, 1), "only the good write commits");
     }
 
     #[test]
