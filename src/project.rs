@@ -45,7 +45,7 @@ pub struct Project {
 
 /// Loads the config at `path` (a file or a directory to search from), loads the code, and
 /// records versions in `store`.
-pub async fn load(path: &Path, store: &Store, now_ms: i64) -> Result<Project, ProjectError> {
+pub async fn load(path: &Path, store: &Arc<Store>, now_ms: i64) -> Result<Project, ProjectError> {
     let config = config::load(path)?;
     let local: Vec<_> = config.workflows.iter().filter(|w| is_local(&config, w.script_name.as_deref())).collect();
     let Some(main) = config.main.clone() else {
@@ -84,34 +84,20 @@ pub async fn load(path: &Path, store: &Store, now_ms: i64) -> Result<Project, Pr
         delivery_delay: producer.delivery_delay_seconds,
     }));
     let script_name = config.name.clone().unwrap_or_else(|| "worker".to_owned());
-    let mut workflows = Vec::new();
-    for workflow in local {
+    let mut names = Vec::new();
+    for workflow in &local {
         let name = WorkflowName::parse(&workflow.name)
             .map_err(|e| ConfigError::Invalid { location: workflow.location.clone(), message: e.to_string() })?;
-        let row = store.upsert_workflow(&WorkflowRecord {
-            name: workflow.name.clone(),
-            id: uuid::Uuid::new_v4().to_string(),
-            class_name: workflow.class_name.clone(),
-            script_name: script_name.clone(),
-            created_on: now_ms,
-            modified_on: now_ms,
-        })?;
-        let version_hash = format!("{source_hash}:{}", workflow.class_name);
-        let version_id = match store.latest_version(&workflow.name)? {
-            Some(version) if version.source_hash == version_hash => version.id,
-            _ => {
-                let version = Version {
-                    id: uuid::Uuid::new_v4().to_string(),
-                    workflow_name: workflow.name.clone(),
-                    source_hash: version_hash,
-                    class_name: workflow.class_name.clone(),
-                    created_on: now_ms,
-                };
-                store.insert_version(&version)?;
-                version.id
-            }
-        };
-        let schedules = distinct(&workflow.schedules);
+        names.push(name);
+    }
+    let wanted: Vec<(String, String)> = local.iter().map(|w| (w.name.clone(), w.class_name.clone())).collect();
+    let records = {
+        let (script_name, source_hash) = (script_name.clone(), source_hash.clone());
+        store.on_blocking_thread(move |store| record_versions(store, &wanted, &script_name, &source_hash, now_ms))
+    }
+    .await?;
+    let mut workflows = Vec::new();
+    for ((workflow, name), (workflow_id, version_id)) in local.iter().zip(names).zip(records) {
         workflows.push(WorkflowDef {
             name,
             class_name: workflow.class_name.clone(),
@@ -119,10 +105,10 @@ pub async fn load(path: &Path, store: &Store, now_ms: i64) -> Result<Project, Pr
             code: code.clone(),
             steps_limit: workflow.limits.steps.unwrap_or(DEFAULT_STEPS_LIMIT),
             version_id,
-            workflow_id: row.id,
+            workflow_id,
             env: env.clone(),
             bindings: bindings.clone(),
-            schedules,
+            schedules: distinct(&workflow.schedules),
         });
     }
     let consumers: Vec<_> = config.queues.consumers.iter().filter(|consumer| !consumer.pull).cloned().collect();
@@ -147,6 +133,46 @@ pub async fn load(path: &Path, store: &Store, now_ms: i64) -> Result<Project, Pr
         crons,
     });
     Ok(Project { config, workflows, worker })
+}
+
+/// Records each workflow `(name, class_name)` of a Worker, and a new version of it when its
+/// sources changed; returns each one's `(workflow id, version id)`, in order. Store work, for a
+/// blocking thread.
+fn record_versions(
+    store: &Store,
+    workflows: &[(String, String)],
+    script_name: &str,
+    source_hash: &str,
+    now_ms: i64,
+) -> Result<Vec<(String, String)>, StoreError> {
+    let mut records = Vec::new();
+    for (name, class_name) in workflows {
+        let row = store.upsert_workflow(&WorkflowRecord {
+            name: name.clone(),
+            id: uuid::Uuid::new_v4().to_string(),
+            class_name: class_name.clone(),
+            script_name: script_name.to_owned(),
+            created_on: now_ms,
+            modified_on: now_ms,
+        })?;
+        let version_hash = format!("{source_hash}:{class_name}");
+        let version_id = match store.latest_version(name)? {
+            Some(version) if version.source_hash == version_hash => version.id,
+            _ => {
+                let version = Version {
+                    id: uuid::Uuid::new_v4().to_string(),
+                    workflow_name: name.clone(),
+                    source_hash: version_hash,
+                    class_name: class_name.clone(),
+                    created_on: now_ms,
+                };
+                store.insert_version(&version)?;
+                version.id
+            }
+        };
+        records.push((row.id, version_id));
+    }
+    Ok(records)
 }
 
 /// Loads the entry module and everything it imports, and reports its exports. A project that
@@ -174,7 +200,7 @@ async fn load_code(config: &ProjectConfig, main: &Path) -> Result<(Arc<ProjectCo
 /// Loads several Workers at once (`stepflare dev -c a -c b`), as `wrangler dev` does, and binds
 /// across them: a binding with `script_name` gets the workflow of that name in the Worker whose
 /// `name` is `script_name`. A binding to a Worker that is not loaded is left out, with a warning.
-pub async fn load_all(paths: &[PathBuf], store: &Store, now_ms: i64) -> Result<Vec<Project>, ProjectError> {
+pub async fn load_all(paths: &[PathBuf], store: &Arc<Store>, now_ms: i64) -> Result<Vec<Project>, ProjectError> {
     let mut projects = Vec::new();
     for path in paths {
         projects.push(load(path, store, now_ms).await?);

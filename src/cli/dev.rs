@@ -89,15 +89,14 @@ pub async fn run(args: DevArgs) -> Result<(), CliError> {
         let dir = args.persist_to.clone().unwrap_or_else(|| project_root(&first).join(".stepflare"));
         std::path::absolute(&dir).unwrap_or(dir)
     });
-    let store = match &state_dir {
+    let store = Arc::new(match &state_dir {
         Some(dir) => Store::open_in_dir(dir)?,
         None => Store::open_in_memory()?,
-    };
+    });
     let projects = crate::project::load_all(&config_paths, &store, clock.now_ms()).await?;
     for warning in projects.iter().flat_map(|project| &project.config.warnings) {
         tracing::warn!("{warning}");
     }
-    let store = Arc::new(store);
     let engine = Engine::new(store.clone(), clock, EngineConfig { max_concurrent: args.max_concurrent.max(1) });
     let workflows: Vec<_> = projects.iter().flat_map(|project| project.workflows.iter().cloned()).collect();
     let names: Vec<String> = workflows.iter().map(|w| w.name.to_string()).collect();
