@@ -97,7 +97,7 @@ pub async fn load(path: &Path, store: &Store, now_ms: i64) -> Result<Project, Pr
             modified_on: now_ms,
         })?;
         let version_hash = format!("{source_hash}:{}", workflow.class_name);
-        let version_id = match store.latest_version(&workflow.name)? {
+        let version_id = match store.latest_version(&name)? {
             Some(version) if version.source_hash == version_hash => version.id,
             _ => {
                 let version = Version {
