@@ -24,7 +24,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
-use stepflare::ids::{StepKey, StepKind};
+use stepflare::ids::{InstanceId, InstanceKey, StepKey, StepKind, WorkflowName};
 use stepflare::model::{Attempt, Instance, Step, StepState};
 use stepflare::store::{Store, TimerChange};
 
@@ -127,6 +127,11 @@ fn instance_id(writer: usize) -> String {
     format!("writer-{writer}")
 }
 
+fn instance_key(writer: usize) -> InstanceKey {
+    let workflow = WorkflowName::parse("bench").expect("a workflow name");
+    InstanceKey::new(workflow, InstanceId::parse(&instance_id(writer)).expect("an instance id"))
+}
+
 /// The `n`-th step of a writer, succeeded on its first attempt, and that attempt.
 fn save(n: u32) -> (Step, Attempt) {
     let key = StepKey { kind: StepKind::Do, name: format!("fetch page {n}"), count: 1 };
@@ -167,11 +172,11 @@ fn grouped(runtime: &tokio::runtime::Runtime, state: &Path) -> Round {
                 .map(|writer| {
                     let store = store.clone();
                     tokio::spawn(async move {
-                        let id = instance_id(writer);
+                        let key = instance_key(writer);
                         for n in 0..SAVES_PER_WRITER {
                             let (step, attempt) = save(n);
                             store
-                                .save_step_async("bench", &id, &step, Some(&attempt), TimerChange::Keep)
+                                .save_step_async(&key, &step, Some(&attempt), TimerChange::Keep)
                                 .await
                                 .expect("save a step");
                         }
@@ -192,9 +197,7 @@ fn one_commit_each(state: &Path) -> Round {
         for n in 0..SAVES_PER_WRITER {
             for writer in 0..WRITERS {
                 let (step, attempt) = save(n);
-                store
-                    .save_step("bench", &instance_id(writer), &step, Some(&attempt), TimerChange::Keep)
-                    .expect("save a step");
+                store.save_step(&instance_key(writer), &step, Some(&attempt), TimerChange::Keep).expect("save a step");
             }
         }
     })
@@ -208,12 +211,10 @@ fn blocking_on_the_runtime(runtime: &tokio::runtime::Runtime, state: &Path) -> R
                 .map(|writer| {
                     let store = store.clone();
                     tokio::spawn(async move {
-                        let id = instance_id(writer);
+                        let key = instance_key(writer);
                         for n in 0..SAVES_PER_WRITER {
                             let (step, attempt) = save(n);
-                            store
-                                .save_step("bench", &id, &step, Some(&attempt), TimerChange::Keep)
-                                .expect("save a step");
+                            store.save_step(&key, &step, Some(&attempt), TimerChange::Keep).expect("save a step");
                             // Lets the runtime's thread take another task, as a run does between steps.
                             tokio::task::yield_now().await;
                         }

@@ -143,7 +143,7 @@ impl EventType {
 }
 
 /// One instance: the workflow it belongs to and its id. The engine's runs, lines and locks are
-/// keyed by it.
+/// keyed by it, and so are the store's reads and writes of one instance.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct InstanceKey {
     pub workflow: WorkflowName,

@@ -90,7 +90,8 @@ pub async fn load(path: &Path, store: &Arc<Store>, now_ms: i64) -> Result<Projec
             .map_err(|e| ConfigError::Invalid { location: workflow.location.clone(), message: e.to_string() })?;
         names.push(name);
     }
-    let wanted: Vec<(String, String)> = local.iter().map(|w| (w.name.clone(), w.class_name.clone())).collect();
+    let wanted: Vec<(WorkflowName, String)> =
+        names.iter().zip(&local).map(|(name, w)| (name.clone(), w.class_name.clone())).collect();
     let records = {
         let (script_name, source_hash) = (script_name.clone(), source_hash.clone());
         store.on_blocking_thread(move |store| record_versions(store, &wanted, &script_name, &source_hash, now_ms))
@@ -140,7 +141,7 @@ pub async fn load(path: &Path, store: &Arc<Store>, now_ms: i64) -> Result<Projec
 /// blocking thread.
 fn record_versions(
     store: &Store,
-    workflows: &[(String, String)],
+    workflows: &[(WorkflowName, String)],
     script_name: &str,
     source_hash: &str,
     now_ms: i64,
@@ -148,7 +149,7 @@ fn record_versions(
     let mut records = Vec::new();
     for (name, class_name) in workflows {
         let row = store.upsert_workflow(&WorkflowRecord {
-            name: name.clone(),
+            name: name.to_string(),
             id: uuid::Uuid::new_v4().to_string(),
             class_name: class_name.clone(),
             script_name: script_name.to_owned(),
@@ -161,7 +162,7 @@ fn record_versions(
             _ => {
                 let version = Version {
                     id: uuid::Uuid::new_v4().to_string(),
-                    workflow_name: name.clone(),
+                    workflow_name: name.to_string(),
                     source_hash: version_hash,
                     class_name: class_name.clone(),
                     created_on: now_ms,

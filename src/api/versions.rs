@@ -42,7 +42,7 @@ pub async fn list(
 ) -> Result<Response, ApiError> {
     let def = state.engine.workflow(&path.workflow_name)?;
     let page = Page::new(query.page, query.per_page, 20)?;
-    let versions = state.engine.versions(&path.workflow_name).await?;
+    let versions = state.engine.versions(&def.name).await?;
     let (listed, info) = page.slice(versions);
     let result: Vec<Value> = listed.iter().map(|v| version_json(&def, v)).collect();
     let info = info(result.len());
@@ -54,7 +54,7 @@ async fn find_version(
     path: &VersionPath,
 ) -> Result<(std::sync::Arc<WorkflowDef>, Version), ApiError> {
     let def = state.engine.workflow(&path.workflow_name)?;
-    let versions = state.engine.versions(&path.workflow_name).await?;
+    let versions = state.engine.versions(&def.name).await?;
     let version = versions.into_iter().find(|v| v.id == path.version_id).ok_or_else(|| {
         ApiError::new(
             StatusCode::NOT_FOUND,

@@ -20,7 +20,7 @@ use crate::engine::WorkflowDef;
 pub(super) async fn instance_counts(state: &AppState, def: &WorkflowDef) -> Result<Value, ApiError> {
     let counts: Map<String, Value> = state
         .engine
-        .count_by_status(def.name.as_str())
+        .count_by_status(&def.name)
         .await?
         .into_iter()
         .map(|(status, count)| (status.as_str().to_owned(), json!(count)))
@@ -29,7 +29,7 @@ pub(super) async fn instance_counts(state: &AppState, def: &WorkflowDef) -> Resu
 }
 
 async fn workflow_json(state: &AppState, def: &WorkflowDef) -> Result<Value, ApiError> {
-    let row = state.engine.workflow_record(def.name.as_str()).await?;
+    let row = state.engine.workflow_record(&def.name).await?;
     let (created, modified) = row.map(|r| (r.created_on, r.modified_on)).unwrap_or_default();
     let now = state.engine.now_ms();
     let schedules: Vec<Value> = def

@@ -207,20 +207,20 @@ impl Engine {
     }
 
     /// How many instances of `workflow` have each status.
-    pub async fn count_by_status(&self, workflow: &str) -> Result<Vec<(InstanceStatus, u64)>, EngineError> {
-        let workflow = workflow.to_owned();
+    pub async fn count_by_status(&self, workflow: &WorkflowName) -> Result<Vec<(InstanceStatus, u64)>, EngineError> {
+        let workflow = workflow.clone();
         self.inner.with_store(move |store| store.count_by_status(&workflow)).await
     }
 
     /// The stored record of `workflow` (its id and dates), if it was ever loaded.
-    pub async fn workflow_record(&self, workflow: &str) -> Result<Option<WorkflowRecord>, EngineError> {
-        let workflow = workflow.to_owned();
+    pub async fn workflow_record(&self, workflow: &WorkflowName) -> Result<Option<WorkflowRecord>, EngineError> {
+        let workflow = workflow.clone();
         self.inner.with_store(move |store| store.workflow(&workflow)).await
     }
 
     /// The versions of `workflow`'s code, newest first.
-    pub async fn versions(&self, workflow: &str) -> Result<Vec<Version>, EngineError> {
-        let workflow = workflow.to_owned();
+    pub async fn versions(&self, workflow: &WorkflowName) -> Result<Vec<Version>, EngineError> {
+        let workflow = workflow.clone();
         self.inner.with_store(move |store| store.versions(&workflow)).await
     }
 
@@ -331,8 +331,7 @@ impl Engine {
                 let queued = store.instances_in(&[InstanceStatus::Queued])?;
                 let mut woken = Vec::new();
                 for key in store.instances_in(&[InstanceStatus::Waiting])? {
-                    let (workflow, id) = (key.workflow.as_str(), key.id.as_str());
-                    if store.has_deliverable_event(workflow, id)? || store.has_due_timer(workflow, id, now)? {
+                    if store.has_deliverable_event(&key)? || store.has_due_timer(&key, now)? {
                         woken.push(key);
                     }
                 }
@@ -451,7 +450,7 @@ impl Engine {
     async fn row(&self, key: &InstanceKey) -> Result<Instance, EngineError> {
         let stored = key.clone();
         self.inner
-            .with_store(move |store| store.instance(stored.workflow.as_str(), stored.id.as_str()))
+            .with_store(move |store| store.instance(&stored))
             .await?
             .ok_or_else(|| EngineError::InstanceNotFound(key.id.to_string()))
     }
@@ -465,10 +464,7 @@ impl Engine {
         let stored = key.clone();
         let (instance, mut steps, mut attempts) = self
             .inner
-            .with_store(move |store| {
-                let (workflow, id) = (stored.workflow.as_str(), stored.id.as_str());
-                Ok((store.instance(workflow, id)?, store.steps(workflow, id)?, store.attempts(workflow, id)?))
-            })
+            .with_store(move |store| Ok((store.instance(&stored)?, store.steps(&stored)?, store.attempts(&stored)?)))
             .await?;
         let instance = instance.ok_or_else(|| EngineError::InstanceNotFound(key.id.to_string()))?;
         let host = self.inner.lock_scheduler().host(&key);
@@ -555,8 +551,7 @@ impl Engine {
             None => None,
             Some(from) => {
                 let stored = key.clone();
-                let steps =
-                    inner.with_store(move |store| store.steps(stored.workflow.as_str(), stored.id.as_str())).await?;
+                let steps = inner.with_store(move |store| store.steps(&stored)).await?;
                 let found = steps
                     .iter()
                     .find(|s| s.key.kind == from.kind && s.key.name == from.name && s.key.count == from.count);
@@ -602,11 +597,7 @@ impl Engine {
         let _gate = self.inner.gate(&key).await;
         self.stop_run(&key).await?;
         let stored = key.clone();
-        if !self
-            .inner
-            .with_store(move |store| store.delete_instance(stored.workflow.as_str(), stored.id.as_str()))
-            .await?
-        {
+        if !self.inner.with_store(move |store| store.delete_instance(&stored)).await? {
             return Err(EngineError::InstanceNotFound(id.to_string()));
         }
         Ok(())
@@ -614,8 +605,7 @@ impl Engine {
 
     /// Terminates every instance of `workflow` in one of `statuses`; returns how many.
     pub async fn terminate_all(&self, workflow: &str, statuses: &[InstanceStatus]) -> Result<usize, EngineError> {
-        self.workflow(workflow)?;
-        let (name, statuses) = (workflow.to_owned(), statuses.to_vec());
+        let (name, statuses) = (self.workflow(workflow)?.name.clone(), statuses.to_vec());
         let ids = self.inner.with_store(move |store| store.instance_ids_in(&name, &statuses)).await?;
         self.terminate_each(workflow, &ids).await
     }
@@ -637,8 +627,7 @@ impl Engine {
 
     /// Deletes every instance of `workflow`, stopping those that run.
     pub async fn delete_all(&self, workflow: &str) -> Result<usize, EngineError> {
-        self.workflow(workflow)?;
-        let name = workflow.to_owned();
+        let name = self.workflow(workflow)?.name.clone();
         let ids = self.inner.with_store(move |store| store.instance_ids_in(&name, &InstanceStatus::ALL)).await?;
         for id in &ids {
             match self.delete(workflow, id).await {
@@ -669,12 +658,11 @@ impl Engine {
         // cannot change before the decision below.
         let (status, event, deliverable) = inner
             .with_store(move |store| {
-                let (workflow, id) = (stored.workflow.as_str(), stored.id.as_str());
-                let Some(row) = store.instance(workflow, id)? else {
+                let Some(row) = store.instance(&stored)? else {
                     return Ok(None);
                 };
-                let event = store.insert_event(workflow, id, &event_type, &payload, now)?;
-                Ok(Some((row.status, event, store.has_deliverable_event(workflow, id)?)))
+                let event = store.insert_event(&stored, &event_type, &payload, now)?;
+                Ok(Some((row.status, event, store.has_deliverable_event(&stored)?)))
             })
             .await?
             .ok_or_else(|| EngineError::InstanceNotFound(key.id.to_string()))?;

@@ -57,7 +57,6 @@ impl RunHost {
     /// Decides a request, commits the decision's writes, then answers and signals as the
     /// decider says. A commit that fails fails the instance rather than lose a result.
     async fn answer(&self, request: HostRequest) -> Option<HostReply> {
-        let (workflow, id) = (self.key.workflow.as_str(), self.key.id.as_str());
         let now = self.inner.clock.now_ms();
         let (then, commit) = {
             let mut state = self.state();
@@ -65,7 +64,7 @@ impl RunHost {
             // Queued under the lock, so that the run's commits follow the order of its decisions
             // (and the journal numbers its events in that order).
             let writes = decision.writes;
-            let commit = (!writes.is_empty()).then(|| self.inner.store.apply_async(workflow, id, writes, now));
+            let commit = (!writes.is_empty()).then(|| self.inner.store.apply_async(&self.key, writes, now));
             (decision.then, commit)
         };
         let committed = match commit {

@@ -18,7 +18,7 @@ use tokio::task::JoinHandle;
 use super::decider::{self, Action, RunEnd, RunState};
 use super::run::{RunControl, RunHost};
 use super::{EngineError, Inner};
-use crate::ids::InstanceKey;
+use crate::ids::{InstanceKey, WorkflowName};
 use crate::js::{RunOutcome, RunRequest, run_workflow};
 use crate::model::{InstanceStatus, SentEvent, Step};
 use crate::store::{Store, StoreError, Write};
@@ -134,7 +134,7 @@ impl Inner {
             return Ok(());
         }
         let now = self.clock.now_ms();
-        Ok(self.store.apply_async(key.workflow.as_str(), key.id.as_str(), writes, now).await?)
+        Ok(self.store.apply_async(key, writes, now).await?)
     }
 
     /// Carries out a verdict's actions on the scheduler and the instance's run.
@@ -201,11 +201,10 @@ impl Inner {
         let stored = key.clone();
         let (row, steps, events): (_, Vec<Step>, Vec<SentEvent>) = self
             .with_store(move |store| {
-                let (workflow, id) = (stored.workflow.as_str(), stored.id.as_str());
-                let Some(row) = store.instance(workflow, id)? else {
+                let Some(row) = store.instance(&stored)? else {
                     return Ok((None, Vec::new(), Vec::new()));
                 };
-                Ok((Some(row), store.steps(workflow, id)?, store.buffered_events(workflow, id)?))
+                Ok((Some(row), store.steps(&stored)?, store.buffered_events(&stored)?))
             })
             .await?;
         let Some(row) = row else { return Ok(None) };
@@ -266,7 +265,7 @@ impl Inner {
             return Ok(());
         }
         let stored = key.clone();
-        let row = self.with_store(move |store| store.instance(stored.workflow.as_str(), stored.id.as_str())).await?;
+        let row = self.with_store(move |store| store.instance(&stored)).await?;
         let Some(row) = row else {
             self.release(key, &control);
             return Ok(());
@@ -343,7 +342,8 @@ async fn run_instance(inner: Arc<Inner>, key: InstanceKey, control: Arc<RunContr
 pub(super) async fn fire_timers(inner: Arc<Inner>) {
     loop {
         let now = inner.clock.now_ms();
-        let runnable: Vec<String> = inner.workflows.read().unwrap_or_else(|p| p.into_inner()).keys().cloned().collect();
+        let runnable: Vec<WorkflowName> =
+            inner.workflows.read().unwrap_or_else(|p| p.into_inner()).values().map(|def| def.name.clone()).collect();
         let plan = inner
             .with_store(move |store| Ok((store.due_instances(now, &runnable)?, store.next_timer(&runnable)?)))
             .await;

@@ -26,7 +26,7 @@ pub use rows::{CronFiringRow, CronOwner};
 pub use writer::WriterStats;
 pub use writes::Write;
 
-use crate::ids::{InstanceId, InstanceKey, StepKey, StepKind};
+use crate::ids::{InstanceId, InstanceKey, StepKey, StepKind, WorkflowName};
 use crate::model::{
     Attempt, Instance, InstanceFilter, InstanceStatus, JournalEntry, SentEvent, Step, Version, WorkflowRecord,
 };
@@ -390,11 +390,11 @@ impl Store {
         })
     }
 
-    pub fn workflow(&self, name: &str) -> Result<Option<WorkflowRecord>> {
+    pub fn workflow(&self, name: &WorkflowName) -> Result<Option<WorkflowRecord>> {
         self.read(|conn| {
             conn.query_row(
                 "SELECT name, id, class_name, script_name, created_on, modified_on FROM workflows WHERE name = ?1",
-                [name],
+                [name.as_str()],
                 WorkflowRecord::from_row,
             )
             .optional()
@@ -412,12 +412,12 @@ impl Store {
         })
     }
 
-    pub fn latest_version(&self, workflow: &str) -> Result<Option<Version>> {
+    pub fn latest_version(&self, workflow: &WorkflowName) -> Result<Option<Version>> {
         self.read(|conn| {
             conn.query_row(
                 "SELECT id, workflow_name, source_hash, class_name, created_on FROM versions
                  WHERE workflow_name = ?1 ORDER BY created_on DESC, rowid DESC LIMIT 1",
-                [workflow],
+                [workflow.as_str()],
                 Version::from_row,
             )
             .optional()
@@ -437,13 +437,13 @@ impl Store {
         })
     }
 
-    pub fn versions(&self, workflow: &str) -> Result<Vec<Version>> {
+    pub fn versions(&self, workflow: &WorkflowName) -> Result<Vec<Version>> {
         self.read(|conn| {
             let mut stmt = conn.prepare_cached(
                 "SELECT id, workflow_name, source_hash, class_name, created_on FROM versions
                  WHERE workflow_name = ?1 ORDER BY created_on DESC, rowid DESC",
             )?;
-            let rows = stmt.query_map([workflow], Version::from_row)?;
+            let rows = stmt.query_map([workflow.as_str()], Version::from_row)?;
             rows.collect::<rusqlite::Result<_>>().map_err(Into::into)
         })
     }
@@ -484,13 +484,13 @@ impl Store {
         })
     }
 
-    pub fn instance(&self, workflow: &str, id: &str) -> Result<Option<Instance>> {
+    pub fn instance(&self, key: &InstanceKey) -> Result<Option<Instance>> {
         self.read(|conn| {
             let mut stmt = conn.prepare_cached(&format!(
                 "SELECT {} FROM instances WHERE workflow_name = ?1 AND id = ?2",
                 Instance::COLUMNS
             ))?;
-            stmt.query_row([workflow, id], Instance::from_row).optional().map_err(Into::into)
+            stmt.query_row([key.workflow.as_str(), key.id.as_str()], Instance::from_row).optional().map_err(Into::into)
         })
     }
 
@@ -550,7 +550,11 @@ impl Store {
         self.instances_with_status(None, statuses)
     }
 
-    fn instances_with_status(&self, workflow: Option<&str>, statuses: &[InstanceStatus]) -> Result<Vec<InstanceKey>> {
+    fn instances_with_status(
+        &self,
+        workflow: Option<&WorkflowName>,
+        statuses: &[InstanceStatus],
+    ) -> Result<Vec<InstanceKey>> {
         let statuses: Vec<String> = statuses.iter().map(|s| s.as_str().to_owned()).collect();
         self.read(|conn| {
             let mut stmt = conn.prepare_cached(
@@ -558,18 +562,19 @@ impl Store {
                  WHERE (?1 IS NULL OR workflow_name = ?1) AND status IN (SELECT value FROM json_each(?2))
                  ORDER BY created_on, rowid",
             )?;
-            let rows = stmt.query_map(params![workflow, json_list(&statuses)], |row| {
+            let rows = stmt.query_map(params![workflow.map(WorkflowName::as_str), json_list(&statuses)], |row| {
                 Ok(InstanceKey::stored(row.get(0)?, row.get(1)?))
             })?;
             rows.collect::<rusqlite::Result<_>>().map_err(Into::into)
         })
     }
 
-    pub fn count_by_status(&self, workflow: &str) -> Result<Vec<(InstanceStatus, u64)>> {
+    pub fn count_by_status(&self, workflow: &WorkflowName) -> Result<Vec<(InstanceStatus, u64)>> {
         self.read(|conn| {
             let mut stmt =
                 conn.prepare_cached("SELECT status, COUNT(*) FROM instances WHERE workflow_name = ?1 GROUP BY status")?;
-            let rows = stmt.query_map([workflow], |row| Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?)))?;
+            let rows =
+                stmt.query_map([workflow.as_str()], |row| Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?)))?;
             let mut counts = Vec::new();
             for row in rows {
                 let (status, count) = row?;
@@ -581,51 +586,52 @@ impl Store {
         })
     }
 
-    pub fn set_status(&self, workflow: &str, id: &str, status: InstanceStatus, now: i64) -> Result<()> {
-        self.apply(workflow, id, vec![Write::SetStatus(status)], now)
+    pub fn set_status(&self, key: &InstanceKey, status: InstanceStatus, now: i64) -> Result<()> {
+        self.apply(key, vec![Write::SetStatus(status)], now)
     }
 
     /// Deletes an instance and everything stored about it, in one commit. Returns whether it
     /// existed.
-    pub fn delete_instance(&self, workflow: &str, id: &str) -> Result<bool> {
-        let (workflow, id) = (workflow.to_owned(), id.to_owned());
+    pub fn delete_instance(&self, key: &InstanceKey) -> Result<bool> {
+        let key = key.clone();
         self.commit(SMALL_WRITE, move |tx| {
+            let (workflow, id) = (key.workflow.as_str(), key.id.as_str());
             for table in ["steps", "attempts", "events", "timers", "journal"] {
                 tx.execute(
                     &format!("DELETE FROM {table} WHERE workflow_name = ?1 AND instance_id = ?2"),
-                    [&workflow, &id],
+                    [workflow, id],
                 )?;
             }
-            let deleted = tx.execute("DELETE FROM instances WHERE workflow_name = ?1 AND id = ?2", [&workflow, &id])?;
+            let deleted = tx.execute("DELETE FROM instances WHERE workflow_name = ?1 AND id = ?2", [workflow, id])?;
             Ok(deleted > 0)
         })
     }
 
     /// Ids of a workflow's instances in one of `statuses`, oldest first.
-    pub fn instance_ids_in(&self, workflow: &str, statuses: &[InstanceStatus]) -> Result<Vec<InstanceId>> {
+    pub fn instance_ids_in(&self, workflow: &WorkflowName, statuses: &[InstanceStatus]) -> Result<Vec<InstanceId>> {
         Ok(self.instances_with_status(Some(workflow), statuses)?.into_iter().map(|key| key.id).collect())
     }
 
     // ---- steps and attempts ----
 
-    pub fn steps(&self, workflow: &str, id: &str) -> Result<Vec<Step>> {
+    pub fn steps(&self, key: &InstanceKey) -> Result<Vec<Step>> {
         self.read(|conn| {
             let mut stmt = conn.prepare_cached(&format!(
                 "SELECT {} FROM steps WHERE workflow_name = ?1 AND instance_id = ?2 ORDER BY seq",
                 Step::COLUMNS
             ))?;
-            let rows = stmt.query_map([workflow, id], Step::from_row)?;
+            let rows = stmt.query_map([key.workflow.as_str(), key.id.as_str()], Step::from_row)?;
             rows.collect::<rusqlite::Result<_>>().map_err(Into::into)
         })
     }
 
-    pub fn attempts(&self, workflow: &str, id: &str) -> Result<Vec<Attempt>> {
+    pub fn attempts(&self, key: &InstanceKey) -> Result<Vec<Attempt>> {
         self.read(|conn| {
             let mut stmt = conn.prepare_cached(
                 "SELECT kind, name, count, attempt, started_on, ended_on, success, error_name, error_message
                  FROM attempts WHERE workflow_name = ?1 AND instance_id = ?2 ORDER BY kind, name, count, attempt",
             )?;
-            let rows = stmt.query_map([workflow, id], Attempt::from_row)?;
+            let rows = stmt.query_map([key.workflow.as_str(), key.id.as_str()], Attempt::from_row)?;
             rows.collect::<rusqlite::Result<_>>().map_err(Into::into)
         })
     }
@@ -635,15 +641,14 @@ impl Store {
     /// the calling thread until then; [`Store::save_step_async`] does not.
     pub fn save_step(
         &self,
-        workflow: &str,
-        id: &str,
+        key: &InstanceKey,
         step: &Step,
         attempt: Option<&Attempt>,
         timer: TimerChange,
     ) -> Result<()> {
         let save = Write::SaveStep { step: step.clone(), attempt: attempt.cloned(), timer };
         // A step row carries its own times: the commit's time is not used.
-        self.apply(workflow, id, vec![save], 0)
+        self.apply(key, vec![save], 0)
     }
 
     /// [`Store::save_step`] as a future, for a caller that must not block its thread: the write
@@ -652,41 +657,32 @@ impl Store {
     /// any executor; dropping it stops the waiting, not the write.
     pub fn save_step_async(
         &self,
-        workflow: &str,
-        id: &str,
+        key: &InstanceKey,
         step: &Step,
         attempt: Option<&Attempt>,
         timer: TimerChange,
     ) -> impl Future<Output = Result<()>> + Send + 'static {
         let save = Write::SaveStep { step: step.clone(), attempt: attempt.cloned(), timer };
-        self.apply_async(workflow, id, vec![save], 0)
+        self.apply_async(key, vec![save], 0)
     }
 
     // ---- events ----
 
     /// Buffers an event for the instance; returns it as stored.
-    pub fn insert_event(
-        &self,
-        workflow: &str,
-        id: &str,
-        event_type: &str,
-        payload: &str,
-        now: i64,
-    ) -> Result<SentEvent> {
-        let (workflow, id, event_type, payload) =
-            (workflow.to_owned(), id.to_owned(), event_type.to_owned(), payload.to_owned());
+    pub fn insert_event(&self, key: &InstanceKey, event_type: &str, payload: &str, now: i64) -> Result<SentEvent> {
+        let (key, event_type, payload) = (key.clone(), event_type.to_owned(), payload.to_owned());
         self.commit(SMALL_WRITE + payload.len(), move |tx| {
             tx.execute(
                 "INSERT INTO events (workflow_name, instance_id, event_type, payload, received_on)
                  VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![workflow, id, event_type, payload, now],
+                params![key.workflow.as_str(), key.id.as_str(), event_type, payload, now],
             )?;
             Ok(SentEvent { seq: tx.last_insert_rowid(), event_type, payload, received_on: now })
         })
     }
 
     /// Whether an event is buffered for one of the waits this instance is suspended on.
-    pub fn has_deliverable_event(&self, workflow: &str, id: &str) -> Result<bool> {
+    pub fn has_deliverable_event(&self, key: &InstanceKey) -> Result<bool> {
         self.read(|conn| {
             let found = conn
                 .prepare_cached(
@@ -697,7 +693,7 @@ impl Store {
                        AND s.state = 'waiting'
                      LIMIT 1",
                 )?
-                .query_row([workflow, id], |_| Ok(()))
+                .query_row([key.workflow.as_str(), key.id.as_str()], |_| Ok(()))
                 .optional()?;
             Ok(found.is_some())
         })
@@ -707,7 +703,7 @@ impl Store {
 
     /// The earliest timer of a suspended (`waiting`) instance of one of `workflows`: one seek in
     /// `timers_armed` per workflow, however many instances sleep.
-    pub fn next_timer(&self, workflows: &[String]) -> Result<Option<i64>> {
+    pub fn next_timer(&self, workflows: &[WorkflowName]) -> Result<Option<i64>> {
         self.read(|conn| {
             let mut stmt = conn.prepare_cached(NEXT_TIMER)?;
             stmt.query_row([json_list(workflows)], |row| row.get(0)).map_err(Into::into)
@@ -716,7 +712,7 @@ impl Store {
 
     /// Suspended instances of `workflows` with a timer due at or before `now`; only due rows of
     /// `timers_armed` are read.
-    pub fn due_instances(&self, now: i64, workflows: &[String]) -> Result<Vec<InstanceKey>> {
+    pub fn due_instances(&self, now: i64, workflows: &[WorkflowName]) -> Result<Vec<InstanceKey>> {
         self.read(|conn| {
             let mut stmt = conn.prepare_cached(DUE_INSTANCES)?;
             let rows = stmt.query_map(params![now, json_list(workflows)], |row| {
@@ -727,11 +723,11 @@ impl Store {
     }
 
     /// Whether any timer of this instance is due.
-    pub fn has_due_timer(&self, workflow: &str, id: &str, now: i64) -> Result<bool> {
+    pub fn has_due_timer(&self, key: &InstanceKey, now: i64) -> Result<bool> {
         self.read(|conn| {
             let found = conn
                 .prepare_cached("SELECT 1 FROM timers WHERE workflow_name = ?1 AND instance_id = ?2 AND due_at <= ?3")?
-                .query_row(params![workflow, id, now], |_| Ok(()))
+                .query_row(params![key.workflow.as_str(), key.id.as_str(), now], |_| Ok(()))
                 .optional()?;
             Ok(found.is_some())
         })
@@ -862,8 +858,9 @@ const DUE_INSTANCES: &str = "SELECT DISTINCT t.workflow_name, t.instance_id
 
 /// A list of names as a JSON array, for `IN (SELECT value FROM json_each(?))`, which keeps a
 /// statement with a variable number of names cacheable.
-fn json_list(names: &[String]) -> String {
-    serde_json::to_string(names).unwrap_or_else(|_| "[]".to_owned())
+fn json_list(names: &[impl AsRef<str>]) -> String {
+    let names: Vec<&str> = names.iter().map(AsRef::as_ref).collect();
+    serde_json::to_string(&names).unwrap_or_else(|_| "[]".to_owned())
 }
 
 /// What saving a step does to its timer.
@@ -894,6 +891,15 @@ mod tests {
         Instance::queued("wf".into(), id.into(), "v1".into(), "{}".into(), created_on)
     }
 
+    /// The key of the instance `id` of the workflow `wf`, where [`instance`] puts its rows.
+    fn instance_key(id: &str) -> InstanceKey {
+        InstanceKey::stored("wf".into(), id.into())
+    }
+
+    fn workflow_name(name: &str) -> WorkflowName {
+        WorkflowName::parse(name).unwrap()
+    }
+
     #[test]
     fn reopening_a_database_keeps_its_rows_and_schema() {
         let dir = std::env::temp_dir().join(format!("stepflare-store-{}", std::process::id()));
@@ -902,7 +908,7 @@ mod tests {
             store.insert_instance(&instance("a", 1), &[]).unwrap();
         }
         let store = Store::open_in_dir(&dir).unwrap();
-        assert_eq!(store.instance("wf", "a").unwrap().unwrap().status, InstanceStatus::Queued);
+        assert_eq!(store.instance(&instance_key("a")).unwrap().unwrap().status, InstanceStatus::Queued);
         std::fs::remove_dir_all(&dir).ok();
     }
 
@@ -931,14 +937,14 @@ mod tests {
     fn timers_count_only_for_the_workflows_asked_about() {
         let store = Store::open_in_memory().unwrap();
         store.insert_instance(&instance("a", 1), &[]).unwrap();
-        store.set_status("wf", "a", InstanceStatus::Waiting, 2).unwrap();
+        store.set_status(&instance_key("a"), InstanceStatus::Waiting, 2).unwrap();
         let key = StepKey { kind: StepKind::Sleep, name: "nap".into(), count: 1 };
         let step = Step { wake_at: Some(50), ..Step::started(key, 0, 1) };
-        store.save_step("wf", "a", &step, None, TimerChange::Set(50)).unwrap();
-        let runnable = ["wf".to_owned()];
+        store.save_step(&instance_key("a"), &step, None, TimerChange::Set(50)).unwrap();
+        let runnable = [workflow_name("wf")];
         assert_eq!(store.next_timer(&runnable).unwrap(), Some(50));
         assert_eq!(store.due_instances(60, &runnable).unwrap(), [InstanceKey::stored("wf".into(), "a".into())]);
-        assert_eq!(store.next_timer(&["other".to_owned()]).unwrap(), None);
+        assert_eq!(store.next_timer(&[workflow_name("other")]).unwrap(), None);
         assert!(store.due_instances(60, &[]).unwrap().is_empty());
     }
 
@@ -950,30 +956,30 @@ mod tests {
     #[test]
     fn a_timer_counts_only_while_its_instance_waits() {
         let store = Store::open_in_memory().unwrap();
-        let runnable = ["wf".to_owned()];
+        let runnable = [workflow_name("wf")];
         store.insert_instance(&instance("a", 1), &[]).unwrap();
-        store.apply("wf", "a", vec![Write::MarkRunning { version_id: "v1".into() }], 2).unwrap();
-        store.save_step("wf", "a", &sleep_step("nap", 50), None, TimerChange::Set(50)).unwrap();
+        store.apply(&instance_key("a"), vec![Write::MarkRunning { version_id: "v1".into() }], 2).unwrap();
+        store.save_step(&instance_key("a"), &sleep_step("nap", 50), None, TimerChange::Set(50)).unwrap();
         assert_eq!(store.next_timer(&runnable).unwrap(), None, "set while running");
-        store.set_status("wf", "a", InstanceStatus::Waiting, 3).unwrap();
+        store.set_status(&instance_key("a"), InstanceStatus::Waiting, 3).unwrap();
         assert_eq!(store.next_timer(&runnable).unwrap(), Some(50), "armed by the suspension");
-        store.set_status("wf", "a", InstanceStatus::Paused, 4).unwrap();
+        store.set_status(&instance_key("a"), InstanceStatus::Paused, 4).unwrap();
         assert_eq!(store.next_timer(&runnable).unwrap(), None, "a paused instance does not wake");
-        store.set_status("wf", "a", InstanceStatus::Waiting, 5).unwrap();
-        store.save_step("wf", "a", &sleep_step("later", 70), None, TimerChange::Set(70)).unwrap();
+        store.set_status(&instance_key("a"), InstanceStatus::Waiting, 5).unwrap();
+        store.save_step(&instance_key("a"), &sleep_step("later", 70), None, TimerChange::Set(70)).unwrap();
         assert_eq!(
             store.due_instances(80, &runnable).unwrap(),
             [InstanceKey::stored("wf".into(), "a".into())],
             "once each"
         );
-        store.apply("wf", "a", vec![Write::MarkRunning { version_id: "v1".into() }], 6).unwrap();
+        store.apply(&instance_key("a"), vec![Write::MarkRunning { version_id: "v1".into() }], 6).unwrap();
         assert!(store.due_instances(80, &runnable).unwrap().is_empty(), "a running instance is not woken");
-        assert!(store.has_due_timer("wf", "a", 80).unwrap(), "the run still sees its own timers");
-        store.save_step("wf", "a", &sleep_step("nap", 50), None, TimerChange::Clear).unwrap();
-        store.set_status("wf", "a", InstanceStatus::Waiting, 7).unwrap();
+        assert!(store.has_due_timer(&instance_key("a"), 80).unwrap(), "the run still sees its own timers");
+        store.save_step(&instance_key("a"), &sleep_step("nap", 50), None, TimerChange::Clear).unwrap();
+        store.set_status(&instance_key("a"), InstanceStatus::Waiting, 7).unwrap();
         assert_eq!(store.next_timer(&runnable).unwrap(), Some(70));
         let end = Write::Finish { status: InstanceStatus::Complete, output: None, error: None, terminated_by: None };
-        store.apply("wf", "a", vec![end], 8).unwrap();
+        store.apply(&instance_key("a"), vec![end], 8).unwrap();
         assert_eq!(store.next_timer(&runnable).unwrap(), None);
     }
 
@@ -983,10 +989,11 @@ mod tests {
         for (workflow, id, due) in [("wf", "a", 300), ("wf", "b", 200), ("other", "c", 100), ("gone", "d", 50)] {
             let row = Instance::queued(workflow.into(), id.into(), "v1".into(), "{}".into(), 1);
             store.insert_instance(&row, &[]).unwrap();
-            store.set_status(workflow, id, InstanceStatus::Waiting, 2).unwrap();
-            store.save_step(workflow, id, &sleep_step("nap", due), None, TimerChange::Set(due)).unwrap();
+            let key = InstanceKey::stored(workflow.into(), id.into());
+            store.set_status(&key, InstanceStatus::Waiting, 2).unwrap();
+            store.save_step(&key, &sleep_step("nap", due), None, TimerChange::Set(due)).unwrap();
         }
-        let runnable = ["wf".to_owned(), "other".to_owned()];
+        let runnable = [workflow_name("wf"), workflow_name("other")];
         assert_eq!(store.next_timer(&runnable).unwrap(), Some(100));
         let mut due = store.due_instances(250, &runnable).unwrap();
         due.sort();
@@ -1014,11 +1021,13 @@ mod tests {
         for n in 0..200 {
             let id = format!("i{n}");
             store.insert_instance(&instance(&id, n), &[]).unwrap();
-            store.set_status("wf", &id, InstanceStatus::Waiting, n).unwrap();
-            store.save_step("wf", &id, &sleep_step("nap", 1_000 + n), None, TimerChange::Set(1_000 + n)).unwrap();
+            store.set_status(&instance_key(&id), InstanceStatus::Waiting, n).unwrap();
+            store
+                .save_step(&instance_key(&id), &sleep_step("nap", 1_000 + n), None, TimerChange::Set(1_000 + n))
+                .unwrap();
         }
         store.write_blocking(|tx| Ok(tx.execute_batch("ANALYZE")?)).unwrap();
-        let runnable = json_list(&["wf".to_owned(), "other".to_owned()]);
+        let runnable = json_list(&[workflow_name("wf"), workflow_name("other")]);
         let plans = [
             (NEXT_TIMER, query_plan(&store, NEXT_TIMER, params![runnable])),
             (DUE_INSTANCES, query_plan(&store, DUE_INSTANCES, params![1_100, runnable])),
@@ -1055,10 +1064,10 @@ mod tests {
         let store = Store::open_in_dir(dir.path()).unwrap();
         let version: i64 = store.read(|conn| Ok(conn.query_row("PRAGMA user_version", [], |row| row.get(0))?)).unwrap();
         assert_eq!(version, 6, "upgraded to the latest schema");
-        let runnable = ["wf".to_owned()];
+        let runnable = [workflow_name("wf")];
         assert_eq!(store.next_timer(&runnable).unwrap(), Some(500), "only the waiting instance's timer counts");
         assert_eq!(store.due_instances(1_000, &runnable).unwrap(), [InstanceKey::stored("wf".into(), "asleep".into())]);
-        store.set_status("wf", "busy", InstanceStatus::Waiting, 2).unwrap();
+        store.set_status(&instance_key("busy"), InstanceStatus::Waiting, 2).unwrap();
         assert_eq!(store.next_timer(&runnable).unwrap(), Some(100), "the triggers work on an upgraded file");
     }
 
@@ -1073,7 +1082,7 @@ mod tests {
         assert!(std::fs::metadata(&wal).unwrap().len() > 0);
         store.close().unwrap();
         assert_eq!(std::fs::metadata(&wal).map_or(0, |meta| meta.len()), 0);
-        assert_eq!(store.instance("wf", "i49").unwrap().unwrap().id, "i49", "the store stays usable");
+        assert_eq!(store.instance(&instance_key("i49")).unwrap().unwrap().id, "i49", "the store stays usable");
     }
 
     #[test]
@@ -1144,15 +1153,15 @@ mod tests {
     fn a_consumed_event_is_no_longer_buffered_or_deliverable() {
         let store = Store::open_in_memory().unwrap();
         store.insert_instance(&instance("a", 1), &[]).unwrap();
-        let first = store.insert_event("wf", "a", "go", "{\"n\":1}", 5).unwrap();
-        let second = store.insert_event("wf", "a", "go", "{\"n\":2}", 6).unwrap();
+        let first = store.insert_event(&instance_key("a"), "go", "{\"n\":1}", 5).unwrap();
+        let second = store.insert_event(&instance_key("a"), "go", "{\"n\":2}", 6).unwrap();
         assert!(first.seq < second.seq);
         let key = StepKey { kind: StepKind::WaitForEvent, name: "w".into(), count: 1 };
         let step = Step { wake_at: Some(100), event_type: Some("go".into()), ..Step::started(key.clone(), 0, 1) };
-        store.save_step("wf", "a", &step, None, TimerChange::Set(100)).unwrap();
-        assert!(store.has_deliverable_event("wf", "a").unwrap());
-        store.apply("wf", "a", vec![Write::ConsumeEvent { seq: first.seq, by: key }], 10).unwrap();
-        assert_eq!(store.buffered_events("wf", "a").unwrap(), [second], "first in, first out");
+        store.save_step(&instance_key("a"), &step, None, TimerChange::Set(100)).unwrap();
+        assert!(store.has_deliverable_event(&instance_key("a")).unwrap());
+        store.apply(&instance_key("a"), vec![Write::ConsumeEvent { seq: first.seq, by: key }], 10).unwrap();
+        assert_eq!(store.buffered_events(&instance_key("a")).unwrap(), [second], "first in, first out");
     }
 
     #[test]
@@ -1170,12 +1179,12 @@ mod tests {
             .unwrap();
         }
         let store = Store::open_in_dir(dir.path()).unwrap();
-        let ids: Vec<u64> = store.journal("wf", "a", 1).unwrap().iter().map(|e| e.event_id).collect();
+        let ids: Vec<u64> = store.journal(&instance_key("a"), 1).unwrap().iter().map(|e| e.event_id).collect();
         assert_eq!(ids, [2, 3]);
-        store.apply("wf", "a", vec![Write::SetStatus(InstanceStatus::Running)], 4).unwrap();
+        store.apply(&instance_key("a"), vec![Write::SetStatus(InstanceStatus::Running)], 4).unwrap();
         let running = crate::model::JournalEntry { timestamp: 4, event: crate::model::InstanceEvent::WorkflowRunning };
-        store.apply("wf", "a", vec![Write::Journal(vec![running])], 4).unwrap();
-        let ids: Vec<u64> = store.journal("wf", "a", 0).unwrap().iter().map(|e| e.event_id).collect();
+        store.apply(&instance_key("a"), vec![Write::Journal(vec![running])], 4).unwrap();
+        let ids: Vec<u64> = store.journal(&instance_key("a"), 0).unwrap().iter().map(|e| e.event_id).collect();
         assert_eq!(ids, [1, 2, 3, 4], "numbering goes on from the upgraded rows");
     }
 
@@ -1222,14 +1231,14 @@ mod tests {
         store.insert_instance(&instance("b", 1), &queued).unwrap();
         let running = JournalEntry { timestamp: 2, event: InstanceEvent::WorkflowRunning };
         let waiting = JournalEntry { timestamp: 3, event: InstanceEvent::WorkflowWaiting };
-        store.apply("wf", "a", vec![Write::Journal(vec![running, waiting])], 3).unwrap();
-        let ids: Vec<u64> = store.journal("wf", "a", 0).unwrap().iter().map(|e| e.event_id).collect();
+        store.apply(&instance_key("a"), vec![Write::Journal(vec![running, waiting])], 3).unwrap();
+        let ids: Vec<u64> = store.journal(&instance_key("a"), 0).unwrap().iter().map(|e| e.event_id).collect();
         assert_eq!(ids, [1, 2, 3]);
-        let after: Vec<u64> = store.journal("wf", "a", 2).unwrap().iter().map(|e| e.event_id).collect();
+        let after: Vec<u64> = store.journal(&instance_key("a"), 2).unwrap().iter().map(|e| e.event_id).collect();
         assert_eq!(after, [3], "from the middle of a commit's row");
-        assert_eq!(store.journal("wf", "b", 0).unwrap().len(), 1, "each instance counts from 1");
-        assert!(store.delete_instance("wf", "a").unwrap());
-        assert!(store.journal("wf", "a", 0).unwrap().is_empty(), "deleted with its instance");
+        assert_eq!(store.journal(&instance_key("b"), 0).unwrap().len(), 1, "each instance counts from 1");
+        assert!(store.delete_instance(&instance_key("a")).unwrap());
+        assert!(store.journal(&instance_key("a"), 0).unwrap().is_empty(), "deleted with its instance");
     }
 
     #[test]
@@ -1253,13 +1262,16 @@ mod tests {
                 let (store, stop) = (store.clone(), stop.clone());
                 std::thread::spawn(move || {
                     while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                        store.count_by_status("wf").unwrap();
+                        store.count_by_status(&workflow_name("wf")).unwrap();
                     }
                 })
             })
             .collect();
         for n in returned {
-            assert!(store.instance("wf", &format!("i{n}")).unwrap().is_some(), "i{n} was written but not seen");
+            assert!(
+                store.instance(&instance_key(&format!("i{n}"))).unwrap().is_some(),
+                "i{n} was written but not seen"
+            );
         }
         stop.store(true, std::sync::atomic::Ordering::Relaxed);
         writer.join().unwrap();
@@ -1290,7 +1302,12 @@ mod tests {
                             let key = StepKey { kind: StepKind::Do, name: format!("s{n}"), count: 1 };
                             let step = Step { state: StepState::Succeeded, ..Step::started(key, n, 1) };
                             // Spawned: the future is Send and borrows nothing.
-                            tokio::spawn(store.save_step_async("wf", "a", &step, Some(&attempt), TimerChange::Keep))
+                            tokio::spawn(store.save_step_async(
+                                &instance_key("a"),
+                                &step,
+                                Some(&attempt),
+                                TimerChange::Keep,
+                            ))
                         })
                         .collect();
                     for save in saves {
@@ -1303,8 +1320,8 @@ mod tests {
             })
             .unwrap();
         assert_eq!(stored, 100);
-        assert_eq!(store.steps("wf", "a").unwrap().len(), 100);
-        assert_eq!(store.attempts("wf", "a").unwrap().len(), 1);
+        assert_eq!(store.steps(&instance_key("a")).unwrap().len(), 100);
+        assert_eq!(store.attempts(&instance_key("a")).unwrap().len(), 1);
     }
 
     #[test]
@@ -1318,7 +1335,7 @@ mod tests {
             let row = Instance::queued("wf".into(), format!("i{n}"), "v1".into(), params.clone(), n);
             store.insert_instance(&row, &[]).unwrap();
         }
-        store.set_status("wf", "i999", InstanceStatus::Running, 2).unwrap();
+        store.set_status(&instance_key("i999"), InstanceStatus::Running, 2).unwrap();
         // More readers at once than the pool has connections: none can be opened any more, so
         // they take turns on the ones opened before the folder went.
         std::thread::scope(|scope| {
@@ -1326,11 +1343,11 @@ mod tests {
                 scope.spawn(|| {
                     let filter = InstanceFilter { workflow: "wf".into(), ..Default::default() };
                     assert_eq!(store.count_instances(&filter).unwrap(), 1_000);
-                    assert_eq!(store.instance("wf", "i999").unwrap().unwrap().status, InstanceStatus::Running);
+                    assert_eq!(store.instance(&instance_key("i999")).unwrap().unwrap().status, InstanceStatus::Running);
                 });
             }
         });
         store.close().unwrap();
-        assert_eq!(store.instance("wf", "i0").unwrap().unwrap().params, params, "the store stays usable");
+        assert_eq!(store.instance(&instance_key("i0")).unwrap().unwrap().params, params, "the store stays usable");
     }
 }

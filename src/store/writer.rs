@@ -418,7 +418,7 @@ mod tests {
     }
 
     fn exists(store: &Store, id: &str) -> bool {
-        store.instance("wf", id).unwrap().is_some()
+        store.instance(&crate::ids::InstanceKey::stored("wf".into(), id.into())).unwrap().is_some()
     }
 
     /// Holds the writer thread inside a job until the returned sender is dropped: what is

@@ -7,7 +7,7 @@ use std::future::Future;
 use rusqlite::{OptionalExtension, Transaction, params};
 
 use super::{Result, Store, TimerChange, step_token};
-use crate::ids::StepKey;
+use crate::ids::{InstanceKey, StepKey};
 use crate::model::{Attempt, ErrorInfo, InstanceStatus, JournalEntry, NumberedEvent, SentEvent, Step};
 
 /// One change to an instance's rows. A decision's writes are applied in order, in one commit.
@@ -245,11 +245,11 @@ pub(super) fn append_journal(tx: &Transaction<'_>, workflow: &str, id: &str, ent
 impl Store {
     /// Carries out one decision's writes for an instance, in one commit, blocking the calling
     /// thread until it is committed.
-    pub fn apply(&self, workflow: &str, id: &str, writes: Vec<Write>, now: i64) -> Result<()> {
+    pub fn apply(&self, key: &InstanceKey, writes: Vec<Write>, now: i64) -> Result<()> {
         if writes.is_empty() {
             return Ok(());
         }
-        let (bytes, job) = apply_job(workflow, id, writes, now);
+        let (bytes, job) = apply_job(key, writes, now);
         self.commit(bytes, job)
     }
 
@@ -258,20 +258,21 @@ impl Store {
     /// ready once they are committed, in a transaction they may share with other instances'.
     pub fn apply_async(
         &self,
-        workflow: &str,
-        id: &str,
+        key: &InstanceKey,
         writes: Vec<Write>,
         now: i64,
     ) -> impl Future<Output = Result<()>> + Send + 'static {
-        let (bytes, job) = apply_job(workflow, id, writes, now);
+        let (bytes, job) = apply_job(key, writes, now);
         self.write_sized(bytes, job)
     }
 
     /// The instance's journal after event `after` (from the start with 0), in order.
-    pub fn journal(&self, workflow: &str, id: &str, after: u64) -> Result<Vec<NumberedEvent>> {
+    pub fn journal(&self, key: &InstanceKey, after: u64) -> Result<Vec<NumberedEvent>> {
         let rows: Vec<(i64, String)> = self.read(|conn| {
             let mut stmt = conn.prepare_cached(JOURNAL_AFTER)?;
-            let rows = stmt.query_map(params![workflow, id, after as i64], |row| Ok((row.get(0)?, row.get(1)?)))?;
+            let rows = stmt.query_map(params![key.workflow.as_str(), key.id.as_str(), after as i64], |row| {
+                Ok((row.get(0)?, row.get(1)?))
+            })?;
             rows.collect::<rusqlite::Result<_>>().map_err(Into::into)
         })?;
         let mut events = Vec::new();
@@ -289,13 +290,13 @@ impl Store {
     }
 
     /// The events sent to the instance that no wait has consumed yet, oldest first.
-    pub fn buffered_events(&self, workflow: &str, id: &str) -> Result<Vec<SentEvent>> {
+    pub fn buffered_events(&self, key: &InstanceKey) -> Result<Vec<SentEvent>> {
         self.read(|conn| {
             let mut stmt = conn.prepare_cached(
                 "SELECT seq, event_type, payload, received_on FROM events
                  WHERE workflow_name = ?1 AND instance_id = ?2 AND consumed_by IS NULL ORDER BY seq",
             )?;
-            let rows = stmt.query_map([workflow, id], SentEvent::from_row)?;
+            let rows = stmt.query_map([key.workflow.as_str(), key.id.as_str()], SentEvent::from_row)?;
             rows.collect::<rusqlite::Result<_>>().map_err(Into::into)
         })
     }
@@ -303,12 +304,11 @@ impl Store {
 
 /// The writer's job for one decision's writes, and about how many bytes it writes.
 fn apply_job(
-    workflow: &str,
-    id: &str,
+    key: &InstanceKey,
     writes: Vec<Write>,
     now: i64,
 ) -> (usize, impl FnOnce(&Transaction<'_>) -> Result<()> + Send + 'static) {
     let bytes = writes.iter().map(Write::size).sum::<usize>();
-    let (workflow, id) = (workflow.to_owned(), id.to_owned());
-    (bytes, move |tx: &Transaction<'_>| apply(tx, &workflow, &id, &writes, now))
+    let key = key.clone();
+    (bytes, move |tx: &Transaction<'_>| apply(tx, key.workflow.as_str(), key.id.as_str(), &writes, now))
 }
