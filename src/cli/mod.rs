@@ -33,6 +33,17 @@ pub enum Command {
     Workflows(WorkflowsArgs),
 }
 
+/// The runtime the commands run on. Its blocking threads are the ones that call the store
+/// ([`crate::store::Store::on_blocking_thread`]), so there are no more of them than
+/// [`crate::store::BLOCKING_CALLERS`]: with tokio's default of 512, a burst of 100 instances
+/// started about twenty more threads that could only wait for a connection or the writer.
+pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .max_blocking_threads(crate::store::BLOCKING_CALLERS)
+        .build()
+}
+
 /// Runs the parsed command line.
 pub async fn run(cli: Cli) -> Result<(), CliError> {
     match cli.command {

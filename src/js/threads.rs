@@ -14,6 +14,11 @@ use tokio::task::AbortHandle;
 
 use super::watchdog::Watchdog;
 
+/// The blocking threads of the JS runtime: what the code's bindings ask of the engine
+/// (`env.W.create`, …) calls the store on them, as many at once as the engine's own runtime
+/// allows (`store::BLOCKING_CALLERS`), rather than tokio's default of 512.
+const BLOCKING_THREADS: usize = 8;
+
 /// The JS threads: as many as the machine has cores, and at least two.
 fn js_runtime() -> &'static Runtime {
     static RUNTIME: OnceLock<Runtime> = OnceLock::new();
@@ -22,6 +27,7 @@ fn js_runtime() -> &'static Runtime {
         tokio::runtime::Builder::new_multi_thread()
             .worker_threads(threads)
             .thread_name("stepflare-js")
+            .max_blocking_threads(BLOCKING_THREADS)
             .enable_all()
             .build()
             // Without threads for user code nothing can run; this is as fatal as a failed start.

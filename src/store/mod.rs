@@ -241,6 +241,11 @@ fn wal_path(path: &Path) -> std::path::PathBuf {
     name.into()
 }
 
+/// How many threads need call the store at once: reads beyond the pool's connections wait for
+/// one, and writes wait for the one writer, so more callers only cost threads and memory. The
+/// size of the blocking pools of the runtimes that call [`Store::on_blocking_thread`].
+pub const BLOCKING_CALLERS: usize = 2 * readers::MAX_READERS;
+
 impl Store {
     /// Opens (creating if needed) `dir/state.sqlite`.
     pub fn open_in_dir(dir: &Path) -> Result<Self> {
