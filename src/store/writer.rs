@@ -298,12 +298,11 @@ fn serve(mut conn: Connection, requests: &mpsc::Receiver<Request>, counters: &Co
 }
 
 /// Runs `group` in one transaction, a savepoint per job, commits, then answers every caller.
-fn commit_group(conn: &mut Connection, mut group: Vec<Box<dyn Job>>, counters: &Counters) {
-    if group.len() == 1
-        && let Some(job) = group.pop()
-    {
-        return commit_alone(conn, job, counters);
-    }
+fn commit_group(conn: &mut Connection, group: Vec<Box<dyn Job>>, counters: &Counters) {
+    // A job alone in its group (callers writing one at a time) needs no savepoint of its own:
+    // if it fails, nothing is committed. That saves its SAVEPOINT, its RELEASE and the copy of
+    // every page it touches into the savepoint's journal.
+    let savepoints = group.len() > 1;
     // IMMEDIATE takes the write lock at BEGIN, where the busy timeout waits out a checkpoint
     // that holds it, rather than at a job's first write.
     let tx = match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
@@ -322,7 +321,7 @@ fn commit_group(conn: &mut Connection, mut group: Vec<Box<dyn Job>>, counters: &
     // disk, an IO error), or a job ended it. No job of the group can then be committed.
     let mut broken = None;
     for job in jobs.by_ref() {
-        if let Err(error) = run_cached(&tx, "SAVEPOINT job") {
+        if savepoints && let Err(error) = run_cached(&tx, "SAVEPOINT job") {
             let error = StoreError::from(error);
             job.refuse(same_error(&error));
             broken = Some(error);
@@ -330,10 +329,10 @@ fn commit_group(conn: &mut Connection, mut group: Vec<Box<dyn Job>>, counters: &
         }
         let done = job.run(&tx);
         counters.run.fetch_add(1, Ordering::Relaxed);
-        let closed = if done.succeeded() {
-            run_cached(&tx, "RELEASE job")
-        } else {
-            run_cached(&tx, "ROLLBACK TO job").and_then(|()| run_cached(&tx, "RELEASE job"))
+        let closed = match (savepoints, done.succeeded()) {
+            (false, _) => Ok(()),
+            (true, true) => run_cached(&tx, "RELEASE job"),
+            (true, false) => run_cached(&tx, "ROLLBACK TO job").and_then(|()| run_cached(&tx, "RELEASE job")),
         };
         ran.push(done);
         if let Err(error) = closed {
@@ -350,35 +349,21 @@ fn commit_group(conn: &mut Connection, mut group: Vec<Box<dyn Job>>, counters: &
             drop(tx);
             Err(error)
         }
-        None => tx.commit().map_err(StoreError::from),
+        // No job succeeded, so there is nothing to commit (and a lone job's writes were never
+        // undone by a savepoint): dropping the transaction undoes them; each job's own error is
+        // its answer.
+        None if !ran.iter().any(|done| done.succeeded()) => {
+            drop(tx);
+            Ok(false)
+        }
+        None => tx.commit().map(|()| true).map_err(StoreError::from),
     };
-    if outcome.is_ok() {
+    if outcome.as_ref().is_ok_and(|committed| *committed) {
         counters.commits.fetch_add(1, Ordering::Relaxed);
     }
     for done in ran {
         done.answer(outcome.as_ref().map(|_| ()));
     }
-}
-
-/// [`commit_group`] for a group of one job, the common case when callers write one at a time:
-/// the transaction is the job's savepoint, rolled back whole if the job fails.
-fn commit_alone(conn: &mut Connection, job: Box<dyn Job>, counters: &Counters) {
-    let tx = match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
-        Ok(tx) => tx,
-        Err(error) => return job.refuse(StoreError::from(error)),
-    };
-    let done = job.run(&tx);
-    counters.run.fetch_add(1, Ordering::Relaxed);
-    if !done.succeeded() {
-        // Dropping the transaction rolls it back; the job's own error is its answer.
-        drop(tx);
-        return done.answer(Ok(()));
-    }
-    let outcome = tx.commit().map_err(StoreError::from);
-    if outcome.is_ok() {
-        counters.commits.fetch_add(1, Ordering::Relaxed);
-    }
-    done.answer(outcome.as_ref().map(|_| ()));
 }
 
 /// Runs a statement without parameters, parsed once per connection: a group runs its savepoint
