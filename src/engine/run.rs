@@ -63,15 +63,10 @@ impl RunHost {
             let decision = state.decide(request, now);
             // Queued under the lock, so that the run's commits follow the order of its decisions
             // (and the journal numbers its events in that order).
-            let writes = decision.writes;
-            let commit = (!writes.is_empty()).then(|| self.inner.store.apply_async(&self.key, writes, now));
+            let commit = self.inner.store.apply_async(&self.key, decision.writes, now);
             (decision.then, commit)
         };
-        let committed = match commit {
-            Some(commit) => commit.await,
-            None => Ok(()),
-        };
-        let answer = match committed {
+        let answer = match commit.await {
             Ok(()) => self.state().after_commit(then),
             Err(error) => self.state().commit_failed("the step", error),
         };

@@ -130,9 +130,6 @@ impl Inner {
 
     /// Commits one decision's writes for the instance `key`, on the store's writer.
     pub(super) async fn commit(&self, key: &InstanceKey, writes: Vec<Write>) -> Result<(), EngineError> {
-        if writes.is_empty() {
-            return Ok(());
-        }
         let now = self.clock.now_ms();
         Ok(self.store.apply_async(key, writes, now).await?)
     }
