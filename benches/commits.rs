@@ -167,26 +167,27 @@ fn measure(store: &Store, saves: impl FnOnce()) -> Round {
 fn grouped(runtime: &tokio::runtime::Runtime, state: &Path) -> Round {
     let store = open(state);
     measure(&store, || {
-        runtime.block_on(async {
-            let writers: Vec<_> = (0..WRITERS)
-                .map(|writer| {
-                    let store = store.clone();
-                    tokio::spawn(async move {
-                        let key = instance_key(writer);
-                        for n in 0..SAVES_PER_WRITER {
-                            let (step, attempt) = save(n);
-                            store
-                                .save_step_async(&key, &step, Some(&attempt), TimerChange::Keep)
-                                .await
-                                .expect("save a step");
-                        }
-                    })
-                })
-                .collect();
-            for writer in writers {
-                writer.await.expect("a writer task");
+        on_writer_tasks(runtime, &store, |store, key| async move {
+            for n in 0..SAVES_PER_WRITER {
+                let (step, attempt) = save(n);
+                store.save_step_async(&key, &step, Some(&attempt), TimerChange::Keep).await.expect("save a step");
             }
         })
+    })
+}
+
+/// Runs `writer` for each of the [`WRITERS`] instances, as a task of its own on `runtime`, and
+/// waits for them all.
+fn on_writer_tasks<F, Task>(runtime: &tokio::runtime::Runtime, store: &Arc<Store>, writer: F)
+where
+    F: Fn(Arc<Store>, InstanceKey) -> Task,
+    Task: std::future::Future<Output = ()> + Send + 'static,
+{
+    runtime.block_on(async {
+        let tasks: Vec<_> = (0..WRITERS).map(|n| tokio::spawn(writer(store.clone(), instance_key(n)))).collect();
+        for task in tasks {
+            task.await.expect("a writer task");
+        }
     })
 }
 
@@ -206,23 +207,12 @@ fn one_commit_each(state: &Path) -> Round {
 fn blocking_on_the_runtime(runtime: &tokio::runtime::Runtime, state: &Path) -> Round {
     let store = open(state);
     measure(&store, || {
-        runtime.block_on(async {
-            let writers: Vec<_> = (0..WRITERS)
-                .map(|writer| {
-                    let store = store.clone();
-                    tokio::spawn(async move {
-                        let key = instance_key(writer);
-                        for n in 0..SAVES_PER_WRITER {
-                            let (step, attempt) = save(n);
-                            store.save_step(&key, &step, Some(&attempt), TimerChange::Keep).expect("save a step");
-                            // Lets the runtime's thread take another task, as a run does between steps.
-                            tokio::task::yield_now().await;
-                        }
-                    })
-                })
-                .collect();
-            for writer in writers {
-                writer.await.expect("a writer task");
+        on_writer_tasks(runtime, &store, |store, key| async move {
+            for n in 0..SAVES_PER_WRITER {
+                let (step, attempt) = save(n);
+                store.save_step(&key, &step, Some(&attempt), TimerChange::Keep).expect("save a step");
+                // Lets the runtime's thread take another task, as a run does between steps.
+                tokio::task::yield_now().await;
             }
         })
     })

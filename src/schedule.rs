@@ -35,8 +35,11 @@ const LONGEST_NAP: Duration = Duration::from_secs(60);
 /// when stepflare started (by the engine's clock), from which the expressions of the config it
 /// started with count, however long loading took.
 pub async fn run(engine: Engine, store: Arc<Store>, workers: Workers, started: i64) {
-    let cut_short = store.clone();
-    if let Err(error) = tokio::task::spawn_blocking(move || report_cut_short(&cut_short)).await {
+    let reported = store.on_blocking_thread(|store| {
+        report_cut_short(store);
+        Ok(())
+    });
+    if let Err(error) = reported.await {
         tracing::error!("cannot look for cut short firings: {error}");
     }
     let mut starting = Some(started);
