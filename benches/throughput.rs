@@ -6,7 +6,8 @@
 //! `cargo bench --bench throughput`. The baseline is `STEPFLARE_BASELINE` (a commit; by default
 //! the one before the engine's decider), built once into `target/bench-baseline`. Both sides
 //! are driven the same way: creates over REST, completion read from the listing's
-//! `total_count` of `complete` instances (one cheap query, whatever the number of instances).
+//! `total_count` of `complete` instances (one cheap query, whatever the number of instances),
+//! each process warmed by ten small instances first.
 
 // This benchmark's reference is an earlier build of stepflare, not wrangler.
 #[allow(dead_code)]
@@ -44,6 +45,9 @@ async fn run() {
             let state = scratch.join(format!("{side}-{round}"));
             let process = reference::start_stepflare_binary(binary, &fixture, &state);
             let url = format!("{}/steps/instances", process.workflows_url);
+            // Untimed: the first instance of a fresh process also compiles the module and grows
+            // the database file, which is start-up cost, not step throughput.
+            measure(&client, &url, &format!("r{round}warm"), 10, 10).await;
             for (index, (instances, steps)) in cases.iter().enumerate() {
                 let tag = format!("r{round}c{index}");
                 times[index][side].push(measure(&client, &url, &tag, *instances, *steps).await);
