@@ -105,6 +105,7 @@ pub async fn load(path: &Path, store: &Arc<Store>, now_ms: i64) -> Result<Projec
             script_name: script_name.clone(),
             code: code.clone(),
             steps_limit: workflow.limits.steps.unwrap_or(DEFAULT_STEPS_LIMIT),
+            concurrency_limit: workflow.concurrency_limit,
             version_id,
             workflow_id,
             env: env.clone(),

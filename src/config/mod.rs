@@ -118,6 +118,9 @@ pub struct WorkflowConfig {
     /// Set when the workflow class lives in another Worker.
     pub script_name: Option<String>,
     pub limits: WorkflowLimits,
+    /// `concurrency.limit`: at most this many instances of the workflow run at once; the rest
+    /// wait in `queued`.
+    pub concurrency_limit: Option<u32>,
     /// Cron expressions; a single string in the config becomes a one-element list.
     pub schedules: Vec<CronExpression>,
     /// Where this binding's object (or `[[workflows]]` header) starts.

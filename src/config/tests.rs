@@ -232,6 +232,28 @@ fn workflow_field_rules() {
 }
 
 #[test]
+fn concurrency_rules() {
+    let with_concurrency = |value: &str| jsonc_workflow(&format!("{FIELDS}, \"concurrency\": {value}"));
+    assert_error_cases(
+        with_concurrency,
+        &[
+            r#"5 | 4:68 | workflows[0].concurrency must be an object (got a number)"#,
+            r#"{ "limit": 1, "max": 5 } | 4:82 | unexpected field "max" in workflows[0].concurrency (only "limit" is allowed)"#,
+            r#"{ "limit": 0 } | 4:79 | workflows[0].concurrency.limit must be a positive integer (got 0)"#,
+            r#"{ "limit": 1.5 } | 4:79 | workflows[0].concurrency.limit must be a positive integer (got 1.5)"#,
+            r#"{ "limit": "2" } | 4:79 | workflows[0].concurrency.limit must be a positive integer (got a string)"#,
+            r#"{ "limit": 4294967296 } | 4:79 | workflows[0].concurrency.limit must be at most 4294967295 (got 4294967296)"#,
+        ],
+    );
+    let valid = |value: &str| with_concurrency(value).unwrap().workflows[0].concurrency_limit;
+    assert_eq!(valid("{}"), None);
+    assert_eq!(valid(r#"{ "limit": 2 }"#), Some(2));
+    assert_eq!(valid(r#"{ "limit": 10.0 }"#), Some(10));
+    let toml_text = "main = \"i.ts\"\n[[workflows]]\nbinding = \"B\"\nname = \"n\"\nclass_name = \"C\"\n[workflows.concurrency]\nlimit = 3\n";
+    assert_eq!(toml(toml_text).unwrap().workflows[0].concurrency_limit, Some(3));
+}
+
+#[test]
 fn limits_rules() {
     let with_limits = |limits: &str| jsonc_workflow(&format!("{FIELDS}, \"limits\": {limits}"));
     assert_error_cases(

@@ -12,7 +12,8 @@ use crate::cron::CronExpression;
 const PRODUCTION_MAX_STEPS: u64 = 25_000;
 const PRODUCTION_MAX_CPU_MS: u64 = 300_000;
 const WORKER_LIMIT_FIELDS: &[&str] = &["cpu_ms", "subrequests"];
-const WORKFLOW_FIELDS: &[&str] = &["binding", "name", "class_name", "script_name", "limits", "schedules"];
+const WORKFLOW_FIELDS: &[&str] =
+    &["binding", "name", "class_name", "script_name", "limits", "schedules", "concurrency"];
 const IDENTIFIER_RULE: &str = "a valid JavaScript identifier matching ^[A-Za-z_$][A-Za-z0-9_$]*$";
 
 pub(crate) fn validate(path: PathBuf, root: &RawValue) -> Result<ProjectConfig, ConfigError> {
@@ -188,7 +189,7 @@ impl Validator {
         let script_name = self.string(item, "script_name", &format!("{at}.script_name"))?;
 
         // The other script owns its workflow's limits and schedules.
-        for key in ["limits", "schedules"] {
+        for key in ["limits", "schedules", "concurrency"] {
             if let (Some(entry), Some(_)) = (item.entry(key), script_name) {
                 let message = format!("{at}.{key} cannot be set on a workflow bound from another script (script_name)");
                 return Err(self.error(entry.value.position, message));
@@ -202,12 +203,17 @@ impl Validator {
             Some(entry) => self.schedules(at, &entry.value)?,
             None => Vec::new(),
         };
+        let concurrency_limit = match item.entry("concurrency") {
+            Some(entry) => self.concurrency(at, &entry.value)?,
+            None => None,
+        };
         Ok(WorkflowConfig {
             name: name.to_string(),
             binding: binding.to_string(),
             class_name: class_name.to_string(),
             script_name: script_name.map(|(s, _)| s.to_string()),
             limits,
+            concurrency_limit,
             schedules,
             location: SourceLocation::new(&self.path, item.position),
         })
@@ -241,6 +247,36 @@ impl Validator {
             self.warn(steps.position, message);
         }
         Ok(WorkflowLimits { steps: Some(steps_u32) })
+    }
+
+    /// `concurrency: { limit }`, a positive integer as wrangler checks it; production enforces an
+    /// upper bound wrangler does not know, so none is checked here.
+    fn concurrency(&mut self, at: &str, concurrency: &RawValue) -> Result<Option<u32>, ConfigError> {
+        let RawKind::Table(fields) = &concurrency.kind else {
+            return Err(self.wrong_type(concurrency, &format!("{at}.concurrency"), "an object"));
+        };
+        if let Some(field) = fields.iter().find(|f| f.key != "limit") {
+            let message = format!("unexpected field {:?} in {at}.concurrency (only \"limit\" is allowed)", field.key);
+            return Err(self.error(field.key_position, message));
+        }
+        let Some(limit) = concurrency.entry("limit").map(|e| &e.value) else {
+            return Ok(None);
+        };
+        let Some(count) = whole_number(limit).filter(|&n| n >= 1) else {
+            let got = match &limit.kind {
+                RawKind::Number(n) => n.to_string(),
+                _ => limit.type_name().to_string(),
+            };
+            let message = format!("{at}.concurrency.limit must be a positive integer (got {got})");
+            return Err(self.error(limit.position, message));
+        };
+        match u32::try_from(count) {
+            Ok(count) => Ok(Some(count)),
+            Err(_) => {
+                let message = format!("{at}.concurrency.limit must be at most {} (got {count})", u32::MAX);
+                Err(self.error(limit.position, message))
+            }
+        }
     }
 
     /// The Worker's own `limits`: `cpu_ms` bounds every invocation; `subrequests` is checked

@@ -73,6 +73,8 @@ pub struct WorkflowDef {
     pub script_name: String,
     pub code: Arc<ProjectCode>,
     pub steps_limit: u32,
+    /// `concurrency.limit`: at most this many of its instances run at once.
+    pub concurrency_limit: Option<u32>,
     pub version_id: String,
     pub workflow_id: String,
     /// The Worker's vars; workflow code sees them in `env` with `bindings`.

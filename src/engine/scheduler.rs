@@ -155,20 +155,46 @@ impl Inner {
     }
 
     /// Gives slots to instances in line while slots are free (none once the engine is
-    /// stopping). A slot is taken at once; the run is set up by its own task.
+    /// stopping). A slot is taken at once; the run is set up by its own task. An instance whose
+    /// workflow runs as many as its `concurrency.limit` allows keeps its place in line.
     pub(super) fn start_ready(self: &Arc<Self>) {
         if self.draining.load(Ordering::SeqCst) {
             return;
         }
+        let limits: HashMap<WorkflowName, usize> = self
+            .workflows
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .filter_map(|def| Some((def.name.clone(), def.concurrency_limit? as usize)))
+            .collect();
         let mut scheduler = self.lock_scheduler();
+        let mut running: HashMap<WorkflowName, usize> = HashMap::new();
+        if !limits.is_empty() {
+            for key in scheduler.active.keys().filter(|key| limits.contains_key(&key.workflow)) {
+                *running.entry(key.workflow.clone()).or_default() += 1;
+            }
+        }
+        let mut passed_over = Vec::new();
         while scheduler.active.len() < self.config.max_concurrent {
             let Some(key) = scheduler.ready.pop_front() else {
                 break;
             };
+            if let Some(&limit) = limits.get(&key.workflow) {
+                let count = running.entry(key.workflow.clone()).or_default();
+                if *count >= limit {
+                    passed_over.push(key);
+                    continue;
+                }
+                *count += 1;
+            }
             scheduler.in_line.remove(&key);
             let control = Arc::new(RunControl::default());
             let task = self.tasks.spawn(run_instance(self.clone(), key.clone(), control.clone()));
             scheduler.active.insert(key, ActiveRun { control, host: None, task: Some(task) });
+        }
+        for key in passed_over.into_iter().rev() {
+            scheduler.ready.push_front(key);
         }
     }
 

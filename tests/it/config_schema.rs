@@ -75,6 +75,14 @@ fn cases() -> Vec<(&'static str, Value)> {
         ("an empty schedule", workflow(json!({ "schedules": "" }))),
         ("zero steps", workflow(json!({ "limits": { "steps": 0 } }))),
         ("an unknown limit", workflow(json!({ "limits": { "cpu_ms": 5 } }))),
+        ("a concurrency limit", workflow(json!({ "concurrency": { "limit": 2 } }))),
+        ("a concurrency limit of 0", workflow(json!({ "concurrency": { "limit": 0 } }))),
+        ("a fractional concurrency limit", workflow(json!({ "concurrency": { "limit": 1.5 } }))),
+        ("an unknown concurrency field", workflow(json!({ "concurrency": { "max": 2 } }))),
+        (
+            "concurrency on another script's workflow",
+            workflow(json!({ "script_name": "other", "concurrency": { "limit": 2 } })),
+        ),
         (
             "schedules on another script's workflow",
             workflow(json!({ "script_name": "other", "schedules": "0 * * * *" })),

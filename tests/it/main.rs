@@ -9,6 +9,7 @@ mod async_context;
 mod bodies;
 mod cli;
 mod clients;
+mod concurrency;
 mod config_errors;
 mod config_schema;
 mod containment;
