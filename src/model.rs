@@ -86,6 +86,9 @@ pub struct WorkflowRecord {
     pub script_name: String,
     pub created_on: i64,
     pub modified_on: i64,
+    /// The default retention of its instances set over REST (`PUT` with `default_retention`);
+    /// the config's, when it sets one, goes before it.
+    pub default_retention: Retention,
 }
 
 #[derive(Debug, Clone)]
@@ -116,6 +119,63 @@ pub struct Instance {
     pub output: Option<String>,
     pub error: Option<ErrorInfo>,
     pub terminated_by: Option<String>,
+    /// How long the instance is kept once it ends (the instance's own setting, else its
+    /// workflow's default when it was created); `None`: until it is deleted.
+    pub retention: Retention,
+    /// When it goes, if it has ended and has a retention for how it ended.
+    pub expires_on: Option<i64>,
+}
+
+/// How long an instance is kept after it ends, in milliseconds: `success` for `complete` and
+/// `terminated`, `error` for `errored` (production's `successRetention` / `errorRetention`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Retention {
+    pub success_ms: Option<i64>,
+    pub error_ms: Option<i64>,
+}
+
+impl Retention {
+    /// The longest retention production allows (a paid account's); longer settings are capped
+    /// to it, as Cloudflare's API caps them.
+    pub const MAX_MS: i64 = 30 * 86_400_000;
+
+    /// From durations in milliseconds, capped at [`Retention::MAX_MS`].
+    pub fn capped_from(success_ms: Option<u64>, error_ms: Option<u64>) -> Retention {
+        let cap = |ms: Option<u64>| ms.map(|ms| ms.min(Self::MAX_MS as u64) as i64);
+        Retention { success_ms: cap(success_ms), error_ms: cap(error_ms) }
+    }
+
+    /// Each field of `self`, else of `fallback`.
+    pub fn or(self, fallback: Retention) -> Retention {
+        Retention { success_ms: self.success_ms.or(fallback.success_ms), error_ms: self.error_ms.or(fallback.error_ms) }
+    }
+
+    pub fn is_set(&self) -> bool {
+        self.success_ms.is_some() || self.error_ms.is_some()
+    }
+
+    /// A retention duration string in milliseconds: Cloudflare's pattern
+    /// `^(\d+)\s+(second|minute|hour|day|week|month|year)s?$`, a month being 30 days and a year
+    /// 365, as its engine counts them.
+    pub fn parse_text(text: &str) -> Option<u64> {
+        const UNITS: [(&str, u64); 7] = [
+            ("second", 1_000),
+            ("minute", 60_000),
+            ("hour", 3_600_000),
+            ("day", 86_400_000),
+            ("week", 604_800_000),
+            ("month", 2_592_000_000),
+            ("year", 31_536_000_000),
+        ];
+        let (number, unit) = text.split_once(|c: char| c.is_whitespace())?;
+        let unit = unit.trim_start();
+        let unit = unit.strip_suffix('s').unwrap_or(unit);
+        if number.is_empty() || !number.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        let factor = UNITS.iter().find(|(name, _)| *name == unit)?.1;
+        number.parse::<u64>().ok()?.checked_mul(factor)
+    }
 }
 
 impl Instance {
@@ -136,6 +196,8 @@ impl Instance {
             output: None,
             error: None,
             terminated_by: None,
+            retention: Retention::default(),
+            expires_on: None,
         }
     }
 }

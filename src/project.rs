@@ -12,7 +12,7 @@ use crate::cron::CronExpression;
 use crate::engine::{DEFAULT_STEPS_LIMIT, WorkflowDef};
 use crate::ids::WorkflowName;
 use crate::js::{self, EnvBinding, ProjectCode, WorkerCode};
-use crate::model::{Version, WorkflowRecord};
+use crate::model::{Retention, Version, WorkflowRecord};
 use crate::store::{Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
@@ -111,6 +111,7 @@ pub async fn load(path: &Path, store: &Arc<Store>, now_ms: i64) -> Result<Projec
             env: env.clone(),
             bindings: bindings.clone(),
             schedules: distinct(&workflow.schedules),
+            default_retention: workflow.default_retention,
         });
     }
     let consumers: Vec<_> = config.queues.consumers.iter().filter(|consumer| !consumer.pull).cloned().collect();
@@ -156,6 +157,7 @@ fn record_versions(
             script_name: script_name.to_owned(),
             created_on: now_ms,
             modified_on: now_ms,
+            default_retention: Retention::default(),
         })?;
         let version_hash = format!("{source_hash}:{class_name}");
         let version_id = match store.latest_version(name)? {

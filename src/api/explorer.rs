@@ -86,7 +86,12 @@ pub async fn create_instance(
 ) -> Result<Response, ApiError> {
     let body = body.unwrap_or_default();
     let id = requested_id(body.id.as_deref())?;
-    let new = NewInstance { id, params: body.params.unwrap_or(Value::Null), trigger_source: "api" };
+    let new = NewInstance {
+        id,
+        params: body.params.unwrap_or(Value::Null),
+        trigger_source: "api",
+        retention: Default::default(),
+    };
     let row = state.engine.create(&path.workflow_name, new).await?;
     Ok(ok(json!({ "id": row.id })))
 }

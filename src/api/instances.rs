@@ -16,8 +16,8 @@ use crate::engine::{EngineError, MAX_BATCH, NewInstance, WorkflowDef};
 use crate::ids::InstanceId;
 use crate::model::{Instance, InstanceFilter, InstanceStatus};
 
-/// The body of create; `instance_retention` and `location_hint` are checked against
-/// Cloudflare's schema and have no effect locally.
+/// The body of create; `location_hint` is checked against Cloudflare's schema and has no effect
+/// locally.
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub(super) struct CreateBody {
@@ -35,9 +35,10 @@ const LOCATION_HINTS: [&str; 11] =
 impl CreateBody {
     fn into_new_instance(self) -> Result<NewInstance, ApiError> {
         let id = requested_id(self.instance_id.as_deref())?;
-        if let Some(retention) = &self.instance_retention {
-            retention.to_ms("instance_retention")?;
-        }
+        let retention = match &self.instance_retention {
+            Some(retention) => retention.parse("instance_retention")?,
+            None => Default::default(),
+        };
         if let Some(hint) = self.location_hint.as_deref().filter(|hint| !LOCATION_HINTS.contains(hint)) {
             return Err(ApiError::bad_request(format!(
                 "location_hint must be one of {}, not {:?}",
@@ -45,7 +46,7 @@ impl CreateBody {
                 shown(hint)
             )));
         }
-        Ok(NewInstance { id, params: self.params.unwrap_or(Value::Null), trigger_source: "api" })
+        Ok(NewInstance { id, params: self.params.unwrap_or(Value::Null), trigger_source: "api", retention })
     }
 }
 

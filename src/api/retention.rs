@@ -1,19 +1,17 @@
 //! The retention a request may set (`default_retention` of a workflow or of the account
 //! settings, `instance_retention` of a new instance): Cloudflare's `Duration`, a whole number
-//! of milliseconds or a string like `"30 days"`. Retention is not enforced locally; it is
-//! checked so that a body Cloudflare would refuse is refused here too.
+//! of milliseconds or a string like `"30 days"`, capped at 30 days. A workflow's and an
+//! instance's take effect (the engine deletes instances whose retention ran out); the account
+//! settings' are checked and echoed only.
 
 use serde::Deserialize;
 use serde_json::Value;
 
 use super::envelope::{ApiError, shown};
-use crate::engine::duration::parse_duration_text;
+use crate::model;
 
 /// What Cloudflare keeps by default, for errored and for successful instances alike: 30 days.
 pub const DEFAULT_RETENTION_MS: u64 = 30 * 86_400_000;
-
-/// The units of `^(\d+)\s+(second|minute|hour|day|week|month|year)s?$`, Cloudflare's pattern.
-const UNITS: [&str; 7] = ["second", "minute", "hour", "day", "week", "month", "year"];
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -29,38 +27,38 @@ pub(super) struct Retention {
 }
 
 impl RetentionBody {
-    /// Both durations in milliseconds, 30 days when left out; `field` names the body's field in
-    /// errors.
-    pub(super) fn to_ms(&self, field: &str) -> Result<Retention, ApiError> {
+    /// The durations given, capped at production's maximum as Cloudflare's API caps them;
+    /// `field` names the body's field in errors.
+    pub(super) fn parse(&self, field: &str) -> Result<model::Retention, ApiError> {
         let read = |name: &str, value: &Option<Value>| match value {
-            None => Ok(DEFAULT_RETENTION_MS),
-            Some(value) => duration_ms(value).ok_or_else(|| {
+            None => Ok(None),
+            Some(value) => duration_ms(value).map(Some).ok_or_else(|| {
                 ApiError::bad_request(format!(
                     "{field}.{name} must be a whole number of milliseconds or a string like \"30 days\", not {}",
                     shown(&value.to_string())
                 ))
             }),
         };
-        Ok(Retention {
-            error_ms: read("error_retention", &self.error_retention)?,
-            success_ms: read("success_retention", &self.success_retention)?,
-        })
+        Ok(model::Retention::capped_from(
+            read("success_retention", &self.success_retention)?,
+            read("error_retention", &self.error_retention)?,
+        ))
+    }
+
+    /// Both durations in milliseconds, 30 days when left out.
+    pub(super) fn to_ms(&self, field: &str) -> Result<Retention, ApiError> {
+        let given = self.parse(field)?;
+        let or_default = |ms: Option<i64>| ms.map_or(DEFAULT_RETENTION_MS, |ms| ms as u64);
+        Ok(Retention { error_ms: or_default(given.error_ms), success_ms: or_default(given.success_ms) })
     }
 }
 
 fn duration_ms(value: &Value) -> Option<u64> {
     match value {
         Value::Number(n) => n.as_u64(),
-        Value::String(text) if matches_duration_pattern(text) => parse_duration_text(text),
+        Value::String(text) => model::Retention::parse_text(text),
         _ => None,
     }
-}
-
-fn matches_duration_pattern(text: &str) -> bool {
-    let Some((number, unit)) = text.split_once(|c: char| c.is_whitespace()) else { return false };
-    let unit = unit.trim_start();
-    let unit = unit.strip_suffix('s').unwrap_or(unit);
-    !number.is_empty() && number.bytes().all(|b| b.is_ascii_digit()) && UNITS.contains(&unit)
 }
 
 #[cfg(test)]

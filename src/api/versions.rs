@@ -13,9 +13,18 @@ use super::extract::{ApiPath, ApiQuery};
 use super::paging::Page;
 use super::paths::{VersionPath, WorkflowPath};
 use crate::engine::WorkflowDef;
-use crate::model::Version;
+use crate::model::{Retention, Version};
 
-fn version_json(def: &WorkflowDef, version: &Version) -> Value {
+/// A version; `default_retention` is the workflow's now (the config's, else the one set over
+/// REST), in milliseconds, with only the durations that are set.
+fn version_json(def: &WorkflowDef, version: &Version, retention: &Retention) -> Value {
+    let mut default_retention = serde_json::Map::new();
+    if let Some(ms) = retention.success_ms {
+        default_retention.insert("success_retention".into(), json!(ms));
+    }
+    if let Some(ms) = retention.error_ms {
+        default_retention.insert("error_retention".into(), json!(ms));
+    }
     json!({
         "id": version.id,
         "workflow_id": def.workflow_id,
@@ -25,6 +34,7 @@ fn version_json(def: &WorkflowDef, version: &Version) -> Value {
         "has_dag": false,
         "language": "javascript",
         "limits": { "steps": def.steps_limit },
+        "default_retention": default_retention,
     })
 }
 
@@ -44,7 +54,8 @@ pub async fn list(
     let page = Page::new(query.page, query.per_page, 20)?;
     let versions = state.engine.versions(&def.name).await?;
     let (listed, info) = page.slice(versions);
-    let result: Vec<Value> = listed.iter().map(|v| version_json(&def, v)).collect();
+    let retention = state.engine.default_retention(def.name.as_str()).await?;
+    let result: Vec<Value> = listed.iter().map(|v| version_json(&def, v, &retention)).collect();
     let info = info(result.len());
     Ok(ok_with_info(json!(result), info))
 }
@@ -68,7 +79,8 @@ async fn find_version(
 /// `GET …/versions/{id}`.
 pub async fn get(State(state): State<AppState>, ApiPath(path): ApiPath<VersionPath>) -> Result<Response, ApiError> {
     let (def, version) = find_version(&state, &path).await?;
-    Ok(ok(version_json(&def, &version)))
+    let retention = state.engine.default_retention(def.name.as_str()).await?;
+    Ok(ok(version_json(&def, &version, &retention)))
 }
 
 /// `GET …/versions/{id}/dag` and `/graph`: stepflare does not analyse the code into a graph,

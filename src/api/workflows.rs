@@ -81,8 +81,9 @@ pub async fn get(State(state): State<AppState>, ApiPath(path): ApiPath<WorkflowP
     Ok(ok(workflow_json(&state, &def).await?))
 }
 
-/// The body of PUT, in the shapes of Cloudflare's `WorkflowUpsertBody`. `default_retention`,
-/// `limits` and `schedules` are checked and have no effect: the project's config sets them.
+/// The body of PUT, in the shapes of Cloudflare's `WorkflowUpsertBody`. `default_retention`
+/// sets the default retention where the config does not; `limits` and `schedules` are checked
+/// and have no effect: the project's config sets them.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct PutBody {
@@ -154,6 +155,9 @@ pub async fn put(
                 def.name, def.class_name, def.script_name
             )));
         }
+        if let Some(retention) = &body.default_retention {
+            state.engine.set_default_retention(&path.workflow_name, retention.parse("default_retention")?).await?;
+        }
     }
     let mut result = workflow_json(&state, &def).await?;
     let object = result.as_object_mut().expect("workflow_json returns an object");
@@ -172,8 +176,8 @@ pub async fn delete(State(state): State<AppState>, ApiPath(path): ApiPath<Workfl
     Ok(ok(json!({ "status": "ok", "success": true })))
 }
 
-/// `GET …/workflows/settings`: retention is not enforced locally; the documented defaults are
-/// reported (30 days for both, in milliseconds).
+/// `GET …/workflows/settings`: the account default retention is not applied locally; the
+/// documented defaults are reported (30 days for both, in milliseconds).
 pub async fn get_settings() -> Response {
     ok(retention_json(&Retention { error_ms: DEFAULT_RETENTION_MS, success_ms: DEFAULT_RETENTION_MS }))
 }
@@ -184,7 +188,8 @@ pub(super) struct SettingsBody {
     default_retention: Option<RetentionBody>,
 }
 
-/// `PATCH …/workflows/settings`: validated and echoed; retention is not enforced locally.
+/// `PATCH …/workflows/settings`: validated and echoed; the account default is not applied
+/// locally.
 pub async fn update_settings(ApiJson(body): ApiJson<SettingsBody>) -> Result<Response, ApiError> {
     let retention = match &body.default_retention {
         Some(retention) => retention.to_ms("default_retention")?,

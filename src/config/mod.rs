@@ -16,6 +16,7 @@ use std::path::{Component, Path, PathBuf};
 pub use location::SourceLocation;
 
 use crate::cron::CronExpression;
+use crate::model::Retention;
 
 /// Config file names in wrangler's own precedence order.
 pub const CONFIG_FILE_NAMES: [&str; 3] = ["wrangler.json", "wrangler.jsonc", "wrangler.toml"];
@@ -118,6 +119,8 @@ pub struct WorkflowConfig {
     /// Set when the workflow class lives in another Worker.
     pub script_name: Option<String>,
     pub limits: WorkflowLimits,
+    /// `default_retention`: how long its instances are kept once they end, unless they say.
+    pub default_retention: Retention,
     /// `concurrency.limit`: at most this many instances of the workflow run at once; the rest
     /// wait in `queued`.
     pub concurrency_limit: Option<u32>,

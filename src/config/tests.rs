@@ -254,6 +254,31 @@ fn concurrency_rules() {
 }
 
 #[test]
+fn default_retention_rules() {
+    let with_retention = |value: &str| jsonc_workflow(&format!("{FIELDS}, \"default_retention\": {value}"));
+    assert_error_cases(
+        with_retention,
+        &[
+            r#"5 | 4:74 | workflows[0].default_retention must be an object (got a number)"#,
+            r#"{ "success": 1 } | 4:76 | unexpected field "success" in workflows[0].default_retention (only "success_retention" and "error_retention" are allowed)"#,
+            r#"{ "success_retention": "3 fortnights" } | 4:97 | workflows[0].default_retention.success_retention must be a duration like "3 days" (second, minute, hour, day, week, month or year) or a whole number of milliseconds"#,
+            r#"{ "error_retention": -1 } | 4:95 | workflows[0].default_retention.error_retention must be a duration like "3 days" (second, minute, hour, day, week, month or year) or a whole number of milliseconds"#,
+        ],
+    );
+    let valid = |value: &str| with_retention(value).unwrap();
+    assert_eq!(valid("{}").workflows[0].default_retention, Retention::default());
+    let config = valid(r#"{ "success_retention": "3 days", "error_retention": 60000 }"#);
+    assert_eq!(
+        config.workflows[0].default_retention,
+        Retention { success_ms: Some(259_200_000), error_ms: Some(60_000) }
+    );
+    assert!(config.warnings.is_empty());
+    let config = valid(r#"{ "error_retention": "1 year" }"#);
+    assert_eq!(config.workflows[0].default_retention.error_ms, Some(Retention::MAX_MS), "capped");
+    assert!(config.warnings[0].message.contains("capped to 30 days"), "{:?}", config.warnings);
+}
+
+#[test]
 fn limits_rules() {
     let with_limits = |limits: &str| jsonc_workflow(&format!("{FIELDS}, \"limits\": {limits}"));
     assert_error_cases(

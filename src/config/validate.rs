@@ -7,13 +7,14 @@ use super::location::{Position, SourceLocation};
 use super::raw::{RawKind, RawValue};
 use super::{ConfigError, ConfigWarning, ProjectConfig, WorkflowConfig, WorkflowLimits, absolute};
 use crate::cron::CronExpression;
+use crate::model::Retention;
 
 /// Above this, deploying to Cloudflare would fail, but running locally still works.
 const PRODUCTION_MAX_STEPS: u64 = 25_000;
 const PRODUCTION_MAX_CPU_MS: u64 = 300_000;
 const WORKER_LIMIT_FIELDS: &[&str] = &["cpu_ms", "subrequests"];
 const WORKFLOW_FIELDS: &[&str] =
-    &["binding", "name", "class_name", "script_name", "limits", "schedules", "concurrency"];
+    &["binding", "name", "class_name", "script_name", "limits", "schedules", "concurrency", "default_retention"];
 const IDENTIFIER_RULE: &str = "a valid JavaScript identifier matching ^[A-Za-z_$][A-Za-z0-9_$]*$";
 
 pub(crate) fn validate(path: PathBuf, root: &RawValue) -> Result<ProjectConfig, ConfigError> {
@@ -189,7 +190,7 @@ impl Validator {
         let script_name = self.string(item, "script_name", &format!("{at}.script_name"))?;
 
         // The other script owns its workflow's limits and schedules.
-        for key in ["limits", "schedules", "concurrency"] {
+        for key in ["limits", "schedules", "concurrency", "default_retention"] {
             if let (Some(entry), Some(_)) = (item.entry(key), script_name) {
                 let message = format!("{at}.{key} cannot be set on a workflow bound from another script (script_name)");
                 return Err(self.error(entry.value.position, message));
@@ -203,6 +204,10 @@ impl Validator {
             Some(entry) => self.schedules(at, &entry.value)?,
             None => Vec::new(),
         };
+        let default_retention = match item.entry("default_retention") {
+            Some(entry) => self.retention(at, &entry.value)?,
+            None => Retention::default(),
+        };
         let concurrency_limit = match item.entry("concurrency") {
             Some(entry) => self.concurrency(at, &entry.value)?,
             None => None,
@@ -214,6 +219,7 @@ impl Validator {
             script_name: script_name.map(|(s, _)| s.to_string()),
             limits,
             concurrency_limit,
+            default_retention,
             schedules,
             location: SourceLocation::new(&self.path, item.position),
         })
@@ -247,6 +253,45 @@ impl Validator {
             self.warn(steps.position, message);
         }
         Ok(WorkflowLimits { steps: Some(steps_u32) })
+    }
+
+    /// `default_retention: { success_retention?, error_retention? }`, each a string like
+    /// `"3 days"` or a whole number of milliseconds, as wrangler takes them; longer than
+    /// production allows is capped, with a warning.
+    fn retention(&mut self, at: &str, retention: &RawValue) -> Result<Retention, ConfigError> {
+        let RawKind::Table(fields) = &retention.kind else {
+            return Err(self.wrong_type(retention, &format!("{at}.default_retention"), "an object"));
+        };
+        const FIELDS: [&str; 2] = ["success_retention", "error_retention"];
+        if let Some(field) = fields.iter().find(|f| !FIELDS.contains(&f.key.as_str())) {
+            let message = format!(
+                "unexpected field {:?} in {at}.default_retention (only \"success_retention\" and \"error_retention\" are allowed)",
+                field.key
+            );
+            return Err(self.error(field.key_position, message));
+        }
+        let mut durations = [None, None];
+        for (slot, field) in durations.iter_mut().zip(FIELDS) {
+            let Some(value) = retention.entry(field).map(|e| &e.value) else { continue };
+            let ms = match &value.kind {
+                RawKind::String(text) => Retention::parse_text(text),
+                _ => whole_number(value),
+            };
+            let Some(ms) = ms else {
+                let message = format!(
+                    "{at}.default_retention.{field} must be a duration like \"3 days\" (second, minute, hour, day, week, month or year) or a whole number of milliseconds"
+                );
+                return Err(self.error(value.position, message));
+            };
+            if ms > Retention::MAX_MS as u64 {
+                let message = format!(
+                    "{at}.default_retention.{field} is over production's maximum of 30 days; it is capped to 30 days"
+                );
+                self.warn(value.position, message);
+            }
+            *slot = Some(ms);
+        }
+        Ok(Retention::capped_from(durations[0], durations[1]))
     }
 
     /// `concurrency: { limit }`, a positive integer as wrangler checks it; production enforces an

@@ -9,17 +9,48 @@ use serde_json::{Value, json};
 use super::{Engine, EngineError, NewInstance, RestartFrom};
 use crate::ids::{EventType, InstanceId, StepKind};
 use crate::js::{BindingError, BindingFuture, BindingHost, BindingRequest};
+use crate::model::Retention;
 
-/// `create`'s options; `retention` and `locationHint` are accepted and have no effect locally.
+/// `create`'s options; `locationHint` is accepted and has no effect locally.
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 struct CreateOptions {
     id: Option<String>,
     params: Option<Value>,
-    #[allow(dead_code)]
-    retention: Option<Value>,
+    retention: Option<RetentionOptions>,
     #[allow(dead_code)]
     location_hint: Option<String>,
+}
+
+/// `retention: { successRetention?, errorRetention? }`, each `"<n> <unit>"` or milliseconds.
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct RetentionOptions {
+    success_retention: Option<Value>,
+    error_retention: Option<Value>,
+}
+
+impl RetentionOptions {
+    /// The durations, capped at production's maximum; a value that is not a duration throws.
+    fn parse(&self) -> Result<Retention, BindingError> {
+        let read = |field: &str, value: &Option<Value>| -> Result<Option<u64>, BindingError> {
+            let Some(value) = value else { return Ok(None) };
+            let ms = match value {
+                Value::String(text) => Retention::parse_text(text),
+                Value::Number(number) => number.as_u64(),
+                _ => None,
+            };
+            ms.map(Some).ok_or_else(|| {
+                refuse(format!(
+                    "TypeError: invalid retention.{field}: {value} is not a duration like \"3 days\" or a whole number of milliseconds"
+                ))
+            })
+        };
+        Ok(Retention::capped_from(
+            read("successRetention", &self.success_retention)?,
+            read("errorRetention", &self.error_retention)?,
+        ))
+    }
 }
 
 #[derive(Deserialize, Default)]
@@ -71,7 +102,8 @@ fn new_instance(options: Value) -> Result<NewInstance, BindingError> {
     let id = options.id.as_deref().map(InstanceId::parse).transpose().map_err(EngineError::from)?;
     // Cloudflare's own local engine gives an instance created without params the payload `{}`.
     let params = options.params.unwrap_or_else(|| Value::Object(serde_json::Map::new()));
-    Ok(NewInstance { id, params, trigger_source: "binding" })
+    let retention = options.retention.as_ref().map(RetentionOptions::parse).transpose()?.unwrap_or_default();
+    Ok(NewInstance { id, params, trigger_source: "binding", retention })
 }
 
 /// The instance a binding names. An id no instance can have is one that is not found, as it was

@@ -13,6 +13,7 @@ pub mod clock;
 pub mod decider;
 pub mod duration;
 pub mod lifecycle;
+mod retention;
 pub mod retry;
 mod run;
 mod scheduler;
@@ -32,7 +33,9 @@ use self::scheduler::{Gates, Scheduler, fire_timers};
 use crate::cron::CronExpression;
 use crate::ids::{EventType, InstanceId, InstanceKey, InvalidId, StepKind, WorkflowName};
 use crate::js::{BindingHost, EnvBinding, ProjectCode};
-use crate::model::{Attempt, Instance, InstanceFilter, InstanceStatus, Step, StepState, Version, WorkflowRecord};
+use crate::model::{
+    Attempt, Instance, InstanceFilter, InstanceStatus, Retention, Step, StepState, Version, WorkflowRecord,
+};
 use crate::store::{CronOwner, Store, StoreError};
 
 pub use self::decider::MAX_PAYLOAD_BYTES;
@@ -84,6 +87,9 @@ pub struct WorkflowDef {
     pub bindings: Vec<EnvBinding>,
     /// The binding's `schedules`: each firing creates one instance.
     pub schedules: Vec<CronExpression>,
+    /// The config's `default_retention`; what it leaves unset falls to the default set over
+    /// REST.
+    pub default_retention: Retention,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -105,6 +111,8 @@ pub struct NewInstance {
     /// The event payload.
     pub params: Value,
     pub trigger_source: &'static str,
+    /// The instance's own retention; what it leaves unset falls to the workflow's default.
+    pub retention: Retention,
 }
 
 /// `restart({from})`: the step to restart from.
@@ -152,6 +160,8 @@ pub(crate) struct Inner {
     scheduler: Mutex<Scheduler>,
     gates: Gates,
     timers_changed: Notify,
+    /// Told when an instance ends, so that the retention task plans again.
+    instance_ended: Notify,
     /// Answers the bindings in `env` that are not workflows (queue producers); set once at start.
     other_bindings: std::sync::OnceLock<Arc<dyn BindingHost>>,
     /// Told whenever the set of workflows changes, so the cron task plans again.
@@ -195,6 +205,7 @@ impl Engine {
                 scheduler: Mutex::new(Scheduler::default()),
                 gates: Mutex::new(HashMap::new()),
                 timers_changed: Notify::new(),
+                instance_ended: Notify::new(),
                 other_bindings: std::sync::OnceLock::new(),
                 workflows_changed: Notify::new(),
                 tasks: tokio::runtime::Handle::current(),
@@ -311,6 +322,22 @@ impl Engine {
         let _ = self.inner.other_bindings.set(host);
     }
 
+    /// The default retention of the workflow's new instances: the config's, else the one set
+    /// over REST.
+    pub async fn default_retention(&self, workflow: &str) -> Result<Retention, EngineError> {
+        let def = self.workflow(workflow)?;
+        let name = def.name.clone();
+        let record = self.inner.with_store(move |store| store.workflow(&name)).await?;
+        Ok(def.default_retention.or(record.map(|r| r.default_retention).unwrap_or_default()))
+    }
+
+    /// Sets the workflow's default retention over REST; the config's, where it sets one, still
+    /// goes first.
+    pub async fn set_default_retention(&self, workflow: &str, retention: Retention) -> Result<(), EngineError> {
+        let name = self.workflow(workflow)?.name.clone();
+        self.inner.with_store(move |store| store.set_workflow_retention(&name, retention)).await
+    }
+
     pub fn workflow(&self, name: &str) -> Result<Arc<WorkflowDef>, EngineError> {
         self.inner.workflow(name).ok_or_else(|| EngineError::WorkflowNotFound(name.to_owned()))
     }
@@ -352,6 +379,7 @@ impl Engine {
         inner.started.store(true, Ordering::SeqCst);
         inner.start_ready();
         tokio::spawn(fire_timers(inner.clone()));
+        tokio::spawn(retention::expire_instances(inner.clone()));
         Ok(())
     }
 
@@ -366,6 +394,7 @@ impl Engine {
         let now = self.now_ms();
         let row = Instance {
             trigger_source: new.trigger_source.to_owned(),
+            retention: new.retention.or(def.default_retention),
             ..Instance::queued(def.name.to_string(), id.to_string(), def.version_id.clone(), params, now)
         };
         self.insert_and_enqueue(row).await
@@ -417,6 +446,7 @@ impl Engine {
         Ok(Instance {
             trigger_source: "cron".to_owned(),
             schedule: Some(schedule.to_string()),
+            retention: def.default_retention,
             ..Instance::queued(def.name.to_string(), id, def.version_id.clone(), Value::Null.to_string(), now)
         })
     }

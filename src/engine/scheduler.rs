@@ -131,7 +131,12 @@ impl Inner {
     /// Commits one decision's writes for the instance `key`, on the store's writer.
     pub(super) async fn commit(&self, key: &InstanceKey, writes: Vec<Write>) -> Result<(), EngineError> {
         let now = self.clock.now_ms();
-        Ok(self.store.apply_async(key, writes, now).await?)
+        let ends = writes.iter().any(|write| matches!(write, Write::Finish { .. }));
+        self.store.apply_async(key, writes, now).await?;
+        if ends {
+            self.instance_ended.notify_one();
+        }
+        Ok(())
     }
 
     /// Carries out a verdict's actions on the scheduler and the instance's run.

@@ -18,6 +18,10 @@
 //!    A commit of many instances' steps then adds its journal rows to one page, not one page per
 //!    instance: clustered by instance, the journal doubled the pages, and so the cost, of every
 //!    commit.
+//! 7. Retention: `workflows.success_retention_ms`/`error_retention_ms` hold a workflow's default
+//!    set over REST; `instances` get the retention they were created with and `expires_on`, set
+//!    when they end, with the partial index `instances_by_expiry` over the instances that will
+//!    go, so that finding the next one to go is one seek.
 //!
 //! A migration that was released is never edited: state files out there were made by it.
 
@@ -185,6 +189,14 @@ INSERT INTO journal_log (workflow_name, instance_id, first_id, last_id, events)
 DROP TABLE journal;
 ALTER TABLE journal_log RENAME TO journal;
 CREATE UNIQUE INDEX journal_by_instance ON journal (workflow_name, instance_id, first_id, last_id);
+"#,
+    r#"
+ALTER TABLE workflows ADD COLUMN success_retention_ms INTEGER;
+ALTER TABLE workflows ADD COLUMN error_retention_ms INTEGER;
+ALTER TABLE instances ADD COLUMN success_retention_ms INTEGER;
+ALTER TABLE instances ADD COLUMN error_retention_ms INTEGER;
+ALTER TABLE instances ADD COLUMN expires_on INTEGER;
+CREATE INDEX instances_by_expiry ON instances (expires_on) WHERE expires_on IS NOT NULL;
 "#,
 ];
 

@@ -28,7 +28,8 @@ pub use writes::Write;
 
 use crate::ids::{InstanceId, InstanceKey, StepKey, StepKind, WorkflowName};
 use crate::model::{
-    Attempt, Instance, InstanceFilter, InstanceStatus, JournalEntry, SentEvent, Step, Version, WorkflowRecord,
+    Attempt, Instance, InstanceFilter, InstanceStatus, JournalEntry, Retention, SentEvent, Step, Version,
+    WorkflowRecord,
 };
 use readers::ReadPool;
 use writer::Writer;
@@ -386,24 +387,25 @@ impl Store {
                      modified_on = CASE WHEN class_name = ?3 AND script_name = ?4 THEN modified_on ELSE ?5 END",
                 params![row.name, row.id, row.class_name, row.script_name, row.created_on],
             )?;
-            tx.query_row(
-                "SELECT name, id, class_name, script_name, created_on, modified_on FROM workflows WHERE name = ?1",
-                [&row.name],
-                WorkflowRecord::from_row,
-            )
-            .map_err(Into::into)
+            tx.query_row(WORKFLOW_ROW, [&row.name], WorkflowRecord::from_row).map_err(Into::into)
+        })
+    }
+
+    /// Sets the default retention of the workflow's instances to come (REST `PUT`).
+    pub fn set_workflow_retention(&self, name: &WorkflowName, retention: Retention) -> Result<()> {
+        let name = name.clone();
+        self.commit(SMALL_WRITE, move |tx| {
+            tx.execute(
+                "UPDATE workflows SET success_retention_ms = ?2, error_retention_ms = ?3 WHERE name = ?1",
+                params![name.as_str(), retention.success_ms, retention.error_ms],
+            )?;
+            Ok(())
         })
     }
 
     pub fn workflow(&self, name: &WorkflowName) -> Result<Option<WorkflowRecord>> {
         self.read(|conn| {
-            conn.query_row(
-                "SELECT name, id, class_name, script_name, created_on, modified_on FROM workflows WHERE name = ?1",
-                [name.as_str()],
-                WorkflowRecord::from_row,
-            )
-            .optional()
-            .map_err(Into::into)
+            conn.query_row(WORKFLOW_ROW, [name.as_str()], WorkflowRecord::from_row).optional().map_err(Into::into)
         })
     }
 
@@ -612,6 +614,36 @@ impl Store {
         })
     }
 
+    /// Deletes every instance whose retention ran out by `now`, with all its rows, in one commit;
+    /// returns their keys.
+    pub fn delete_expired(&self, now: i64) -> Result<Vec<InstanceKey>> {
+        self.commit(SMALL_WRITE, move |tx| {
+            let expired = tx
+                .prepare_cached("SELECT workflow_name, id FROM instances WHERE expires_on <= ?1")?
+                .query_map([now], |row| Ok(InstanceKey::stored(row.get(0)?, row.get(1)?)))?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            for key in &expired {
+                let (workflow, id) = (key.workflow.as_str(), key.id.as_str());
+                for table in ["steps", "attempts", "events", "timers", "journal"] {
+                    tx.prepare_cached(&format!("DELETE FROM {table} WHERE workflow_name = ?1 AND instance_id = ?2"))?
+                        .execute([workflow, id])?;
+                }
+                tx.prepare_cached("DELETE FROM instances WHERE workflow_name = ?1 AND id = ?2")?
+                    .execute([workflow, id])?;
+            }
+            Ok(expired)
+        })
+    }
+
+    /// When the next instance's retention runs out: one seek in `instances_by_expiry`.
+    pub fn next_expiry(&self) -> Result<Option<i64>> {
+        self.read(|conn| {
+            Ok(conn
+                .prepare_cached("SELECT MIN(expires_on) FROM instances WHERE expires_on IS NOT NULL")?
+                .query_row([], |row| row.get(0))?)
+        })
+    }
+
     /// Ids of a workflow's instances in one of `statuses`, oldest first.
     pub fn instance_ids_in(&self, workflow: &WorkflowName, statuses: &[InstanceStatus]) -> Result<Vec<InstanceId>> {
         Ok(self.instances_with_status(Some(workflow), statuses)?.into_iter().map(|key| key.id).collect())
@@ -817,13 +849,20 @@ fn instance_bytes(row: &Instance) -> usize {
     SMALL_WRITE + row.params.len()
 }
 
-/// Inserts `row` unless its workflow has an instance with that id; says whether it did.
+/// A workflow's row, as [`WorkflowRecord::from_row`] reads it.
+const WORKFLOW_ROW: &str = "SELECT name, id, class_name, script_name, created_on, modified_on, success_retention_ms,
+     error_retention_ms FROM workflows WHERE name = ?1";
+
+/// Inserts `row` unless its workflow has an instance with that id; says whether it did. Each
+/// retention the row leaves unset comes from its workflow's REST default, if any.
 fn insert_new_instance(conn: &Connection, row: &Instance) -> Result<bool> {
     let inserted = conn
         .prepare_cached(
             "INSERT INTO instances (workflow_name, id, version_id, status, params, trigger_source, schedule,
-                 created_on, modified_on)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)
+                 created_on, modified_on, success_retention_ms, error_retention_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8,
+                 COALESCE(?9, (SELECT success_retention_ms FROM workflows WHERE name = ?1)),
+                 COALESCE(?10, (SELECT error_retention_ms FROM workflows WHERE name = ?1)))
              ON CONFLICT (workflow_name, id) DO NOTHING",
         )?
         .execute(params![
@@ -834,7 +873,9 @@ fn insert_new_instance(conn: &Connection, row: &Instance) -> Result<bool> {
             row.params,
             row.trigger_source,
             row.schedule,
-            row.created_on
+            row.created_on,
+            row.retention.success_ms,
+            row.retention.error_ms
         ])?;
     Ok(inserted > 0)
 }
@@ -903,6 +944,58 @@ mod tests {
 
     fn workflow_name(name: &str) -> WorkflowName {
         WorkflowName::parse(name).unwrap()
+    }
+
+    /// Ends the instance `id` with `status` at `now`.
+    fn finish(store: &Store, id: &str, status: InstanceStatus, now: i64) {
+        let end = Write::Finish { status, output: None, error: None, terminated_by: None };
+        store.apply(&instance_key(id), vec![end], now).unwrap();
+    }
+
+    #[test]
+    fn an_instance_expires_by_the_retention_of_how_it_ended() {
+        let store = Store::open_in_memory().unwrap();
+        let name = workflow_name("wf");
+        store
+            .upsert_workflow(&WorkflowRecord {
+                name: "wf".into(),
+                id: "w1".into(),
+                class_name: "C".into(),
+                script_name: "s".into(),
+                created_on: 0,
+                modified_on: 0,
+                default_retention: Retention::default(),
+            })
+            .unwrap();
+        // The workflow's REST default fills in what an instance leaves unset.
+        store.set_workflow_retention(&name, Retention { success_ms: Some(500), error_ms: Some(700) }).unwrap();
+        let own = Retention { success_ms: Some(100), error_ms: None };
+        store.insert_instance(&Instance { retention: own, ..instance("own", 0) }, &[]).unwrap();
+        store.insert_instance(&instance("defaults", 0), &[]).unwrap();
+        store.insert_instance(&instance("failed", 0), &[]).unwrap();
+        store.insert_instance(&instance("running", 0), &[]).unwrap();
+        let read = |id: &str| store.instance(&instance_key(id)).unwrap().unwrap();
+        assert_eq!(read("own").retention, Retention { success_ms: Some(100), error_ms: Some(700) });
+        assert_eq!(read("running").expires_on, None, "nothing expires before it ends");
+
+        finish(&store, "own", InstanceStatus::Complete, 1_000);
+        finish(&store, "defaults", InstanceStatus::Terminated, 1_000);
+        finish(&store, "failed", InstanceStatus::Errored, 1_000);
+        assert_eq!(
+            [read("own"), read("defaults"), read("failed")].map(|i| i.expires_on),
+            [Some(1_100), Some(1_500), Some(1_700)]
+        );
+        assert_eq!(store.next_expiry().unwrap(), Some(1_100));
+
+        assert_eq!(store.delete_expired(1_099).unwrap(), []);
+        assert_eq!(store.delete_expired(1_500).unwrap().len(), 2);
+        assert!(store.instance(&instance_key("own")).unwrap().is_none());
+        assert_eq!(store.next_expiry().unwrap(), Some(1_700));
+        // A restart makes it unfinished again: it no longer expires.
+        store.apply(&instance_key("failed"), vec![Write::ResetForRestart { from_seq: None }], 1_600).unwrap();
+        assert_eq!(store.next_expiry().unwrap(), None);
+        assert_eq!(store.delete_expired(10_000).unwrap(), []);
+        assert!(store.instance(&instance_key("running")).unwrap().is_some());
     }
 
     #[test]
@@ -1068,7 +1161,7 @@ mod tests {
         }
         let store = Store::open_in_dir(dir.path()).unwrap();
         let version: i64 = store.read(|conn| Ok(conn.query_row("PRAGMA user_version", [], |row| row.get(0))?)).unwrap();
-        assert_eq!(version, 6, "upgraded to the latest schema");
+        assert_eq!(version, 7, "upgraded to the latest schema");
         let runnable = [workflow_name("wf")];
         assert_eq!(store.next_timer(&runnable).unwrap(), Some(500), "only the waiting instance's timer counts");
         assert_eq!(store.due_instances(1_000, &runnable).unwrap(), [InstanceKey::stored("wf".into(), "asleep".into())]);

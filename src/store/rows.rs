@@ -5,7 +5,9 @@ use rusqlite::Row;
 
 use super::parse_kind;
 use crate::ids::StepKey;
-use crate::model::{Attempt, ErrorInfo, Instance, InstanceStatus, SentEvent, Step, StepState, Version, WorkflowRecord};
+use crate::model::{
+    Attempt, ErrorInfo, Instance, InstanceStatus, Retention, SentEvent, Step, StepState, Version, WorkflowRecord,
+};
 
 /// An error from its two columns; no name means no error.
 fn error_from_columns(name: Option<String>, message: Option<String>) -> Option<ErrorInfo> {
@@ -21,6 +23,7 @@ impl WorkflowRecord {
             script_name: row.get(3)?,
             created_on: row.get(4)?,
             modified_on: row.get(5)?,
+            default_retention: Retention { success_ms: row.get(6)?, error_ms: row.get(7)? },
         })
     }
 }
@@ -39,7 +42,8 @@ impl Version {
 
 impl Instance {
     pub(super) const COLUMNS: &'static str = "workflow_name, id, version_id, status, params, trigger_source, schedule,
-        created_on, modified_on, started_on, ended_on, output, error_name, error_message, terminated_by";
+        created_on, modified_on, started_on, ended_on, output, error_name, error_message, terminated_by,
+        success_retention_ms, error_retention_ms, expires_on";
 
     pub(super) fn from_row(row: &Row<'_>) -> rusqlite::Result<Self> {
         let status: String = row.get(3)?;
@@ -58,6 +62,8 @@ impl Instance {
             output: row.get(11)?,
             error: error_from_columns(row.get(12)?, row.get(13)?),
             terminated_by: row.get(14)?,
+            retention: Retention { success_ms: row.get(15)?, error_ms: row.get(16)? },
+            expires_on: row.get(17)?,
         })
     }
 }

@@ -94,7 +94,8 @@ pub(super) fn apply(tx: &Transaction<'_>, workflow: &str, id: &str, writes: &[Wr
             Write::Finish { status, output, error, terminated_by } => {
                 tx.prepare_cached(
                     "UPDATE instances SET status = ?3, modified_on = ?4, ended_on = ?4, output = ?5,
-                         error_name = ?6, error_message = ?7, terminated_by = ?8
+                         error_name = ?6, error_message = ?7, terminated_by = ?8,
+                         expires_on = ?4 + CASE ?3 WHEN 'errored' THEN error_retention_ms ELSE success_retention_ms END
                      WHERE workflow_name = ?1 AND id = ?2",
                 )?
                 .execute(params![
@@ -208,7 +209,7 @@ pub(super) fn reset_for_restart(tx: &Transaction<'_>, workflow: &str, id: &str, 
     clear_timers(tx, workflow, id)?;
     tx.execute(
         "UPDATE instances SET status = 'queued', modified_on = ?3, started_on = NULL, ended_on = NULL,
-             output = NULL, error_name = NULL, error_message = NULL, terminated_by = NULL
+             output = NULL, error_name = NULL, error_message = NULL, terminated_by = NULL, expires_on = NULL
          WHERE workflow_name = ?1 AND id = ?2",
         params![workflow, id, now],
     )?;

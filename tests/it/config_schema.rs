@@ -75,6 +75,20 @@ fn cases() -> Vec<(&'static str, Value)> {
         ("an empty schedule", workflow(json!({ "schedules": "" }))),
         ("zero steps", workflow(json!({ "limits": { "steps": 0 } }))),
         ("an unknown limit", workflow(json!({ "limits": { "cpu_ms": 5 } }))),
+        (
+            "a default retention",
+            workflow(json!({ "default_retention": { "success_retention": "3 days", "error_retention": 60000 } })),
+        ),
+        (
+            "a retention of 3 fortnights",
+            workflow(json!({ "default_retention": { "success_retention": "3 fortnights" } })),
+        ),
+        ("a negative retention", workflow(json!({ "default_retention": { "error_retention": -1 } }))),
+        ("an unknown retention field", workflow(json!({ "default_retention": { "success": 1 } }))),
+        (
+            "a retention on another script's workflow",
+            workflow(json!({ "script_name": "other", "default_retention": {} })),
+        ),
         ("a concurrency limit", workflow(json!({ "concurrency": { "limit": 2 } }))),
         ("a concurrency limit of 0", workflow(json!({ "concurrency": { "limit": 0 } }))),
         ("a fractional concurrency limit", workflow(json!({ "concurrency": { "limit": 1.5 } }))),

@@ -178,6 +178,10 @@ async fn terminate_stops_the_instance_for_good() {
     let wf = "slow";
     let id = server.create(wf, json!({ "steps": 8, "stepMs": 300 })).await;
     server.wait_for(wf, &id, "a step in progress", step_in_progress).await;
+    // The step's body logs when it begins, a moment after the step shows as in progress: wait
+    // for that line, so that the count below cannot miss it.
+    let marker = format!("slow-marker {id} ");
+    server.wait_for_log(&[&marker]).await;
 
     server.change_status(wf, &id, json!({ "status": "terminate" })).await;
     let d = server.wait_for_status(wf, &id, &["terminated"]).await;
@@ -188,7 +192,6 @@ async fn terminate_stops_the_instance_for_good() {
         "no termination entry: {d:#}"
     );
 
-    let marker = format!("slow-marker {id} ");
     let bodies_run = server.logs().matches(&marker).count();
 
     tokio::time::sleep(Duration::from_millis(1000)).await;

@@ -26,6 +26,7 @@ mod packages;
 mod queues;
 mod reload;
 mod replay;
+mod retention;
 mod retries;
 mod schedules;
 mod shutdown;
