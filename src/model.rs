@@ -318,6 +318,14 @@ pub fn json_text(text: &str) -> Option<JsonText> {
     serde_json::value::RawValue::from_string(text.to_owned()).ok()
 }
 
+/// Reads a [`JsonText`] field of a journal event. The events are an internally tagged enum,
+/// which serde reads through a buffer that cannot hand out raw JSON text: the value is read
+/// whole and written back as text (on reads only; writes keep the stored text as it is).
+fn json_text_from_any<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<JsonText>, D::Error> {
+    let value = <Option<serde_json::Value> as serde::Deserialize>::deserialize(deserializer)?;
+    value.map(|value| serde_json::value::to_raw_value(&value).map_err(serde::de::Error::custom)).transpose()
+}
+
 /// One change to an instance, as production's `instance.subscribe()` reports it (its 29 event
 /// types; `workflows-2026.md` §5). The decider appends one for every change it makes, in the same
 /// commit as the change; the store numbers them (`eventId`, increasing per instance). Step names
@@ -327,7 +335,7 @@ pub fn json_text(text: &str) -> Option<JsonText> {
 pub enum InstanceEvent {
     WorkflowQueued,
     WorkflowStarted {
-        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "json_text_from_any")]
         params: Option<JsonText>,
     },
     WorkflowRunning,
@@ -335,7 +343,7 @@ pub enum InstanceEvent {
     WorkflowWaitingForPause,
     WorkflowWaiting,
     WorkflowCompleted {
-        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "json_text_from_any")]
         output: Option<JsonText>,
     },
     WorkflowErrored {
@@ -344,12 +352,12 @@ pub enum InstanceEvent {
     WorkflowTerminated,
     StepStarted {
         step_name: String,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "json_text_from_any")]
         config: Option<JsonText>,
     },
     StepCompleted {
         step_name: String,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "json_text_from_any")]
         output: Option<JsonText>,
     },
     StepErrored {
@@ -390,7 +398,7 @@ pub enum InstanceEvent {
     RollbackStarted,
     RollbackStepStarted {
         step_name: String,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "json_text_from_any")]
         config: Option<JsonText>,
     },
     RollbackStepCompleted {
@@ -420,6 +428,76 @@ pub enum InstanceEvent {
 }
 
 impl InstanceEvent {
+    /// The `type` of every event, as `subscribe` filters name them.
+    pub const TYPES: [&'static str; 29] = [
+        "workflow_queued",
+        "workflow_started",
+        "workflow_running",
+        "workflow_paused",
+        "workflow_waiting_for_pause",
+        "workflow_waiting",
+        "workflow_completed",
+        "workflow_errored",
+        "workflow_terminated",
+        "step_started",
+        "step_completed",
+        "step_errored",
+        "attempt_started",
+        "attempt_completed",
+        "attempt_errored",
+        "sleep_started",
+        "sleep_completed",
+        "wait_started",
+        "wait_completed",
+        "wait_timed_out",
+        "rollback_started",
+        "rollback_step_started",
+        "rollback_step_completed",
+        "rollback_step_errored",
+        "rollback_attempt_started",
+        "rollback_attempt_completed",
+        "rollback_attempt_errored",
+        "rollback_completed",
+        "rollback_errored",
+    ];
+
+    /// The event's `type`, one of [`InstanceEvent::TYPES`].
+    pub fn type_name(&self) -> &'static str {
+        use InstanceEvent::*;
+        let index = match self {
+            WorkflowQueued => 0,
+            WorkflowStarted { .. } => 1,
+            WorkflowRunning => 2,
+            WorkflowPaused => 3,
+            WorkflowWaitingForPause => 4,
+            WorkflowWaiting => 5,
+            WorkflowCompleted { .. } => 6,
+            WorkflowErrored { .. } => 7,
+            WorkflowTerminated => 8,
+            StepStarted { .. } => 9,
+            StepCompleted { .. } => 10,
+            StepErrored { .. } => 11,
+            AttemptStarted { .. } => 12,
+            AttemptCompleted { .. } => 13,
+            AttemptErrored { .. } => 14,
+            SleepStarted { .. } => 15,
+            SleepCompleted { .. } => 16,
+            WaitStarted { .. } => 17,
+            WaitCompleted { .. } => 18,
+            WaitTimedOut { .. } => 19,
+            RollbackStarted => 20,
+            RollbackStepStarted { .. } => 21,
+            RollbackStepCompleted { .. } => 22,
+            RollbackStepErrored { .. } => 23,
+            RollbackAttemptStarted { .. } => 24,
+            RollbackAttemptCompleted { .. } => 25,
+            RollbackAttemptErrored { .. } => 26,
+            RollbackCompleted => 27,
+            RollbackErrored => 28,
+        };
+        Self::TYPES[index]
+    }
+
     /// The event a status change reports, if it reports one: entering `queued`, `running`,
     /// `paused`, `waitingForPause` or `waiting` (the end statuses have events with a payload).
     pub fn of_status(status: InstanceStatus) -> Option<Self> {

@@ -20,6 +20,7 @@ mod retention;
 mod schedules;
 mod server;
 mod status;
+mod subscribe;
 mod versions;
 mod worker;
 mod workflows;
@@ -97,6 +98,7 @@ fn v4_routes() -> Router<AppState> {
         .route(&instance, get(describe::describe).delete(instances::delete))
         .route(&format!("{instance}/status"), patch(status::change_status))
         .route(&format!("{instance}/step"), get(describe::step_output))
+        .route(&format!("{instance}/subscribe"), get(subscribe::subscribe))
         .route(&format!("{instance}/events/{{event_type}}"), post(events::send_event))
         .route(&format!("{workflow}/versions"), get(versions::list))
         .route(&version, get(versions::get))

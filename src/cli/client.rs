@@ -141,6 +141,8 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a whole request may take. Terminate and restart wait for the running step to stop,
 /// which can take a while on a busy machine.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long an event stream may stay open: as good as for ever.
+const STREAM_TIMEOUT: Duration = Duration::from_secs(365 * 86_400);
 
 impl ApiClient {
     /// Checks the base URL and builds the client; sends nothing.
@@ -223,6 +225,57 @@ impl ApiClient {
         self.send(method, self.url(resource, &[]), Some(body)).await
     }
 
+    /// Opens the `text/event-stream` at `resource` and hands the `data` of each message to
+    /// `each` as it comes, until the server ends the stream. A refusal (a 4xx in the envelope)
+    /// is the usual error; a message of type `error` ends the stream with its text.
+    pub async fn stream_events(
+        &self,
+        resource: &[&str],
+        query: &[(&str, String)],
+        mut each: impl FnMut(&str),
+    ) -> Result<(), ClientError> {
+        let url = self.url(resource, query);
+        let method = Method::GET;
+        // A stream lasts as long as what it follows: no overall deadline.
+        let mut request = self.http.get(url.clone()).timeout(STREAM_TIMEOUT);
+        if let Some(token) = &self.api_token {
+            request = request.bearer_auth(token);
+        }
+        let transport = |source: reqwest::Error| {
+            if source.is_connect() {
+                ClientError::NoServer { server: self.server.clone() }
+            } else {
+                ClientError::Transport { method: method.clone(), url: url.to_string(), source }
+            }
+        };
+        let mut response = request.send().await.map_err(transport)?;
+        let status = response.status();
+        if !status.is_success() {
+            let bytes = response.bytes().await.map_err(transport)?;
+            return unwrap_envelope(&method, &url, status, &bytes).map(|_| ());
+        }
+        let mut pending = String::new();
+        while let Some(chunk) = response.chunk().await.map_err(transport)? {
+            pending.push_str(&String::from_utf8_lossy(&chunk));
+            while let Some(end) = pending.find("\n\n") {
+                let message: String = pending.drain(..end + 2).collect();
+                let (kind, data) = sse_message(&message);
+                if kind == Some("error") {
+                    return Err(ClientError::Malformed {
+                        method: method.clone(),
+                        url: url.to_string(),
+                        status: status.as_u16(),
+                        problem: format!("the stream ended with an error: {data}"),
+                    });
+                }
+                if !data.is_empty() {
+                    each(&data);
+                }
+            }
+        }
+        Ok(())
+    }
+
     async fn send(&self, method: Method, url: Url, body: Option<String>) -> Result<ApiResponse, ClientError> {
         let mut request = self.http.request(method.clone(), url.clone());
         if let Some(token) = &self.api_token {
@@ -280,6 +333,23 @@ fn unwrap_envelope(method: &Method, url: &Url, status: StatusCode, body: &[u8]) 
     }
 }
 
+/// One server-sent event's `event` field and its `data` lines joined; comments and `id` are
+/// left out.
+fn sse_message(message: &str) -> (Option<&str>, String) {
+    let mut kind = None;
+    let mut data = Vec::new();
+    for line in message.lines() {
+        let (field, value) = line.split_once(':').unwrap_or((line, ""));
+        let value = value.strip_prefix(' ').unwrap_or(value);
+        match field {
+            "event" => kind = Some(value),
+            "data" => data.push(value),
+            _ => {}
+        }
+    }
+    (kind, data.join("\n"))
+}
+
 /// The start of a body, enough to recognise it in an error message.
 fn excerpt(text: &str) -> String {
     const LIMIT: usize = 200;
@@ -295,6 +365,14 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+
+    #[test]
+    fn server_sent_events_are_read_by_field() {
+        assert_eq!(sse_message("id: 3\ndata: {\"a\":1}\n"), (None, "{\"a\":1}".to_owned()));
+        assert_eq!(sse_message(":\n"), (None, String::new()));
+        assert_eq!(sse_message("event: error\ndata: gone\n"), (Some("error"), "gone".to_owned()));
+        assert_eq!(sse_message("data:x\ndata: y\n"), (None, "x\ny".to_owned()));
+    }
 
     fn client(url: &str) -> Result<ApiClient, ClientError> {
         ApiClient::new(&ConnectionArgs { url: url.to_owned(), account_id: "acct".to_owned(), api_token: None })

@@ -1,6 +1,7 @@
 //! `stepflare workflows instances …`: the instance verbs (`list`, `describe`, `send-event`,
-//! `pause`, `resume`, `terminate`, `restart`, `delete`) with wrangler's arguments, and the
-//! resolution of `latest` to the newest instance's id.
+//! `pause`, `resume`, `terminate`, `restart`, `delete`) with wrangler's arguments, `tail`
+//! (stepflare's: an instance's events as they happen), and the resolution of `latest` to the
+//! newest instance's id.
 
 use std::path::{Path, PathBuf};
 
@@ -41,6 +42,8 @@ pub enum InstancesCommand {
     Restart(RestartArgs),
     /// Delete instances.
     Delete(DeleteArgs),
+    /// Print an instance's events as they happen (its history first), until it ends.
+    Tail(TailArgs),
 }
 
 /// The statuses `--status` accepts (wrangler's list).
@@ -125,6 +128,18 @@ pub struct RestartArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct TailArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// Start after the event with this id.
+    #[arg(long)]
+    pub cursor: Option<u64>,
+    /// Only events of these types (comma-separated, e.g. `step_completed,workflow_errored`).
+    #[arg(long, value_delimiter = ',')]
+    pub filter: Vec<String>,
+}
+
+#[derive(Debug, Args)]
 pub struct DeleteArgs {
     /// Name of the workflow.
     pub name: String,
@@ -165,7 +180,45 @@ pub async fn run(api: &ApiClient, format: Format, args: InstancesArgs) -> Result
             change_status(api, format, &restart_args.target, body).await
         }
         InstancesCommand::Delete(delete_args) => delete(api, format, delete_args).await,
+        InstancesCommand::Tail(tail_args) => tail(api, format, tail_args).await,
     }
+}
+
+/// Follows `…/instances/{id}/subscribe`: one line per event, or one JSON object per line.
+async fn tail(api: &ApiClient, format: Format, args: TailArgs) -> Result<(), WorkflowsError> {
+    let TargetArgs { name, id } = args.target;
+    let id = resolve_id(api, &name, &id).await?;
+    let mut query = Vec::new();
+    if let Some(cursor) = args.cursor {
+        query.push(("cursor", cursor.to_string()));
+    }
+    if !args.filter.is_empty() {
+        query.push(("filter", args.filter.join(",")));
+    }
+    let resource = ["workflows", name.as_str(), "instances", id.as_str(), "subscribe"];
+    api.stream_events(&resource, &query, |data| match serde_json::from_str::<Value>(data) {
+        Ok(event) if format == Format::Json => output::emit(&event.to_string()),
+        Ok(event) => output::emit(&event_line(&event)),
+        Err(_) => output::emit(data),
+    })
+    .await?;
+    Ok(())
+}
+
+/// `#<eventId> <time> <type> <step>` and what else the event says, as `key=value`.
+fn event_line(event: &Value) -> String {
+    let time = output::timestamp(&event["timestamp"]);
+    let mut line = format!("#{} {time} {}", event["eventId"], event["type"].as_str().unwrap_or("?"));
+    if let Some(step) = event["stepName"].as_str() {
+        line.push_str(&format!(" {step:?}"));
+    }
+    const SHOWN: [&str; 5] = ["stepName", "type", "eventId", "timestamp", "instanceId"];
+    if let Some(fields) = event.as_object() {
+        for (key, value) in fields.iter().filter(|(key, _)| !SHOWN.contains(&key.as_str())) {
+            line.push_str(&format!(" {key}={value}"));
+        }
+    }
+    line
 }
 
 /// `id`, or for `latest` the id of the workflow's newest instance. Like wrangler, this reads only

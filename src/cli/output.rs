@@ -102,8 +102,8 @@ pub fn epoch_ms(value: &Value) -> Option<i64> {
     i64::try_from(parsed.unix_timestamp_nanos() / 1_000_000).ok()
 }
 
-/// A timestamp as `2026-08-06 07:30:00.123Z` (UTC); `-` when absent; the text as sent when it is
-/// not RFC 3339.
+/// A timestamp (RFC 3339 text, or milliseconds since the epoch) as `2026-08-06 07:30:00.123Z`
+/// (UTC); `-` when absent; the value as sent when it is neither.
 pub fn timestamp(value: &Value) -> String {
     let format =
         time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second].[subsecond digits:3]Z");
@@ -113,6 +113,11 @@ pub fn timestamp(value: &Value) -> String {
             .ok()
             .and_then(|t| t.to_offset(time::UtcOffset::UTC).format(&format).ok())
             .unwrap_or_else(|| text.clone()),
+        Value::Number(ms) => ms
+            .as_i64()
+            .and_then(|ms| OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).ok())
+            .and_then(|t| t.format(&format).ok())
+            .unwrap_or_else(|| ms.to_string()),
         other => other.to_string(),
     }
 }

@@ -6,6 +6,7 @@
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::subscribe::{EventFilter, NextEvent};
 use super::{Engine, EngineError, NewInstance, RestartFrom};
 use crate::ids::{EventType, InstanceId, StepKind};
 use crate::js::{BindingError, BindingFuture, BindingHost, BindingRequest};
@@ -171,6 +172,20 @@ impl Engine {
                 };
                 self.restart(&workflow, &addressed(&id)?, from).await?;
                 Ok(Value::Null)
+            }
+            BindingRequest::Subscribe { workflow, id, filter } => {
+                EventFilter::new(filter.iter().map(String::as_str))
+                    .map_err(|_| refuse("Invalid Workflow subscription options"))?;
+                self.instance(&workflow, &addressed(&id)?).await?;
+                Ok(Value::Null)
+            }
+            BindingRequest::SubscribeNext { workflow, id, cursor, filter } => {
+                let filter = EventFilter::new(filter.iter().map(String::as_str))
+                    .map_err(|_| refuse("Invalid Workflow subscription options"))?;
+                Ok(match self.next_event(&workflow, &addressed(&id)?, cursor, &filter).await? {
+                    NextEvent::Event { event, last, .. } => json!({ "event": event, "last": last }),
+                    NextEvent::Done => json!({ "done": true }),
+                })
             }
             BindingRequest::SendEvent { workflow, id, event } => {
                 let event: EventOptions = serde_json::from_value(event)

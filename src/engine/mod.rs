@@ -17,6 +17,7 @@ mod retention;
 pub mod retry;
 mod run;
 mod scheduler;
+pub mod subscribe;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -162,6 +163,8 @@ pub(crate) struct Inner {
     timers_changed: Notify,
     /// Told when an instance ends, so that the retention task plans again.
     instance_ended: Notify,
+    /// Cancelled when the engine starts to stop: subscriptions end then.
+    stopping: tokio_util::sync::CancellationToken,
     /// Answers the bindings in `env` that are not workflows (queue producers); set once at start.
     other_bindings: std::sync::OnceLock<Arc<dyn BindingHost>>,
     /// Told whenever the set of workflows changes, so the cron task plans again.
@@ -206,6 +209,7 @@ impl Engine {
                 gates: Mutex::new(HashMap::new()),
                 timers_changed: Notify::new(),
                 instance_ended: Notify::new(),
+                stopping: tokio_util::sync::CancellationToken::new(),
                 other_bindings: std::sync::OnceLock::new(),
                 workflows_changed: Notify::new(),
                 tasks: tokio::runtime::Handle::current(),
@@ -733,6 +737,7 @@ impl Engine {
     /// result was committed never runs again; one cut short by the end of `grace` does.
     pub async fn shutdown(&self, grace: Duration) {
         self.inner.draining.store(true, Ordering::SeqCst);
+        self.inner.stopping.cancel();
         let mut runs: Vec<_> = {
             let mut scheduler = self.inner.lock_scheduler();
             scheduler.clear_line();

@@ -35,16 +35,61 @@ pub struct QueueSendMessage {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(tag = "op", rename_all = "camelCase", rename_all_fields = "camelCase")]
 pub enum BindingRequest {
-    Create { workflow: String, options: Value },
-    CreateBatch { workflow: String, batch: Vec<Value> },
-    Get { workflow: String, id: String },
-    Status { workflow: String, id: String },
-    Pause { workflow: String, id: String },
-    Resume { workflow: String, id: String },
-    Terminate { workflow: String, id: String },
-    Restart { workflow: String, id: String, options: Value },
-    SendEvent { workflow: String, id: String, event: Value },
-    QueueSend { queue: String, messages: Vec<QueueSendMessage> },
+    Create {
+        workflow: String,
+        options: Value,
+    },
+    CreateBatch {
+        workflow: String,
+        batch: Vec<Value>,
+    },
+    Get {
+        workflow: String,
+        id: String,
+    },
+    Status {
+        workflow: String,
+        id: String,
+    },
+    Pause {
+        workflow: String,
+        id: String,
+    },
+    Resume {
+        workflow: String,
+        id: String,
+    },
+    Terminate {
+        workflow: String,
+        id: String,
+    },
+    Restart {
+        workflow: String,
+        id: String,
+        options: Value,
+    },
+    SendEvent {
+        workflow: String,
+        id: String,
+        event: Value,
+    },
+    /// `instance.subscribe()`: checks the filter and that the instance exists.
+    Subscribe {
+        workflow: String,
+        id: String,
+        filter: Vec<String>,
+    },
+    /// The next event of a subscription after `cursor` (`instance.subscribe()`'s `next()`).
+    SubscribeNext {
+        workflow: String,
+        id: String,
+        cursor: u64,
+        filter: Vec<String>,
+    },
+    QueueSend {
+        queue: String,
+        messages: Vec<QueueSendMessage>,
+    },
 }
 
 /// A refusal, thrown to JavaScript as an `Error` with this message (Cloudflare's messages read

@@ -419,6 +419,82 @@ import { queueApi } from "stepflare:queues";
     async terminate(options) { await this.#call("terminate", { options: options ?? null }); }
     async restart(options) { await this.#call("restart", { options: options ?? null }); }
     async sendEvent(event) { await this.#call("sendEvent", { event: event ?? null }); }
+    async subscribe(options) {
+      const { cursor, filter } = subscribeOptions(options);
+      // The host checks the filter's types and that the instance exists now (`next()` says
+      // when it is deleted later).
+      await this.#call("subscribe", { filter }).catch((error) => {
+        throw error.message === "Invalid Workflow subscription options" ? invalidSubscription() : error;
+      });
+      return new WorkflowSubscription(this.#workflow, this.id, cursor, filter);
+    }
+  }
+
+  // `subscribe()`'s event types (production's 29, and the `*_failed` names of an early local
+  // engine); `internal` is not one.
+  const SUBSCRIBE_KEYS = new Set(["cursor", "filter"]);
+  const invalidSubscription = () => new Error("Invalid Workflow subscription options");
+  const subscribeOptions = (options) => {
+    if (options === undefined) return { cursor: 0, filter: [] };
+    if (options === null || typeof options !== "object" || Array.isArray(options)) throw invalidSubscription();
+    if (Object.keys(options).some((key) => !SUBSCRIBE_KEYS.has(key))) throw invalidSubscription();
+    const { cursor = 0, filter = [] } = options;
+    if (!Number.isSafeInteger(cursor) || cursor < 0) throw invalidSubscription();
+    if (!Array.isArray(filter) || filter.some((type) => typeof type !== "string" || type === "internal")) {
+      throw invalidSubscription();
+    }
+    return { cursor, filter };
+  };
+
+  /**
+   * What `subscribe()` returns: `next()` gives the events after the cursor, in order, waiting for
+   * new ones, and `{done: true}` once the instance's terminal event is passed. Calls of `next()`
+   * are answered one after another.
+   */
+  class WorkflowSubscription {
+    #workflow;
+    #id;
+    #cursor;
+    #filter;
+    #done = false;
+    #line = Promise.resolve();
+    constructor(workflow, id, cursor, filter) {
+      this.#workflow = workflow;
+      this.#id = id;
+      this.#cursor = cursor;
+      this.#filter = filter;
+    }
+    next() {
+      const result = this.#line.then(() => this.#next());
+      this.#line = result.catch(() => {});
+      return result;
+    }
+    async #next() {
+      if (this.#done) return { done: true, value: undefined };
+      let reply;
+      try {
+        reply = await callBinding({
+          op: "subscribeNext",
+          workflow: this.#workflow,
+          id: this.#id,
+          cursor: this.#cursor,
+          filter: this.#filter,
+        });
+      } catch (error) {
+        this.#done = true;
+        throw error;
+      }
+      if (reply.done) {
+        this.#done = true;
+        return { done: true, value: undefined };
+      }
+      this.#cursor = reply.event.eventId;
+      if (reply.last) this.#done = true;
+      return { done: false, value: reply.event };
+    }
+    [Symbol.dispose ?? Symbol.for("Symbol.dispose")]() {
+      this.#done = true;
+    }
   }
 
   class Workflow {

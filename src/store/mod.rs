@@ -334,6 +334,12 @@ impl Store {
     }
 
     /// How many writes and commits the writer thread has made: for tests and benchmarks.
+    /// Told after every commit. A reader that waits for new rows enables a `notified()` future
+    /// before it reads, then awaits it, so that no commit between the two goes unnoticed.
+    pub fn committed(&self) -> &tokio::sync::Notify {
+        self.writer.committed()
+    }
+
     pub fn writer_stats(&self) -> WriterStats {
         self.writer.stats()
     }

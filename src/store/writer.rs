@@ -54,6 +54,8 @@ struct Counters {
     queued: AtomicU64,
     run: AtomicU64,
     commits: AtomicU64,
+    /// Told after every commit, for readers that wait for new rows (subscriptions).
+    committed: tokio::sync::Notify,
 }
 
 /// The writer thread and the queue in front of it. Dropping it lets the thread finish what is
@@ -227,6 +229,10 @@ impl Writer {
         answer.recv().map_err(|_| StoreError::WriterGone)?
     }
 
+    pub(super) fn committed(&self) -> &tokio::sync::Notify {
+        &self.counters.committed
+    }
+
     pub(super) fn stats(&self) -> WriterStats {
         WriterStats {
             queued: self.counters.queued.load(Ordering::Relaxed),
@@ -360,6 +366,7 @@ fn commit_group(conn: &mut Connection, group: Vec<Box<dyn Job>>, counters: &Coun
     };
     if outcome.as_ref().is_ok_and(|committed| *committed) {
         counters.commits.fetch_add(1, Ordering::Relaxed);
+        counters.committed.notify_waiters();
     }
     for done in ran {
         done.answer(outcome.as_ref().map(|_| ()));

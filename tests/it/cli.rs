@@ -248,6 +248,35 @@ async fn send_event_completes_a_waiting_instance() {
 }
 
 #[tokio::test]
+async fn tail_prints_the_events_as_they_happen_until_the_instance_ends() {
+    let server = Server::start("basic");
+    let url = base_url(&server);
+    let id = server.create_with_id("wait-event", "tailed", json!({})).await;
+    server.wait_for_status("wait-event", &id, &["waiting"]).await;
+
+    // Started while the instance waits: it prints the history, then waits for the rest.
+    let tail = tokio::task::spawn_blocking({
+        let url = url.clone();
+        move || stepflare(&url, &["workflows", "instances", "tail", "wait-event", "tailed"])
+    });
+    server.deliver("wait-event", &id, "approve", json!({})).await;
+    let run = tail.await.unwrap().ok();
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    assert!(lines[0].starts_with("#1 ") && lines[0].contains(" workflow_queued"), "{}", run.stdout);
+    assert!(lines.iter().any(|l| l.contains(" wait_completed \"approval-1\"")), "{}", run.stdout);
+    assert!(lines.last().unwrap().contains(" workflow_completed output="), "{}", run.stdout);
+
+    let run = stepflare(
+        &url,
+        &["workflows", "instances", "tail", "wait-event", "tailed", "--filter", "step_completed", "--json"],
+    )
+    .ok();
+    let events: Vec<Value> = run.stdout.lines().map(|line| serde_json::from_str(line).unwrap()).collect();
+    assert!(!events.is_empty() && events.iter().all(|e| e["type"] == "step_completed"), "{}", run.stdout);
+    stepflare(&url, &["workflows", "instances", "tail", "wait-event", "tailed", "--filter", "nope"]).failed();
+}
+
+#[tokio::test]
 async fn pause_resume_terminate_and_restart_change_the_status() {
     let server = Server::start("basic");
     let url = base_url(&server);

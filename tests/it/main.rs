@@ -33,5 +33,6 @@ mod shutdown;
 mod source_docs;
 mod state_file;
 mod step_do;
+mod subscribe;
 mod typescript;
 mod worker;

@@ -138,9 +138,13 @@ impl Spec {
             .iter()
             .find_map(|key| responses.get(key))
             .ok_or_else(|| format!("HTTP {status} is not documented"))?;
-        self.resolve(response)
+        let content = self.resolve(response);
+        content
             .pointer("/content/application~1json/schema")
-            .ok_or_else(|| format!("the HTTP {status} answer documents no application/json schema"))
+            .or_else(|| content.pointer("/content/text~1event-stream/schema"))
+            .ok_or_else(|| {
+                format!("the HTTP {status} answer documents no application/json or text/event-stream schema")
+            })
     }
 
     fn request_schema<'a>(&'a self, operation: &'a Value) -> Option<&'a Value> {
@@ -597,6 +601,12 @@ async fn session(s: &Session<'_>) {
     assert_eq!(step["status"], "complete", "{step:#}");
     s.ok(M::GET, &format!("{info}/step?name=info-1&type=do&attempt=1"), None).await;
     s.fails(M::GET, &format!("{info}/step?name=nope-1&type=step"), None, 404, 10401).await;
+    // Its events, as a stream that ends with the terminal one.
+    let (code, stream) = s.call(M::GET, &format!("{info}/subscribe?cursor=0&filter=workflow_completed"), None).await;
+    assert_eq!(code, 200, "{stream:#}");
+    assert!(stream.as_str().is_some_and(|text| text.contains("\"type\":\"workflow_completed\"")), "{stream:#}");
+    s.fails(M::GET, &format!("{info}/subscribe?cursor=-1"), None, 400, 10002).await;
+    s.fails(M::GET, &format!("{}/subscribe", instance("event-info", "oa-missing")), None, 404, 10400).await;
 
     // A waiting instance, before and after its event.
     s.ok(M::POST, &instances("wait-event"), Some(json!({ "instance_id": "oa-wait", "params": {} }))).await;
