@@ -97,13 +97,31 @@ import { queueApi } from "stepflare:queues";
     return undefined;
   };
 
-  /** `config` as the host reads it, and its `retries.delay` if that is a function. */
+  const hasFunction = (object) => {
+    for (const key in object) if (typeof object[key] === "function") return true;
+    return false;
+  };
+  const nullingFunctions = (object) => {
+    const copy = {};
+    for (const key of Object.keys(object)) copy[key] = typeof object[key] === "function" ? null : object[key];
+    return copy;
+  };
+  /**
+   * `config` as the host reads it, and its `retries.delay` if that is a function. Any other
+   * function in it is sent as `null`, which no field accepts, rather than left out as JSON would.
+   */
   const splitDelayFunction = (config) => {
-    const retries = config !== null && typeof config === "object" ? config.retries : undefined;
-    const delay = retries !== null && typeof retries === "object" ? retries.delay : undefined;
-    if (typeof delay !== "function") return [config, undefined];
-    const { delay: _function, ...rest } = retries;
-    return [{ ...config, retries: rest }, delay];
+    if (config === null || typeof config !== "object") return [config, undefined];
+    const retries = config.retries;
+    const retriesHaveFunction = retries !== null && typeof retries === "object" && hasFunction(retries);
+    if (!retriesHaveFunction && !hasFunction(config)) return [config, undefined];
+    const sent = nullingFunctions(config);
+    if (!retriesHaveFunction) return [sent, undefined];
+    const delay = retries.delay;
+    sent.retries = nullingFunctions(retries);
+    if (typeof delay !== "function") return [sent, undefined];
+    delete sent.retries.delay;
+    return [sent, delay];
   };
 
   const describeError = (error) => {

@@ -177,6 +177,7 @@ async fn step_do_takes_its_four_call_shapes_and_refuses_bad_rollback_options_and
         ("rollback-config", format!("Rollback config for \"pay\" {SEE}")),
         ("no-callback", "Step \"pay\" requires a callback function".to_owned()),
         ("config", format!("Step config for \"pay\" {SEE}")),
+        ("function-timeout", format!("Step config for \"pay\" {SEE}")),
     ];
     let mut ids = Vec::new();
     for (mode, _) in &refusals {
