@@ -106,22 +106,28 @@ import { queueApi } from "stepflare:queues";
     for (const key of Object.keys(object)) copy[key] = typeof object[key] === "function" ? null : object[key];
     return copy;
   };
+  // The `retries.delay` function that `hostConfig` took out of the config it was given, if any
+  // (a variable rather than a second result, which would cost an array per step).
+  let delayFunctionFound;
   /**
-   * `config` as the host reads it, and its `retries.delay` if that is a function. Any other
-   * function in it is sent as `null`, which no field accepts, rather than left out as JSON would.
+   * `config` as the host reads it: without its `retries.delay` if that is a function (left in
+   * `delayFunctionFound`), and any other function in it sent as `null`, which no field accepts,
+   * rather than left out as JSON would.
    */
-  const splitDelayFunction = (config) => {
-    if (config === null || typeof config !== "object") return [config, undefined];
+  const hostConfig = (config) => {
+    delayFunctionFound = undefined;
+    if (config === null || typeof config !== "object") return config;
     const retries = config.retries;
     const retriesHaveFunction = retries !== null && typeof retries === "object" && hasFunction(retries);
-    if (!retriesHaveFunction && !hasFunction(config)) return [config, undefined];
+    if (!retriesHaveFunction && !hasFunction(config)) return config;
     const sent = nullingFunctions(config);
-    if (!retriesHaveFunction) return [sent, undefined];
-    const delay = retries.delay;
+    if (!retriesHaveFunction) return sent;
     sent.retries = nullingFunctions(retries);
-    if (typeof delay !== "function") return [sent, undefined];
-    delete sent.retries.delay;
-    return [sent, delay];
+    if (typeof retries.delay === "function") {
+      delayFunctionFound = retries.delay;
+      delete sent.retries.delay;
+    }
+    return sent;
   };
 
   const describeError = (error) => {
@@ -447,14 +453,15 @@ import { queueApi } from "stepflare:queues";
         // With node:async_hooks loaded, the callback runs in the caller's AsyncLocalStorage frame.
         const asyncContext = globalThis.__stepflare_async_context;
         if (asyncContext) callback = asyncContext.bind(callback);
-        const [sentConfig, delayFunction] = splitDelayFunction(config);
+        const sentConfig = hostConfig(config);
+        const delayFunction = delayFunctionFound;
         const step = DoStep.begin(name, callback, resolve, reject, delayFunction, rollbackOptions);
         if (rollbackOptions === undefined || rollbackOptions.rollbackConfig === undefined) {
           step.guarded(step.follow, doBegin(step, name, sentConfig, delayFunction !== undefined));
         } else {
-          const [rollbackConfig, rollbackDelay] = splitDelayFunction(rollbackOptions.rollbackConfig);
-          const begun = doBegin(step, name, sentConfig, delayFunction !== undefined, rollbackConfig, rollbackDelay !== undefined);
-          step.guarded(step.follow, begun);
+          const rollbackConfig = hostConfig(rollbackOptions.rollbackConfig);
+          const rollbackDelay = delayFunctionFound !== undefined;
+          step.guarded(step.follow, doBegin(step, name, sentConfig, delayFunction !== undefined, rollbackConfig, rollbackDelay));
         }
       } catch (error) {
         reject(error);
