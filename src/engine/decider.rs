@@ -13,9 +13,12 @@ use serde_json::Value;
 
 use super::duration::parse_duration_value;
 use super::lifecycle::{Command, Effect, Refusal, transition};
-use super::retry::StepConfig;
+use super::retry::{RetryDelay, StepConfig};
 use crate::ids::{EventType, StepKey, StepKind, check_step_name};
-use crate::js::{AttemptOutcome, EXCEEDED_CPU, HostReply, HostRequest, InterruptCause, Interruption};
+use crate::js::{
+    AttemptOutcome, DELAY_FUNCTION_TIMEOUT_MS, DelayOutcome, EXCEEDED_CPU, HostReply, HostRequest, InterruptCause,
+    Interruption, UserConfig,
+};
 use crate::model::{
     Attempt, ErrorInfo, InstanceEvent, InstanceStatus, JournalEntry, SentEvent, Step, StepState, json_text,
 };
@@ -121,6 +124,50 @@ impl Decision {
     }
 }
 
+/// Cloudflare's error for a step config (or rollback config) it cannot use: `what` is "Step
+/// config" or "Rollback config".
+fn invalid_format(what: &str, name: &str) -> ErrorInfo {
+    ErrorInfo::new(
+        "WorkflowFatalError",
+        format!(
+            "{what} for \"{name}\" is in a invalid format. See https://developers.cloudflare.com/workflows/build/sleeping-and-retrying/"
+        ),
+    )
+}
+
+/// The wait before the attempt after `attempt` failed (`None`: no retry follows), or the
+/// `NonRetryableDelayError` that ends the step when its delay function failed. A delay
+/// function's result is the base that the configured backoff multiplies, as a fixed delay is.
+fn retry_delay(
+    config: &StepConfig,
+    key: &StepKey,
+    attempt: u32,
+    non_retryable: bool,
+    delay: Option<DelayOutcome>,
+) -> Result<Option<u64>, ErrorInfo> {
+    if non_retryable || !config.will_retry(attempt) {
+        return Ok(None);
+    }
+    let (RetryDelay::Dynamic, Some(outcome)) = (config.retry_delay, delay) else {
+        return Ok(config.delay_after_attempt(attempt));
+    };
+    let failed = |what: String| {
+        let message = format!("The delay function for step \"{}\" {what}", key.display_name());
+        Err(ErrorInfo::new("NonRetryableDelayError", message))
+    };
+    match outcome {
+        DelayOutcome::Returned(value) => match parse_duration_value(&value) {
+            Some(base) => Ok(Some(config.backoff_from(base, attempt))),
+            None => failed(
+                "returned an invalid delay value (expected a number of ms or a duration string like \"30 seconds\")"
+                    .into(),
+            ),
+        },
+        DelayOutcome::Threw(message) => failed(format!("threw an error: {message}")),
+        DelayOutcome::TimedOut => failed(format!("did not return within {} seconds", DELAY_FUNCTION_TIMEOUT_MS / 1000)),
+    }
+}
+
 fn entry(now: i64, event: InstanceEvent) -> JournalEntry {
     JournalEntry { timestamp: now, event }
 }
@@ -169,7 +216,10 @@ impl RunState {
     /// Decides a request of the run at `now`.
     pub fn decide(&mut self, request: HostRequest, now: i64) -> Decision {
         let mut decision = match request {
-            HostRequest::DoBegin { name, config } => self.do_begin(name, &config, now),
+            HostRequest::DoBegin { name, config, delay_function, rollback_config } => {
+                let config = UserConfig { config, delay_function };
+                self.do_begin(name, &config, rollback_config.as_ref(), now)
+            }
             HostRequest::DoEnd { token, attempt, outcome } => match step_of_token(&token) {
                 Some(key) => self.do_end(key, attempt, outcome, now),
                 None => Decision::fail(ErrorInfo::new("Error", format!("unknown step token {token:?}"))),
@@ -300,7 +350,7 @@ impl RunState {
             .map(|(error, attempt)| HostRequest::DoEnd {
                 token: attempt.token,
                 attempt: attempt.attempt,
-                outcome: AttemptOutcome::Err { error, non_retryable: false },
+                outcome: AttemptOutcome::Err { error, non_retryable: false, delay: None },
             })
             .collect())
     }
@@ -372,7 +422,7 @@ impl RunState {
         Step::started(key.clone(), seq, now)
     }
 
-    fn do_begin(&mut self, name: String, config: &Value, now: i64) -> Decision {
+    fn do_begin(&mut self, name: String, config: &UserConfig, rollback: Option<&UserConfig>, now: i64) -> Decision {
         if let Err(error) = check_step_name(&name) {
             return Decision::type_error(error.to_string());
         }
@@ -383,15 +433,14 @@ impl RunState {
             return Decision::park(false);
         }
         let key = self.next_key(StepKind::Do, &name);
-        let config = match StepConfig::resolve(config) {
-            Ok(config) => config,
-            Err(reason) => {
-                return Decision::fail(ErrorInfo::new(
-                    "WorkflowFatalError",
-                    format!("Step config for \"{name}\" is in a invalid format: {reason}"),
-                ));
-            }
+        let Ok(config) = StepConfig::resolve(&config.config, config.delay_function) else {
+            return Decision::fail(invalid_format("Step config", &name));
         };
+        if let Some(rollback) = rollback
+            && StepConfig::resolve_rollback(&rollback.config, rollback.delay_function).is_err()
+        {
+            return Decision::fail(invalid_format("Rollback config", &name));
+        }
         let step_name = key.display_name();
         let attempt = match self.steps.get(&key) {
             Some(row) if row.state == StepState::Succeeded => {
@@ -436,7 +485,7 @@ impl RunState {
             count: key.count,
             attempt,
             timeout_ms: config.timeout_ms,
-            config: config.display.clone(),
+            config: config.context.clone(),
         };
         self.configs.insert(key, Arc::new(config));
         Decision::reply(reply)
@@ -450,8 +499,8 @@ impl RunState {
             .config
             .as_deref()
             .and_then(|text| serde_json::from_str(text).ok())
-            .and_then(|value: Value| StepConfig::resolve(&value).ok())
-            .unwrap_or_else(|| StepConfig::resolve(&Value::Null).expect("defaults are valid"));
+            .and_then(|value: Value| StepConfig::from_stored(&value).ok())
+            .unwrap_or_else(|| StepConfig::resolve(&Value::Null, false).expect("defaults are valid"));
         Arc::new(config)
     }
 
@@ -480,6 +529,7 @@ impl RunState {
                 ),
                 // The same code returns the same value again: retrying cannot help.
                 non_retryable: true,
+                delay: None,
             },
             other => other,
         };
@@ -500,17 +550,21 @@ impl RunState {
                 let reply = (!self.pause_requested).then_some(HostReply::Resolved);
                 (Then::AttemptEnded { reply, for_pause: true }, clear_timer)
             }
-            AttemptOutcome::Err { error, non_retryable } => {
+            AttemptOutcome::Err { error: attempt_error, non_retryable, delay: delay_outcome } => {
                 attempt_row.success = Some(false);
-                attempt_row.error = Some(error.clone());
-                let delay = if non_retryable { None } else { config.delay_after_attempt(attempt) };
+                attempt_row.error = Some(attempt_error.clone());
+                // The step's error is the attempt's, or the delay function's when that failed.
+                let (delay, error) = match retry_delay(&config, &key, attempt, non_retryable, delay_outcome) {
+                    Ok(delay) => (delay, attempt_error.clone()),
+                    Err(delay_error) => (None, delay_error),
+                };
                 journal.push(entry(
                     now,
                     InstanceEvent::AttemptErrored {
                         step_name: step_name.clone(),
                         attempt,
                         retry_delay_ms: delay,
-                        error: error.clone(),
+                        error: attempt_error,
                     },
                 ));
                 match delay {
@@ -539,7 +593,7 @@ impl RunState {
                             count: key.count,
                             attempt: attempt + 1,
                             timeout_ms: config.timeout_ms,
-                            config: config.display.clone(),
+                            config: config.context.clone(),
                         };
                         (Then::AttemptEnded { reply: Some(reply), for_pause: false }, clear_timer)
                     }
@@ -889,7 +943,31 @@ mod tests {
     }
 
     fn begin(name: &str, config: Value) -> HostRequest {
-        HostRequest::DoBegin { name: name.to_owned(), config }
+        HostRequest::DoBegin { name: name.to_owned(), config, delay_function: false, rollback_config: None }
+    }
+
+    /// A `do.begin` whose `retries.delay` is a function (kept in JavaScript, left out of `config`).
+    fn begin_dynamic(name: &str, config: Value) -> HostRequest {
+        HostRequest::DoBegin { name: name.to_owned(), config, delay_function: true, rollback_config: None }
+    }
+
+    /// Attempt `attempt` of the first step `name` failed with "nope", and its delay function did
+    /// `delay`.
+    fn end_err_delayed(name: &str, attempt: u32, delay: Option<DelayOutcome>) -> HostRequest {
+        HostRequest::DoEnd {
+            token: attempt_token(&key(StepKind::Do, name, 1)),
+            attempt,
+            outcome: AttemptOutcome::Err { error: ErrorInfo::new("Error", "nope"), non_retryable: false, delay },
+        }
+    }
+
+    fn journal_of(writes: &[Write]) -> Vec<Value> {
+        writes
+            .iter()
+            .filter_map(|w| if let Write::Journal(e) = w { Some(e) } else { None })
+            .flatten()
+            .map(|e| serde_json::to_value(e).unwrap())
+            .collect()
     }
 
     fn end_ok(name: &str, count: u32, attempt: u32, output: &str) -> HostRequest {
@@ -904,7 +982,7 @@ mod tests {
         HostRequest::DoEnd {
             token: attempt_token(&key(StepKind::Do, name, 1)),
             attempt,
-            outcome: AttemptOutcome::Err { error: ErrorInfo::new("Error", "nope"), non_retryable },
+            outcome: AttemptOutcome::Err { error: ErrorInfo::new("Error", "nope"), non_retryable, delay: None },
         }
     }
 
@@ -988,6 +1066,122 @@ mod tests {
             let errored = journal.iter().find(|e| e["type"] == "attempt_errored").unwrap();
             assert_eq!(errored["retryDelayMs"], expected, "{backoff} after {attempt}");
         }
+    }
+
+    #[test]
+    fn a_delay_functions_result_is_the_base_of_every_backoff() {
+        // (backoff, what the function returned, attempt that failed, expected delay)
+        let cases = [
+            ("constant", json!(1_500), 1, 1_500),
+            ("constant", json!("2 seconds"), 3, 2_000),
+            ("linear", json!(1_500), 1, 1_500),
+            ("linear", json!(1_500), 3, 4_500),
+            ("exponential", json!(1_500), 1, 1_500),
+            ("exponential", json!("1 second"), 4, 8_000),
+            ("exponential", json!(2.4), 2, 4),
+        ];
+        for (backoff, returned, attempt, expected) in cases {
+            let config = json!({ "retries": { "limit": 5, "backoff": backoff } });
+            let mut row = stored(StepKind::Do, "s", 1, 0, StepState::Retrying);
+            row.attempts_made = attempt - 1;
+            let mut run = RunState::new(vec![row], Vec::new(), 100);
+            let decision = run.decide(begin_dynamic("s", config), NOW);
+            let Some(HostReply::Run { config: context, .. }) = reply_of(&decision) else { panic!("{decision:?}") };
+            assert_eq!(context["retries"], json!({ "limit": 5, "backoff": backoff }), "no delay in ctx.config");
+            let decision = run.decide(end_err_delayed("s", attempt, Some(DelayOutcome::Returned(returned))), NOW);
+            assert_eq!(timer_of(&decision.writes), TimerChange::Set(NOW + expected), "{backoff} after {attempt}");
+            let journal = journal_of(&decision.writes);
+            let errored = journal.iter().find(|e| e["type"] == "attempt_errored").unwrap();
+            assert_eq!(errored["retryDelayMs"], expected, "{backoff} after {attempt}");
+            assert_eq!(saved_step(&decision.writes).state, StepState::Retrying);
+        }
+    }
+
+    #[test]
+    fn a_dynamic_step_stores_its_delay_as_dynamic_and_a_zero_result_retries_at_once() {
+        let mut run = RunState::new(Vec::new(), Vec::new(), 100);
+        run.decide(begin_dynamic("s", json!({ "retries": { "limit": 1, "backoff": "constant" } })), NOW);
+        let decision = run.decide(end_err_delayed("s", 1, Some(DelayOutcome::Returned(json!(0)))), NOW);
+        let stored: Value = serde_json::from_str(saved_step(&decision.writes).config.as_deref().unwrap()).unwrap();
+        assert_eq!(
+            stored,
+            json!({ "retries": { "limit": 1, "delay": "[dynamic]", "backoff": "constant" }, "timeout": "10 minutes" })
+        );
+        let journal = journal_of(&decision.writes);
+        assert_eq!(journal[0]["type"], "step_started");
+        assert_eq!(journal[0]["config"]["retries"]["delay"], "[dynamic]");
+        let Some(HostReply::Run { attempt: 2, config, .. }) = reply_of(&decision) else { panic!("{decision:?}") };
+        assert_eq!(config["retries"], json!({ "limit": 1, "backoff": "constant" }));
+        // The last attempt's failure asks nothing of the function: whatever it did is ignored.
+        let last = run.decide(end_err_delayed("s", 2, Some(DelayOutcome::Threw("unused".into()))), NOW);
+        assert_eq!(reply_of(&last), Some(&HostReply::Failed { error: ErrorInfo::new("Error", "nope") }));
+    }
+
+    #[test]
+    fn a_delay_function_that_fails_ends_the_step_with_a_non_retryable_delay_error() {
+        let invalid =
+            "returned an invalid delay value (expected a number of ms or a duration string like \"30 seconds\")";
+        let cases = [
+            (DelayOutcome::Threw("rate limited".into()), "threw an error: rate limited"),
+            (DelayOutcome::TimedOut, "did not return within 5 seconds"),
+            (DelayOutcome::Returned(json!(-1)), invalid),
+            (DelayOutcome::Returned(json!("soon")), invalid),
+            (DelayOutcome::Returned(Value::Null), invalid),
+        ];
+        for (outcome, what) in cases {
+            let mut run = RunState::new(Vec::new(), Vec::new(), 100);
+            run.decide(begin_dynamic("s", json!({ "retries": { "limit": 3 } })), NOW);
+            let decision = run.decide(end_err_delayed("s", 1, Some(outcome)), NOW);
+            let expected =
+                ErrorInfo::new("NonRetryableDelayError", format!("The delay function for step \"s-1\" {what}"));
+            assert_eq!(reply_of(&decision), Some(&HostReply::Failed { error: expected.clone() }), "{what}");
+            let Write::SaveStep { step, attempt: Some(attempt), timer } = &decision.writes[0] else { panic!() };
+            assert_eq!((step.state, step.error.as_ref()), (StepState::Failed, Some(&expected)));
+            assert_eq!(attempt.error, Some(ErrorInfo::new("Error", "nope")), "the attempt keeps its own error");
+            assert_eq!(*timer, TimerChange::Keep);
+            let journal = journal_of(&decision.writes);
+            let errored = journal.iter().find(|e| e["type"] == "attempt_errored").unwrap();
+            assert_eq!(
+                (errored["retryDelayMs"].clone(), errored["error"]["message"].clone()),
+                (json!(null), json!("nope"))
+            );
+            assert_eq!(journal_types(&decision.writes).last().map(String::as_str), Some("step_errored"));
+        }
+    }
+
+    #[test]
+    fn a_fixed_delay_ignores_a_delay_outcome_and_a_function_that_could_not_run_has_the_default_base() {
+        let mut run = RunState::new(Vec::new(), Vec::new(), 100);
+        run.decide(begin("s", json!({ "retries": { "limit": 3, "delay": 700, "backoff": "constant" } })), NOW);
+        let decision = run.decide(end_err_delayed("s", 1, Some(DelayOutcome::Returned(json!(5)))), NOW);
+        assert_eq!(timer_of(&decision.writes), TimerChange::Set(NOW + 700));
+
+        // An attempt the watchdog stopped: its runtime is gone, so the function never ran.
+        let mut run = RunState::new(Vec::new(), Vec::new(), 100);
+        run.decide(begin_dynamic("s", json!({ "retries": { "limit": 3, "backoff": "linear" } })), NOW);
+        let decision = run.decide(end_err_delayed("s", 1, None), NOW);
+        assert_eq!(timer_of(&decision.writes), TimerChange::Set(NOW + 10_000));
+    }
+
+    #[test]
+    fn an_invalid_step_or_rollback_config_fails_the_instance_with_cloudflares_message() {
+        let see =
+            "is in a invalid format. See https://developers.cloudflare.com/workflows/build/sleeping-and-retrying/";
+        let mut run = RunState::new(Vec::new(), Vec::new(), 100);
+        let decision = run.decide(begin("s", json!({ "retries": { "tries": 3 } })), NOW);
+        let expected = ErrorInfo::new("WorkflowFatalError", format!("Step config for \"s\" {see}"));
+        assert_eq!(decision.then, Then::Fail(expected));
+        let rollback = |config: Value| HostRequest::DoBegin {
+            name: "r".into(),
+            config: Value::Null,
+            delay_function: false,
+            rollback_config: Some(UserConfig { config, delay_function: false }),
+        };
+        let decision = run.decide(rollback(json!({ "sensitive": "output" })), NOW);
+        let expected = ErrorInfo::new("WorkflowFatalError", format!("Rollback config for \"r\" {see}"));
+        assert_eq!(decision.then, Then::Fail(expected));
+        let decision = run.decide(rollback(json!({ "retries": { "limit": 2 }, "timeout": "1 minute" })), NOW);
+        assert!(matches!(reply_of(&decision), Some(HostReply::Run { .. })), "{decision:?}");
     }
 
     #[test]
@@ -1077,7 +1271,8 @@ mod tests {
             attempts: vec![InterruptedAttempt { token, attempt: 1, timeout_ms: 50, overdue: true }],
         };
         let requests = run.interrupted(interruption).unwrap();
-        let [HostRequest::DoEnd { outcome: AttemptOutcome::Err { error, non_retryable: false }, .. }] = &requests[..]
+        let [HostRequest::DoEnd { outcome: AttemptOutcome::Err { error, non_retryable: false, .. }, .. }] =
+            &requests[..]
         else {
             panic!("{requests:?}")
         };

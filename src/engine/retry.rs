@@ -1,5 +1,7 @@
 //! Step configuration and the retry decision: Cloudflare's defaults, validation of what the
-//! workflow passed to `step.do`, and the backoff arithmetic. Pure: no IO, no clock.
+//! workflow passed to `step.do` (or as a step's `rollbackConfig`), the config a step shows (in
+//! its row, its journal entry and its callback's `ctx`), and the backoff arithmetic, for a fixed
+//! base delay and for one a delay function computed. Pure: no IO, no clock.
 
 use serde_json::{Map, Value, json};
 
@@ -10,6 +12,8 @@ pub const DEFAULT_RETRY_LIMIT: u32 = 5;
 pub const DEFAULT_RETRY_DELAY_MS: u64 = 10_000;
 pub const DEFAULT_TIMEOUT: &str = "10 minutes";
 pub const MAX_RETRY_LIMIT: u32 = 10_000;
+/// What a step's stored and reported config shows for a `retries.delay` that is a function.
+pub const DYNAMIC_DELAY: &str = "[dynamic]";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backoff {
@@ -29,22 +33,37 @@ impl Backoff {
     }
 }
 
+/// Where the base of a step's retry delays comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RetryDelay {
+    /// The `retries.delay` duration the step gave, or the default.
+    Fixed(u64),
+    /// `retries.delay` is a function, which JavaScript calls after each failed attempt that
+    /// will be retried.
+    Dynamic,
+}
+
 /// A step's configuration after defaults were merged in and every value was checked.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StepConfig {
     pub retry_limit: u32,
-    pub retry_delay_ms: u64,
+    pub retry_delay: RetryDelay,
     pub backoff: Backoff,
     pub timeout_ms: u64,
     pub sensitive_output: bool,
-    /// The merged configuration as the user wrote it, for REST output.
+    /// The merged configuration as the user wrote it, a delay function shown as
+    /// [`DYNAMIC_DELAY`]: what the step's row, REST and the journal show.
     pub display: Value,
+    /// What the callback's `ctx.config` is: `display`, without `retries.delay` when it is a
+    /// function (a function cannot be handed back, and production leaves the key out).
+    pub context: Value,
 }
 
 impl StepConfig {
     /// Merges `user` (the object passed to `step.do`, or null) over the defaults, field by field
-    /// inside `retries`, and validates the result.
-    pub fn resolve(user: &Value) -> Result<Self, String> {
+    /// inside `retries`, and validates the result. `delay_function` says that `retries.delay`
+    /// was a function, which JavaScript keeps and left out of `user`.
+    pub fn resolve(user: &Value, delay_function: bool) -> Result<Self, String> {
         let user = match user {
             Value::Null => Map::new(),
             Value::Object(map) => map.clone(),
@@ -74,8 +93,14 @@ impl StepConfig {
             .as_u64()
             .filter(|limit| *limit <= u64::from(MAX_RETRY_LIMIT))
             .ok_or("retries.limit must be an integer from 0 to 10000")? as u32;
-        let retry_delay_ms = parse_duration_value(&retries["delay"])
-            .ok_or("retries.delay must be a non-negative number of milliseconds or a duration such as \"5 seconds\"")?;
+        let retry_delay = if delay_function {
+            retries["delay"] = json!(DYNAMIC_DELAY);
+            RetryDelay::Dynamic
+        } else {
+            RetryDelay::Fixed(parse_duration_value(&retries["delay"]).ok_or(
+                "retries.delay must be a non-negative number of milliseconds, a duration such as \"5 seconds\" or a function",
+            )?)
+        };
         let backoff = retries["backoff"]
             .as_str()
             .and_then(Backoff::parse)
@@ -87,21 +112,61 @@ impl StepConfig {
         if sensitive_output {
             display["sensitive"] = json!("output");
         }
-        Ok(StepConfig { retry_limit, retry_delay_ms, backoff, timeout_ms, sensitive_output, display })
+        let mut context = display.clone();
+        if delay_function && let Some(retries) = context["retries"].as_object_mut() {
+            retries.remove("delay");
+        }
+        Ok(StepConfig { retry_limit, retry_delay, backoff, timeout_ms, sensitive_output, display, context })
     }
 
-    /// The delay before the next attempt, given how many attempts were made so far (≥ 1), or
-    /// `None` when the retries are used up: `limit` retries follow the first attempt.
-    pub fn delay_after_attempt(&self, attempts_made: u32) -> Option<u64> {
-        if attempts_made > self.retry_limit {
-            return None;
+    /// A step's `rollbackConfig`: the step config's `retries` and `timeout`, nothing else
+    /// (production's documents leave `sensitive` out of it).
+    pub fn resolve_rollback(user: &Value, delay_function: bool) -> Result<Self, String> {
+        if let Value::Object(map) = user
+            && let Some(other) = map.keys().find(|key| !matches!(key.as_str(), "retries" | "timeout"))
+        {
+            return Err(format!("unknown key {other:?}"));
         }
-        let d = self.retry_delay_ms;
-        Some(match self.backoff {
-            Backoff::Constant => d,
-            Backoff::Linear => d.saturating_mul(u64::from(attempts_made)),
-            Backoff::Exponential => d.saturating_mul(1u64 << (attempts_made.saturating_sub(1)).min(62)),
-        })
+        StepConfig::resolve(user, delay_function)
+    }
+
+    /// The config a step's row stored (its `display`), read back: a delay shown as
+    /// [`DYNAMIC_DELAY`] was a function.
+    pub fn from_stored(stored: &Value) -> Result<Self, String> {
+        let mut user = stored.clone();
+        let dynamic = user["retries"]["delay"] == DYNAMIC_DELAY;
+        if dynamic && let Some(retries) = user["retries"].as_object_mut() {
+            retries.remove("delay");
+        }
+        StepConfig::resolve(&user, dynamic)
+    }
+
+    /// Whether another attempt follows `attempts_made` (≥ 1) failed ones: `limit` retries
+    /// follow the first attempt.
+    pub fn will_retry(&self, attempts_made: u32) -> bool {
+        attempts_made <= self.retry_limit
+    }
+
+    /// The delay before the next attempt after `attempts_made` failed ones, or `None` when the
+    /// retries are used up. A dynamic delay whose function could not run (the attempt was
+    /// stopped with its runtime) has the default base, as production's local engine falls back
+    /// to when it cannot call the function.
+    pub fn delay_after_attempt(&self, attempts_made: u32) -> Option<u64> {
+        let base = match self.retry_delay {
+            RetryDelay::Fixed(base) => base,
+            RetryDelay::Dynamic => DEFAULT_RETRY_DELAY_MS,
+        };
+        self.will_retry(attempts_made).then(|| self.backoff_from(base, attempts_made))
+    }
+
+    /// The configured backoff applied to `base`, after `attempts_made` (≥ 1) failed attempts:
+    /// what a fixed delay and a delay function's result both go through.
+    pub fn backoff_from(&self, base: u64, attempts_made: u32) -> u64 {
+        match self.backoff {
+            Backoff::Constant => base,
+            Backoff::Linear => base.saturating_mul(u64::from(attempts_made)),
+            Backoff::Exponential => base.saturating_mul(1u64 << (attempts_made.saturating_sub(1)).min(62)),
+        }
     }
 }
 
@@ -124,9 +189,9 @@ mod tests {
 
     #[test]
     fn defaults_are_the_documented_ones() {
-        let config = StepConfig::resolve(&Value::Null).unwrap();
+        let config = StepConfig::resolve(&Value::Null, false).unwrap();
         assert_eq!(config.retry_limit, 5);
-        assert_eq!(config.retry_delay_ms, 10_000);
+        assert_eq!(config.retry_delay, RetryDelay::Fixed(10_000));
         assert_eq!(config.backoff, Backoff::Exponential);
         assert_eq!(config.timeout_ms, 600_000);
         assert_eq!(
@@ -137,22 +202,23 @@ mod tests {
 
     #[test]
     fn retries_merge_field_by_field() {
-        let config = StepConfig::resolve(&json!({"retries": {"limit": 2}})).unwrap();
+        let config = StepConfig::resolve(&json!({"retries": {"limit": 2}}), false).unwrap();
         assert_eq!(config.retry_limit, 2);
-        assert_eq!(config.retry_delay_ms, 10_000);
+        assert_eq!(config.retry_delay, RetryDelay::Fixed(10_000));
         assert_eq!(config.backoff, Backoff::Exponential);
     }
 
     #[test]
     fn zero_delay_is_valid() {
-        let config = StepConfig::resolve(&json!({"retries": {"limit": 2, "delay": 0}})).unwrap();
+        let config = StepConfig::resolve(&json!({"retries": {"limit": 2, "delay": 0}}), false).unwrap();
         assert_eq!(config.delay_after_attempt(1), Some(0));
     }
 
     #[test]
     fn backoff_arithmetic() {
         let with = |backoff: &str| {
-            StepConfig::resolve(&json!({"retries": {"limit": 3, "delay": "1 second", "backoff": backoff}})).unwrap()
+            StepConfig::resolve(&json!({"retries": {"limit": 3, "delay": "1 second", "backoff": backoff}}), false)
+                .unwrap()
         };
         let delays = |c: StepConfig| (1..=4).map(|n| c.delay_after_attempt(n)).collect::<Vec<_>>();
         assert_eq!(delays(with("constant")), [Some(1000), Some(1000), Some(1000), None]);
@@ -162,7 +228,7 @@ mod tests {
 
     #[test]
     fn limit_zero_means_one_attempt() {
-        let config = StepConfig::resolve(&json!({"retries": {"limit": 0}})).unwrap();
+        let config = StepConfig::resolve(&json!({"retries": {"limit": 0}}), false).unwrap();
         assert_eq!(config.delay_after_attempt(1), None);
     }
 
@@ -175,9 +241,56 @@ mod tests {
             json!({"retries": {"tries": 3}}),
             json!({"timeout": 0}),
             json!({"colour": "red"}),
+            json!({"retries": {"delay": -1}}),
+            json!({"retries": {"delay": "[dynamic]"}}),
+            json!({"retries": 3}),
+            json!({"timeout": "0 seconds"}),
+            json!({"sensitive": "input"}),
             json!(5),
         ] {
-            assert!(StepConfig::resolve(&bad).is_err(), "{bad} was accepted");
+            assert!(StepConfig::resolve(&bad, false).is_err(), "{bad} was accepted");
         }
+    }
+
+    fn dynamic(backoff: &str) -> StepConfig {
+        StepConfig::resolve(&json!({"retries": {"limit": 3, "backoff": backoff}}), true).unwrap()
+    }
+
+    #[test]
+    fn a_delay_function_shows_as_dynamic_and_is_left_out_of_the_callbacks_config() {
+        let config = dynamic("linear");
+        assert_eq!(config.retry_delay, RetryDelay::Dynamic);
+        assert_eq!(
+            config.display,
+            json!({"retries": {"limit": 3, "delay": "[dynamic]", "backoff": "linear"}, "timeout": "10 minutes"})
+        );
+        assert_eq!(config.context, json!({"retries": {"limit": 3, "backoff": "linear"}, "timeout": "10 minutes"}));
+        assert_eq!(StepConfig::from_stored(&config.display).unwrap(), config);
+        let fixed =
+            StepConfig::resolve(&json!({"retries": {"delay": "2 seconds"}, "sensitive": "output"}), false).unwrap();
+        assert_eq!(fixed.context, fixed.display);
+        assert_eq!(StepConfig::from_stored(&fixed.display).unwrap(), fixed);
+    }
+
+    #[test]
+    fn a_dynamic_base_goes_through_the_configured_backoff() {
+        let after = |c: StepConfig, base: u64| (1..=3).map(|n| c.backoff_from(base, n)).collect::<Vec<_>>();
+        assert_eq!(after(dynamic("constant"), 1500), [1500, 1500, 1500]);
+        assert_eq!(after(dynamic("linear"), 1500), [1500, 3000, 4500]);
+        assert_eq!(after(dynamic("exponential"), 1500), [1500, 3000, 6000]);
+        assert_eq!(dynamic("exponential").backoff_from(0, 3), 0);
+        assert!(dynamic("constant").will_retry(3));
+        assert!(!dynamic("constant").will_retry(4));
+        // A function that could not run (the attempt was stopped with its runtime): the default base.
+        assert_eq!(dynamic("linear").delay_after_attempt(2), Some(2 * DEFAULT_RETRY_DELAY_MS));
+        assert_eq!(dynamic("linear").delay_after_attempt(4), None);
+    }
+
+    #[test]
+    fn a_rollback_config_takes_retries_and_timeout_only() {
+        assert!(StepConfig::resolve_rollback(&json!({"retries": {"limit": 1}, "timeout": "1 minute"}), false).is_ok());
+        assert!(StepConfig::resolve_rollback(&json!({"retries": {"limit": 1}}), true).is_ok());
+        assert!(StepConfig::resolve_rollback(&json!({"sensitive": "output"}), false).is_err());
+        assert!(StepConfig::resolve_rollback(&json!({"retries": {"limit": -1}}), false).is_err());
     }
 }

@@ -13,9 +13,19 @@ use crate::model::ErrorInfo;
 #[derive(Debug, Clone, Deserialize)]
 #[serde(tag = "op")]
 pub enum HostRequest {
-    /// `step.do(name, config?)` is called: replay it, or say which attempt to run.
-    #[serde(rename = "do.begin")]
-    DoBegin { name: String, config: Value },
+    /// `step.do(name, config?, callback, rollbackOptions?)` is called: replay it, or say which
+    /// attempt to run. `config` is what the code passed (or null), without `retries.delay` when
+    /// that is a function (`delay_function`), which JavaScript keeps; `rollback_config` is the
+    /// `rollbackConfig` of its rollback options, to validate, in the same form.
+    #[serde(rename = "do.begin", rename_all = "camelCase")]
+    DoBegin {
+        name: String,
+        config: Value,
+        #[serde(default)]
+        delay_function: bool,
+        #[serde(default)]
+        rollback_config: Option<UserConfig>,
+    },
     /// An attempt of a `do` step settled.
     #[serde(rename = "do.end")]
     DoEnd { token: String, attempt: u32, outcome: AttemptOutcome },
@@ -36,18 +46,46 @@ pub enum HostRequest {
     Fatal { error: ErrorInfo },
 }
 
+/// A step config as the code passed it: its JSON, and whether `retries.delay` was a function
+/// (left out of the JSON).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UserConfig {
+    pub config: Value,
+    #[serde(default)]
+    pub delay_function: bool,
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(tag = "status", rename_all = "camelCase", rename_all_fields = "camelCase")]
 pub enum AttemptOutcome {
     /// `output` is the result as JSON text; absent when the callback returned `undefined`.
-    Ok {
-        output: Option<String>,
-    },
+    Ok { output: Option<String> },
     Err {
         error: ErrorInfo,
         non_retryable: bool,
+        /// What the step's delay function did, when it has one and the attempt will be retried:
+        /// JavaScript calls it before it reports the attempt. `None` when it was not called.
+        #[serde(default)]
+        delay: Option<DelayOutcome>,
     },
 }
+
+/// What a step's `retries.delay` function did when called after a failed attempt.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(tag = "kind", content = "value", rename_all = "camelCase")]
+pub enum DelayOutcome {
+    /// It returned (or its promise resolved to) this: a duration if it is one, `null` for a
+    /// value that has no JSON form (a non-finite number, an object).
+    Returned(Value),
+    /// It threw (or its promise rejected) an error with this message.
+    Threw(String),
+    /// It did not settle within [`DELAY_FUNCTION_TIMEOUT_MS`].
+    TimedOut,
+}
+
+/// How long a delay function may take (production's local engine: 5 s).
+pub const DELAY_FUNCTION_TIMEOUT_MS: u64 = 5_000;
 
 /// The host's answer. JavaScript reads it as `{kind, …}`: the variant's name and its fields, in
 /// camelCase (`host_calls.rs`).

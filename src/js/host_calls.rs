@@ -16,22 +16,30 @@ use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
 use rquickjs::object::Property;
-use rquickjs::prelude::{Func, This};
+use rquickjs::prelude::{Func, Opt, This};
 use rquickjs::{
     Array, Atom, CatchResultExt, CaughtError, Ctx, Exception, Function, IntoAtom, IntoJs, Object, Promise, Value,
 };
 use serde_json::Value as Json;
 
-use super::host::{AttemptOutcome, HostReply, HostRequest, StepHost};
+use super::host::{AttemptOutcome, DelayOutcome, HostReply, HostRequest, StepHost, UserConfig};
 use super::watchdog::Watchdog;
 use crate::model::ErrorInfo;
 
 /// Defines `__stepflare_host`, which the prelude captures and removes from the global scope:
 ///
-/// - `doBegin(step, name, config)`: `config` is `null` or what the code passed;
+/// - `doBegin(step, name, config, delayFunction, rollbackConfig, rollbackDelayFunction)`:
+///   `config` is `null` or what the code passed, without `retries.delay` when that is a function
+///   (`delayFunction`); `rollbackConfig` is `undefined` or the `rollbackConfig` of the step's
+///   rollback options, in the same form;
 /// - `attemptOk(step, token, attempt, output)`: `output` is the result's JSON text, or
 ///   `undefined`;
 /// - `attemptErr(step, token, attempt, name, message, nonRetryable)`;
+/// - `attemptErrDelayed(step, token, attempt, name, message, delay)`: a failed attempt that
+///   will be retried, after the step's delay function ran: `delay` is `{kind: "returned",
+///   value}`, `{kind: "threw", value: message}` or `{kind: "timedOut"}`;
+/// - `attemptSettled(token)`: the attempt's callback settled and its delay function runs now,
+///   so the watchdog stops timing the attempt;
 /// - `request(json)`: any other [`HostRequest`], as JSON text;
 /// - `now()`: a monotonic clock in milliseconds, for the deadlines of step attempts.
 ///
@@ -50,10 +58,27 @@ pub(super) fn install<'js, H: StepHost>(ctx: &Ctx<'js>, host: Arc<H>, watchdog: 
     let call = caller.clone();
     calls.set(
         "doBegin",
-        Func::from(move |ctx: Ctx<'js>, step: Object<'js>, name: String, config: Value<'js>| {
-            let config = json_of(&ctx, config, "config")?;
-            call.answer(&ctx, HostRequest::DoBegin { name, config }, Some(step))
-        }),
+        Func::from(
+            move |ctx: Ctx<'js>,
+                  step: Object<'js>,
+                  name: String,
+                  config: Value<'js>,
+                  delay_function: Opt<bool>,
+                  rollback_config: Opt<Value<'js>>,
+                  rollback_delay_function: Opt<bool>| {
+                let config = json_of(&ctx, config, "config")?;
+                let rollback_config = match rollback_config.0 {
+                    Some(value) if !value.is_undefined() => Some(UserConfig {
+                        config: json_of(&ctx, value, "rollbackConfig")?,
+                        delay_function: rollback_delay_function.0.unwrap_or(false),
+                    }),
+                    _ => None,
+                };
+                let delay_function = delay_function.0.unwrap_or(false);
+                let request = HostRequest::DoBegin { name, config, delay_function, rollback_config };
+                call.answer(&ctx, request, Some(step))
+            },
+        ),
     )?;
     let call = caller.clone();
     calls.set(
@@ -74,11 +99,34 @@ pub(super) fn install<'js, H: StepHost>(ctx: &Ctx<'js>, host: Arc<H>, watchdog: 
                   name: String,
                   message: String,
                   non_retryable: bool| {
-                let outcome = AttemptOutcome::Err { error: ErrorInfo::new(name, message), non_retryable };
+                let outcome = AttemptOutcome::Err { error: ErrorInfo::new(name, message), non_retryable, delay: None };
                 call.answer(&ctx, HostRequest::DoEnd { token, attempt, outcome }, Some(step))
             },
         ),
     )?;
+    let call = caller.clone();
+    calls.set(
+        "attemptErrDelayed",
+        Func::from(
+            move |ctx: Ctx<'js>,
+                  step: Object<'js>,
+                  token: String,
+                  attempt: u32,
+                  name: String,
+                  message: String,
+                  delay: Object<'js>| {
+                let delay = delay_outcome(&ctx, &delay)?;
+                let outcome = AttemptOutcome::Err {
+                    error: ErrorInfo::new(name, message),
+                    non_retryable: false,
+                    delay: Some(delay),
+                };
+                call.answer(&ctx, HostRequest::DoEnd { token, attempt, outcome }, Some(step))
+            },
+        ),
+    )?;
+    let call = caller.clone();
+    calls.set("attemptSettled", Func::from(move |token: String| call.watchdog.attempt_ended(&token)))?;
     calls.set(
         "request",
         Func::from(move |ctx: Ctx<'js>, request: String| {
@@ -229,7 +277,7 @@ fn write_fields<'js>(
             put("count", count.into_js(ctx)?)?;
             put("attempt", attempt.into_js(ctx)?)?;
             put("timeoutMs", (timeout_ms as f64).into_js(ctx)?)?;
-            put("config", json_to_js(ctx, &config)?)
+            put("config", json_to_js_in_order(ctx, &config, CONFIG_KEY_ORDER)?)
         }
         HostReply::Resolved | HostReply::Done => Ok(()),
         HostReply::Event { event } => put("event", json_to_js(ctx, &event)?),
@@ -243,8 +291,17 @@ fn error_object<'js>(ctx: &Ctx<'js>, error: &ErrorInfo) -> rquickjs::Result<Valu
     Ok(object.into_value())
 }
 
+/// The order of a step config's keys in `ctx.config`: production's, which spreads the user's
+/// config over `{retries: {limit, delay, backoff}, timeout}` (a map here keeps keys sorted).
+const CONFIG_KEY_ORDER: &[&str] = &["retries", "limit", "delay", "backoff", "timeout", "sensitive"];
+
 /// A JSON value as `JSON.parse` makes it: numbers that are int32 as such, own data properties.
 fn json_to_js<'js>(ctx: &Ctx<'js>, value: &Json) -> rquickjs::Result<Value<'js>> {
+    json_to_js_in_order(ctx, value, &[])
+}
+
+/// [`json_to_js`], with the keys of every object that are in `order` first, in that order.
+fn json_to_js_in_order<'js>(ctx: &Ctx<'js>, value: &Json, order: &[&str]) -> rquickjs::Result<Value<'js>> {
     Ok(match value {
         Json::Null => Value::new_null(ctx.clone()),
         Json::Bool(flag) => Value::new_bool(ctx.clone(), *flag),
@@ -256,14 +313,18 @@ fn json_to_js<'js>(ctx: &Ctx<'js>, value: &Json) -> rquickjs::Result<Value<'js>>
         Json::Array(items) => {
             let array = Array::new(ctx.clone())?;
             for (index, item) in items.iter().enumerate() {
-                array.set(index, json_to_js(ctx, item)?)?;
+                array.set(index, json_to_js_in_order(ctx, item, order)?)?;
             }
             array.into_value()
         }
         Json::Object(map) => {
             let object = Object::new(ctx.clone())?;
-            for (key, item) in map {
-                define(&object, key.as_str(), json_to_js(ctx, item)?)?;
+            let mut keys: Vec<&String> = map.keys().collect();
+            if !order.is_empty() {
+                keys.sort_by_key(|key| order.iter().position(|known| known == key).unwrap_or(order.len()));
+            }
+            for key in keys {
+                define(&object, key.as_str(), json_to_js_in_order(ctx, &map[key], order)?)?;
             }
             object.into_value()
         }
@@ -288,6 +349,23 @@ fn json_of<'js>(ctx: &Ctx<'js>, value: Value<'js>, field: &str) -> rquickjs::Res
     };
     serde_json::from_str(&text.to_string()?)
         .map_err(|error| Exception::throw_type(ctx, &format!("invalid step request: {error}")))
+}
+
+/// What a step's delay function did, as `{kind, value}` says. A returned value that is not a
+/// finite number or a string comes across as `null`, which no duration is.
+fn delay_outcome<'js>(ctx: &Ctx<'js>, delay: &Object<'js>) -> rquickjs::Result<DelayOutcome> {
+    let kind: String = delay.get("kind")?;
+    let value: Value<'js> = delay.get("value")?;
+    Ok(match kind.as_str() {
+        "returned" => DelayOutcome::Returned(if let Some(text) = value.as_string() {
+            Json::String(text.to_string()?)
+        } else {
+            value.as_number().and_then(serde_json::Number::from_f64).map_or(Json::Null, Json::Number)
+        }),
+        "threw" => DelayOutcome::Threw(value.as_string().map(|text| text.to_string()).transpose()?.unwrap_or_default()),
+        "timedOut" => DelayOutcome::TimedOut,
+        other => return Err(Exception::throw_type(ctx, &format!("invalid delay outcome {other:?}"))),
+    })
 }
 
 /// Milliseconds since the first call, from a clock that never goes back.

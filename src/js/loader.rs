@@ -49,7 +49,8 @@ export default { WorkflowEntrypoint, WorkerEntrypoint, DurableObject, RpcTarget,
 "#;
 const CLOUDFLARE_WORKFLOWS_SOURCE: &str = r#"
 export const NonRetryableError = globalThis.__stepflare.NonRetryableError;
-export default { NonRetryableError };
+export const NonRetryableDelayError = globalThis.__stepflare.NonRetryableDelayError;
+export default { NonRetryableError, NonRetryableDelayError };
 "#;
 
 #[derive(Debug, thiserror::Error)]

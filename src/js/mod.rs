@@ -23,7 +23,9 @@ mod worker;
 
 pub use bindings::{BindingError, BindingFuture, BindingHost, BindingRequest, EnvBinding, QueueSendMessage};
 pub use consumer::{DeliveredMessage, MessageDecision, QueueBatch, QueueOutcome, handle_queue};
-pub use host::{AttemptOutcome, HostReply, HostRequest, LogLevel, StepHost};
+pub use host::{
+    AttemptOutcome, DELAY_FUNCTION_TIMEOUT_MS, DelayOutcome, HostReply, HostRequest, LogLevel, StepHost, UserConfig,
+};
 pub use loader::{LoadError, ProjectCode};
 pub use runtime::{ModuleError, ModuleExports, RunOutcome, RunRequest, inspect_module, run_workflow};
 pub use watchdog::{InterruptCause, InterruptedAttempt, Interruption};

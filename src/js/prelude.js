@@ -13,7 +13,7 @@ import { queueApi } from "stepflare:queues";
   delete globalThis.__stepflare_binding;
 
   // The host's side of the steps (see `host_calls.rs`): the `do` calls, and `request` for the rest.
-  const { doBegin, attemptOk, attemptErr, request: requestJson, now } = host;
+  const { doBegin, attemptOk, attemptErr, attemptErrDelayed, attemptSettled, request: requestJson, now } = host;
   const call = (request) => requestJson(JSON.stringify(request));
   const { setTimeout, clearTimeout, queueMicrotask, Promise } = globalThis;
 
@@ -21,6 +21,14 @@ import { queueApi } from "stepflare:queues";
     constructor(message, name = "NonRetryableError") {
       super(message);
       this.name = name;
+    }
+  }
+  // What a step fails with when its `retries.delay` function throws, takes over 5 seconds or
+  // returns something that is no duration (the host words the message).
+  class NonRetryableDelayError extends Error {
+    constructor(message) {
+      super(message);
+      this.name = "NonRetryableDelayError";
     }
   }
   class WorkflowEntrypoint {
@@ -48,9 +56,78 @@ import { queueApi } from "stepflare:queues";
   class WorkflowEvent {}
 
   const toError = (info) => {
-    const error = info.name === "NonRetryableError" ? new NonRetryableError(info.message) : new Error(info.message);
+    let error;
+    if (info.name === "NonRetryableError") error = new NonRetryableError(info.message);
+    else if (info.name === "NonRetryableDelayError") error = new NonRetryableDelayError(info.message);
+    else error = new Error(info.message);
     error.name = info.name;
     return error;
+  };
+
+  // A step's delay function has this long to settle (production's local engine: 5 s; the host's
+  // `DELAY_FUNCTION_TIMEOUT_MS` words the error).
+  const DELAY_FUNCTION_TIMEOUT_MS = 5000;
+  /**
+   * Calls a step's `retries.delay` function with `{ctx, error}` and gives what it did, as the
+   * host reads it: `{kind: "returned", value}`, `{kind: "threw", value: message}` or
+   * `{kind: "timedOut"}`. Never rejects.
+   */
+  const callDelayFunction = (delayFunction, input) =>
+    new Promise((resolve) => {
+      const timer = setTimeout(() => resolve({ kind: "timedOut" }), DELAY_FUNCTION_TIMEOUT_MS);
+      const settle = (outcome) => {
+        clearTimeout(timer);
+        resolve(outcome);
+      };
+      const threw = (error) => settle({ kind: "threw", value: describeError(error).message });
+      try {
+        Promise.resolve(delayFunction(input)).then((value) => settle({ kind: "returned", value }), threw);
+      } catch (error) {
+        threw(error);
+      }
+    });
+
+  // Rollback options (the trailing argument of `step.do`) are checked as production checks them;
+  // `rollbackConfig` is checked by the host with the step config's rules.
+  const checkRollbackOptions = (name, options) => {
+    if (options === null || typeof options !== "object" || Array.isArray(options)) {
+      return `Rollback options for "${name}" must be an object`;
+    }
+    if (typeof options.rollback !== "function") return `Rollback for "${name}" must be a function`;
+    return undefined;
+  };
+
+  const hasFunction = (object) => {
+    for (const key in object) if (typeof object[key] === "function") return true;
+    return false;
+  };
+  const nullingFunctions = (object) => {
+    const copy = {};
+    for (const key of Object.keys(object)) copy[key] = typeof object[key] === "function" ? null : object[key];
+    return copy;
+  };
+  // The `retries.delay` function that `hostConfig` took out of the config it was given, if any
+  // (a variable rather than a second result, which would cost an array per step).
+  let delayFunctionFound;
+  /**
+   * `config` as the host reads it: without its `retries.delay` if that is a function (left in
+   * `delayFunctionFound`), and any other function in it sent as `null`, which no field accepts,
+   * rather than left out as JSON would.
+   */
+  const hostConfig = (config) => {
+    delayFunctionFound = undefined;
+    if (config === null || typeof config !== "object") return config;
+    const retries = config.retries;
+    const retriesHaveFunction = retries !== null && typeof retries === "object" && hasFunction(retries);
+    if (!retriesHaveFunction && !hasFunction(config)) return config;
+    const sent = nullingFunctions(config);
+    if (!retriesHaveFunction) return sent;
+    sent.retries = nullingFunctions(retries);
+    if (typeof retries.delay === "function") {
+      delayFunctionFound = retries.delay;
+      delete sent.retries.delay;
+    }
+    return sent;
   };
 
   const describeError = (error) => {
@@ -155,6 +232,10 @@ import { queueApi } from "stepflare:queues";
       this.callback = undefined;
       this.resolve = undefined;
       this.reject = undefined;
+      // The step's `retries.delay` when it is a function, and its rollback options, if any (kept
+      // for the rollback of a failed instance).
+      this.delayFunction = undefined;
+      this.rollbackOptions = undefined;
       // The fields of the host's replies: for `run`, the attempt to run (its token, the step's
       // count, the attempt's number, timeout and config); for `cached`, the step's result as
       // JSON; for `failed`, the error.
@@ -178,18 +259,20 @@ import { queueApi } from "stepflare:queues";
     }
 
     /** The state of a new call, made of a spare object if there is one. */
-    static begin(name, callback, resolve, reject) {
+    static begin(name, callback, resolve, reject, delayFunction, rollbackOptions) {
       const step = spareSteps.pop() ?? new DoStep();
       step.name = name;
       step.callback = callback;
       step.resolve = resolve;
       step.reject = reject;
+      step.delayFunction = delayFunction;
+      step.rollbackOptions = rollbackOptions;
       return step;
     }
 
     /** The call settled: let go of what it holds, and keep the object for another. */
     finish() {
-      this.callback = this.resolve = this.reject = undefined;
+      this.callback = this.resolve = this.reject = this.delayFunction = this.rollbackOptions = undefined;
       this.config = this.output = this.error = this.result = this.resultJson = this.context = undefined;
       if (spareSteps.length < SPARE_STEPS) spareSteps.push(this);
     }
@@ -299,11 +382,25 @@ import { queueApi } from "stepflare:queues";
       this.follow(attemptOk(this, this.token, this.attempt, output));
     }
 
-    /** Reports what the attempt threw (or that it timed out). */
+    /**
+     * Reports what the attempt threw (or that it timed out). When another attempt follows and
+     * the step's delay is a function, the function says how long to wait first: it runs now,
+     * once for this failure (a replay answers from what the host stored, and never calls it).
+     */
     failed(error) {
       const { name, message } = describeError(error);
       const nonRetryable = error instanceof NonRetryableError || error?.name === "NonRetryableError";
-      this.follow(attemptErr(this, this.token, this.attempt, name, message, nonRetryable));
+      const delayFunction = this.delayFunction;
+      if (delayFunction === undefined || nonRetryable || !(this.attempt <= this.config.retries.limit)) {
+        this.follow(attemptErr(this, this.token, this.attempt, name, message, nonRetryable));
+        return;
+      }
+      const { token, attempt } = this;
+      attemptSettled(token);
+      const ctx = { step: { name: this.name, count: this.count }, attempt, config: this.config };
+      callDelayFunction(delayFunction, { ctx, error }).then((delay) =>
+        this.guarded(() => this.follow(attemptErrDelayed(this, token, attempt, name, message, delay))),
+      );
     }
   }
 
@@ -323,8 +420,15 @@ import { queueApi } from "stepflare:queues";
     if (typeof name !== "string") throw new TypeError(`step.${method}: the step name must be a string`);
   };
 
+  /** Ends the instance with `WorkflowFatalError: message`; the host never answers. */
+  const fatal = (message) => call({ op: "fatal", error: { name: "WorkflowFatalError", message } });
+
   class Step {
-    do(name, configOrCallback, maybeCallback) {
+    /**
+     * `step.do(name, callback, rollbackOptions?)` or `step.do(name, config, callback,
+     * rollbackOptions?)`.
+     */
+    do(name, configOrCallback, maybeCallback, maybeRollbackOptions) {
       const promise = new Promise(capture);
       const resolve = capturedResolve;
       const reject = capturedReject;
@@ -332,18 +436,33 @@ import { queueApi } from "stepflare:queues";
         checkName("do", name);
         let config = null;
         let callback = configOrCallback;
+        let rollbackOptions = maybeCallback;
         if (typeof configOrCallback !== "function") {
           config = configOrCallback ?? null;
           callback = maybeCallback;
+          rollbackOptions = maybeRollbackOptions;
         }
-        if (typeof callback !== "function") {
-          throw new TypeError(`step.do("${name}"): the last argument must be a callback function`);
+        let invalid = typeof callback !== "function" ? `Step "${name}" requires a callback function` : undefined;
+        if (invalid === undefined && rollbackOptions !== undefined) {
+          invalid = checkRollbackOptions(name, rollbackOptions);
+        }
+        if (invalid !== undefined) {
+          fatal(invalid).catch(reject);
+          return promise;
         }
         // With node:async_hooks loaded, the callback runs in the caller's AsyncLocalStorage frame.
         const asyncContext = globalThis.__stepflare_async_context;
         if (asyncContext) callback = asyncContext.bind(callback);
-        const step = DoStep.begin(name, callback, resolve, reject);
-        step.guarded(step.follow, doBegin(step, name, config));
+        const sentConfig = hostConfig(config);
+        const delayFunction = delayFunctionFound;
+        const step = DoStep.begin(name, callback, resolve, reject, delayFunction, rollbackOptions);
+        if (rollbackOptions === undefined || rollbackOptions.rollbackConfig === undefined) {
+          step.guarded(step.follow, doBegin(step, name, sentConfig, delayFunction !== undefined));
+        } else {
+          const rollbackConfig = hostConfig(rollbackOptions.rollbackConfig);
+          const rollbackDelay = delayFunctionFound !== undefined;
+          step.guarded(step.follow, doBegin(step, name, sentConfig, delayFunction !== undefined, rollbackConfig, rollbackDelay));
+        }
       } catch (error) {
         reject(error);
       }
@@ -581,6 +700,7 @@ import { queueApi } from "stepflare:queues";
   globalThis.__stepflare = {
     newExecutionContext,
     NonRetryableError,
+    NonRetryableDelayError,
     WorkflowEntrypoint,
     WorkerEntrypoint,
     DurableObject,

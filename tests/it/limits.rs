@@ -73,8 +73,11 @@ async fn an_invalid_step_config_fails_the_instance_naming_the_step() {
     let id = server.create("bad-config", json!({})).await;
     let d = server.wait_for_status("bad-config", &id, &["errored"]).await;
     assert_eq!(d["error"]["name"], "WorkflowFatalError", "{d:#}");
-    let message = d["error"]["message"].as_str().unwrap_or_default();
-    assert!(message.contains("\"odd\"") && message.contains("backoff"), "{d:#}");
+    assert_eq!(
+        d["error"]["message"],
+        "Step config for \"odd\" is in a invalid format. See https://developers.cloudflare.com/workflows/build/sleeping-and-retrying/",
+        "Cloudflare's message: {d:#}"
+    );
 }
 
 #[tokio::test]

@@ -32,6 +32,7 @@ mod schedules;
 mod shutdown;
 mod source_docs;
 mod state_file;
+mod step_context;
 mod step_do;
 mod subscribe;
 mod typescript;
