@@ -29,6 +29,7 @@ pub mod engine;
 pub mod ids;
 pub mod js;
 pub mod model;
+pub mod parity;
 pub mod project;
 pub mod queues;
 pub mod reload;

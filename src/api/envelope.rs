@@ -24,6 +24,10 @@ pub mod codes {
     pub const AUTHENTICATION: u32 = 10000;
     pub const ROUTE_NOT_FOUND: u32 = 7003;
     pub const METHOD_NOT_ALLOWED: u32 = 7001;
+    /// Cloudflare's API-wide "please wait and consider throttling your request speed", with
+    /// HTTP 429: the code Workflows' creation-rate refusals are given, as theirs is not
+    /// published.
+    pub const RATE_LIMITED: u32 = 971;
 }
 
 /// The most characters of one client value (an id, a name, a header) an error message echoes.
@@ -61,6 +65,8 @@ pub struct ApiError {
     pub status: StatusCode,
     pub code: u32,
     pub message: String,
+    /// Seconds for a `Retry-After` header (a 429's).
+    pub retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -70,7 +76,7 @@ impl ApiError {
             Cow::Borrowed(_) => message,
             Cow::Owned(shorter) => shorter,
         };
-        ApiError { status, code, message }
+        ApiError { status, code, message, retry_after: None }
     }
 
     pub fn bad_request(message: impl Into<String>) -> Self {
@@ -86,7 +92,11 @@ impl IntoResponse for ApiError {
             "messages": [],
             "result": null,
         });
-        (self.status, Json(body)).into_response()
+        let mut response = (self.status, Json(body)).into_response();
+        if let Some(seconds) = self.retry_after {
+            response.headers_mut().insert(axum::http::header::RETRY_AFTER, seconds.into());
+        }
+        response
     }
 }
 
@@ -129,12 +139,19 @@ impl From<EngineError> for ApiError {
             EngineError::Refused(_) | EngineError::StepNotFound(_) => {
                 (StatusCode::CONFLICT, codes::INVALID_STATUS_CHANGE)
             }
+            EngineError::RateLimited(_) | EngineError::QueueFull(_) => {
+                (StatusCode::TOO_MANY_REQUESTS, codes::RATE_LIMITED)
+            }
             EngineError::Store(_) => {
                 tracing::error!("internal error: {error}");
                 (StatusCode::INTERNAL_SERVER_ERROR, codes::INTERNAL)
             }
         };
-        ApiError::new(status, code, engine_message(error))
+        let retry_after = match &error {
+            EngineError::RateLimited(exceeded) => Some((exceeded.retry_after_ms as u64).div_ceil(1000)),
+            _ => None,
+        };
+        ApiError { retry_after, ..ApiError::new(status, code, engine_message(error)) }
     }
 }
 

@@ -42,6 +42,11 @@ pub struct DevArgs {
     /// How many instances may run at once; more wait in `queued`.
     #[arg(long, default_value_t = EngineConfig::default().max_concurrent)]
     pub max_concurrent: usize,
+    /// Production parity: enforce Cloudflare's account limits that are off by default (the
+    /// creation rate, queued instances per workflow, the account's 7-day default retention),
+    /// and list at start what stepflare does not reproduce of production.
+    #[arg(long)]
+    pub strict: bool,
     /// Require this bearer token on every control route: the REST API, the explorer API and
     /// `/cdn-cgi/…` (without it, any request from this machine is accepted).
     #[arg(long, env = "STEPFLARE_API_TOKEN")]
@@ -97,7 +102,11 @@ pub async fn run(args: DevArgs) -> Result<(), CliError> {
     for warning in projects.iter().flat_map(|project| &project.config.warnings) {
         tracing::warn!("{warning}");
     }
-    let engine = Engine::new(store.clone(), clock, EngineConfig { max_concurrent: args.max_concurrent.max(1) });
+    let engine = Engine::new(
+        store.clone(),
+        clock,
+        EngineConfig { max_concurrent: args.max_concurrent.max(1), strict: args.strict },
+    );
     let workflows: Vec<_> = projects.iter().flat_map(|project| project.workflows.iter().cloned()).collect();
     let names: Vec<String> = workflows.iter().map(|w| w.name.to_string()).collect();
     engine.set_workflows(workflows);
@@ -128,6 +137,12 @@ pub async fn run(args: DevArgs) -> Result<(), CliError> {
         TcpListener::bind(address).await.map_err(|source| CliError::Listen { address: address.to_string(), source })?;
     let bound = listener.local_addr().map_err(CliError::Serve)?;
     tracing::info!("workflows: {}", if names.is_empty() { "(none)".to_owned() } else { names.join(", ") });
+    if args.strict {
+        tracing::info!("--strict: production's creation rate, queued limit and 7-day default retention are enforced");
+        for line in crate::parity::NOT_REPRODUCED {
+            tracing::warn!("not reproduced: {line}");
+        }
+    }
     // Tests and scripts wait for this exact line on stdout.
     println!("stepflare ready on http://{bound}");
     let options = crate::api::ApiOptions {

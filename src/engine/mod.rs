@@ -8,6 +8,7 @@
 //! dropping its JS future; before the engine changes the state of an instance that is running,
 //! it stops the run and waits for its task to end, so a stale run never writes after a decision.
 
+pub mod admission;
 mod bindings;
 pub mod clock;
 pub mod decider;
@@ -65,6 +66,15 @@ pub enum EngineError {
     BatchSize(usize),
     #[error("{what} is {size} bytes, over the 1 MiB limit")]
     TooLarge { what: &'static str, size: usize },
+    /// `--strict`: production's creation rate was passed.
+    #[error(
+        "(instance.rate_limited) Too many instances created: at most {} a second per {}; try again in {} ms",
+        .0.limit, .0.scope, .0.retry_after_ms
+    )]
+    RateLimited(admission::RateExceeded),
+    /// `--strict`: the workflow has as many queued instances as production allows.
+    #[error("(instance.queue_full) Workflow {0} has {limit} queued instances, the most production allows", limit = admission::QUEUED_LIMIT)]
+    QueueFull(String),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -97,11 +107,14 @@ pub struct WorkflowDef {
 pub struct EngineConfig {
     /// Instances running at once; more wait in `queued`. Waiting (sleeping) ones do not count.
     pub max_concurrent: usize,
+    /// `--strict`: production's account limits (creation rate, queued instances, the account's
+    /// default retention) are enforced.
+    pub strict: bool,
 }
 
 impl Default for EngineConfig {
     fn default() -> Self {
-        EngineConfig { max_concurrent: 100 }
+        EngineConfig { max_concurrent: 100, strict: false }
     }
 }
 
@@ -159,6 +172,8 @@ pub(crate) struct Inner {
     config: EngineConfig,
     workflows: RwLock<HashMap<String, Arc<WorkflowDef>>>,
     scheduler: Mutex<Scheduler>,
+    /// The creations of the last second, for `--strict`'s rate limits.
+    creation_rate: Mutex<admission::CreationRate>,
     gates: Gates,
     timers_changed: Notify,
     /// Told when an instance ends, so that the retention task plans again.
@@ -206,6 +221,7 @@ impl Engine {
                 config,
                 workflows: RwLock::new(HashMap::new()),
                 scheduler: Mutex::new(Scheduler::default()),
+                creation_rate: Mutex::new(admission::CreationRate::default()),
                 gates: Mutex::new(HashMap::new()),
                 timers_changed: Notify::new(),
                 instance_ended: Notify::new(),
@@ -394,14 +410,43 @@ impl Engine {
         if params.len() > MAX_PAYLOAD_BYTES {
             return Err(EngineError::TooLarge { what: "params", size: params.len() });
         }
+        self.admit(&def.name)?;
+        let retention = self.retention_of_new(&def, new.retention).await?;
         let id = new.id.unwrap_or_else(InstanceId::generate);
         let now = self.now_ms();
         let row = Instance {
             trigger_source: new.trigger_source.to_owned(),
-            retention: new.retention.or(def.default_retention),
+            retention,
             ..Instance::queued(def.name.to_string(), id.to_string(), def.version_id.clone(), params, now)
         };
         self.insert_and_enqueue(row).await
+    }
+
+    /// In `--strict` mode, counts a creation (or restart) of `workflow` against production's
+    /// creation rate and refuses it when the rate or the workflow's queue is full; otherwise
+    /// admits everything.
+    fn admit(&self, workflow: &WorkflowName) -> Result<(), EngineError> {
+        if !self.inner.config.strict {
+            return Ok(());
+        }
+        if self.inner.lock_scheduler().in_line_of(workflow) >= admission::QUEUED_LIMIT {
+            return Err(EngineError::QueueFull(workflow.to_string()));
+        }
+        let now = self.now_ms();
+        let mut rate = self.inner.creation_rate.lock().unwrap_or_else(|p| p.into_inner());
+        rate.admit(workflow.as_str(), now).map_err(EngineError::RateLimited)
+    }
+
+    /// The retention a new instance gets: its own, else its workflow's config; what is still
+    /// unset the store fills from the workflow's REST default as it inserts. In `--strict` mode
+    /// the account's default goes last, so that every instance expires as in production.
+    async fn retention_of_new(&self, def: &WorkflowDef, own: Retention) -> Result<Retention, EngineError> {
+        let retention = own.or(def.default_retention);
+        if !self.inner.config.strict || (retention.success_ms.is_some() && retention.error_ms.is_some()) {
+            return Ok(retention);
+        }
+        let rest = self.default_retention(def.name.as_str()).await?;
+        Ok(retention.or(rest).or(admission::ACCOUNT_RETENTION))
     }
 
     /// Fires `cron` of `workflow` for `scheduled_ms`: creates the instance `"<cron>-<ms>"` with
@@ -583,6 +628,7 @@ impl Engine {
         let inner = &self.inner;
         let _gate = inner.gate(&key).await;
         self.row(&key).await?;
+        self.admit(&key.workflow)?;
         let from_seq = match &from {
             None => None,
             Some(from) => {

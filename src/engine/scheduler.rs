@@ -74,6 +74,11 @@ impl Scheduler {
         self.in_line.clear();
     }
 
+    /// How many instances of `workflow` wait in line.
+    pub fn in_line_of(&self, workflow: &WorkflowName) -> usize {
+        self.ready.iter().filter(|key| key.workflow == *workflow).count()
+    }
+
     /// The run of `key`, if it is set up.
     pub fn host(&self, key: &InstanceKey) -> Option<Arc<RunHost>> {
         self.active.get(key)?.host.clone()

@@ -1,0 +1,31 @@
+//! What stepflare does not reproduce of production, one line each: `stepflare dev --strict`
+//! prints the list at start, and `docs/compatibility.md` shows it (a test keeps the two the
+//! same). A line goes when the behaviour is built.
+
+/// Production behaviours stepflare does not reproduce.
+pub const NOT_REPRODUCED: &[&str] = &[
+    "Rollback handlers of step.do are checked but never run: a failed instance ends without compensating, and terminate({rollback: true}) terminates without them.",
+    "Persisted state per instance is not limited (production: 1 GB).",
+    "The account's concurrency is --max-concurrent (default 100), not production's 50,000 running instances.",
+    "Cron-created instances wait for a concurrency slot; production lets them run up to an hour outside the limit.",
+    "Workflow code runs on QuickJS, not V8: CPU time is QuickJS's, and engine-specific behaviour (error stacks, timing) differs.",
+    "limits.subrequests is checked, not enforced.",
+    "Durable Objects, KV, D1, R2, service bindings and .dev.vars secrets are not in env.",
+    "Event triggers (/accounts/{id}/triggers/{script}) are not served; version DAGs and graphs are null.",
+    "locationHint and location_hint are accepted and ignored: everything runs on this machine.",
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The list between the markers of `docs/compatibility.md`, one `- ` item per line.
+    #[test]
+    fn the_compatibility_doc_shows_the_same_list() {
+        let doc = include_str!("../docs/compatibility.md");
+        let start = doc.find("<!-- not-reproduced:start -->").expect("the start marker");
+        let end = doc.find("<!-- not-reproduced:end -->").expect("the end marker");
+        let shown: Vec<&str> = doc[start..end].lines().filter_map(|line| line.strip_prefix("- ")).collect();
+        assert_eq!(shown, NOT_REPRODUCED, "docs/compatibility.md and src/parity.rs disagree");
+    }
+}
