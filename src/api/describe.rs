@@ -13,6 +13,7 @@ use super::paths::InstancePath;
 use crate::engine::InstanceHistory;
 use crate::ids::StepKind;
 use crate::model::{Instance, InstanceStatus, Step, StepState};
+use crate::stored_value;
 
 #[derive(Deserialize, Default)]
 pub struct DescribeQuery {
@@ -76,7 +77,7 @@ pub(super) fn instance_details(history: &InstanceHistory) -> Value {
         "end": optional_timestamp(row.ended_on),
         "success": success,
         "error": row.error.as_ref().map(|e| json!({ "name": e.name, "message": e.message })),
-        "output": parse_json_text(row.output.as_deref()),
+        "output": stored_value::readable(row.output.as_deref()),
         "step_count": history.steps.iter().filter(|s| s.key.kind == StepKind::Do).count(),
         // Rollback handlers are not run yet, so there is never a rollback to report.
         "rollback": Value::Null,
@@ -88,16 +89,20 @@ pub(super) fn instance_details(history: &InstanceHistory) -> Value {
     details
 }
 
+/// Whether the step's config says `sensitive: "output"`: REST then shows `"[REDACTED]"`.
+fn is_sensitive(step: &Step) -> bool {
+    parse_json_text(step.config.as_deref()).get("sensitive").is_some()
+}
+
 fn step_details(step: &Step, history: &InstanceHistory) -> Value {
     let finished = step.state == StepState::Succeeded || step.state == StepState::Failed;
     let error = step.error.as_ref().map(|e| json!({ "name": e.name, "message": e.message }));
     match step.key.kind {
         StepKind::Do => {
             let config = parse_json_text(step.config.as_deref());
-            let sensitive = config.get("sensitive").is_some();
             let output = match step.output.as_deref() {
-                Some(_) if sensitive => json!("[REDACTED]"),
-                other => parse_json_text(other),
+                Some(_) if is_sensitive(step) => json!("[REDACTED]"),
+                other => stored_value::readable(other),
             };
             let attempts: Vec<Value> = history
                 .attempts_of(step)
@@ -207,9 +212,11 @@ pub async fn step_output(
         }
         None => step.error.clone(),
     };
-    let mut output = parse_json_text(step.output.as_deref());
+    let mut output = stored_value::readable(step.output.as_deref());
     if kind == StepKind::WaitForEvent {
         output = output.get("payload").cloned().unwrap_or(Value::Null);
+    } else if step.output.is_some() && is_sensitive(step) {
+        output = json!("[REDACTED]");
     }
     let mut result = json!({
         "status": status.as_str(),

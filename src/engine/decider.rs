@@ -20,6 +20,7 @@ use crate::model::{
     Attempt, ErrorInfo, InstanceEvent, InstanceStatus, JournalEntry, SentEvent, Step, StepState, json_text,
 };
 use crate::store::{TimerChange, Write};
+use crate::stored_value;
 
 /// The default and the bounds of `waitForEvent`'s timeout, and the longest sleep (spec §2.5, §2.6).
 pub const DEFAULT_EVENT_TIMEOUT_MS: u64 = 24 * 3_600_000;
@@ -490,7 +491,7 @@ impl RunState {
                 let shown = if config.sensitive_output {
                     json_text("\"[REDACTED]\"")
                 } else {
-                    output.as_deref().and_then(json_text)
+                    output.as_deref().and_then(stored_value::readable_text)
                 };
                 journal.push(entry(now, InstanceEvent::StepCompleted { step_name, output: shown }));
                 row.state = StepState::Succeeded;
@@ -773,7 +774,7 @@ pub fn end_of_run(status: InstanceStatus, end: RunEnd, run: &RunState, now: i64)
     match end {
         RunEnd::Completed(output) => {
             transition(status, Command::Complete)?;
-            let shown = output.as_deref().and_then(json_text);
+            let shown = output.as_deref().and_then(stored_value::readable_text);
             Ok(Verdict {
                 to: InstanceStatus::Complete,
                 writes: vec![

@@ -2,6 +2,7 @@
 // every fresh context before the user's module. It defines the classes `cloudflare:workers` and `cloudflare:workflows`
 // export and the `WorkflowStep` handed to `run()`. Every decision is the host's: this code only
 // runs callbacks, checks that results can be stored, and follows the host's replies.
+import { decodeStored as decode, encodeStored as encode } from "stepflare:clone";
 import { queueApi } from "stepflare:queues";
 
 (() => {
@@ -60,55 +61,12 @@ import { queueApi } from "stepflare:queues";
     return { name: "Error", message: String(error) };
   };
 
-  // Step results must survive storage: functions, symbols, bigints and cycles cannot.
-  const unserializable = (value, stack) => {
-    const type = typeof value;
-    if (type === "function" || type === "symbol" || type === "bigint") return true;
-    if (value === null || type !== "object") return false;
-    if (stack.includes(value)) return true;
-    stack.push(value);
-    const found = Object.values(value).some((child) => unserializable(child, stack));
-    stack.pop();
-    return found;
-  };
-  const storable = (value) => {
-    const type = typeof value;
-    if (type === "object") return value === null || !unserializable(value, []);
-    return type !== "function" && type !== "symbol" && type !== "bigint";
-  };
-
-  // `undefined` is a valid result and is kept distinct from `null`. A number or a boolean is
-  // written as `JSON.stringify` writes it, without the work of a general call, unless a `toJSON`
-  // it would call is defined.
-  const { prototype: numberPrototype } = Number;
-  const { prototype: booleanPrototype } = Boolean;
-  const encode = (value) => {
-    switch (typeof value) {
-      case "undefined":
-        return undefined;
-      case "number":
-        if (numberPrototype.toJSON === undefined) return value - value === 0 ? `${value}` : "null";
-        break;
-      case "boolean":
-        if (booleanPrototype.toJSON === undefined) return value ? "true" : "false";
-        break;
-    }
-    return JSON.stringify(value);
-  };
-  const decode = (text) => (text === undefined || text === null ? undefined : JSON.parse(text));
-  // What `decode(encode(value))` gives, which is what a replay of the step returns, without
-  // parsing text for a primitive: JSON keeps strings and booleans, makes -0 0, and makes NaN and
-  // the infinities null (for those `value - value` is NaN, not 0).
-  const stored = (value, output) => {
-    switch (typeof value) {
-      case "object":
-        return value === null ? null : decode(output);
-      case "number":
-        return value - value === 0 ? value + 0 : null;
-      default:
-        return value;
-    }
-  };
+  // Step results are stored as structured clone (`stepflare:clone`). A value that cannot be
+  // cloned is a `DataCloneError`; anything else a getter or the memory limit throws is the
+  // attempt's own error.
+  const cannotClone = (error) => error?.name === "DataCloneError";
+  // What a replay of the step returns, for the first run: a clone of an object, the primitive itself.
+  const stored = (value, output) => (value !== null && typeof value === "object" ? decode(output) : value);
 
   // The `do` steps whose attempts run now, watched by one timer set for the earliest of their
   // deadlines: an attempt whose callback never settles fails at its deadline, and an attempt
@@ -264,36 +222,31 @@ import { queueApi } from "stepflare:queues";
 
     /** The attempt returned `value`: report it, unless it cannot be stored. */
     returned(value) {
-      let canStore;
+      let output;
       try {
-        canStore = storable(value);
+        output = encode(value);
       } catch (error) {
-        this.failed(error);
+        if (cannotClone(error)) this.unstorable();
+        else this.failed(error);
         return;
       }
-      if (canStore) {
-        this.report(value);
-        return;
-      }
+      this.report(value, output);
+    }
+
+    /** The attempt returned a value that cannot be cloned: that ends the instance. */
+    unstorable() {
       const message = `The execution of the Workflow instance was terminated, as the step "${this.name}" returned a value which is not serialisable`;
       // The host ends the instance and never answers.
       Promise.resolve()
         .then(() => call({ op: "fatal", error: { name: "Error", message } }))
         .then(
-          () => this.guarded(this.report, value),
+          () => this.guarded(this.failed, new Error(message)),
           (error) => this.guarded(this.failed, error),
         );
     }
 
-    /** Reports what the attempt returned, as JSON. */
-    report(value) {
-      let output;
-      try {
-        output = encode(value);
-      } catch (error) {
-        this.failed(error);
-        return;
-      }
+    /** Reports what the attempt returned, and its stored form. */
+    report(value, output) {
       this.result = value;
       this.resultJson = output;
       this.follow(attemptOk(this, this.token, this.attempt, output));
@@ -413,7 +366,12 @@ import { queueApi } from "stepflare:queues";
       this.id = id;
     }
     #call(op, extra = {}) { return callBinding({ op, workflow: this.#workflow, id: this.id, ...extra }); }
-    async status() { return this.#call("status"); }
+    async status() {
+      // The output comes as the engine stored it, so that it is the value `run()` returned.
+      const { storedOutput, ...status } = await this.#call("status");
+      if (storedOutput !== undefined) status.output = decode(storedOutput);
+      return status;
+    }
     async pause() { await this.#call("pause"); }
     async resume() { await this.#call("resume"); }
     async terminate(options) { await this.#call("terminate", { options: options ?? null }); }
@@ -516,6 +474,14 @@ import { queueApi } from "stepflare:queues";
     newMessageBatch,
     newStep: () => new Step(),
     describeError,
-    unserializable,
+    // The stored form of what `run()` returned; `false` when it cannot be cloned.
+    encodeOutput: (value) => {
+      try {
+        return encode(value);
+      } catch (error) {
+        if (cannotClone(error)) return false;
+        throw error;
+      }
+    },
   };
 })();

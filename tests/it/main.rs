@@ -31,5 +31,6 @@ mod shutdown;
 mod source_docs;
 mod state_file;
 mod step_do;
+mod step_results;
 mod typescript;
 mod worker;
