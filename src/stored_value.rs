@@ -23,23 +23,52 @@ use serde_json::{Map, Value};
 /// text starts with it, so rows that earlier versions stored as JSON still read as JSON.
 pub const CLONE_MARK: &str = "v8:";
 
+/// What starts the stored bytes of a `ReadableStream` a step returned (their base64 follows).
+pub const STREAM_MARK: &str = "stream:";
+
+/// The most bytes a stream output may have (`MAX_STREAM_BYTES` of `src/js/clone.js`, which
+/// enforces it), and so the longest stored text of one.
+pub const MAX_STREAM_BYTES: usize = 32 << 20;
+pub const MAX_STREAM_TEXT: usize = STREAM_MARK.len() + MAX_STREAM_BYTES.div_ceil(3) * 4;
+
+/// REST shows at most this many characters of a stream output that is text.
+const STREAM_PREVIEW_CHARS: usize = 1024;
+
 /// An object met again is rendered again, up to this many nodes in all; past it, a repeat is
 /// `"[Reference]"`, so that a small tree of many repeats cannot render into gigabytes.
 const MAX_RENDERED_NODES: usize = 1 << 20;
 
-/// The readable JSON of a stored value; `None` (the step returned `undefined`) is `null`.
+/// The readable JSON of a stored value; `None` (the step returned `undefined`) is `null`. A
+/// stream output is a preview, as the local engine's logs show one: its first 1,024 characters
+/// when it is UTF-8 text, else `"[ReadableStream (binary): <N> bytes]"`.
 pub fn readable(stored: Option<&str>) -> Value {
     let Some(text) = stored else { return Value::Null };
-    match text.strip_prefix(CLONE_MARK) {
-        Some(tree) => serde_json::from_str(tree).map(|tree| render_tree(&tree)).unwrap_or(Value::Null),
-        None => serde_json::from_str(text).unwrap_or(Value::Null),
+    if let Some(tree) = text.strip_prefix(CLONE_MARK) {
+        return serde_json::from_str(tree).map(|tree| render_tree(&tree)).unwrap_or(Value::Null);
     }
+    if let Some(bytes) = stream_bytes(text) {
+        return match std::str::from_utf8(&bytes) {
+            Ok(text) => Value::from(text.chars().take(STREAM_PREVIEW_CHARS).collect::<String>()),
+            Err(_) => Value::from(format!("[ReadableStream (binary): {} bytes]", bytes.len())),
+        };
+    }
+    serde_json::from_str(text).unwrap_or(Value::Null)
+}
+
+/// Whether `stored` is the bytes of a stream output.
+pub fn is_stream(stored: &str) -> bool {
+    stored.starts_with(STREAM_MARK)
+}
+
+/// The bytes of a stream output; `None` for any other value.
+pub fn stream_bytes(stored: &str) -> Option<Vec<u8>> {
+    decode_base64(stored.strip_prefix(STREAM_MARK)?)
 }
 
 /// [`readable`] as JSON text, for the journal; plain JSON is kept as it was stored. `None` when
 /// the text is not a value a reader could parse.
 pub fn readable_text(stored: &str) -> Option<Box<RawValue>> {
-    if stored.starts_with(CLONE_MARK) {
+    if stored.starts_with(CLONE_MARK) || is_stream(stored) {
         serde_json::value::to_raw_value(&readable(Some(stored))).ok()
     } else {
         RawValue::from_string(stored.to_owned()).ok()
@@ -328,6 +357,18 @@ mod tests {
         }
         let rendered = shown(tree).to_string();
         assert!(rendered.contains("[Reference]") && rendered.len() < 64 << 20, "{}", rendered.len());
+    }
+
+    #[test]
+    fn a_stream_output_shows_a_preview_and_keeps_its_bytes() {
+        let stored = |bytes: &[u8]| format!("{STREAM_MARK}{}", base64::engine::general_purpose::STANDARD.encode(bytes));
+        assert_eq!(readable(Some(&stored(b"hello"))), json!("hello"));
+        let long = "é".repeat(2000);
+        assert_eq!(readable(Some(&stored(long.as_bytes()))), json!("é".repeat(1024)));
+        assert_eq!(readable(Some(&stored(&[0xff, 0, 1]))), json!("[ReadableStream (binary): 3 bytes]"));
+        assert_eq!(stream_bytes(&stored(&[0xff, 0, 1])), Some(vec![0xff, 0, 1]));
+        assert_eq!(stream_bytes("\"stream:AAAA\""), None, "a string that looks like one is a string");
+        assert_eq!(readable_text(&stored(b"hi")).unwrap().get(), "\"hi\"");
     }
 
     #[test]

@@ -1,8 +1,9 @@
 //! The `InstanceDetails` shape of describe (shared with the local explorer API), and the
-//! `/step` route that returns one step's full output.
+//! `/step` route that returns one step's full output (the raw bytes of a stream output).
 
 use axum::extract::State;
-use axum::response::Response;
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -212,6 +213,13 @@ pub async fn step_output(
         }
         None => step.error.clone(),
     };
+    if kind == StepKind::Do
+        && !is_sensitive(step)
+        && let Some(bytes) = step.output.as_deref().and_then(stored_value::stream_bytes)
+    {
+        // A stream output is its bytes, not JSON (reference §4.3).
+        return Ok(([(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response());
+    }
     let mut output = stored_value::readable(step.output.as_deref());
     if kind == StepKind::WaitForEvent {
         output = output.get("payload").cloned().unwrap_or(Value::Null);

@@ -229,5 +229,107 @@ export const encodeStored = (value) => {
 
 export const decodeStored = (text) => {
   if (text === undefined || text === null) return undefined;
-  return text.startsWith(STORED_MARK) ? decodeClone(text.slice(STORED_MARK.length)) : JSON.parse(text);
+  if (text.startsWith(STORED_MARK)) return decodeClone(text.slice(STORED_MARK.length));
+  if (text.startsWith(STREAM_MARK)) return replayStream(text);
+  return JSON.parse(text);
+};
+
+// A step may return a `ReadableStream` of bytes: it is read to the end, and its bytes are stored
+// as `stream:` and their base64, which no JSON text starts with either. The step then returns,
+// on the first run and on every replay, a fresh stream of those bytes. The whole stream is held
+// in memory while it is read and stored (a runtime has 128 MiB), hence stepflare's cap.
+const STREAM_MARK = "stream:";
+export const MAX_STREAM_BYTES = 32 * 1024 * 1024;
+const MAX_STREAM_CHUNK_BYTES = 16 * 1024 * 1024;
+const REPLAY_CHUNK_BYTES = 256 * 1024;
+
+/** Whether a step's result is a stream (without loading the streams for results that are not). */
+export const isStream = (value) =>
+  value !== null && typeof value === "object" && typeof value.getReader === "function" && value instanceof ReadableStream;
+
+/** Why a stream cannot be a step's output: the name and detail of the local engine's errors. */
+export class InvalidStreamOutput extends Error {
+  constructor(name, detail) {
+    super(detail);
+    this.name = name;
+  }
+}
+
+/** Reads `stream` to its end; its stored form. Throws `InvalidStreamOutput` when it cannot. */
+export const readStreamStored = async (stream) => {
+  if (stream.locked) {
+    throw new InvalidStreamOutput(
+      "InvalidStepReadableStreamError",
+      "Step returned a ReadableStream that is already locked or otherwise unreadable. Return a fresh, unlocked ReadableStream from step.do()",
+    );
+  }
+  const reader = stream.getReader();
+  const chunks = [];
+  let total = 0;
+  for (;;) {
+    let next;
+    try {
+      next = await reader.read();
+    } catch (error) {
+      throw new InvalidStreamOutput(
+        "InvalidStepReadableStreamError",
+        `Failed to read from step ReadableStream output. ${error?.message ?? String(error)}`,
+      );
+    }
+    if (next.done) break;
+    const chunk = next.value;
+    let bytes;
+    if (chunk instanceof ArrayBuffer) bytes = new Uint8Array(chunk);
+    else if (ArrayBuffer.isView(chunk) && !(chunk instanceof DataView)) bytes = viewBytes(chunk);
+    else {
+      reader.cancel().catch(() => {});
+      throw new InvalidStreamOutput(
+        "UnsupportedStreamChunkError",
+        "Step returned a ReadableStream with unsupported chunk type. Only ArrayBuffer and TypedArray chunks are supported.",
+      );
+    }
+    if (bytes.byteLength > MAX_STREAM_CHUNK_BYTES) {
+      reader.cancel().catch(() => {});
+      throw new InvalidStreamOutput(
+        "OversizedStreamChunkError",
+        `Step returned a ReadableStream chunk larger than the maximum allowed size of ${MAX_STREAM_CHUNK_BYTES} bytes. Return smaller chunks from step.do().`,
+      );
+    }
+    total += bytes.byteLength;
+    if (total > MAX_STREAM_BYTES) {
+      reader.cancel().catch(() => {});
+      throw new InvalidStreamOutput(
+        "StreamOutputStorageLimitError",
+        `Step returned a ReadableStream of more than ${MAX_STREAM_BYTES} bytes, stepflare's limit for a stream output.`,
+      );
+    }
+    // A copy: the producer may reuse its buffer once the chunk is read.
+    chunks.push(bytes.slice());
+  }
+  const all = new Uint8Array(total);
+  let offset = 0;
+  for (const chunk of chunks) {
+    all.set(chunk, offset);
+    offset += chunk.byteLength;
+  }
+  // `Buffer`'s base64 is native: a stream of many MiB would take seconds in JavaScript.
+  return STREAM_MARK + Buffer.from(all.buffer).toString("base64");
+};
+
+/** A fresh stream of the bytes stored as `text`, in chunks of 256 KiB as the local engine's. */
+const replayStream = (text) => {
+  const stored = Buffer.from(text.slice(STREAM_MARK.length), "base64");
+  const bytes = new Uint8Array(stored.buffer, stored.byteOffset, stored.byteLength);
+  let offset = 0;
+  return new ReadableStream({
+    pull(controller) {
+      if (offset >= bytes.byteLength) {
+        controller.close();
+        return;
+      }
+      const end = Math.min(offset + REPLAY_CHUNK_BYTES, bytes.byteLength);
+      controller.enqueue(bytes.slice(offset, end));
+      offset = end;
+    },
+  });
 };

@@ -2,7 +2,13 @@
 // every fresh context before the user's module. It defines the classes `cloudflare:workers` and `cloudflare:workflows`
 // export and the `WorkflowStep` handed to `run()`. Every decision is the host's: this code only
 // runs callbacks, checks that results can be stored, and follows the host's replies.
-import { decodeStored as decode, encodeStored as encode } from "stepflare:clone";
+import {
+  decodeStored as decode,
+  encodeStored as encode,
+  InvalidStreamOutput,
+  isStream,
+  readStreamStored,
+} from "stepflare:clone";
 import { queueApi } from "stepflare:queues";
 
 (() => {
@@ -65,7 +71,8 @@ import { queueApi } from "stepflare:queues";
   // cloned is a `DataCloneError`; anything else a getter or the memory limit throws is the
   // attempt's own error.
   const cannotClone = (error) => error?.name === "DataCloneError";
-  // What a replay of the step returns, for the first run: a clone of an object, the primitive itself.
+  // What a replay of the step returns, for the first run: a clone of an object (a fresh stream
+  // for a stream), the primitive itself.
   const stored = (value, output) => (value !== null && typeof value === "object" ? decode(output) : value);
 
   // The `do` steps whose attempts run now, watched by one timer set for the earliest of their
@@ -222,23 +229,34 @@ import { queueApi } from "stepflare:queues";
 
     /** The attempt returned `value`: report it, unless it cannot be stored. */
     returned(value) {
+      if (isStream(value)) {
+        readStreamStored(value).then(
+          (output) => this.guarded(() => this.report(value, output)),
+          (error) => {
+            if (!(error instanceof InvalidStreamOutput)) return this.guarded(this.failed, error);
+            const message = `The execution of the Workflow instance was terminated, as the step "${this.name}" returned an invalid ReadableStream output. ${error.message}`;
+            this.fatal(error.name, message);
+          },
+        );
+        return;
+      }
       let output;
       try {
         output = encode(value);
       } catch (error) {
-        if (cannotClone(error)) this.unstorable();
-        else this.failed(error);
+        if (!cannotClone(error)) return this.failed(error);
+        const message = `The execution of the Workflow instance was terminated, as the step "${this.name}" returned a value which is not serialisable`;
+        this.fatal("Error", message);
         return;
       }
       this.report(value, output);
     }
 
-    /** The attempt returned a value that cannot be cloned: that ends the instance. */
-    unstorable() {
-      const message = `The execution of the Workflow instance was terminated, as the step "${this.name}" returned a value which is not serialisable`;
+    /** The attempt returned what cannot be stored: that ends the instance, whatever catches it. */
+    fatal(name, message) {
       // The host ends the instance and never answers.
       Promise.resolve()
-        .then(() => call({ op: "fatal", error: { name: "Error", message } }))
+        .then(() => call({ op: "fatal", error: { name, message } }))
         .then(
           () => this.guarded(this.failed, new Error(message)),
           (error) => this.guarded(this.failed, error),

@@ -129,3 +129,62 @@ async fn a_result_stored_as_plain_json_by_an_earlier_version_still_replays() {
     assert_eq!(d["output"], expected, "{d:#}");
     assert_eq!(step(&d, "remember-1")["output"], expected, "{d:#}");
 }
+
+const STREAMED: usize = 2 << 20;
+
+#[tokio::test]
+async fn a_stream_of_two_mib_is_stored_replayed_and_served_as_bytes() {
+    let server = Server::start("step-results");
+    let id = server.create("streamed", json!({ "size": STREAMED, "kind": "bytes" })).await;
+    let d = server.wait_for_status("streamed", &id, &["complete"]).await;
+    assert_eq!(d["output"], json!({ "firstRun": true, "replayed": true, "total": STREAMED, "same": true }), "{d:#}");
+    assert_eq!(
+        step(&d, "download-1")["output"],
+        json!(format!("[ReadableStream (binary): {STREAMED} bytes]")),
+        "{d:#}"
+    );
+
+    let url = format!("{}/step?name=download-1&type=step", server.instance_url("streamed", &id));
+    let response = reqwest::get(&url).await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-type"], "application/octet-stream");
+    let bytes = response.bytes().await.unwrap();
+    assert_eq!(bytes.len(), STREAMED);
+    let byte_at = |position: usize| 200 + (position / (64 * 1024) % 50) as u8;
+    assert!(bytes.iter().enumerate().all(|(position, byte)| *byte == byte_at(position)), "the bytes the step streamed");
+}
+
+#[tokio::test]
+async fn a_sensitive_stream_is_redacted_and_its_bytes_are_not_served() {
+    let server = Server::start("step-results");
+    let id = server.create("streamed", json!({ "size": 1000, "kind": "bytes", "sensitive": true })).await;
+    let d = server.wait_for_status("streamed", &id, &["complete"]).await;
+    assert_eq!(d["output"]["total"], 1000, "the code gets the bytes: {d:#}");
+    assert_eq!(step(&d, "download-1")["output"], "[REDACTED]", "{d:#}");
+    let url = format!("{}/step?name=download-1&type=step", server.instance_url("streamed", &id));
+    let (status, body) = server.request(Method::GET, &url, None).await;
+    assert_eq!((status, &body["result"]["output"]), (200, &json!("[REDACTED]")), "{body:#}");
+}
+
+#[tokio::test]
+async fn a_stream_that_is_locked_or_not_of_bytes_ends_the_instance() {
+    let server = Server::start("step-results");
+    let cases = [
+        (
+            "locked",
+            "Step returned a ReadableStream that is already locked or otherwise unreadable. Return a fresh, unlocked ReadableStream from step.do()",
+        ),
+        (
+            "text chunks",
+            "Step returned a ReadableStream with unsupported chunk type. Only ArrayBuffer and TypedArray chunks are supported.",
+        ),
+    ];
+    for (kind, detail) in cases {
+        let id = server.create("streamed", json!({ "size": 10, "kind": kind })).await;
+        let d = server.wait_for_status("streamed", &id, &["errored"]).await;
+        let expected = format!(
+            "The execution of the Workflow instance was terminated, as the step \"download\" returned an invalid ReadableStream output. {detail}"
+        );
+        assert_eq!(d["error"]["message"], json!(expected), "{kind}: {d:#}");
+    }
+}
