@@ -9,7 +9,7 @@
 //! - [`cron`]: Cloudflare's cron syntax (1 is Sunday; `L`, `W`, `#`) and when an expression fires.
 //! - [`ids`]: validated identifiers (workflow names, instance ids, event types, step keys).
 //! - [`model`]: the statuses, errors, instances and steps every part speaks in.
-//! - [`stored_value`]: step results and outputs as stored (structured clone or plain JSON), and
+//! - [`outputs`]: step results and outputs as stored (structured clone or plain JSON), and
 //!   the readable JSON REST and the journal show of them.
 //! - [`store`]: every durable fact, in one SQLite file; commits before callers are told.
 //! - [`engine`]: the instance lifecycle, concurrency slots, timers, events, replay decisions.
@@ -31,10 +31,10 @@ pub mod engine;
 pub mod ids;
 pub mod js;
 pub mod model;
+pub mod outputs;
 pub mod project;
 pub mod queues;
 pub mod reload;
 pub mod schedule;
 pub mod store;
-pub mod stored_value;
 pub mod workers;

@@ -14,7 +14,7 @@ use super::paths::InstancePath;
 use crate::engine::InstanceHistory;
 use crate::ids::StepKind;
 use crate::model::{Instance, InstanceStatus, Step, StepState};
-use crate::stored_value;
+use crate::outputs;
 
 #[derive(Deserialize, Default)]
 pub struct DescribeQuery {
@@ -78,7 +78,7 @@ pub(super) fn instance_details(history: &InstanceHistory) -> Value {
         "end": optional_timestamp(row.ended_on),
         "success": success,
         "error": row.error.as_ref().map(|e| json!({ "name": e.name, "message": e.message })),
-        "output": stored_value::readable(row.output.as_deref()),
+        "output": outputs::readable(row.output.as_deref()),
         "step_count": history.steps.iter().filter(|s| s.key.kind == StepKind::Do).count(),
         // Rollback handlers are not run yet, so there is never a rollback to report.
         "rollback": Value::Null,
@@ -103,7 +103,7 @@ fn step_details(step: &Step, history: &InstanceHistory) -> Value {
             let config = parse_json_text(step.config.as_deref());
             let output = match step.output.as_deref() {
                 Some(_) if is_sensitive(step) => json!("[REDACTED]"),
-                other => stored_value::readable(other),
+                other => outputs::readable(other),
             };
             let attempts: Vec<Value> = history
                 .attempts_of(step)
@@ -215,12 +215,12 @@ pub async fn step_output(
     };
     if kind == StepKind::Do
         && !is_sensitive(step)
-        && let Some(bytes) = step.output.as_deref().and_then(stored_value::stream_bytes)
+        && let Some(bytes) = step.output.as_deref().and_then(outputs::stream_bytes)
     {
         // A stream output is its bytes, not JSON (reference §4.3).
         return Ok(([(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response());
     }
-    let mut output = stored_value::readable(step.output.as_deref());
+    let mut output = outputs::readable(step.output.as_deref());
     if kind == StepKind::WaitForEvent {
         output = output.get("payload").cloned().unwrap_or(Value::Null);
     } else if step.output.is_some() && is_sensitive(step) {

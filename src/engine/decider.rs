@@ -19,8 +19,8 @@ use crate::js::{AttemptOutcome, EXCEEDED_CPU, HostReply, HostRequest, InterruptC
 use crate::model::{
     Attempt, ErrorInfo, InstanceEvent, InstanceStatus, JournalEntry, SentEvent, Step, StepState, json_text,
 };
+use crate::outputs;
 use crate::store::{TimerChange, Write};
-use crate::stored_value;
 
 /// The default and the bounds of `waitForEvent`'s timeout, and the longest sleep (spec §2.5, §2.6).
 pub const DEFAULT_EVENT_TIMEOUT_MS: u64 = 24 * 3_600_000;
@@ -32,7 +32,7 @@ pub const MAX_PAYLOAD_BYTES: usize = 1 << 20;
 /// The most bytes a step's stored result may have: a stream output is exempt from the 1 MiB
 /// (the prelude holds it to stepflare's own cap).
 fn result_limit(output: &str) -> usize {
-    if stored_value::is_stream(output) { stored_value::MAX_STREAM_TEXT } else { MAX_PAYLOAD_BYTES }
+    if outputs::is_stream(output) { outputs::MAX_STREAM_TEXT } else { MAX_PAYLOAD_BYTES }
 }
 
 /// What the decider knows about an instance while a run of it is in progress: its steps (those
@@ -500,7 +500,7 @@ impl RunState {
                 let shown = if config.sensitive_output {
                     json_text("\"[REDACTED]\"")
                 } else {
-                    output.as_deref().and_then(stored_value::readable_text)
+                    output.as_deref().and_then(outputs::readable_text)
                 };
                 journal.push(entry(now, InstanceEvent::StepCompleted { step_name, output: shown }));
                 row.state = StepState::Succeeded;
@@ -783,7 +783,7 @@ pub fn end_of_run(status: InstanceStatus, end: RunEnd, run: &RunState, now: i64)
     match end {
         RunEnd::Completed(output) => {
             transition(status, Command::Complete)?;
-            let shown = output.as_deref().and_then(stored_value::readable_text);
+            let shown = output.as_deref().and_then(outputs::readable_text);
             Ok(Verdict {
                 to: InstanceStatus::Complete,
                 writes: vec![
@@ -1074,7 +1074,7 @@ mod tests {
         assert_eq!(saved_step(&ended.writes).state, StepState::Failed);
 
         run.decide(begin("stream", Value::Null), NOW);
-        let stream = format!("{}{}", stored_value::STREAM_MARK, "QUFB".repeat(MAX_PAYLOAD_BYTES / 2));
+        let stream = format!("{}{}", outputs::STREAM_MARK, "QUFB".repeat(MAX_PAYLOAD_BYTES / 2));
         let ended = run.decide(end_ok("stream", 1, 1, &stream), NOW);
         assert_eq!(saved_step(&ended.writes).state, StepState::Succeeded);
         assert_eq!(journal_output(&ended), json!("A".repeat(1024)), "a preview, not the bytes");

@@ -1,6 +1,6 @@
 // Structured clone as text, the module `stepflare:clone`: the encoding of queue `v8` bodies
 // (`stepflare:queues`) and of step results and instance outputs (the prelude). The host stores
-// the text; `src/stored_value.rs` reads it back as readable JSON for REST and the journal.
+// the text; `src/outputs.rs` reads it back as readable JSON for REST and the journal.
 //
 // A value becomes a tree that JSON can hold. Strings, booleans, finite numbers and null are
 // themselves; every other value is an array whose first element is a tag, and so are arrays and

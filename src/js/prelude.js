@@ -122,7 +122,7 @@ import { queueApi } from "stepflare:queues";
       this.reject = undefined;
       // The fields of the host's replies: for `run`, the attempt to run (its token, the step's
       // count, the attempt's number, timeout and config); for `cached`, the step's result as
-      // JSON; for `failed`, the error.
+      // stored; for `failed`, the error.
       this.token = "";
       this.count = 0;
       this.attempt = 0;
@@ -132,12 +132,12 @@ import { queueApi } from "stepflare:queues";
       this.error = undefined;
       // The attempt running now: a number no other attempt of any step has (this object serves
       // one step after another), the `ctx` its callback gets, its deadline on the clock of
-      // `now`, and what it returned (the value and its JSON).
+      // `now`, and what it returned (the value and its stored form).
       this.serial = 0;
       this.context = undefined;
       this.deadline = Infinity;
       this.result = undefined;
-      this.resultJson = undefined;
+      this.resultStored = undefined;
       // Made once per object rather than once per attempt.
       this.runCallbackNow = () => this.runCallback(this.serial, this.context);
     }
@@ -155,7 +155,7 @@ import { queueApi } from "stepflare:queues";
     /** The call settled: let go of what it holds, and keep the object for another. */
     finish() {
       this.callback = this.resolve = this.reject = undefined;
-      this.config = this.output = this.error = this.result = this.resultJson = this.context = undefined;
+      this.config = this.output = this.error = this.result = this.resultStored = this.context = undefined;
       if (spareSteps.length < SPARE_STEPS) spareSteps.push(this);
     }
 
@@ -176,7 +176,7 @@ import { queueApi } from "stepflare:queues";
           this.finish();
           break;
         case "resolved":
-          this.resolve(stored(this.result, this.resultJson));
+          this.resolve(stored(this.result, this.resultStored));
           this.finish();
           break;
         default:
@@ -266,7 +266,7 @@ import { queueApi } from "stepflare:queues";
     /** Reports what the attempt returned, and its stored form. */
     report(value, output) {
       this.result = value;
-      this.resultJson = output;
+      this.resultStored = output;
       this.follow(attemptOk(this, this.token, this.attempt, output));
     }
 
