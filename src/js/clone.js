@@ -303,14 +303,16 @@ export const readStreamStored = async (stream) => {
         `Step returned a ReadableStream of more than ${MAX_STREAM_BYTES} bytes, stepflare's limit for a stream output.`,
       );
     }
-    // A copy: the producer may reuse its buffer once the chunk is read.
-    chunks.push(bytes.slice());
+    chunks.push(bytes);
   }
+  // The stream is held twice at most (its chunks, then all of it and its base64), so that a
+  // stream of the cap's size fits in a runtime's memory.
   const all = new Uint8Array(total);
   let offset = 0;
-  for (const chunk of chunks) {
-    all.set(chunk, offset);
-    offset += chunk.byteLength;
+  for (let i = 0; i < chunks.length; i++) {
+    all.set(chunks[i], offset);
+    offset += chunks[i].byteLength;
+    chunks[i] = undefined;
   }
   // `Buffer`'s base64 is native: a stream of many MiB would take seconds in JavaScript.
   return STREAM_MARK + Buffer.from(all.buffer).toString("base64");
