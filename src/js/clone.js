@@ -105,9 +105,9 @@ const encodeNode = (value, seen) => {
   if (value instanceof Number || value instanceof String || value instanceof Boolean || value instanceof BigInt) {
     return ["p", encodeNode(value.valueOf(), seen)];
   }
-  const prototype = getPrototypeOf(value);
-  // workerd serializes plain objects only: a class instance would lose its class.
-  if (prototype !== objectPrototype && prototype !== null) throw refuse(value);
+  // workerd serializes plain objects only (a class instance would lose its class), and an
+  // object without a prototype is not one.
+  if (getPrototypeOf(value) !== objectPrototype) throw refuse(value);
   return ["o", Object.keys(value).map((key) => [key, encodeNode(value[key], seen)])];
 };
 

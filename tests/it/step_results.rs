@@ -14,7 +14,7 @@ async fn dates_maps_sets_bigints_binary_data_and_cycles_survive_replay() {
     let d = server.wait_for_status("cloned-results", &id, &["complete"]).await;
 
     let checks = d["output"]["checks"].as_object().unwrap_or_else(|| panic!("no checks: {d:#}"));
-    assert_eq!(checks.len(), 19, "{d:#}");
+    assert_eq!(checks.len(), 22, "{d:#}");
     let failed: Vec<&String> =
         checks.iter().filter(|(_, passed)| **passed != json!(true)).map(|(name, _)| name).collect();
     assert!(failed.is_empty(), "wrong after replay: {failed:?}\n{d:#}");
@@ -50,6 +50,9 @@ async fn rest_shows_cloned_values_as_readable_json() {
                 "list": [null, null, null],
                 "first": { "name": "shared" },
                 "second": { "name": "shared" },
+                "protoKey": { "__proto__": 1 },
+                "boxed": "boxed",
+                "caused": { "name": "Error", "message": "outer", "cause": { "name": "TypeError", "message": "inner" } },
                 "self": "[Circular]",
             }),
         ),
@@ -93,7 +96,7 @@ async fn the_binding_status_gives_the_output_run_returned() {
 #[tokio::test]
 async fn a_value_structured_clone_refuses_ends_the_instance_as_not_serialisable() {
     let server = Server::start("step-results");
-    for kind in ["class", "function", "symbol"] {
+    for kind in ["class", "function", "symbol", "null prototype"] {
         let id = server.create("unclonable", json!({ "kind": kind })).await;
         let d = server.wait_for_status("unclonable", &id, &["errored"]).await;
         assert_eq!(
