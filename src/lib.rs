@@ -9,6 +9,8 @@
 //! - [`cron`]: Cloudflare's cron syntax (1 is Sunday; `L`, `W`, `#`) and when an expression fires.
 //! - [`ids`]: validated identifiers (workflow names, instance ids, event types, step keys).
 //! - [`model`]: the statuses, errors, instances and steps every part speaks in.
+//! - [`outputs`]: step results and outputs as stored (structured clone or plain JSON), and
+//!   the readable JSON REST and the journal show of them.
 //! - [`store`]: every durable fact, in one SQLite file; commits before callers are told.
 //! - [`engine`]: the instance lifecycle, concurrency slots, timers, events, replay decisions.
 //! - [`js`]: runs workflow code in QuickJS; the `cloudflare:*` modules; `WorkflowStep`.
@@ -29,6 +31,7 @@ pub mod engine;
 pub mod ids;
 pub mod js;
 pub mod model;
+pub mod outputs;
 pub mod parity;
 pub mod project;
 pub mod queues;

@@ -6,6 +6,7 @@
 pub const NOT_REPRODUCED: &[&str] = &[
     "Rollback handlers of step.do are checked but never run: a failed instance ends without compensating, and terminate({rollback: true}) terminates without them.",
     "Persisted state per instance is not limited (production: 1 GB).",
+    "A ReadableStream step output is limited to 32 MiB, held in memory whole; production streams it and only the instance's state limit applies.",
     "The account's concurrency is --max-concurrent (default 100), not production's 50,000 running instances.",
     "Cron-created instances wait for a concurrency slot; production lets them run up to an hour outside the limit.",
     "Workflow code runs on QuickJS, not V8: CPU time is QuickJS's, and engine-specific behaviour (error stacks, timing) differs.",

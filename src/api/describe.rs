@@ -1,8 +1,9 @@
 //! The `InstanceDetails` shape of describe (shared with the local explorer API), and the
-//! `/step` route that returns one step's full output.
+//! `/step` route that returns one step's full output (the raw bytes of a stream output).
 
 use axum::extract::State;
-use axum::response::Response;
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -13,6 +14,7 @@ use super::paths::InstancePath;
 use crate::engine::InstanceHistory;
 use crate::ids::StepKind;
 use crate::model::{Instance, InstanceStatus, Step, StepState};
+use crate::outputs;
 
 #[derive(Deserialize, Default)]
 pub struct DescribeQuery {
@@ -76,7 +78,7 @@ pub(super) fn instance_details(history: &InstanceHistory) -> Value {
         "end": optional_timestamp(row.ended_on),
         "success": success,
         "error": row.error.as_ref().map(|e| json!({ "name": e.name, "message": e.message })),
-        "output": parse_json_text(row.output.as_deref()),
+        "output": outputs::readable(row.output.as_deref()),
         "step_count": history.steps.iter().filter(|s| s.key.kind == StepKind::Do).count(),
         // Rollback handlers are not run yet, so there is never a rollback to report.
         "rollback": Value::Null,
@@ -88,16 +90,20 @@ pub(super) fn instance_details(history: &InstanceHistory) -> Value {
     details
 }
 
+/// Whether the step's config says `sensitive: "output"`: REST then shows `"[REDACTED]"`.
+fn is_sensitive(step: &Step) -> bool {
+    parse_json_text(step.config.as_deref()).get("sensitive").is_some()
+}
+
 fn step_details(step: &Step, history: &InstanceHistory) -> Value {
     let finished = step.state == StepState::Succeeded || step.state == StepState::Failed;
     let error = step.error.as_ref().map(|e| json!({ "name": e.name, "message": e.message }));
     match step.key.kind {
         StepKind::Do => {
             let config = parse_json_text(step.config.as_deref());
-            let sensitive = config.get("sensitive").is_some();
             let output = match step.output.as_deref() {
-                Some(_) if sensitive => json!("[REDACTED]"),
-                other => parse_json_text(other),
+                Some(_) if is_sensitive(step) => json!("[REDACTED]"),
+                other => outputs::readable(other),
             };
             let attempts: Vec<Value> = history
                 .attempts_of(step)
@@ -207,9 +213,18 @@ pub async fn step_output(
         }
         None => step.error.clone(),
     };
-    let mut output = parse_json_text(step.output.as_deref());
+    if kind == StepKind::Do
+        && !is_sensitive(step)
+        && let Some(bytes) = step.output.as_deref().and_then(outputs::stream_bytes)
+    {
+        // A stream output is its bytes, not JSON (reference §4.3).
+        return Ok(([(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response());
+    }
+    let mut output = outputs::readable(step.output.as_deref());
     if kind == StepKind::WaitForEvent {
         output = output.get("payload").cloned().unwrap_or(Value::Null);
+    } else if step.output.is_some() && is_sensitive(step) {
+        output = json!("[REDACTED]");
     }
     let mut result = json!({
         "status": status.as_str(),

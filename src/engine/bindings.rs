@@ -139,8 +139,9 @@ impl Engine {
                 if let Some(error) = row.error {
                     status["error"] = json!({ "name": error.name, "message": error.message });
                 }
-                if let Some(output) = row.output.as_deref().and_then(|text| serde_json::from_str::<Value>(text).ok()) {
-                    status["output"] = output;
+                // As stored: the prelude decodes it into the value `run()` returned.
+                if let Some(output) = row.output {
+                    status["storedOutput"] = json!(output);
                 }
                 Ok(status)
             }

@@ -22,6 +22,7 @@ use crate::js::{
 use crate::model::{
     Attempt, ErrorInfo, InstanceEvent, InstanceStatus, JournalEntry, SentEvent, Step, StepState, json_text,
 };
+use crate::outputs;
 use crate::store::{TimerChange, Write};
 
 /// The default and the bounds of `waitForEvent`'s timeout, and the longest sleep (spec §2.5, §2.6).
@@ -30,6 +31,12 @@ const MIN_EVENT_TIMEOUT_MS: u64 = 1_000;
 const MAX_WAIT_MS: u64 = 365 * 86_400_000;
 /// Params, event payloads and step results are limited to 1 MiB (spec §1.3).
 pub const MAX_PAYLOAD_BYTES: usize = 1 << 20;
+
+/// The most bytes a step's stored result may have: a stream output is exempt from the 1 MiB
+/// (the prelude holds it to stepflare's own cap).
+fn result_limit(output: &str) -> usize {
+    if outputs::is_stream(output) { outputs::MAX_STREAM_TEXT } else { MAX_PAYLOAD_BYTES }
+}
 
 /// What the decider knows about an instance while a run of it is in progress: its steps (those
 /// stored before the run and those the run made), how often each (kind, name) was called so far,
@@ -518,19 +525,22 @@ impl RunState {
         let mut attempt_row =
             Attempt { key: key.clone(), attempt, started_on, ended_on: Some(now), success: Some(true), error: None };
         let outcome = match outcome {
-            AttemptOutcome::Ok { output: Some(output) } if output.len() > MAX_PAYLOAD_BYTES => AttemptOutcome::Err {
-                error: ErrorInfo::new(
-                    "Error",
-                    format!(
-                        "step \"{}\" returned {} bytes, over the 1 MiB limit for a step result",
-                        key.name,
-                        output.len()
+            AttemptOutcome::Ok { output: Some(output) } if output.len() > result_limit(&output) => {
+                AttemptOutcome::Err {
+                    error: ErrorInfo::new(
+                        "Error",
+                        format!(
+                            "step \"{}\" returned {} bytes, over the {} MiB limit for a step result",
+                            key.name,
+                            output.len(),
+                            result_limit(&output) >> 20
+                        ),
                     ),
-                ),
-                // The same code returns the same value again: retrying cannot help.
-                non_retryable: true,
-                delay: None,
-            },
+                    // The same code returns the same value again: retrying cannot help.
+                    non_retryable: true,
+                    delay: None,
+                }
+            }
             other => other,
         };
         let mut journal = Vec::with_capacity(2);
@@ -540,7 +550,7 @@ impl RunState {
                 let shown = if config.sensitive_output {
                     json_text("\"[REDACTED]\"")
                 } else {
-                    output.as_deref().and_then(json_text)
+                    output.as_deref().and_then(outputs::readable_text)
                 };
                 journal.push(entry(now, InstanceEvent::StepCompleted { step_name, output: shown }));
                 row.state = StepState::Succeeded;
@@ -827,7 +837,7 @@ pub fn end_of_run(status: InstanceStatus, end: RunEnd, run: &RunState, now: i64)
     match end {
         RunEnd::Completed(output) => {
             transition(status, Command::Complete)?;
-            let shown = output.as_deref().and_then(json_text);
+            let shown = output.as_deref().and_then(outputs::readable_text);
             Ok(Verdict {
                 to: InstanceStatus::Complete,
                 writes: vec![
@@ -1238,6 +1248,34 @@ mod tests {
         let completed = serde_json::to_value(entries.last().unwrap()).unwrap();
         assert_eq!(completed["output"], "[REDACTED]");
         assert_eq!(saved_step(&ended.writes).output.as_deref(), Some("\"secret\""), "replay gets the real value");
+    }
+
+    #[test]
+    fn a_result_over_1_mib_fails_unless_it_is_a_stream_and_the_journal_shows_it_readably() {
+        let journal_output = |decision: &Decision| {
+            let entries: Vec<&JournalEntry> = decision
+                .writes
+                .iter()
+                .filter_map(|w| if let Write::Journal(e) = w { Some(e) } else { None })
+                .flatten()
+                .collect();
+            serde_json::to_value(entries.last().unwrap()).unwrap()["output"].clone()
+        };
+        let mut run = RunState::new(Vec::new(), Vec::new(), 100);
+        run.decide(begin("big", Value::Null), NOW);
+        let big = format!("\"{}\"", "x".repeat(MAX_PAYLOAD_BYTES));
+        let ended = run.decide(end_ok("big", 1, 1, &big), NOW);
+        assert_eq!(saved_step(&ended.writes).state, StepState::Failed);
+
+        run.decide(begin("stream", Value::Null), NOW);
+        let stream = format!("{}{}", outputs::STREAM_MARK, "QUFB".repeat(MAX_PAYLOAD_BYTES / 2));
+        let ended = run.decide(end_ok("stream", 1, 1, &stream), NOW);
+        assert_eq!(saved_step(&ended.writes).state, StepState::Succeeded);
+        assert_eq!(journal_output(&ended), json!("A".repeat(1024)), "a preview, not the bytes");
+
+        run.decide(begin("map", Value::Null), NOW);
+        let ended = run.decide(end_ok("map", 1, 1, r#"v8:["m",[["a",["i","1"]]]]"#), NOW);
+        assert_eq!(journal_output(&ended), json!([["a", "1"]]));
     }
 
     #[test]

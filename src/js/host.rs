@@ -59,7 +59,8 @@ pub struct UserConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(tag = "status", rename_all = "camelCase", rename_all_fields = "camelCase")]
 pub enum AttemptOutcome {
-    /// `output` is the result as JSON text; absent when the callback returned `undefined`.
+    /// `output` is the result as stored (`outputs.rs` says how); absent when the callback
+    /// returned `undefined`.
     Ok { output: Option<String> },
     Err {
         error: ErrorInfo,

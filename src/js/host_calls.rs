@@ -1,6 +1,6 @@
 //! The native half of `WorkflowStep`: the functions the prelude calls to reach the [`StepHost`],
 //! and how their replies come back. A `do` step, the hot path, crosses as plain values (its name
-//! and config, then the attempt's token and its result as JSON text), and its replies are written
+//! and config, then the attempt's token and its result as stored text), and its replies are written
 //! into the fields of the prelude's own object for the step, which saves making an object per
 //! reply; the rarer requests cross as JSON text, so that their arguments mean exactly what
 //! `JSON.stringify` makes of them, and get a reply object.
@@ -32,7 +32,7 @@ use crate::model::ErrorInfo;
 ///   `config` is `null` or what the code passed, without `retries.delay` when that is a function
 ///   (`delayFunction`); `rollbackConfig` is `undefined` or the `rollbackConfig` of the step's
 ///   rollback options, in the same form;
-/// - `attemptOk(step, token, attempt, output)`: `output` is the result's JSON text, or
+/// - `attemptOk(step, token, attempt, output)`: `output` is the result's stored text, or
 ///   `undefined`;
 /// - `attemptErr(step, token, attempt, name, message, nonRetryable)`;
 /// - `attemptErrDelayed(step, token, attempt, name, message, delay)`: a failed attempt that

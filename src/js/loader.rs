@@ -22,6 +22,9 @@ use crate::config::NodeCompat;
 /// The JavaScript half of the workflow API, evaluated first in every context.
 pub(super) const PRELUDE: &str = "stepflare:prelude";
 const PRELUDE_SOURCE: &str = include_str!("prelude.js");
+/// Structured clone as text, for queue bodies and step results; the prelude and queues import it.
+const CLONE: &str = "stepflare:clone";
+const CLONE_SOURCE: &str = include_str!("clone.js");
 /// Cloudflare Queues' producer binding and message batches; the prelude imports it.
 const QUEUES: &str = "stepflare:queues";
 const QUEUES_SOURCE: &str = include_str!("queues.js");
@@ -173,6 +176,7 @@ const NODE_MODE: &str = "?node-default";
 fn builtin_source(name: &str) -> Option<&'static str> {
     Some(match name {
         PRELUDE => PRELUDE_SOURCE,
+        CLONE => CLONE_SOURCE,
         QUEUES => QUEUES_SOURCE,
         STREAMS => STREAMS_SOURCE,
         WEB => WEB_SOURCE,

@@ -2,6 +2,13 @@
 // every fresh context before the user's module. It defines the classes `cloudflare:workers` and `cloudflare:workflows`
 // export and the `WorkflowStep` handed to `run()`. Every decision is the host's: this code only
 // runs callbacks, checks that results can be stored, and follows the host's replies.
+import {
+  decodeStored as decode,
+  encodeStored as encode,
+  InvalidStreamOutput,
+  isStream,
+  readStreamStored,
+} from "stepflare:clone";
 import { queueApi } from "stepflare:queues";
 
 (() => {
@@ -137,55 +144,13 @@ import { queueApi } from "stepflare:queues";
     return { name: "Error", message: String(error) };
   };
 
-  // Step results must survive storage: functions, symbols, bigints and cycles cannot.
-  const unserializable = (value, stack) => {
-    const type = typeof value;
-    if (type === "function" || type === "symbol" || type === "bigint") return true;
-    if (value === null || type !== "object") return false;
-    if (stack.includes(value)) return true;
-    stack.push(value);
-    const found = Object.values(value).some((child) => unserializable(child, stack));
-    stack.pop();
-    return found;
-  };
-  const storable = (value) => {
-    const type = typeof value;
-    if (type === "object") return value === null || !unserializable(value, []);
-    return type !== "function" && type !== "symbol" && type !== "bigint";
-  };
-
-  // `undefined` is a valid result and is kept distinct from `null`. A number or a boolean is
-  // written as `JSON.stringify` writes it, without the work of a general call, unless a `toJSON`
-  // it would call is defined.
-  const { prototype: numberPrototype } = Number;
-  const { prototype: booleanPrototype } = Boolean;
-  const encode = (value) => {
-    switch (typeof value) {
-      case "undefined":
-        return undefined;
-      case "number":
-        if (numberPrototype.toJSON === undefined) return value - value === 0 ? `${value}` : "null";
-        break;
-      case "boolean":
-        if (booleanPrototype.toJSON === undefined) return value ? "true" : "false";
-        break;
-    }
-    return JSON.stringify(value);
-  };
-  const decode = (text) => (text === undefined || text === null ? undefined : JSON.parse(text));
-  // What `decode(encode(value))` gives, which is what a replay of the step returns, without
-  // parsing text for a primitive: JSON keeps strings and booleans, makes -0 0, and makes NaN and
-  // the infinities null (for those `value - value` is NaN, not 0).
-  const stored = (value, output) => {
-    switch (typeof value) {
-      case "object":
-        return value === null ? null : decode(output);
-      case "number":
-        return value - value === 0 ? value + 0 : null;
-      default:
-        return value;
-    }
-  };
+  // Step results are stored as structured clone (`stepflare:clone`). A value that cannot be
+  // cloned is a `DataCloneError`; anything else a getter or the memory limit throws is the
+  // attempt's own error.
+  const cannotClone = (error) => error?.name === "DataCloneError";
+  // What a replay of the step returns, for the first run: a clone of an object (a fresh stream
+  // for a stream), the primitive itself.
+  const stored = (value, output) => (value !== null && typeof value === "object" ? decode(output) : value);
 
   // The `do` steps whose attempts run now, watched by one timer set for the earliest of their
   // deadlines: an attempt whose callback never settles fails at its deadline, and an attempt
@@ -238,7 +203,7 @@ import { queueApi } from "stepflare:queues";
       this.rollbackOptions = undefined;
       // The fields of the host's replies: for `run`, the attempt to run (its token, the step's
       // count, the attempt's number, timeout and config); for `cached`, the step's result as
-      // JSON; for `failed`, the error.
+      // stored; for `failed`, the error.
       this.token = "";
       this.count = 0;
       this.attempt = 0;
@@ -248,12 +213,12 @@ import { queueApi } from "stepflare:queues";
       this.error = undefined;
       // The attempt running now: a number no other attempt of any step has (this object serves
       // one step after another), the `ctx` its callback gets, its deadline on the clock of
-      // `now`, and what it returned (the value and its JSON).
+      // `now`, and what it returned (the value and its stored form).
       this.serial = 0;
       this.context = undefined;
       this.deadline = Infinity;
       this.result = undefined;
-      this.resultJson = undefined;
+      this.resultStored = undefined;
       // Made once per object rather than once per attempt.
       this.runCallbackNow = () => this.runCallback(this.serial, this.context);
     }
@@ -273,7 +238,7 @@ import { queueApi } from "stepflare:queues";
     /** The call settled: let go of what it holds, and keep the object for another. */
     finish() {
       this.callback = this.resolve = this.reject = this.delayFunction = this.rollbackOptions = undefined;
-      this.config = this.output = this.error = this.result = this.resultJson = this.context = undefined;
+      this.config = this.output = this.error = this.result = this.resultStored = this.context = undefined;
       if (spareSteps.length < SPARE_STEPS) spareSteps.push(this);
     }
 
@@ -294,7 +259,7 @@ import { queueApi } from "stepflare:queues";
           this.finish();
           break;
         case "resolved":
-          this.resolve(stored(this.result, this.resultJson));
+          this.resolve(stored(this.result, this.resultStored));
           this.finish();
           break;
         default:
@@ -347,38 +312,44 @@ import { queueApi } from "stepflare:queues";
 
     /** The attempt returned `value`: report it, unless it cannot be stored. */
     returned(value) {
-      let canStore;
-      try {
-        canStore = storable(value);
-      } catch (error) {
-        this.failed(error);
-        return;
-      }
-      if (canStore) {
-        this.report(value);
-        return;
-      }
-      const message = `The execution of the Workflow instance was terminated, as the step "${this.name}" returned a value which is not serialisable`;
-      // The host ends the instance and never answers.
-      Promise.resolve()
-        .then(() => call({ op: "fatal", error: { name: "Error", message } }))
-        .then(
-          () => this.guarded(this.report, value),
-          (error) => this.guarded(this.failed, error),
+      if (isStream(value)) {
+        readStreamStored(value).then(
+          (output) => this.guarded(() => this.report(value, output)),
+          (error) => {
+            if (!(error instanceof InvalidStreamOutput)) return this.guarded(this.failed, error);
+            const message = `The execution of the Workflow instance was terminated, as the step "${this.name}" returned an invalid ReadableStream output. ${error.message}`;
+            this.fatal(error.name, message);
+          },
         );
-    }
-
-    /** Reports what the attempt returned, as JSON. */
-    report(value) {
+        return;
+      }
       let output;
       try {
         output = encode(value);
       } catch (error) {
-        this.failed(error);
+        if (!cannotClone(error)) return this.failed(error);
+        const message = `The execution of the Workflow instance was terminated, as the step "${this.name}" returned a value which is not serialisable`;
+        this.fatal("Error", message);
         return;
       }
+      this.report(value, output);
+    }
+
+    /** The attempt returned what cannot be stored: that ends the instance, whatever catches it. */
+    fatal(name, message) {
+      // The host ends the instance and never answers.
+      Promise.resolve()
+        .then(() => call({ op: "fatal", error: { name, message } }))
+        .then(
+          () => this.guarded(this.failed, new Error(message)),
+          (error) => this.guarded(this.failed, error),
+        );
+    }
+
+    /** Reports what the attempt returned, and its stored form. */
+    report(value, output) {
       this.result = value;
-      this.resultJson = output;
+      this.resultStored = output;
       this.follow(attemptOk(this, this.token, this.attempt, output));
     }
 
@@ -532,7 +503,12 @@ import { queueApi } from "stepflare:queues";
       this.id = id;
     }
     #call(op, extra = {}) { return callBinding({ op, workflow: this.#workflow, id: this.id, ...extra }); }
-    async status() { return this.#call("status"); }
+    async status() {
+      // The output comes as the engine stored it, so that it is the value `run()` returned.
+      const { storedOutput, ...status } = await this.#call("status");
+      if (storedOutput !== undefined) status.output = decode(storedOutput);
+      return status;
+    }
     async pause() { await this.#call("pause"); }
     async resume() { await this.#call("resume"); }
     async terminate(options) { await this.#call("terminate", { options: options ?? null }); }
@@ -712,6 +688,14 @@ import { queueApi } from "stepflare:queues";
     newMessageBatch,
     newStep: () => new Step(),
     describeError,
-    unserializable,
+    // The stored form of what `run()` returned; `false` when it cannot be cloned.
+    encodeOutput: (value) => {
+      try {
+        return encode(value);
+      } catch (error) {
+        if (cannotClone(error)) return false;
+        throw error;
+      }
+    },
   };
 })();

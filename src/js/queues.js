@@ -2,111 +2,17 @@
 // in `env` (`send`, `sendBatch`) and the `MessageBatch` a consumer's `queue` handler receives.
 // Bodies are encoded here by content type and stored by the host as text; the host decides
 // when batches are delivered and what becomes of retried messages.
+import { decodeClone, encodeClone, fromBase64, toBase64, viewBytes } from "stepflare:clone";
+
 const CONTENT_TYPES = ["text", "bytes", "json", "v8"];
 const MAX_MESSAGE_BYTES = 128 * 1024;
 const MAX_BATCH_MESSAGES = 100;
 const MAX_BATCH_BYTES = 256 * 1024;
 const MAX_DELAY_SECONDS = 43200;
 
-const toBase64 = (bytes) => {
-  let binary = "";
-  for (let i = 0; i < bytes.length; i += 0x8000) {
-    binary += String.fromCharCode.apply(null, bytes.subarray(i, i + 0x8000));
-  }
-  return btoa(binary);
-};
-const fromBase64 = (text) => {
-  const binary = atob(text);
-  const bytes = new Uint8Array(binary.length);
-  for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
-  return bytes;
-};
-const viewBytes = (view) => new Uint8Array(view.buffer, view.byteOffset, view.byteLength);
-
-const dataCloneError = (message) => {
-  const error = new Error(message);
-  error.name = "DataCloneError";
-  return error;
-};
-
 // `v8` bodies (the default) keep what the structured clone algorithm keeps: Date, RegExp, Map,
-// Set, binary data, Error, BigInt, undefined and non-finite numbers survive the trip. Every
-// non-JSON value becomes a tagged array, and so do arrays and objects, so tags cannot collide
-// with user data.
-const encodeClone = (value, ancestors) => {
-  switch (typeof value) {
-    case "string":
-    case "boolean":
-      return value;
-    case "number":
-      return Number.isFinite(value) && !Object.is(value, -0) ? value : ["n", String(Object.is(value, -0) ? "-0" : value)];
-    case "undefined":
-      return ["u"];
-    case "bigint":
-      return ["i", value.toString()];
-    case "function":
-    case "symbol":
-      throw dataCloneError(`${String(value)} could not be cloned.`);
-  }
-  if (value === null) return null;
-  if (ancestors.has(value)) throw dataCloneError("a queue message body cannot contain a cycle");
-  ancestors.add(value);
-  try {
-    if (Array.isArray(value)) return ["a", Array.from(value, (item) => encodeClone(item, ancestors))];
-    if (value instanceof Date) return ["d", value.getTime()];
-    if (value instanceof RegExp) return ["r", value.source, value.flags];
-    if (value instanceof Map) return ["m", [...value].map(([k, v]) => [encodeClone(k, ancestors), encodeClone(v, ancestors)])];
-    if (value instanceof Set) return ["s", [...value].map((item) => encodeClone(item, ancestors))];
-    if (value instanceof ArrayBuffer) return ["b", toBase64(new Uint8Array(value))];
-    if (ArrayBuffer.isView(value)) return ["t", value.constructor.name, toBase64(viewBytes(value))];
-    if (value instanceof Error) return ["e", value.name, value.message, value.stack ?? ""];
-    return ["o", Object.keys(value).map((key) => [key, encodeClone(value[key], ancestors)])];
-  } finally {
-    ancestors.delete(value);
-  }
-};
-
-const decodeClone = (node) => {
-  if (!Array.isArray(node)) return node;
-  const [tag, a, b, c] = node;
-  switch (tag) {
-    case "n":
-      return a === "-0" ? -0 : Number(a);
-    case "u":
-      return undefined;
-    case "i":
-      return BigInt(a);
-    case "a":
-      return a.map(decodeClone);
-    case "d":
-      return new Date(a);
-    case "r":
-      return new RegExp(a, b);
-    case "m":
-      return new Map(a.map(([k, v]) => [decodeClone(k), decodeClone(v)]));
-    case "s":
-      return new Set(a.map(decodeClone));
-    case "b":
-      return fromBase64(a).buffer;
-    case "t": {
-      const bytes = fromBase64(b);
-      const View = globalThis[a];
-      if (a === "DataView") return new DataView(bytes.buffer);
-      return typeof View === "function" ? new View(bytes.buffer) : bytes;
-    }
-    case "e": {
-      const error = new (globalThis[a] && globalThis[a].prototype instanceof Error ? globalThis[a] : Error)(b);
-      error.name = a;
-      error.stack = c;
-      return error;
-    }
-    case "o":
-      return Object.fromEntries(a.map(([key, value]) => [key, decodeClone(value)]));
-    default:
-      throw new TypeError(`unknown tag ${tag} in a stored queue message`);
-  }
-};
-
+// Set, binary data, Error, BigInt, undefined, non-finite numbers and repeated or cyclic
+// references survive the trip (`stepflare:clone` says how).
 const encodeBody = (body, contentType) => {
   switch (contentType) {
     case "text":
@@ -122,7 +28,7 @@ const encodeBody = (body, contentType) => {
       return text;
     }
     default:
-      return JSON.stringify(encodeClone(body, new Set()));
+      return encodeClone(body);
   }
 };
 
@@ -135,7 +41,7 @@ const decodeBody = (text, contentType) => {
     case "json":
       return JSON.parse(text);
     default:
-      return decodeClone(JSON.parse(text));
+      return decodeClone(text);
   }
 };
 

@@ -112,12 +112,12 @@ async fn call_run<'js, H: StepHost>(
         Some(promise) => promise.clone().into_future().await?,
         None => returned,
     };
-    let unserializable: Function = stepflare.get("unserializable")?;
-    if unserializable.call::<_, bool>((settled.clone(), rquickjs::Array::new(ctx.clone())?))? {
+    let encode_output: Function = stepflare.get("encodeOutput")?;
+    let output: Value = encode_output.call((settled,))?;
+    if output.is_bool() {
         return Ok(RunOutcome::Errored(ErrorInfo::new("Error", "The value returned by run() is not serialisable")));
     }
-    let output = ctx.json_stringify(settled)?.map(|text| text.to_string()).transpose()?;
-    Ok(RunOutcome::Complete(output))
+    Ok(RunOutcome::Complete(output.as_string().map(|text| text.to_string()).transpose()?))
 }
 
 /// A new runtime, loading modules from `code`, and a context in it. The runtime must outlive

@@ -34,6 +34,7 @@ mod source_docs;
 mod state_file;
 mod step_context;
 mod step_do;
+mod step_results;
 mod strict;
 mod subscribe;
 mod typescript;

@@ -77,6 +77,8 @@ fn the_parts_meet_in_the_model_not_in_each_other() {
     let model = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("src/model.rs")).unwrap();
     let imports: Vec<&str> = model.lines().filter(|line| line.starts_with("use crate::")).collect();
     assert_eq!(imports, ["use crate::ids::StepKey;"], "the model is a leaf beside the ids");
+    // How outputs are stored and shown is a leaf too: the engine and the API both read it.
+    assert_eq!(files_mentioning("src/outputs.rs", "crate::"), Vec::<String>::new());
 }
 
 #[test]

@@ -1,5 +1,5 @@
-//! The JavaScript half of `step.do`: what a step returns (as JSON makes it, `undefined` apart
-//! from `null`, the same when a replay returns it), the `ctx` its callback gets (fresh for every
+//! The JavaScript half of `step.do`: what a step returns (as structured clone makes it, the same
+//! when a replay returns it; `step_results.rs` has the rest), the `ctx` its callback gets (fresh for every
 //! attempt), that the callback starts only after `step.do` has returned, that a bad call rejects
 //! rather than throws, and that overlapping attempt deadlines each fire on time.
 
@@ -13,16 +13,16 @@ fn described(kind: &str, json: &str) -> Value {
 }
 
 #[tokio::test]
-async fn step_results_read_back_as_json_makes_them_when_run_and_when_replayed() {
+async fn step_results_read_back_as_structured_clone_makes_them_when_run_and_when_replayed() {
     let server = Server::start("basic");
     let id = server.create("step-semantics", json!({})).await;
     let d = server.wait_for_status("step-semantics", &id, &["complete"]).await;
     let expected = json!({
         "undefined": described("undefined", "undefined"),
         "null": described("object", "null"),
-        "nan": described("object", "null"),
-        "negativeZero": described("number", "0"),
-        "infinity": described("object", "null"),
+        "nan": described("number", "null"),
+        "negativeZero": json!({ "type": "number", "json": "0", "negativeZero": true }),
+        "infinity": described("number", "null"),
         "text": described("string", "\"line\u{2028}tab\\t\""),
         "flag": described("boolean", "false"),
         "object": described("object", r#"{"a":1,"date":"1970-01-01T00:00:00.000Z","nested":[1,null,null]}"#),
