@@ -76,8 +76,16 @@ pub async fn load(path: &Path, store: &Arc<Store>, now_ms: i64) -> Result<Projec
     }
     let source_hash = hash_sources(&config, &code);
     let env = Value::Object(config.vars.clone());
-    let mut bindings: Vec<EnvBinding> =
-        local.iter().map(|w| EnvBinding::Workflow { binding: w.binding.clone(), workflow: w.name.clone() }).collect();
+    let mut bindings: Vec<EnvBinding> = local
+        .iter()
+        .filter_map(|w| Some(EnvBinding::Workflow { binding: w.binding.clone()?, workflow: w.name.clone() }))
+        .collect();
+    bindings.extend(
+        local
+            .iter()
+            .filter(|w| w.exported)
+            .map(|w| EnvBinding::Export { class_name: w.class_name.clone(), workflow: w.name.clone() }),
+    );
     bindings.extend(config.queues.producers.iter().map(|producer| EnvBinding::Queue {
         binding: producer.binding.clone(),
         queue: producer.queue.clone(),
@@ -250,18 +258,20 @@ pub fn worker_codes(projects: Vec<Project>) -> Vec<WorkerCode> {
 fn remote_bindings(project: &Project, projects: &[Project]) -> Vec<EnvBinding> {
     let mut bindings = Vec::new();
     for entry in project.config.workflows.iter().filter(|w| !is_local(&project.config, w.script_name.as_deref())) {
+        // Only a binding names another script: an export is always this Worker's.
+        let Some(binding) = &entry.binding else { continue };
         let script = entry.script_name.as_deref().unwrap_or_default();
         let defined = projects.iter().any(|other| {
             other.config.name.as_deref() == Some(script)
                 && other.workflows.iter().any(|def| def.name.as_str() == entry.name)
         });
         if defined {
-            bindings.push(EnvBinding::Workflow { binding: entry.binding.clone(), workflow: entry.name.clone() });
+            bindings.push(EnvBinding::Workflow { binding: binding.clone(), workflow: entry.name.clone() });
         } else {
             tracing::warn!(
                 "{}: binding {} names workflow {:?} of script {:?}, which is not loaded (add its config with another -c); the binding is left out",
                 entry.location,
-                entry.binding,
+                binding,
                 entry.name,
                 script
             );

@@ -114,7 +114,10 @@ impl NodeCompat {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WorkflowConfig {
     pub name: String,
-    pub binding: String,
+    /// The name in `env`; `None` for a workflow declared only in `exports`.
+    pub binding: Option<String>,
+    /// Declared in `exports` (under its class name): reachable as `ctx.exports.<class_name>`.
+    pub exported: bool,
     pub class_name: String,
     /// Set when the workflow class lives in another Worker.
     pub script_name: Option<String>,

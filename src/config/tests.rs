@@ -72,7 +72,7 @@ fn valid_jsonc_with_comments_and_trailing_commas() {
     let [first, second, third] = &config.workflows[..] else {
         panic!("expected three workflows");
     };
-    let names = (first.binding.as_str(), first.name.as_str(), first.class_name.as_str());
+    let names = (first.binding.as_deref().unwrap(), first.name.as_str(), first.class_name.as_str());
     assert_eq!(names, ("MY_WF", "my-wf", "MyWorkflow"));
     assert_eq!(first.limits.steps, Some(100));
     assert_eq!(first.schedules, vec!["0 * * * *"]);
@@ -276,6 +276,48 @@ fn default_retention_rules() {
     let config = valid(r#"{ "error_retention": "1 year" }"#);
     assert_eq!(config.workflows[0].default_retention.error_ms, Some(Retention::MAX_MS), "capped");
     assert!(config.warnings[0].message.contains("capped to 30 days"), "{:?}", config.warnings);
+}
+
+#[test]
+fn exports_declare_workflows_without_a_binding() {
+    let config = jsonc(
+        r#"{ "main": "i.ts",
+  "workflows": [{ "binding": "SHARED", "name": "shared", "class_name": "Shared", "limits": { "steps": 5 } }],
+  "exports": {
+    "Billing": { "type": "workflow", "name": "billing", "schedules": "0 * * * *", "concurrency": { "limit": 2 } },
+    "Shared": { "type": "workflow", "name": "shared", "default_retention": { "success_retention": "1 day" } },
+    "Counter": { "type": "durable_object" }
+  } }"#,
+    )
+    .unwrap();
+    let [shared, billing] = &config.workflows[..] else { panic!("{:?}", config.workflows) };
+    assert_eq!((shared.binding.as_deref(), shared.exported, shared.limits.steps), (Some("SHARED"), true, Some(5)));
+    assert_eq!(shared.default_retention.success_ms, Some(86_400_000), "the export's settings join the binding's");
+    assert_eq!((billing.binding.as_deref(), billing.exported, billing.class_name.as_str()), (None, true, "Billing"));
+    assert_eq!((billing.schedules.len(), billing.concurrency_limit), (1, Some(2)));
+    assert!(config.warnings[0].message.contains("not emulated"), "{:?}", config.warnings);
+
+    let with = |exports: &str| {
+        jsonc(&format!(
+            r#"{{ "main": "i.ts", "workflows": [{{ "binding": "B", "name": "n", "class_name": "C", "limits": {{ "steps": 5 }} }}],
+  "exports": {exports} }}"#
+        ))
+    };
+    let message = |exports: &str| with(exports).unwrap_err().to_string();
+    assert!(
+        message(r#"{ "D": { "type": "workflow", "name": "n" } }"#)
+            .contains("with class D, but its binding uses class C")
+    );
+    assert!(
+        message(r#"{ "C": { "type": "workflow", "name": "n", "limits": { "steps": 6 } } }"#).contains("limits differs")
+    );
+    assert!(message(r#"{ "C": { "name": "n" } }"#).contains("missing required field \"type\""));
+    assert!(message(r#"{ "C": { "type": "workflow", "name": "bad name" } }"#).contains("exports.C.name must be"));
+    assert!(message(r#"{ "my-class": { "type": "workflow", "name": "x" } }"#).contains("a JavaScript identifier"));
+    assert!(
+        with(r#"{ "C": { "type": "workflow", "name": "n", "limits": { "steps": 5 } } }"#).is_ok(),
+        "the same value twice"
+    );
 }
 
 #[test]

@@ -31,7 +31,8 @@ pub(crate) fn validate(path: PathBuf, root: &RawValue) -> Result<ProjectConfig, 
         Some((_, serde_json::Value::Object(vars))) => vars,
         Some((value, _)) => return Err(checker.wrong_type(value, "vars", "an object")),
     };
-    let workflows = checker.workflows(root)?;
+    let mut workflows = checker.workflows(root)?;
+    checker.exports(root, &mut workflows)?;
     let queues = checker.queues(root)?;
     let crons = checker.crons(root)?;
     let cpu_ms = checker.worker_limits(root)?;
@@ -152,6 +153,119 @@ impl Validator {
         Ok(workflows)
     }
 
+    /// `exports`: each key names an exported class; a `"type": "workflow"` entry declares a
+    /// workflow of that class (with a binding's settings but no binding) reachable as
+    /// `ctx.exports.<class>`. One with the name of a binding of this Worker is the same workflow:
+    /// it must use the same class and may not set what the binding sets differently.
+    fn exports(&mut self, root: &RawValue, workflows: &mut Vec<WorkflowConfig>) -> Result<(), ConfigError> {
+        let Some(entry) = root.entry("exports") else {
+            return Ok(());
+        };
+        let RawKind::Table(fields) = &entry.value.kind else {
+            return Err(self.wrong_type(&entry.value, "exports", "an object"));
+        };
+        for field in fields {
+            let at = format!("exports.{}", field.key);
+            if !is_js_identifier(&field.key) {
+                let message = format!("{at}: an export's key is a class name, a JavaScript identifier");
+                return Err(self.error(field.key_position, message));
+            }
+            let item = &field.value;
+            let RawKind::Table(settings) = &item.kind else {
+                return Err(self.wrong_type(item, &at, "an object"));
+            };
+            let (kind, kind_position) = self.required_string(item, &at, "type")?;
+            if kind != "workflow" {
+                let message = format!("{at}: exports of type {kind:?} are not emulated; {} is left out", field.key);
+                self.warn(kind_position, message);
+                continue;
+            }
+            const EXPORT_FIELDS: [&str; 6] =
+                ["type", "name", "limits", "schedules", "default_retention", "concurrency"];
+            for unknown in settings.iter().filter(|f| !EXPORT_FIELDS.contains(&f.key.as_str())) {
+                self.warn(unknown.key_position, format!("unexpected field {:?} in {at}", unknown.key));
+            }
+            let (name, name_position) = self.required_string(item, &at, "name")?;
+            if name.is_empty() || name.chars().count() > 64 || !is_workflow_name(name) {
+                let message = format!(
+                    "{at}.name must be 1 to 64 characters matching ^[a-zA-Z0-9_][a-zA-Z0-9-_]*$ (got {name:?})"
+                );
+                return Err(self.error(name_position, message));
+            }
+            let limits = match item.entry("limits") {
+                Some(entry) => Some(self.limits(&at, &entry.value)?),
+                None => None,
+            };
+            let schedules = match item.entry("schedules") {
+                Some(entry) => Some(self.schedules(&at, &entry.value)?),
+                None => None,
+            };
+            let default_retention = match item.entry("default_retention") {
+                Some(entry) => Some(self.retention(&at, &entry.value)?),
+                None => None,
+            };
+            let concurrency_limit = match item.entry("concurrency") {
+                Some(entry) => self.concurrency(&at, &entry.value)?,
+                None => None,
+            };
+            let location = SourceLocation::new(&self.path, field.key_position);
+            let Some(bound) = workflows.iter_mut().find(|w| w.name == name) else {
+                workflows.push(WorkflowConfig {
+                    name: name.to_string(),
+                    binding: None,
+                    exported: true,
+                    class_name: field.key.clone(),
+                    script_name: None,
+                    limits: limits.unwrap_or_default(),
+                    default_retention: default_retention.unwrap_or_default(),
+                    concurrency_limit,
+                    schedules: schedules.unwrap_or_default(),
+                    location,
+                });
+                continue;
+            };
+            if bound.script_name.is_some() {
+                let message = format!("{at}.name {name:?} is the name of a binding to another Worker's workflow");
+                return Err(self.error(name_position, message));
+            }
+            if bound.class_name != field.key {
+                let message = format!(
+                    "{at} declares workflow {name:?} with class {}, but its binding uses class {}",
+                    field.key, bound.class_name
+                );
+                return Err(self.error(field.key_position, message));
+            }
+            let differs =
+                |what: &str| format!("{at}.{what} differs from the binding of workflow {name:?}; set it in one place");
+            if let Some(limits) = limits {
+                if bound.limits != WorkflowLimits::default() && bound.limits != limits {
+                    return Err(self.error(field.key_position, differs("limits")));
+                }
+                bound.limits = limits;
+            }
+            if let Some(schedules) = schedules {
+                if !bound.schedules.is_empty() && bound.schedules != schedules {
+                    return Err(self.error(field.key_position, differs("schedules")));
+                }
+                bound.schedules = schedules;
+            }
+            if let Some(retention) = default_retention {
+                if bound.default_retention.is_set() && bound.default_retention != retention {
+                    return Err(self.error(field.key_position, differs("default_retention")));
+                }
+                bound.default_retention = retention;
+            }
+            if let Some(limit) = concurrency_limit {
+                if bound.concurrency_limit.is_some_and(|set| set != limit) {
+                    return Err(self.error(field.key_position, differs("concurrency")));
+                }
+                bound.concurrency_limit = Some(limit);
+            }
+            bound.exported = true;
+        }
+        Ok(())
+    }
+
     /// `earlier` holds the entries before this one, for the uniqueness rules.
     fn workflow(
         &mut self,
@@ -168,7 +282,7 @@ impl Validator {
         }
 
         let (binding, binding_position) = self.identifier(item, at, "binding")?;
-        if let Some(first) = earlier.iter().position(|w| w.binding == binding) {
+        if let Some(first) = earlier.iter().position(|w| w.binding.as_deref() == Some(binding)) {
             let message = format!("{at}.binding {binding:?} is already used by workflows[{first}]");
             return Err(self.error(binding_position, message));
         }
@@ -214,7 +328,8 @@ impl Validator {
         };
         Ok(WorkflowConfig {
             name: name.to_string(),
-            binding: binding.to_string(),
+            binding: Some(binding.to_string()),
+            exported: false,
             class_name: class_name.to_string(),
             script_name: script_name.map(|(s, _)| s.to_string()),
             limits,

@@ -18,6 +18,9 @@ use serde_json::Value;
 pub enum EnvBinding {
     /// `env[binding]` creates and gets instances of `workflow`.
     Workflow { binding: String, workflow: String },
+    /// `ctx.exports[class_name]` creates and gets instances of `workflow` (a workflow declared
+    /// in the config's `exports`); it is not in `env`.
+    Export { class_name: String, workflow: String },
     /// `env[binding]` sends to `queue`, by default `delivery_delay` seconds later.
     Queue { binding: String, queue: String, delivery_delay: u32 },
 }

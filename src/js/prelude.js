@@ -612,13 +612,22 @@ import { queueApi } from "stepflare:queues";
 
   const { Queue, newMessageBatch } = queueApi(callBinding);
 
-  /** The Worker's `env`: its vars, a `Workflow` per workflow binding, a `Queue` per producer. */
+  // `ctx.exports`: a `Workflow` per workflow the config declares in `exports`, by class name.
+  let workflowExports = {};
+
+  /**
+   * The Worker's `env`: its vars, a `Workflow` per workflow binding, a `Queue` per producer.
+   * Exported workflows go to `ctx.exports` instead.
+   */
   const makeEnv = (vars, bindings) => {
     const env = { ...vars };
+    const exported = {};
     for (const binding of bindings) {
-      env[binding.binding] =
-        binding.type === "queue" ? new Queue(binding.queue, binding.deliveryDelay) : new Workflow(binding.workflow);
+      if (binding.type === "export") exported[binding.className] = new Workflow(binding.workflow);
+      else if (binding.type === "queue") env[binding.binding] = new Queue(binding.queue, binding.deliveryDelay);
+      else env[binding.binding] = new Workflow(binding.workflow);
     }
+    workflowExports = Object.freeze(exported);
     return env;
   };
 
@@ -668,6 +677,7 @@ import { queueApi } from "stepflare:queues";
         pending.push(Promise.resolve(promise).catch((error) => console.error("a waitUntil promise rejected:", error)));
       },
       passThroughOnException() {},
+      exports: workflowExports,
     };
     Object.defineProperty(ctx, "__stepflare_drain", { value: () => Promise.all(pending), enumerable: false });
     return ctx;

@@ -89,6 +89,23 @@ fn cases() -> Vec<(&'static str, Value)> {
             "a retention on another script's workflow",
             workflow(json!({ "script_name": "other", "default_retention": {} })),
         ),
+        (
+            "a workflow export",
+            json!({ "main": "index.js", "exports": { "Flow": { "type": "workflow", "name": "flow", "limits": { "steps": 3 } } } }),
+        ),
+        ("an export without a name", json!({ "main": "index.js", "exports": { "Flow": { "type": "workflow" } } })),
+        (
+            "an export with a bad name",
+            json!({ "main": "index.js", "exports": { "Flow": { "type": "workflow", "name": "a b" } } }),
+        ),
+        (
+            "an export key that is no class name",
+            json!({ "main": "index.js", "exports": { "my-flow": { "type": "workflow", "name": "f" } } }),
+        ),
+        (
+            "an export of another type",
+            json!({ "main": "index.js", "exports": { "Counter": { "type": "durable_object" } } }),
+        ),
         ("a concurrency limit", workflow(json!({ "concurrency": { "limit": 2 } }))),
         ("a concurrency limit of 0", workflow(json!({ "concurrency": { "limit": 0 } }))),
         ("a fractional concurrency limit", workflow(json!({ "concurrency": { "limit": 1.5 } }))),

@@ -16,6 +16,7 @@ mod containment;
 mod crash;
 mod events;
 mod explorer;
+mod exports;
 mod guard;
 mod http_input;
 mod lifecycle;
