@@ -17,7 +17,7 @@ pub mod retry;
 mod run;
 mod scheduler;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
@@ -111,6 +111,25 @@ pub struct RestartFrom {
     pub name: String,
     pub count: u32,
     pub kind: StepKind,
+}
+
+/// What became of one entry of [`Engine::create_batch`].
+#[derive(Debug, Clone)]
+pub enum BatchEntry {
+    Created(Instance),
+    /// An instance with this id exists (Cloudflare's code 10405).
+    Exists(InstanceId),
+    /// An earlier entry of the same batch has this id (Cloudflare's code 10415).
+    DuplicateInBatch(InstanceId),
+}
+
+/// What became of one id of [`Engine::delete_batch`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Deletion {
+    Deleted,
+    NotFound,
+    /// Something else went wrong (logged); Cloudflare answers its code 10001.
+    Failed,
 }
 
 /// An instance with its step history, for describe.
@@ -536,7 +555,10 @@ impl Engine {
         Ok(verdict.to)
     }
 
-    /// Runs the instance again from the start, or from step `from` with the steps before it kept.
+    /// Runs the instance again from the start, or from step `from` with the results of the
+    /// steps before it kept: that step and every step started after it (of any kind) are
+    /// erased. A `from` that matches no step of the history (a step in flight counts) is
+    /// refused before anything changes.
     pub async fn restart(
         &self,
         workflow: &str,
@@ -551,7 +573,11 @@ impl Engine {
             None => None,
             Some(from) => {
                 let stored = key.clone();
-                let steps = inner.with_store(move |store| store.steps(&stored)).await?;
+                let mut steps = inner.with_store(move |store| store.steps(&stored)).await?;
+                // A step whose first attempt runs now has no row yet; it is in the history all
+                // the same, and its number is the one it will be stored with.
+                let in_flight = inner.lock_scheduler().host(&key).map(|host| host.in_flight()).unwrap_or_default();
+                steps.extend(in_flight.into_iter().map(|(step, _)| step));
                 let found = steps
                     .iter()
                     .find(|s| s.key.kind == from.kind && s.key.name == from.name && s.key.count == from.count);
@@ -566,10 +592,11 @@ impl Engine {
         Ok(verdict.to)
     }
 
-    /// Creates several instances; ids that already exist are skipped (not an error) and left
-    /// out of the result, as Cloudflare documents for `createBatch`. Every id is checked before
-    /// anything is written, so a bad batch creates nothing.
-    pub async fn create_batch(&self, workflow: &str, batch: Vec<NewInstance>) -> Result<Vec<Instance>, EngineError> {
+    /// Creates several instances, in order, and says what became of each entry: created, or
+    /// refused because its id exists or an earlier entry of the batch has it (only the first
+    /// entry with an id is created). Sizes are checked before anything is written, so a batch
+    /// refused as a whole creates nothing; an id clash refuses only its entry.
+    pub async fn create_batch(&self, workflow: &str, batch: Vec<NewInstance>) -> Result<Vec<BatchEntry>, EngineError> {
         self.workflow(workflow)?;
         if batch.is_empty() || batch.len() > MAX_BATCH {
             return Err(EngineError::BatchSize(batch.len()));
@@ -580,18 +607,28 @@ impl Engine {
                 return Err(EngineError::TooLarge { what: "params", size });
             }
         }
-        let mut created = Vec::new();
+        let mut seen = HashSet::new();
+        let mut entries = Vec::with_capacity(batch.len());
         for new in batch {
-            match self.create(workflow, new).await {
-                Ok(row) => created.push(row),
-                Err(EngineError::InstanceExists(_)) => {}
-                Err(other) => return Err(other),
+            if let Some(id) = &new.id
+                && !seen.insert(id.clone())
+            {
+                entries.push(BatchEntry::DuplicateInBatch(id.clone()));
+                continue;
+            }
+            let requested = new.id.clone();
+            match (self.create(workflow, new).await, requested) {
+                (Ok(row), _) => entries.push(BatchEntry::Created(row)),
+                (Err(EngineError::InstanceExists(_)), Some(id)) => entries.push(BatchEntry::Exists(id)),
+                (Err(other), _) => return Err(other),
             }
         }
-        Ok(created)
+        Ok(entries)
     }
 
-    /// Stops the instance if it runs, then forgets it and all its history.
+    /// Stops the instance if it runs, then forgets it and all its history: its rows (steps,
+    /// attempts, events, timers, journal) go in one commit, and it leaves the line for a slot.
+    /// No rollback runs. The id can be used again at once.
     pub async fn delete(&self, workflow: &str, id: &InstanceId) -> Result<(), EngineError> {
         let key = self.key(workflow, id)?;
         let _gate = self.inner.gate(&key).await;
@@ -600,7 +637,43 @@ impl Engine {
         if !self.inner.with_store(move |store| store.delete_instance(&stored)).await? {
             return Err(EngineError::InstanceNotFound(id.to_string()));
         }
+        self.inner.lock_scheduler().remove_from_line(&key);
         Ok(())
+    }
+
+    /// `deleteBatch`: deletes each distinct id once, in the order the ids first appear, and
+    /// answers one outcome per position of `ids` (a repeated id repeats its outcome). A missing
+    /// instance is an outcome, not an error; the size of the batch is checked first.
+    pub async fn delete_batch(
+        &self,
+        workflow: &str,
+        ids: &[InstanceId],
+    ) -> Result<Vec<(InstanceId, Deletion)>, EngineError> {
+        self.workflow(workflow)?;
+        if ids.is_empty() || ids.len() > MAX_BATCH {
+            return Err(EngineError::BatchSize(ids.len()));
+        }
+        let mut outcomes: HashMap<&InstanceId, Deletion> = HashMap::new();
+        let mut answers = Vec::with_capacity(ids.len());
+        for id in ids {
+            let outcome = match outcomes.get(id) {
+                Some(outcome) => *outcome,
+                None => {
+                    let outcome = match self.delete(workflow, id).await {
+                        Ok(()) => Deletion::Deleted,
+                        Err(EngineError::InstanceNotFound(_)) => Deletion::NotFound,
+                        Err(error) => {
+                            tracing::error!(workflow, instance = %id, "cannot delete instance: {error}");
+                            Deletion::Failed
+                        }
+                    };
+                    outcomes.insert(id, outcome);
+                    outcome
+                }
+            };
+            answers.push((id.clone(), outcome));
+        }
+        Ok(answers)
     }
 
     /// Terminates every instance of `workflow` in one of `statuses`; returns how many.

@@ -35,16 +35,59 @@ pub struct QueueSendMessage {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(tag = "op", rename_all = "camelCase", rename_all_fields = "camelCase")]
 pub enum BindingRequest {
-    Create { workflow: String, options: Value },
-    CreateBatch { workflow: String, batch: Vec<Value> },
-    Get { workflow: String, id: String },
-    Status { workflow: String, id: String },
-    Pause { workflow: String, id: String },
-    Resume { workflow: String, id: String },
-    Terminate { workflow: String, id: String },
-    Restart { workflow: String, id: String, options: Value },
-    SendEvent { workflow: String, id: String, event: Value },
-    QueueSend { queue: String, messages: Vec<QueueSendMessage> },
+    Create {
+        workflow: String,
+        options: Value,
+    },
+    /// `batch` is what the code passed: an array (the deprecated form) or `{count}` /
+    /// `{instances}`.
+    CreateBatch {
+        workflow: String,
+        batch: Value,
+    },
+    Get {
+        workflow: String,
+        id: String,
+    },
+    Status {
+        workflow: String,
+        id: String,
+    },
+    Pause {
+        workflow: String,
+        id: String,
+    },
+    Resume {
+        workflow: String,
+        id: String,
+    },
+    Terminate {
+        workflow: String,
+        id: String,
+    },
+    Restart {
+        workflow: String,
+        id: String,
+        options: Value,
+    },
+    Delete {
+        workflow: String,
+        id: String,
+    },
+    /// `ids` is what the code passed, checked by the host.
+    DeleteBatch {
+        workflow: String,
+        ids: Value,
+    },
+    SendEvent {
+        workflow: String,
+        id: String,
+        event: Value,
+    },
+    QueueSend {
+        queue: String,
+        messages: Vec<QueueSendMessage>,
+    },
 }
 
 /// A refusal, thrown to JavaScript as an `Error` with this message (Cloudflare's messages read

@@ -413,12 +413,18 @@ import { queueApi } from "stepflare:queues";
       this.id = id;
     }
     #call(op, extra = {}) { return callBinding({ op, workflow: this.#workflow, id: this.id, ...extra }); }
-    async status() { return this.#call("status"); }
+    // The keys `wrangler dev` answers (spec §10.3): `error` is undefined and `output` null when
+    // there is none; `rollback` is null unless rollback handlers ran.
+    async status() {
+      const { status, error, output, rollback } = await this.#call("status");
+      return { status, error, output: output ?? null, rollback: rollback ?? null };
+    }
     async pause() { await this.#call("pause"); }
     async resume() { await this.#call("resume"); }
     async terminate(options) { await this.#call("terminate", { options: options ?? null }); }
     async restart(options) { await this.#call("restart", { options: options ?? null }); }
     async sendEvent(event) { await this.#call("sendEvent", { event: event ?? null }); }
+    async delete() { await this.#call("delete"); }
   }
 
   class Workflow {
@@ -428,10 +434,16 @@ import { queueApi } from "stepflare:queues";
       const created = await callBinding({ op: "create", workflow: this.#workflow, options: options ?? null });
       return new WorkflowInstance(this.#workflow, created.id);
     }
+    // `createBatch({count})` / `createBatch({instances})` answer `{created, errors}`; the
+    // deprecated array form answers the instances it created.
     async createBatch(batch) {
-      if (!Array.isArray(batch)) throw new TypeError("createBatch expects an array of instance options");
-      const created = await callBinding({ op: "createBatch", workflow: this.#workflow, batch });
-      return created.map((instance) => new WorkflowInstance(this.#workflow, instance.id));
+      const answer = await callBinding({ op: "createBatch", workflow: this.#workflow, batch: batch ?? null });
+      const handle = (created) => new WorkflowInstance(this.#workflow, created.id);
+      if (Array.isArray(batch)) return answer.map(handle);
+      return { created: answer.created.map(handle), errors: answer.errors };
+    }
+    async deleteBatch(instanceIds) {
+      return callBinding({ op: "deleteBatch", workflow: this.#workflow, ids: instanceIds ?? null });
     }
     async get(id) {
       const found = await callBinding({ op: "get", workflow: this.#workflow, id: String(id) });
