@@ -381,4 +381,85 @@ mod tests {
         let exists = BindingError::from(EngineError::InstanceExists("x".into()));
         assert_eq!(exists.0, "(instance.already_exists) Instance already exists");
     }
+
+    fn refusal<T: std::fmt::Debug>(result: Result<T, BindingError>) -> String {
+        result.expect_err("refused").0
+    }
+
+    #[test]
+    fn the_object_form_of_create_batch_gives_one_entry_per_instance() {
+        let entries = object_form_batch(json!({ "count": 2, "params": { "n": 1 }, "id": "ignored" })).unwrap();
+        assert_eq!(entries.len(), 2);
+        assert!(entries.iter().all(|entry| entry.id.is_none() && entry.params == json!({ "n": 1 })));
+        let entries =
+            object_form_batch(json!({ "instances": [{ "id": "a" }, { "params": 7, "locationHint": "weur" }] }))
+                .unwrap();
+        assert_eq!(entries[0].id.as_ref().map(InstanceId::as_str), Some("a"));
+        assert_eq!(entries[0].params, json!({}), "no params is the payload {{}}, as for create");
+        assert_eq!((entries[1].id.is_none(), &entries[1].params), (true, &json!(7)));
+        let retention = json!({ "successRetention": "3 days", "errorRetention": 1000 });
+        assert!(object_form_batch(json!({ "instances": [{ "retention": retention }] })).is_ok());
+    }
+
+    #[test]
+    fn the_object_form_of_create_batch_is_refused_as_cloudflare_refuses_it() {
+        let refused = [
+            (json!(null), "(body) Provided argument is invalid"),
+            (json!({}), "(body) Provided argument is invalid"),
+            (
+                json!({ "count": 1, "instances": [] }),
+                "(body) Provided argument is invalid: pass either count or instances",
+            ),
+            (json!({ "count": -1 }), "(body) count must be a positive integer"),
+            (json!({ "count": null }), "(body) count must be a positive integer"),
+            (json!({ "count": 101 }), "(body) batchCreate only supports 100 instances at a time"),
+            (json!({ "instances": [] }), "(body) batchCreate should have at least 1 instance"),
+            (json!({ "instances": [{ "id": "a b" }] }), "(instance.invalid_id) Instance ID is invalid"),
+            (json!({ "instances": [{ "retention": { "successRetention": 0 } }] }), "(body) Duration must be"),
+            (
+                json!({ "instances": [{ "retention": { "errorRetention": "1.5 fortnights" } }] }),
+                "(body) Duration must be",
+            ),
+            (json!({ "instances": [{ "retention": "1 day" }] }), "(body) retention must be an object"),
+            (json!({ "count": 1, "locationHint": "moon" }), "(body) Invalid enum value. Expected 'wnam' | 'enam'"),
+        ];
+        for (options, message) in refused {
+            let refusal = refusal(object_form_batch(options.clone()));
+            assert!(refusal.starts_with(message), "{options}: {refusal}");
+        }
+    }
+
+    #[test]
+    fn delete_batch_ids_are_checked_before_anything_is_deleted() {
+        let ids = delete_batch_ids(json!(["a", "*/5 * * * *-1786001400000", "a"])).unwrap();
+        assert_eq!(ids.len(), 3, "a cron id is addressable and duplicates stay");
+        let too_many = Value::Array((0..101).map(|i| json!(format!("i{i}"))).collect());
+        for (ids, message) in [
+            (json!({ "instances": ["a"] }), "(body) Provided argument is invalid"),
+            (json!([]), "(body) batchDeleteInstances should have at least 1 instance"),
+            (too_many, "(body) batchDeleteInstances only supports 100 instances at a time"),
+            (json!(["a", "b?"]), "(instance.invalid_id) Instance ID is invalid"),
+            (json!(["a", null]), "(instance.invalid_id) Instance ID is invalid"),
+        ] {
+            assert_eq!(refusal(delete_batch_ids(ids.clone())), message, "{ids}");
+        }
+    }
+
+    #[test]
+    fn restart_from_defaults_to_the_first_do_step_of_that_name() {
+        let from = |options: Value| -> Result<RestartFrom, BindingError> {
+            serde_json::from_value::<RestartFromOptions>(options).unwrap().into_restart_from()
+        };
+        let first = from(json!({ "name": "charge" })).unwrap();
+        assert_eq!((first.name.as_str(), first.count, first.kind), ("charge", 1, StepKind::Do));
+        let third = from(json!({ "name": "wait", "count": 3, "type": "waitForEvent" })).unwrap();
+        assert_eq!((third.count, third.kind), (3, StepKind::WaitForEvent));
+        for bad in [json!({ "name": "x", "count": 0 }), json!({ "name": "x", "count": 1.5 })] {
+            assert_eq!(refusal(from(bad)), "TypeError: from.count must be a positive integer");
+        }
+        assert_eq!(
+            refusal(from(json!({ "name": "x", "type": "step" }))),
+            "TypeError: from.type must be do, sleep or waitForEvent"
+        );
+    }
 }

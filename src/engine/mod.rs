@@ -116,7 +116,7 @@ pub struct RestartFrom {
 /// What became of one entry of [`Engine::create_batch`].
 #[derive(Debug, Clone)]
 pub enum BatchEntry {
-    Created(Instance),
+    Created(Box<Instance>),
     /// An instance with this id exists (Cloudflare's code 10405).
     Exists(InstanceId),
     /// An earlier entry of the same batch has this id (Cloudflare's code 10415).
@@ -618,7 +618,7 @@ impl Engine {
             }
             let requested = new.id.clone();
             match (self.create(workflow, new).await, requested) {
-                (Ok(row), _) => entries.push(BatchEntry::Created(row)),
+                (Ok(row), _) => entries.push(BatchEntry::Created(Box::new(row))),
                 (Err(EngineError::InstanceExists(_)), Some(id)) => entries.push(BatchEntry::Exists(id)),
                 (Err(other), _) => return Err(other),
             }
