@@ -137,7 +137,11 @@ async fn an_instance_that_deletes_itself_stops_inside_delete() {
     server.create_with_id("self-deleting", "selfie", json!({})).await;
     wait_until_gone(&server, "self-deleting", "selfie").await;
     run_a_control_instance(&server, "control", 0).await;
-    assert!(is_gone(&server, "marks", "after-selfie").await, "code after `await instance.delete()` ran");
+    assert!(
+        is_gone(&server, "marks", "after-selfie").await,
+        "code after `await instance.delete()` ran\n{}",
+        server.logs()
+    );
     assert!(!server.logs().contains("cannot record"), "{}", server.logs());
 }
 
