@@ -584,12 +584,17 @@ impl Engine {
                 Some(found.ok_or_else(|| EngineError::StepNotFound(from.name.clone()))?.seq)
             }
         };
-        let status = self.stop_run(&key).await?;
-        let verdict = decider::command(status, Command::Restart, from_seq, inner.clock.now_ms())?;
-        inner.commit(&key, verdict.writes).await?;
-        inner.act(&mut inner.lock_scheduler(), &key, &verdict.actions);
+        let restarted = async {
+            let status = self.stop_run_keeping_slot(&key).await?;
+            let verdict = decider::command(status, Command::Restart, from_seq, inner.clock.now_ms())?;
+            inner.commit(&key, verdict.writes).await?;
+            inner.act(&mut inner.lock_scheduler(), &key, &verdict.actions);
+            Ok(verdict.to)
+        }
+        .await;
+        // The slot goes on whatever happened: to this instance, first in line, when it restarted.
         inner.start_ready();
-        Ok(verdict.to)
+        restarted
     }
 
     /// Creates several instances, in order, and says what became of each entry: created, or
@@ -759,12 +764,19 @@ impl Engine {
     /// Cancels the run of `key` if there is one and waits until its task has ended. Returns the
     /// status the instance has once nothing runs. The caller holds the instance's gate.
     async fn stop_run(&self, key: &InstanceKey) -> Result<InstanceStatus, EngineError> {
+        let status = self.stop_run_keeping_slot(key).await;
+        self.inner.start_ready();
+        status
+    }
+
+    /// [`Self::stop_run`], without handing the run's slot to the next instance in line: the
+    /// caller does, once it has decided (a restart puts its instance first in line).
+    async fn stop_run_keeping_slot(&self, key: &InstanceKey) -> Result<InstanceStatus, EngineError> {
         let task = self.inner.lock_scheduler().stop(key);
         if let Some(task) = task {
             // The task only ends by itself or by being stopped; a panic inside it was logged.
             let _ = task.await;
         }
-        self.inner.start_ready();
         Ok(self.row(key).await?.status)
     }
 

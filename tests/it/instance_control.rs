@@ -1,7 +1,8 @@
 //! The Workflow binding's 2026 instance controls, called from a Worker as Cloudflare's docs
 //! write them: `createBatch({instances})` and `createBatch({count})` with their per-entry
 //! errors (and the deprecated array form beside them), `restart({from})` keeping the results
-//! before the named step, and the keys `status()` answers.
+//! before the named step and the instance's concurrency slot, an instance that terminates
+//! itself, and the keys `status()` answers.
 
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -252,4 +253,41 @@ async fn status_answers_the_keys_of_wrangler_dev() {
             "rollback": null,
         })
     );
+}
+
+#[tokio::test]
+async fn a_restarted_instance_keeps_its_concurrency_slot() {
+    let persist = tempfile::tempdir().unwrap();
+    let server = Server::start_with(FIXTURE, persist.path(), &["--max-concurrent", "1"]);
+    server.create_with_id("held", "a", json!({ "holdMs": 600 })).await;
+    server
+        .wait_for("held", "a", "the hold step to run", |d| status(d) == "running" && find_step(d, "hold-1").is_some())
+        .await;
+    server.create_with_id("held", "b", json!({ "holdMs": 0 })).await;
+    server.change_status("held", "a", json!({ "status": "restart" })).await;
+    // Until the restarted run ends, the instance that waited for a slot still waits.
+    let deadline = std::time::Instant::now() + PATIENCE;
+    loop {
+        let b = server.describe("held", "b").await;
+        let a = server.describe("held", "a").await;
+        if status(&a) == "complete" {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the restarted instance never completed: {a:#}");
+        assert_eq!(status(&b), "queued", "while the restarted instance is {}: {b:#}", status(&a));
+        tokio::time::sleep(POLL).await;
+    }
+    server.wait_for_status("held", "b", &["complete"]).await;
+}
+
+#[tokio::test]
+async fn an_instance_that_terminates_itself_stops_inside_terminate() {
+    let server = Server::start(FIXTURE);
+    server.create_with_id("self-terminating", "quitter", json!({})).await;
+    let d = server.wait_for_status("self-terminating", "quitter", &["terminated"]).await;
+    assert_eq!(d["steps"].as_array().map(Vec::len), Some(2), "begin and the termination: {d:#}");
+    server.create_with_id("marks", "control", json!({})).await;
+    server.wait_for_status("marks", "control", &["complete"]).await;
+    let (code, body) = server.request(Method::GET, &server.instance_url("marks", "after-quitter"), None).await;
+    assert_eq!(code, 404, "code after `await instance.terminate()` ran: {body:#}");
 }
