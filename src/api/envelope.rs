@@ -129,7 +129,7 @@ impl From<EngineError> for ApiError {
             EngineError::Refused(_) | EngineError::StepNotFound(_) => {
                 (StatusCode::CONFLICT, codes::INVALID_STATUS_CHANGE)
             }
-            EngineError::Store(_) => {
+            EngineError::Store(_) | EngineError::CommandFailed(_) => {
                 tracing::error!("internal error: {error}");
                 (StatusCode::INTERNAL_SERVER_ERROR, codes::INTERNAL)
             }

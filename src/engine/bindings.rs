@@ -3,8 +3,6 @@
 //! the errors and messages of the binding API (spec §1). Other bindings (queue producers) go on to
 //! the host given to [`Engine::forward_other_bindings`].
 
-use std::future::Future;
-
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
@@ -261,20 +259,6 @@ fn batch_deleted(outcomes: Vec<(InstanceId, Deletion)>) -> Value {
 }
 
 impl Engine {
-    /// Carries `command` out on the engine's own runtime and waits for it. A command that stops
-    /// a run may be asked by that very run (an instance that deletes, terminates or restarts
-    /// itself): stopping it drops the run's JavaScript, and with it the future that asked, which
-    /// must not take the command's second half (the commit) with it.
-    async fn detached<T: Send + 'static>(
-        &self,
-        command: impl Future<Output = Result<T, EngineError>> + Send + 'static,
-    ) -> Result<T, BindingError> {
-        match self.inner.tasks.spawn(command).await {
-            Ok(result) => Ok(result?),
-            Err(error) => Err(refuse(format!("workflows.api.error.internal_server: {error}"))),
-        }
-    }
-
     async fn answer(&self, request: BindingRequest) -> Result<Value, BindingError> {
         match request {
             BindingRequest::Create { workflow, options } => {
@@ -327,25 +311,21 @@ impl Engine {
                 Ok(Value::Null)
             }
             BindingRequest::Terminate { workflow, id } => {
-                let (engine, id) = (self.clone(), addressed(&id)?);
-                self.detached(async move { engine.terminate(&workflow, &id).await }).await?;
+                self.terminate(&workflow, &addressed(&id)?).await?;
                 Ok(Value::Null)
             }
             BindingRequest::Restart { workflow, id, options } => {
                 let options: RestartOptions = parse(options, "restart options")?;
                 let from = options.from.map(RestartFromOptions::into_restart_from).transpose()?;
-                let (engine, id) = (self.clone(), addressed(&id)?);
-                self.detached(async move { engine.restart(&workflow, &id, from).await }).await?;
+                self.restart(&workflow, &addressed(&id)?, from).await?;
                 Ok(Value::Null)
             }
             BindingRequest::Delete { workflow, id } => {
-                let (engine, id) = (self.clone(), addressed(&id)?);
-                self.detached(async move { engine.delete(&workflow, &id).await }).await?;
+                self.delete(&workflow, &addressed(&id)?).await?;
                 Ok(Value::Null)
             }
             BindingRequest::DeleteBatch { workflow, ids } => {
-                let (engine, ids) = (self.clone(), delete_batch_ids(ids)?);
-                let outcomes = self.detached(async move { engine.delete_batch(&workflow, &ids).await }).await?;
+                let outcomes = self.delete_batch(&workflow, &delete_batch_ids(ids)?).await?;
                 Ok(batch_deleted(outcomes))
             }
             BindingRequest::SendEvent { workflow, id, event } => {

@@ -18,6 +18,7 @@ mod run;
 mod scheduler;
 
 use std::collections::{HashMap, HashSet};
+use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
@@ -59,6 +60,9 @@ pub enum EngineError {
     NoSuchSchedule { workflow: String, cron: String },
     #[error("a batch must have from 1 to 100 instances, not {0}")]
     BatchSize(usize),
+    /// A command's task panicked or was cancelled (stepflare is stopping).
+    #[error("the command did not finish: {0}")]
+    CommandFailed(String),
     #[error("{what} is {size} bytes, over the 1 MiB limit")]
     TooLarge { what: &'static str, size: usize },
     #[error(transparent)]
@@ -540,6 +544,12 @@ impl Engine {
     /// Stops the instance for good; a run in progress is cancelled mid-step. The run is stopped
     /// first, so the decision is made on the status the instance has with nothing running.
     pub async fn terminate(&self, workflow: &str, id: &InstanceId) -> Result<InstanceStatus, EngineError> {
+        let (engine, workflow, id) = (self.clone(), workflow.to_owned(), id.clone());
+        self.carried_out(async move { engine.terminate_now(&workflow, &id).await }).await
+    }
+
+    /// [`Self::terminate`], carried out by [`Self::carried_out`].
+    async fn terminate_now(&self, workflow: &str, id: &InstanceId) -> Result<InstanceStatus, EngineError> {
         let key = self.key(workflow, id)?;
         let inner = &self.inner;
         let _gate = inner.gate(&key).await;
@@ -560,6 +570,17 @@ impl Engine {
     /// erased. A `from` that matches no step of the history (a step in flight counts) is
     /// refused before anything changes.
     pub async fn restart(
+        &self,
+        workflow: &str,
+        id: &InstanceId,
+        from: Option<RestartFrom>,
+    ) -> Result<InstanceStatus, EngineError> {
+        let (engine, workflow, id) = (self.clone(), workflow.to_owned(), id.clone());
+        self.carried_out(async move { engine.restart_now(&workflow, &id, from).await }).await
+    }
+
+    /// [`Self::restart`], carried out by [`Self::carried_out`].
+    async fn restart_now(
         &self,
         workflow: &str,
         id: &InstanceId,
@@ -635,6 +656,12 @@ impl Engine {
     /// attempts, events, timers, journal) go in one commit, and it leaves the line for a slot.
     /// No rollback runs. The id can be used again at once.
     pub async fn delete(&self, workflow: &str, id: &InstanceId) -> Result<(), EngineError> {
+        let (engine, workflow, id) = (self.clone(), workflow.to_owned(), id.clone());
+        self.carried_out(async move { engine.delete_now(&workflow, &id).await }).await
+    }
+
+    /// [`Self::delete`], carried out by [`Self::carried_out`].
+    async fn delete_now(&self, workflow: &str, id: &InstanceId) -> Result<(), EngineError> {
         let key = self.key(workflow, id)?;
         let _gate = self.inner.gate(&key).await;
         self.stop_run(&key).await?;
@@ -650,6 +677,17 @@ impl Engine {
     /// answers one outcome per position of `ids` (a repeated id repeats its outcome). A missing
     /// instance is an outcome, not an error; the size of the batch is checked first.
     pub async fn delete_batch(
+        &self,
+        workflow: &str,
+        ids: &[InstanceId],
+    ) -> Result<Vec<(InstanceId, Deletion)>, EngineError> {
+        // Whole, even when one of the ids is the caller's own instance.
+        let (engine, workflow, ids) = (self.clone(), workflow.to_owned(), ids.to_vec());
+        self.carried_out(async move { engine.delete_batch_now(&workflow, &ids).await }).await
+    }
+
+    /// [`Self::delete_batch`], carried out by [`Self::carried_out`].
+    async fn delete_batch_now(
         &self,
         workflow: &str,
         ids: &[InstanceId],
@@ -759,6 +797,17 @@ impl Engine {
             }
         }
         Ok(())
+    }
+
+    /// Runs `command` to its end on the engine's own tasks, whoever waits for it. A command
+    /// that stops a run may be asked by that very run (an instance that deletes, terminates or
+    /// restarts itself: stopping it drops the future that asked) or by an HTTP client that goes
+    /// away; neither may leave it half done, with the run stopped and nothing decided.
+    async fn carried_out<T: Send + 'static>(
+        &self,
+        command: impl Future<Output = Result<T, EngineError>> + Send + 'static,
+    ) -> Result<T, EngineError> {
+        self.inner.tasks.spawn(command).await.map_err(|error| EngineError::CommandFailed(error.to_string()))?
     }
 
     /// Cancels the run of `key` if there is one and waits until its task has ended. Returns the
