@@ -146,6 +146,24 @@ async fn an_instance_that_deletes_itself_stops_inside_delete() {
 }
 
 #[tokio::test]
+async fn a_delete_batch_that_deletes_its_caller_deletes_the_rest_too() {
+    let persist = tempfile::tempdir().unwrap();
+    let server = Server::start_with(FIXTURE, persist.path(), &["--max-concurrent", "1"]);
+    // The one slot is taken, so the bystander can be paused before it ever runs.
+    server.create_with_id("held", "occupier", json!({ "holdMs": 300 })).await;
+    wait_until_holding(&server, "occupier").await;
+    server.create_with_id("self-deleting", "bystander", json!({})).await;
+    server.change_status("self-deleting", "bystander", json!({ "status": "pause" })).await;
+    server.wait_for_status("self-deleting", "bystander", &["paused"]).await;
+    server.create_with_id("self-deleting", "deleter", json!({ "alsoDelete": ["bystander"] })).await;
+
+    wait_until_gone(&server, "self-deleting", "deleter").await;
+    wait_until_gone(&server, "self-deleting", "bystander").await;
+    run_a_control_instance(&server, "control", 0).await;
+    assert!(is_gone(&server, "marks", "after-deleter").await, "code after `await deleteBatch(…)` ran");
+}
+
+#[tokio::test]
 async fn the_rest_batch_delete_answers_each_id_in_order_and_refuses_bad_ids() {
     let server = Server::start(FIXTURE);
     server.create_with_id("held", "r1", json!({ "holdMs": 0 })).await;
