@@ -142,7 +142,7 @@ impl From<EngineError> for ApiError {
             EngineError::RateLimited(_) | EngineError::QueueFull(_) => {
                 (StatusCode::TOO_MANY_REQUESTS, codes::RATE_LIMITED)
             }
-            EngineError::Store(_) => {
+            EngineError::Store(_) | EngineError::CommandFailed(_) => {
                 tracing::error!("internal error: {error}");
                 (StatusCode::INTERNAL_SERVER_ERROR, codes::INTERNAL)
             }

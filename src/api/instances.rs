@@ -12,7 +12,7 @@ use super::envelope::{ApiError, codes, ok, ok_with_info, optional_timestamp, sho
 use super::extract::{ApiJson, ApiPath, ApiQuery, OptionalJson};
 use super::paths::{InstancePath, WorkflowPath, requested_id};
 use super::retention::RetentionBody;
-use crate::engine::{EngineError, MAX_BATCH, NewInstance, WorkflowDef};
+use crate::engine::{BatchEntry, Deletion, EngineError, MAX_BATCH, NewInstance, WorkflowDef};
 use crate::ids::InstanceId;
 use crate::model::{Instance, InstanceFilter, InstanceStatus};
 
@@ -72,7 +72,8 @@ pub async fn create(
     Ok(ok(summary(&row, &def)))
 }
 
-/// `POST …/instances/batch`: ids that exist already are skipped and left out of the result.
+/// `POST …/instances/batch`: ids that exist already, or that an earlier entry has, are skipped
+/// and left out of the result (Cloudflare's API has no per-entry errors here).
 pub async fn create_batch(
     State(state): State<AppState>,
     ApiPath(path): ApiPath<WorkflowPath>,
@@ -80,8 +81,12 @@ pub async fn create_batch(
 ) -> Result<Response, ApiError> {
     let def = state.engine.workflow(&path.workflow_name)?;
     let batch = body.into_iter().map(CreateBody::into_new_instance).collect::<Result<Vec<_>, _>>()?;
-    let rows = state.engine.create_batch(&path.workflow_name, batch).await?;
-    Ok(ok(Value::Array(rows.iter().map(|row| summary(row, &def)).collect())))
+    let entries = state.engine.create_batch(&path.workflow_name, batch).await?;
+    let created = entries.iter().filter_map(|entry| match entry {
+        BatchEntry::Created(row) => Some(summary(row, &def)),
+        BatchEntry::Exists(_) | BatchEntry::DuplicateInBatch(_) => None,
+    });
+    Ok(ok(Value::Array(created.collect())))
 }
 
 #[derive(Deserialize, Default)]
@@ -255,7 +260,9 @@ impl BatchDeleteBody {
     }
 }
 
-/// `POST …/instances/batch/delete`: one entry per id, in `deleted` or in `errors`.
+/// `POST …/instances/batch/delete`: one entry per id asked for, in order, in `deleted` or in
+/// `errors` (a repeated id is deleted once and answered at each of its places). An id no
+/// instance can have refuses the whole request before anything is deleted.
 pub async fn delete_batch(
     State(state): State<AppState>,
     ApiPath(path): ApiPath<WorkflowPath>,
@@ -269,29 +276,18 @@ pub(super) async fn delete_many(state: &AppState, workflow: &str, ids: Vec<Strin
     if ids.is_empty() || ids.len() > MAX_BATCH {
         return Err(EngineError::BatchSize(ids.len()).into());
     }
+    let ids = ids.iter().map(|id| InstanceId::parse_addressable(id)).collect::<Result<Vec<_>, _>>()?;
     let mut deleted = Vec::new();
     let mut errors = Vec::new();
-    let mut seen = std::collections::HashSet::new();
-    for id in ids {
-        if !seen.insert(id.clone()) {
-            continue;
-        }
-        let outcome = match InstanceId::parse_addressable(&id) {
-            Ok(valid) => state.engine.delete(workflow, &valid).await.map_err(ApiError::from),
-            Err(error) => {
-                // An id that no instance can have is echoed cut, as messages echo it.
-                errors.push(
-                    json!({ "id": shown(&id), "code": codes::INVALID_BODY, "message": ApiError::from(error).message }),
-                );
-                continue;
-            }
-        };
+    for (id, outcome) in state.engine.delete_batch(workflow, &ids).await? {
         match outcome {
-            Ok(()) => deleted.push(json!({ "id": id })),
-            Err(error) if error.code == codes::INSTANCE_NOT_FOUND => errors.push(json!({
-                "id": id, "code": codes::INSTANCE_NOT_FOUND, "message": "workflows.api.error.instance.not_found",
+            Deletion::Deleted => deleted.push(json!({ "id": id.as_str() })),
+            Deletion::NotFound => errors.push(json!({
+                "id": id.as_str(), "code": codes::INSTANCE_NOT_FOUND, "message": "workflows.api.error.instance.not_found",
             })),
-            Err(error) => errors.push(json!({ "id": id, "code": error.code, "message": error.message })),
+            Deletion::Failed => errors.push(json!({
+                "id": id.as_str(), "code": codes::INTERNAL, "message": "workflows.api.error.internal_server",
+            })),
         }
     }
     Ok(json!({ "deleted": deleted, "errors": errors }))

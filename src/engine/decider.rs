@@ -891,7 +891,9 @@ pub fn command(status: InstanceStatus, command: Command, from_seq: Option<u32>, 
         match effect {
             Effect::RequestPause => actions.push(Action::RequestPause),
             Effect::WithdrawPause => actions.push(Action::WithdrawPause),
-            Effect::Enqueue => actions.push(Action::Enqueue { woken: false }),
+            // A restarted instance keeps its concurrency slot (production's rule): it goes first
+            // in line, and the engine hands its slot on only after this decision.
+            Effect::Enqueue => actions.push(Action::Enqueue { woken: command == Command::Restart }),
             // The run is stopped before the decision; timers go with the end or the reset.
             Effect::CancelRun | Effect::ClearTimers => {}
             Effect::ClearSteps => writes.push(Write::ResetForRestart { from_seq }),
@@ -1476,7 +1478,7 @@ mod tests {
                 (C::Resume, other) => (Ok(other), &[], &[]),
                 (C::Terminate, S::Errored | S::Terminated | S::Complete) => (Err(Refusal::CannotTerminate), &[], &[]),
                 (C::Terminate, _) => (Ok(S::Terminated), &[], &["workflow_terminated"]),
-                (C::Restart, _) => (Ok(S::Queued), ENQUEUE, &["workflow_queued"]),
+                (C::Restart, _) => (Ok(S::Queued), &[A::Enqueue { woken: true }], &["workflow_queued"]),
                 (other, _) => panic!("{other:?} is not a user's command"),
             }
         };

@@ -20,7 +20,8 @@ mod run;
 mod scheduler;
 pub mod subscribe;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
@@ -64,6 +65,9 @@ pub enum EngineError {
     NoSuchSchedule { workflow: String, cron: String },
     #[error("a batch must have from 1 to 100 instances, not {0}")]
     BatchSize(usize),
+    /// A command's task panicked or was cancelled (stepflare is stopping).
+    #[error("the command did not finish: {0}")]
+    CommandFailed(String),
     #[error("{what} is {size} bytes, over the 1 MiB limit")]
     TooLarge { what: &'static str, size: usize },
     /// `--strict`: production's creation rate was passed.
@@ -135,6 +139,25 @@ pub struct RestartFrom {
     pub name: String,
     pub count: u32,
     pub kind: StepKind,
+}
+
+/// What became of one entry of [`Engine::create_batch`].
+#[derive(Debug, Clone)]
+pub enum BatchEntry {
+    Created(Box<Instance>),
+    /// An instance with this id exists (Cloudflare's code 10405).
+    Exists(InstanceId),
+    /// An earlier entry of the same batch has this id (Cloudflare's code 10415).
+    DuplicateInBatch(InstanceId),
+}
+
+/// What became of one id of [`Engine::delete_batch`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Deletion {
+    Deleted,
+    NotFound,
+    /// Something else went wrong (logged); Cloudflare answers its code 10001.
+    Failed,
 }
 
 /// An instance with its step history, for describe.
@@ -406,12 +429,17 @@ impl Engine {
     /// Creates an instance in `queued`; it starts when a slot is free.
     pub async fn create(&self, workflow: &str, new: NewInstance) -> Result<Instance, EngineError> {
         let def = self.workflow(workflow)?;
+        self.admit(&def.name)?;
+        self.create_admitted(&def, new).await
+    }
+
+    /// [`Engine::create`] once the creation is admitted.
+    async fn create_admitted(&self, def: &WorkflowDef, new: NewInstance) -> Result<Instance, EngineError> {
         let params = new.params.to_string();
         if params.len() > MAX_PAYLOAD_BYTES {
             return Err(EngineError::TooLarge { what: "params", size: params.len() });
         }
-        self.admit(&def.name)?;
-        let retention = self.retention_of_new(&def, new.retention).await?;
+        let retention = self.retention_of_new(def, new.retention).await?;
         let id = new.id.unwrap_or_else(InstanceId::generate);
         let now = self.now_ms();
         let row = Instance {
@@ -602,6 +630,12 @@ impl Engine {
     /// Stops the instance for good; a run in progress is cancelled mid-step. The run is stopped
     /// first, so the decision is made on the status the instance has with nothing running.
     pub async fn terminate(&self, workflow: &str, id: &InstanceId) -> Result<InstanceStatus, EngineError> {
+        let (engine, workflow, id) = (self.clone(), workflow.to_owned(), id.clone());
+        self.carried_out(async move { engine.terminate_now(&workflow, &id).await }).await
+    }
+
+    /// [`Self::terminate`], carried out by [`Self::carried_out`].
+    async fn terminate_now(&self, workflow: &str, id: &InstanceId) -> Result<InstanceStatus, EngineError> {
         let key = self.key(workflow, id)?;
         let inner = &self.inner;
         let _gate = inner.gate(&key).await;
@@ -617,8 +651,22 @@ impl Engine {
         Ok(verdict.to)
     }
 
-    /// Runs the instance again from the start, or from step `from` with the steps before it kept.
+    /// Runs the instance again from the start, or from step `from` with the results of the
+    /// steps before it kept: that step and every step started after it (of any kind) are
+    /// erased. A `from` that matches no step of the history (a step in flight counts) is
+    /// refused before anything changes.
     pub async fn restart(
+        &self,
+        workflow: &str,
+        id: &InstanceId,
+        from: Option<RestartFrom>,
+    ) -> Result<InstanceStatus, EngineError> {
+        let (engine, workflow, id) = (self.clone(), workflow.to_owned(), id.clone());
+        self.carried_out(async move { engine.restart_now(&workflow, &id, from).await }).await
+    }
+
+    /// [`Self::restart`], carried out by [`Self::carried_out`].
+    async fn restart_now(
         &self,
         workflow: &str,
         id: &InstanceId,
@@ -633,26 +681,36 @@ impl Engine {
             None => None,
             Some(from) => {
                 let stored = key.clone();
-                let steps = inner.with_store(move |store| store.steps(&stored)).await?;
+                let mut steps = inner.with_store(move |store| store.steps(&stored)).await?;
+                // A step whose first attempt runs now has no row yet; it is in the history all
+                // the same, and its number is the one it will be stored with.
+                let in_flight = inner.lock_scheduler().host(&key).map(|host| host.in_flight()).unwrap_or_default();
+                steps.extend(in_flight.into_iter().map(|(step, _)| step));
                 let found = steps
                     .iter()
                     .find(|s| s.key.kind == from.kind && s.key.name == from.name && s.key.count == from.count);
                 Some(found.ok_or_else(|| EngineError::StepNotFound(from.name.clone()))?.seq)
             }
         };
-        let status = self.stop_run(&key).await?;
-        let verdict = decider::command(status, Command::Restart, from_seq, inner.clock.now_ms())?;
-        inner.commit(&key, verdict.writes).await?;
-        inner.act(&mut inner.lock_scheduler(), &key, &verdict.actions);
+        let restarted = async {
+            let status = self.stop_run_keeping_slot(&key).await?;
+            let verdict = decider::command(status, Command::Restart, from_seq, inner.clock.now_ms())?;
+            inner.commit(&key, verdict.writes).await?;
+            inner.act(&mut inner.lock_scheduler(), &key, &verdict.actions);
+            Ok(verdict.to)
+        }
+        .await;
+        // The slot goes on whatever happened: to this instance, first in line, when it restarted.
         inner.start_ready();
-        Ok(verdict.to)
+        restarted
     }
 
-    /// Creates several instances; ids that already exist are skipped (not an error) and left
-    /// out of the result, as Cloudflare documents for `createBatch`. Every id is checked before
-    /// anything is written, so a bad batch creates nothing.
-    pub async fn create_batch(&self, workflow: &str, batch: Vec<NewInstance>) -> Result<Vec<Instance>, EngineError> {
-        self.workflow(workflow)?;
+    /// Creates several instances, in order, and says what became of each entry: created, or
+    /// refused because its id exists or an earlier entry of the batch has it (only the first
+    /// entry with an id is created). Sizes are checked before anything is written, so a batch
+    /// refused as a whole creates nothing; an id clash refuses only its entry.
+    pub async fn create_batch(&self, workflow: &str, batch: Vec<NewInstance>) -> Result<Vec<BatchEntry>, EngineError> {
+        let def = self.workflow(workflow)?;
         if batch.is_empty() || batch.len() > MAX_BATCH {
             return Err(EngineError::BatchSize(batch.len()));
         }
@@ -662,19 +720,37 @@ impl Engine {
                 return Err(EngineError::TooLarge { what: "params", size });
             }
         }
-        let mut created = Vec::new();
+        // A whole batch counts once against the creation rate, as in production.
+        self.admit(&def.name)?;
+        let mut seen = HashSet::new();
+        let mut entries = Vec::with_capacity(batch.len());
         for new in batch {
-            match self.create(workflow, new).await {
-                Ok(row) => created.push(row),
-                Err(EngineError::InstanceExists(_)) => {}
-                Err(other) => return Err(other),
+            if let Some(id) = &new.id
+                && !seen.insert(id.clone())
+            {
+                entries.push(BatchEntry::DuplicateInBatch(id.clone()));
+                continue;
+            }
+            let requested = new.id.clone();
+            match (self.create_admitted(&def, new).await, requested) {
+                (Ok(row), _) => entries.push(BatchEntry::Created(Box::new(row))),
+                (Err(EngineError::InstanceExists(_)), Some(id)) => entries.push(BatchEntry::Exists(id)),
+                (Err(other), _) => return Err(other),
             }
         }
-        Ok(created)
+        Ok(entries)
     }
 
-    /// Stops the instance if it runs, then forgets it and all its history.
+    /// Stops the instance if it runs, then forgets it and all its history: its rows (steps,
+    /// attempts, events, timers, journal) go in one commit, and it leaves the line for a slot.
+    /// No rollback runs. The id can be used again at once.
     pub async fn delete(&self, workflow: &str, id: &InstanceId) -> Result<(), EngineError> {
+        let (engine, workflow, id) = (self.clone(), workflow.to_owned(), id.clone());
+        self.carried_out(async move { engine.delete_now(&workflow, &id).await }).await
+    }
+
+    /// [`Self::delete`], carried out by [`Self::carried_out`].
+    async fn delete_now(&self, workflow: &str, id: &InstanceId) -> Result<(), EngineError> {
         let key = self.key(workflow, id)?;
         let _gate = self.inner.gate(&key).await;
         self.stop_run(&key).await?;
@@ -682,7 +758,54 @@ impl Engine {
         if !self.inner.with_store(move |store| store.delete_instance(&stored)).await? {
             return Err(EngineError::InstanceNotFound(id.to_string()));
         }
+        self.inner.lock_scheduler().remove_from_line(&key);
         Ok(())
+    }
+
+    /// `deleteBatch`: deletes each distinct id once, in the order the ids first appear, and
+    /// answers one outcome per position of `ids` (a repeated id repeats its outcome). A missing
+    /// instance is an outcome, not an error; the size of the batch is checked first.
+    pub async fn delete_batch(
+        &self,
+        workflow: &str,
+        ids: &[InstanceId],
+    ) -> Result<Vec<(InstanceId, Deletion)>, EngineError> {
+        // Whole, even when one of the ids is the caller's own instance.
+        let (engine, workflow, ids) = (self.clone(), workflow.to_owned(), ids.to_vec());
+        self.carried_out(async move { engine.delete_batch_now(&workflow, &ids).await }).await
+    }
+
+    /// [`Self::delete_batch`], carried out by [`Self::carried_out`].
+    async fn delete_batch_now(
+        &self,
+        workflow: &str,
+        ids: &[InstanceId],
+    ) -> Result<Vec<(InstanceId, Deletion)>, EngineError> {
+        self.workflow(workflow)?;
+        if ids.is_empty() || ids.len() > MAX_BATCH {
+            return Err(EngineError::BatchSize(ids.len()));
+        }
+        let mut outcomes: HashMap<&InstanceId, Deletion> = HashMap::new();
+        let mut answers = Vec::with_capacity(ids.len());
+        for id in ids {
+            let outcome = match outcomes.get(id) {
+                Some(outcome) => *outcome,
+                None => {
+                    let outcome = match self.delete(workflow, id).await {
+                        Ok(()) => Deletion::Deleted,
+                        Err(EngineError::InstanceNotFound(_)) => Deletion::NotFound,
+                        Err(error) => {
+                            tracing::error!(workflow, instance = %id, "cannot delete instance: {error}");
+                            Deletion::Failed
+                        }
+                    };
+                    outcomes.insert(id, outcome);
+                    outcome
+                }
+            };
+            answers.push((id.clone(), outcome));
+        }
+        Ok(answers)
     }
 
     /// Terminates every instance of `workflow` in one of `statuses`; returns how many.
@@ -765,15 +888,33 @@ impl Engine {
         Ok(())
     }
 
+    /// Runs `command` to its end on the engine's own tasks, whoever waits for it. A command
+    /// that stops a run may be asked by that very run (an instance that deletes, terminates or
+    /// restarts itself: stopping it drops the future that asked) or by an HTTP client that goes
+    /// away; neither may leave it half done, with the run stopped and nothing decided.
+    async fn carried_out<T: Send + 'static>(
+        &self,
+        command: impl Future<Output = Result<T, EngineError>> + Send + 'static,
+    ) -> Result<T, EngineError> {
+        self.inner.tasks.spawn(command).await.map_err(|error| EngineError::CommandFailed(error.to_string()))?
+    }
+
     /// Cancels the run of `key` if there is one and waits until its task has ended. Returns the
     /// status the instance has once nothing runs. The caller holds the instance's gate.
     async fn stop_run(&self, key: &InstanceKey) -> Result<InstanceStatus, EngineError> {
+        let status = self.stop_run_keeping_slot(key).await;
+        self.inner.start_ready();
+        status
+    }
+
+    /// [`Self::stop_run`], without handing the run's slot to the next instance in line: the
+    /// caller does, once it has decided (a restart puts its instance first in line).
+    async fn stop_run_keeping_slot(&self, key: &InstanceKey) -> Result<InstanceStatus, EngineError> {
         let task = self.inner.lock_scheduler().stop(key);
         if let Some(task) = task {
             // The task only ends by itself or by being stopped; a panic inside it was logged.
             let _ = task.await;
         }
-        self.inner.start_ready();
         Ok(self.row(key).await?.status)
     }
 

@@ -12,6 +12,8 @@ use rquickjs::{Ctx, Exception};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::watchdog::Watchdog;
+
 /// One binding in `env` besides the vars: the name the code uses and what it reaches.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "type", rename_all = "camelCase", rename_all_fields = "camelCase")]
@@ -42,9 +44,11 @@ pub enum BindingRequest {
         workflow: String,
         options: Value,
     },
+    /// `batch` is what the code passed: an array (the deprecated form) or `{count}` /
+    /// `{instances}`.
     CreateBatch {
         workflow: String,
-        batch: Vec<Value>,
+        batch: Value,
     },
     Get {
         workflow: String,
@@ -70,6 +74,15 @@ pub enum BindingRequest {
         workflow: String,
         id: String,
         options: Value,
+    },
+    Delete {
+        workflow: String,
+        id: String,
+    },
+    /// `ids` is what the code passed, checked by the host.
+    DeleteBatch {
+        workflow: String,
+        ids: Value,
     },
     SendEvent {
         workflow: String,
@@ -108,19 +121,28 @@ pub trait BindingHost: Send + Sync + 'static {
 }
 
 /// Installs `__stepflare_binding(requestJson) -> Promise<resultJson>`, which the prelude
-/// captures.
-pub fn install<'js>(ctx: &Ctx<'js>, host: Option<Arc<dyn BindingHost>>) -> rquickjs::Result<()> {
+/// captures. Code that is being stopped (`watchdog`) gets no answer and is not heard: an
+/// instance that deleted, terminated or restarted itself must not go on past the `await`, and
+/// the interrupt handler is only asked now and then, so a few of its statements could run.
+pub fn install<'js>(ctx: &Ctx<'js>, host: Option<Arc<dyn BindingHost>>, watchdog: Watchdog) -> rquickjs::Result<()> {
     ctx.globals().set(
         "__stepflare_binding",
         Func::from(Async(move |ctx: Ctx<'js>, request: String| {
-            let host = host.clone();
+            let (host, watchdog) = (host.clone(), watchdog.clone());
             async move {
+                if watchdog.stopping() {
+                    return std::future::pending().await;
+                }
                 let Some(host) = host else {
                     return Err(Exception::throw_message(&ctx, "workflow bindings are not available here"));
                 };
                 let request: BindingRequest = serde_json::from_str(&request)
                     .map_err(|e| Exception::throw_type(&ctx, &format!("invalid binding request: {e}")))?;
-                match host.call(request).await {
+                let answered = host.call(request).await;
+                if watchdog.stopping() {
+                    return std::future::pending().await;
+                }
+                match answered {
                     Ok(value) => Ok(value.to_string()),
                     Err(BindingError(message)) => Err(Exception::throw_message(&ctx, &message)),
                 }

@@ -503,17 +503,20 @@ import { queueApi } from "stepflare:queues";
       this.id = id;
     }
     #call(op, extra = {}) { return callBinding({ op, workflow: this.#workflow, id: this.id, ...extra }); }
+    // The keys `wrangler dev` answers (spec §10.3): `error` is undefined and `output` null when
+    // there is none; `rollback` is null unless rollback handlers ran. The output comes as the
+    // engine stored it, so that it is the value `run()` returned.
     async status() {
-      // The output comes as the engine stored it, so that it is the value `run()` returned.
-      const { storedOutput, ...status } = await this.#call("status");
-      if (storedOutput !== undefined) status.output = decode(storedOutput);
-      return status;
+      const { status, error, storedOutput, rollback } = await this.#call("status");
+      const output = storedOutput === undefined ? null : decode(storedOutput);
+      return { status, error, output: output ?? null, rollback: rollback ?? null };
     }
     async pause() { await this.#call("pause"); }
     async resume() { await this.#call("resume"); }
     async terminate(options) { await this.#call("terminate", { options: options ?? null }); }
     async restart(options) { await this.#call("restart", { options: options ?? null }); }
     async sendEvent(event) { await this.#call("sendEvent", { event: event ?? null }); }
+    async delete() { await this.#call("delete"); }
     async subscribe(options) {
       const { cursor, filter } = subscribeOptions(options);
       // The host checks the filter's types and that the instance exists now (`next()` says
@@ -599,10 +602,16 @@ import { queueApi } from "stepflare:queues";
       const created = await callBinding({ op: "create", workflow: this.#workflow, options: options ?? null });
       return new WorkflowInstance(this.#workflow, created.id);
     }
+    // `createBatch({count})` / `createBatch({instances})` answer `{created, errors}`; the
+    // deprecated array form answers the instances it created.
     async createBatch(batch) {
-      if (!Array.isArray(batch)) throw new TypeError("createBatch expects an array of instance options");
-      const created = await callBinding({ op: "createBatch", workflow: this.#workflow, batch });
-      return created.map((instance) => new WorkflowInstance(this.#workflow, instance.id));
+      const answer = await callBinding({ op: "createBatch", workflow: this.#workflow, batch: batch ?? null });
+      const handle = (created) => new WorkflowInstance(this.#workflow, created.id);
+      if (Array.isArray(batch)) return answer.map(handle);
+      return { created: answer.created.map(handle), errors: answer.errors };
+    }
+    async deleteBatch(instanceIds) {
+      return callBinding({ op: "deleteBatch", workflow: this.#workflow, ids: instanceIds ?? null });
     }
     async get(id) {
       const found = await callBinding({ op: "get", workflow: this.#workflow, id: String(id) });

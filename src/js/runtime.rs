@@ -147,7 +147,7 @@ pub(super) async fn prepare_context<'js, H: StepHost>(
     vars: &Json,
     bindings: &[EnvBinding],
 ) -> rquickjs::Result<(Object<'js>, Value<'js>)> {
-    super::bindings::install(ctx, host.bindings())?;
+    super::bindings::install(ctx, host.bindings(), watchdog.clone())?;
     install_host(ctx, host, watchdog.clone())?;
     timers::install(ctx)?;
     let define = lazy_global_definer(ctx)?;

@@ -84,6 +84,12 @@ impl Watchdog {
         self.0.abandoned.store(true, Ordering::Relaxed);
     }
 
+    /// Whether the code is being stopped: given up on, or interrupted over a limit. Unlike
+    /// [`Self::should_interrupt`] this only looks.
+    pub fn stopping(&self) -> bool {
+        self.0.abandoned.load(Ordering::Relaxed) || self.0.interruption.get().is_some()
+    }
+
     /// The interrupt handler: whether the code must stop now. Once it says yes it keeps saying
     /// yes, so that no code of this runtime runs again.
     pub fn should_interrupt(&self) -> bool {
@@ -360,7 +366,9 @@ mod tests {
     #[test]
     fn an_abandoned_runtime_stops_without_an_interruption_to_report() {
         let watchdog = Watchdog::new(DEFAULT_CPU_LIMIT);
+        assert!(!watchdog.stopping());
         watchdog.abandon();
+        assert!(watchdog.stopping());
         assert!(watchdog.should_interrupt());
         assert_eq!(watchdog.interruption(), None);
     }
