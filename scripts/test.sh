@@ -19,6 +19,16 @@ if [[ $node_version != v22.* ]]; then
   exit 1
 fi
 
+# The official Python SDK (the `cloudflare` package from PyPI) goes into target/py-clients, again
+# only when requirements.txt is newer than the last install; tests/it/clients.rs runs it.
+py_clients=target/py-clients
+if [[ ! -f $py_clients/.installed || tests/clients/requirements.txt -nt $py_clients/.installed ]]; then
+  rm -rf "$py_clients"
+  python3 -m pip install --quiet --disable-pip-version-check --no-warn-conflicts --root-user-action=ignore \
+    --target "$py_clients" -r tests/clients/requirements.txt
+  touch "$py_clients/.installed"
+fi
+
 # Fixtures with npm dependencies (tests/it/packages.rs) install theirs from their lockfiles, again
 # only when a lockfile is newer than the last install (an npm workspace has one, at its root).
 # fixtures/pnpm-layout has no lockfile: its node_modules is committed as pnpm lays it out.

@@ -104,7 +104,33 @@ async function pagination() {
   return { created: ids, firstPage: first.result.map((i) => i.id), firstHasNext: first.hasNextPage(), seen };
 }
 
-const scenarios = { lifecycle, pagination };
+/** Instances that use 2026's features (structured-clone results, retention, batch create). */
+async function features() {
+  stage = "create cloned-results";
+  const cloned = await client.workflows.instances.create("cloned-results", {
+    account_id,
+    instance_id: "sdk-cloned",
+    instance_retention: { success_retention: "1 hour", error_retention: 60_000 },
+  });
+  stage = "get cloned-results";
+  const details = await waitFor("cloned-results", cloned.id, ["complete", "errored", "terminated"]);
+  stage = "instances.bulk";
+  const bulk = await client.workflows.instances.bulk("remembered", {
+    account_id,
+    body: [{ instance_id: "sdk-bulk-1" }, { instance_id: "sdk-bulk-2", instance_retention: { success_retention: 1000 } }],
+  });
+  stage = "versions.list";
+  const versions = await client.workflows.versions.list("cloned-results", { account_id });
+  const output = (name) => details.steps.find((s) => s.name === name)?.output;
+  return {
+    status: details.status,
+    outputs: { date: output("date-1"), map: output("map-1"), bigint: output("bigint-1"), secret: output("secret-1") },
+    bulk: bulk.result.map((i) => i.id),
+    versions: versions.result.length,
+  };
+}
+
+const scenarios = { lifecycle, pagination, features };
 const scenario = scenarios[process.argv[2]];
 if (!scenario) {
   console.error(`usage: node sdk.mjs <${Object.keys(scenarios).join("|")}>`);

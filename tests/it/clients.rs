@@ -375,6 +375,74 @@ async fn sdk_drives_workflows_instances_status_changes_and_events() {
     recorder.assert_sent_by("Cloudflare/JS");
 }
 
+/// Runs `python3 sdk.py <scenario>` (the `cloudflare` package from PyPI, installed by
+/// `scripts/test.sh` into `target/py-clients`) against `recorder`; returns its JSON report.
+fn python_sdk(recorder: &Recorder, scenario: &str) -> Value {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let packages = root.join("target").join("py-clients");
+    assert!(
+        packages.join("cloudflare").exists(),
+        "{} has no `cloudflare` package: run ./scripts/test.sh once, or `python3 -m pip install --target target/py-clients -r tests/clients/requirements.txt`",
+        packages.display()
+    );
+    let home = tempfile::tempdir().expect("a home dir for python");
+    let mut cmd = Command::new("python3");
+    cmd.env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", home.path())
+        .env("PYTHONPATH", &packages)
+        .env("NO_PROXY", "*")
+        .env("CLOUDFLARE_BASE_URL", format!("{}/client/v4", recorder.url))
+        .env("CLOUDFLARE_API_TOKEN", TOKEN)
+        .current_dir(root.join("tests").join("clients"))
+        .args(["sdk.py", scenario, ACCOUNT]);
+    let ran = run(cmd, &format!("sdk.py {scenario}"));
+    let report: Value = ran
+        .stdout
+        .lines()
+        .last()
+        .and_then(|line| serde_json::from_str(line).ok())
+        .unwrap_or_else(|| panic!("sdk.py {scenario} printed no JSON report\n{ran}"));
+    assert!(
+        ran.status.success() && report.get("failed").is_none(),
+        "sdk.py {scenario} failed\n{ran}\n--- requests ---\n{}",
+        recorder.dump()
+    );
+    report
+}
+
+#[tokio::test]
+async fn both_sdks_read_instances_with_structured_results_retention_and_batches() {
+    let server = Server::start("step-results");
+    let recorder = Recorder::start(&server);
+    let expected = json!({
+        "date": "2026-01-02T03:04:05.678Z",
+        "map": [["a", 1], ["b", 2]],
+        "bigint": "12345678901234567890",
+    });
+
+    let report = sdk(&recorder, "features");
+    let context = format!("report: {report:#}\n--- requests ---\n{}", recorder.dump());
+    assert_eq!(report["status"], "complete", "{context}");
+    let outputs = &report["outputs"];
+    for key in ["date", "map", "bigint"] {
+        assert_eq!(outputs[key], expected[key], "{key}; {context}");
+    }
+    assert_eq!(outputs["secret"], "[REDACTED]", "{context}");
+    assert_eq!(report["bulk"], json!(["sdk-bulk-1", "sdk-bulk-2"]), "{context}");
+    assert!(report["versions"].as_u64().is_some_and(|n| n >= 1), "{context}");
+
+    let report = python_sdk(&recorder, "features");
+    let context = format!("report: {report:#}\n--- requests ---\n{}", recorder.dump());
+    assert_eq!(report["status"], "complete", "{context}");
+    for key in ["date", "map", "bigint"] {
+        assert_eq!(report["outputs"][key], expected[key], "{key}; {context}");
+    }
+    assert!(report["steps"].as_u64().is_some_and(|n| n >= 10), "{context}");
+    assert_eq!(report["bulk"], json!(["py-bulk-1", "py-bulk-2"]), "{context}");
+    recorder.assert_all_handled(&format!("/client/v4/accounts/{ACCOUNT}/workflows"));
+}
+
 #[tokio::test]
 async fn sdk_auto_pagination_returns_every_instance_exactly_once() {
     let server = Server::start("basic");
