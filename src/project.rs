@@ -75,7 +75,9 @@ pub async fn load(path: &Path, store: &Arc<Store>, now_ms: i64) -> Result<Projec
         warn_of_idle_crons(&config, &format!("the default export of {} has no scheduled handler", main.display()));
     }
     let source_hash = hash_sources(&config, &code);
-    let env = Value::Object(config.vars.clone());
+    let mut vars = config.vars.clone();
+    vars.extend(config.secrets.clone());
+    let env = Value::Object(vars);
     let mut bindings: Vec<EnvBinding> = local
         .iter()
         .filter_map(|w| Some(EnvBinding::Workflow { binding: w.binding.clone()?, workflow: w.name.clone() }))

@@ -291,13 +291,18 @@ impl Tree {
     }
 }
 
-/// Configs and the files a module can be: anything else in the project's folders (logs, data,
+/// The local secrets files `config::load` reads beside a config.
+const SECRETS_FILE_NAMES: [&str; 3] = [".dev.vars", ".env", ".env.local"];
+
+/// Configs, local secrets files and the files a module can be: anything else in the project's folders (logs, data,
 /// a database written while serving) does not cause a reload, so a log file kept in the
 /// project cannot make stepflare reload itself in a loop.
 fn can_change_the_project(path: &Path) -> bool {
     let name = path.file_name().and_then(|name| name.to_str()).unwrap_or_default();
     let extension = path.extension().and_then(|extension| extension.to_str()).unwrap_or_default();
-    crate::config::CONFIG_FILE_NAMES.contains(&name) || SOURCE_EXTENSIONS.contains(&extension)
+    crate::config::CONFIG_FILE_NAMES.contains(&name)
+        || SECRETS_FILE_NAMES.contains(&name)
+        || SOURCE_EXTENSIONS.contains(&extension)
 }
 
 /// The outermost `node_modules` folder that `folder` lies in (pnpm's store lies in another one).
@@ -370,7 +375,15 @@ mod tests {
 
     #[test]
     fn only_configs_and_modules_cause_a_reload() {
-        for path in ["/p/wrangler.jsonc", "/p/wrangler.toml", "/p/src/index.ts", "/p/src/a.mjs", "/p/data.json"] {
+        for path in [
+            "/p/wrangler.jsonc",
+            "/p/wrangler.toml",
+            "/p/src/index.ts",
+            "/p/src/a.mjs",
+            "/p/data.json",
+            "/p/.dev.vars",
+            "/p/.env",
+        ] {
             assert!(can_change_the_project(Path::new(path)), "{path}");
         }
         for path in ["/p/dev.log", "/p/out.txt", "/p/src/notes.md", "/p/db.sqlite-wal", "/p/src"] {

@@ -4,6 +4,7 @@
 //! queues).
 //! Every error and warning names the file, line and column it is about.
 
+mod dev_vars;
 mod location;
 mod queues;
 mod raw;
@@ -42,6 +43,11 @@ pub struct ProjectConfig {
     pub cpu_ms: Option<u64>,
     /// Environment variables; TOML values are converted to their JSON equivalents.
     pub vars: serde_json::Map<String, serde_json::Value>,
+    /// `secrets.required`: the only keys taken from `.dev.vars` / `.env`, when set.
+    pub secrets_required: Option<Vec<String>>,
+    /// Local secrets from `.dev.vars` or `.env` beside the config (read by [`load`], not by
+    /// [`parse`]); they join `env` over `vars`.
+    pub secrets: serde_json::Map<String, serde_json::Value>,
     pub warnings: Vec<ConfigWarning>,
 }
 
@@ -234,7 +240,11 @@ pub fn find_config(start_dir: &Path) -> Result<PathBuf, ConfigError> {
 pub fn load(path: &Path) -> Result<ProjectConfig, ConfigError> {
     let path = if path.is_dir() { find_config(path)? } else { absolute(path) };
     let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Io { path: path.clone(), source })?;
-    parse(&path, &text)
+    let mut config = parse(&path, &text)?;
+    let (secrets, warnings) = dev_vars::read(&config.root, config.secrets_required.as_deref())?;
+    config.secrets = secrets;
+    config.warnings.extend(warnings);
+    Ok(config)
 }
 
 /// Parses and validates config text; `path` picks the format (`.toml`, otherwise

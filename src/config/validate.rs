@@ -36,6 +36,16 @@ pub(crate) fn validate(path: PathBuf, root: &RawValue) -> Result<ProjectConfig, 
     let queues = checker.queues(root)?;
     let crons = checker.crons(root)?;
     let cpu_ms = checker.worker_limits(root)?;
+    let secrets_required = match root.entry("secrets") {
+        None => None,
+        Some(entry) => {
+            if !matches!(entry.value.kind, RawKind::Table(_)) {
+                return Err(checker.wrong_type(&entry.value, "secrets", "an object"));
+            }
+            entry.value.entry("required").map(|_| checker.string_list(&entry.value, "required")).transpose()?
+        }
+    };
+    checker.report_unemulated_bindings(root);
 
     let root_dir = checker.path.parent().map(PathBuf::from).unwrap_or_default();
     let main = match main {
@@ -59,6 +69,8 @@ pub(crate) fn validate(path: PathBuf, root: &RawValue) -> Result<ProjectConfig, 
         crons,
         cpu_ms,
         vars,
+        secrets_required,
+        secrets: serde_json::Map::new(),
         warnings: checker.warnings,
     })
 }
@@ -151,6 +163,60 @@ impl Validator {
             workflows.push(workflow);
         }
         Ok(workflows)
+    }
+
+    /// Bindings of kinds stepflare does not emulate: one warning each, naming the binding that
+    /// will be missing from `env`, so that nothing is left out silently.
+    fn report_unemulated_bindings(&mut self, root: &RawValue) {
+        // (config key, what it binds, where the binding's name is)
+        const LISTS: [(&str, &str); 13] = [
+            ("kv_namespaces", "KV namespace"),
+            ("d1_databases", "D1 database"),
+            ("r2_buckets", "R2 bucket"),
+            ("services", "service binding"),
+            ("vectorize", "Vectorize index"),
+            ("hyperdrive", "Hyperdrive config"),
+            ("analytics_engine_datasets", "Analytics Engine dataset"),
+            ("mtls_certificates", "mTLS certificate"),
+            ("dispatch_namespaces", "dispatch namespace"),
+            ("send_email", "send_email binding"),
+            ("pipelines", "pipeline"),
+            ("secrets_store_secrets", "Secrets Store secret"),
+            ("ratelimits", "rate limiter"),
+        ];
+        const SINGLES: [(&str, &str); 5] = [
+            ("ai", "Workers AI"),
+            ("browser", "Browser Rendering"),
+            ("images", "Images"),
+            ("version_metadata", "version metadata"),
+            ("assets", "static assets"),
+        ];
+        let mut report = |kind: &str, item: &RawValue, key: &str| {
+            let name = match item.entry(key).map(|e| &e.value.kind) {
+                Some(RawKind::String(name)) => format!("env.{name} is absent"),
+                _ => "nothing is bound".to_owned(),
+            };
+            self.warn(item.position, format!("{kind} is not emulated; {name}"));
+        };
+        for (key, kind) in LISTS {
+            if let Some(RawKind::Array(items)) = root.entry(key).map(|e| &e.value.kind) {
+                for item in items {
+                    report(kind, item, "binding");
+                }
+            }
+        }
+        for (key, kind) in SINGLES {
+            if let Some(entry) = root.entry(key) {
+                report(kind, &entry.value, "binding");
+            }
+        }
+        if let Some(RawKind::Array(items)) =
+            root.entry("durable_objects").and_then(|e| e.value.entry("bindings")).map(|e| &e.value.kind)
+        {
+            for item in items {
+                report("Durable Object", item, "name");
+            }
+        }
     }
 
     /// `exports`: each key names an exported class; a `"type": "workflow"` entry declares a

@@ -15,6 +15,7 @@ mod config_schema;
 mod containment;
 mod crash;
 mod deletion;
+mod env_vars;
 mod events;
 mod explorer;
 mod exports;
