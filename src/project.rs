@@ -88,6 +88,9 @@ pub async fn load(path: &Path, store: &Arc<Store>, now_ms: i64) -> Result<Projec
             .filter(|w| w.exported)
             .map(|w| EnvBinding::Export { class_name: w.class_name.clone(), workflow: w.name.clone() }),
     );
+    bindings.extend(
+        config.kv_namespaces.iter().map(|kv| EnvBinding::Kv { binding: kv.binding.clone(), namespace: kv.id.clone() }),
+    );
     bindings.extend(config.queues.producers.iter().map(|producer| EnvBinding::Queue {
         binding: producer.binding.clone(),
         queue: producer.queue.clone(),

@@ -53,9 +53,9 @@ struct DueBatch {
 
 impl Queues {
     /// Queues stored with `engine`'s store and delivered to `workers`. Producers in workflow code
-    /// and in Workers reach them through the engine's bindings.
+    /// and in Workers reach them through the engine's bindings (see `services.rs`).
     pub fn new(engine: Engine, store: Arc<Store>, workers: Workers) -> Self {
-        let queues = Queues {
+        Queues {
             inner: Arc::new(Inner {
                 engine,
                 store,
@@ -63,9 +63,7 @@ impl Queues {
                 in_flight: Mutex::new(HashSet::new()),
                 changed: Notify::new(),
             }),
-        };
-        queues.inner.engine.forward_other_bindings(Arc::new(queues.clone()));
-        queues
+        }
     }
 
     /// Makes batches that were in flight when the last process stopped deliverable again, and

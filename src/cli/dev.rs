@@ -129,7 +129,10 @@ pub async fn run(args: DevArgs) -> Result<(), CliError> {
     if workers.served().is_some() {
         tracing::info!("the Worker's fetch handler serves every other route");
     }
-    crate::queues::Queues::new(engine.clone(), store.clone(), workers.clone()).start().await?;
+    let queues = crate::queues::Queues::new(engine.clone(), store.clone(), workers.clone());
+    let kv = crate::kv::Kv::new(store.clone(), engine.clone());
+    engine.forward_other_bindings(std::sync::Arc::new(crate::services::Services { queues: queues.clone(), kv }));
+    queues.start().await?;
     tokio::spawn(crate::schedule::run(engine.clone(), store.clone(), workers.clone(), started));
 
     let address = std::net::SocketAddr::new(args.ip, args.port);

@@ -37,6 +37,8 @@ pub struct ProjectConfig {
     pub compatibility_flags: Vec<String>,
     pub workflows: Vec<WorkflowConfig>,
     pub queues: QueuesConfig,
+    /// `kv_namespaces`: Workers KV bindings.
+    pub kv_namespaces: Vec<KvNamespaceConfig>,
     /// The Worker's cron triggers (`triggers.crons`).
     pub crons: Vec<CronExpression>,
     /// `limits.cpu_ms`: the CPU one invocation may use, in ms.
@@ -136,6 +138,15 @@ pub struct WorkflowConfig {
     /// Cron expressions; a single string in the config becomes a one-element list.
     pub schedules: Vec<CronExpression>,
     /// Where this binding's object (or `[[workflows]]` header) starts.
+    pub location: SourceLocation,
+}
+
+/// One entry of `kv_namespaces`: `env[binding]` is the namespace `id` (the binding's name when
+/// the entry has no id, as local development allows).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KvNamespaceConfig {
+    pub binding: String,
+    pub id: String,
     pub location: SourceLocation,
 }
 

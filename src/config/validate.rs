@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use super::location::{Position, SourceLocation};
 use super::raw::{RawKind, RawValue};
-use super::{ConfigError, ConfigWarning, ProjectConfig, WorkflowConfig, WorkflowLimits, absolute};
+use super::{ConfigError, ConfigWarning, KvNamespaceConfig, ProjectConfig, WorkflowConfig, WorkflowLimits, absolute};
 use crate::cron::CronExpression;
 use crate::model::Retention;
 
@@ -34,6 +34,7 @@ pub(crate) fn validate(path: PathBuf, root: &RawValue) -> Result<ProjectConfig, 
     let mut workflows = checker.workflows(root)?;
     checker.exports(root, &mut workflows)?;
     let queues = checker.queues(root)?;
+    let kv_namespaces = checker.kv_namespaces(root)?;
     let crons = checker.crons(root)?;
     let cpu_ms = checker.worker_limits(root)?;
     let secrets_required = match root.entry("secrets") {
@@ -66,6 +67,7 @@ pub(crate) fn validate(path: PathBuf, root: &RawValue) -> Result<ProjectConfig, 
         compatibility_flags,
         workflows,
         queues,
+        kv_namespaces,
         crons,
         cpu_ms,
         vars,
@@ -165,12 +167,43 @@ impl Validator {
         Ok(workflows)
     }
 
+    /// `kv_namespaces`: `[{binding, id?, preview_id?}]`; a binding's name is used once.
+    fn kv_namespaces(&mut self, root: &RawValue) -> Result<Vec<KvNamespaceConfig>, ConfigError> {
+        let Some(entry) = root.entry("kv_namespaces") else {
+            return Ok(Vec::new());
+        };
+        let RawKind::Array(items) = &entry.value.kind else {
+            return Err(self.wrong_type(&entry.value, "kv_namespaces", "an array"));
+        };
+        let mut namespaces: Vec<KvNamespaceConfig> = Vec::new();
+        for (index, item) in items.iter().enumerate() {
+            let at = format!("kv_namespaces[{index}]");
+            let RawKind::Table(fields) = &item.kind else {
+                return Err(self.wrong_type(item, &at, "an object"));
+            };
+            for field in fields.iter().filter(|f| !["binding", "id", "preview_id", "remote"].contains(&f.key.as_str()))
+            {
+                self.warn(field.key_position, format!("unexpected field {:?} in {at}", field.key));
+            }
+            let (binding, position) = self.identifier(item, &at, "binding")?;
+            if namespaces.iter().any(|ns| ns.binding == binding) {
+                return Err(self.error(position, format!("{at}.binding {binding:?} is already used")));
+            }
+            let id = self.string(item, "id", &format!("{at}.id"))?.map_or(binding, |(id, _)| id);
+            namespaces.push(KvNamespaceConfig {
+                binding: binding.to_owned(),
+                id: id.to_owned(),
+                location: SourceLocation::new(&self.path, item.position),
+            });
+        }
+        Ok(namespaces)
+    }
+
     /// Bindings of kinds stepflare does not emulate: one warning each, naming the binding that
     /// will be missing from `env`, so that nothing is left out silently.
     fn report_unemulated_bindings(&mut self, root: &RawValue) {
         // (config key, what it binds, where the binding's name is)
-        const LISTS: [(&str, &str); 13] = [
-            ("kv_namespaces", "KV namespace"),
+        const LISTS: [(&str, &str); 12] = [
             ("d1_databases", "D1 database"),
             ("r2_buckets", "R2 bucket"),
             ("services", "service binding"),

@@ -393,9 +393,13 @@ impl Engine {
                 self.send_event(&workflow, &addressed(&id)?, &event_type, &event.payload).await?;
                 Ok(Value::Null)
             }
-            request @ BindingRequest::QueueSend { .. } => match self.inner.other_bindings.get() {
+            request @ (BindingRequest::QueueSend { .. }
+            | BindingRequest::KvGet { .. }
+            | BindingRequest::KvPut { .. }
+            | BindingRequest::KvDelete { .. }
+            | BindingRequest::KvList { .. }) => match self.inner.other_bindings.get() {
                 Some(host) => host.call(request).await,
-                None => Err(refuse("Queue send failed: queues are not available here")),
+                None => Err(refuse("this binding is not available here")),
             },
         }
     }

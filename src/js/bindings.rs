@@ -23,6 +23,8 @@ pub enum EnvBinding {
     /// `ctx.exports[class_name]` creates and gets instances of `workflow` (a workflow declared
     /// in the config's `exports`); it is not in `env`.
     Export { class_name: String, workflow: String },
+    /// `env[binding]` is the KV namespace `namespace`.
+    Kv { binding: String, namespace: String },
     /// `env[binding]` sends to `queue`, by default `delivery_delay` seconds later.
     Queue { binding: String, queue: String, delivery_delay: u32 },
 }
@@ -105,6 +107,31 @@ pub enum BindingRequest {
     QueueSend {
         queue: String,
         messages: Vec<QueueSendMessage>,
+    },
+    /// KV `get` / `getWithMetadata` of one key or several.
+    KvGet {
+        namespace: String,
+        keys: Vec<String>,
+    },
+    /// KV `put`: `value` is base64; `expiration` in seconds since the epoch, or `expirationTtl`
+    /// seconds from now.
+    KvPut {
+        namespace: String,
+        key: String,
+        value: String,
+        metadata: Option<Value>,
+        expiration: Option<f64>,
+        expiration_ttl: Option<f64>,
+    },
+    KvDelete {
+        namespace: String,
+        key: String,
+    },
+    KvList {
+        namespace: String,
+        prefix: Option<String>,
+        limit: Option<f64>,
+        cursor: Option<String>,
     },
 }
 

@@ -5,9 +5,12 @@
 import {
   decodeStored as decode,
   encodeStored as encode,
+  fromBase64,
   InvalidStreamOutput,
   isStream,
   readStreamStored,
+  toBase64,
+  viewBytes,
 } from "stepflare:clone";
 import { queueApi } from "stepflare:queues";
 
@@ -621,6 +624,88 @@ import { queueApi } from "stepflare:queues";
 
   const { Queue, newMessageBatch } = queueApi(callBinding);
 
+  /** A value as KV stores it: its bytes, from a string, a buffer, a view or a byte stream. */
+  const kvBytes = async (value) => {
+    if (typeof value === "string") return new TextEncoder().encode(value);
+    if (value instanceof ArrayBuffer) return new Uint8Array(value);
+    if (ArrayBuffer.isView(value)) return viewBytes(value);
+    if (value && typeof value.getReader === "function") {
+      return new Uint8Array(await new Response(value).arrayBuffer());
+    }
+    throw new TypeError("KV put() accepts only strings, ArrayBuffers, ArrayBufferViews, and ReadableStreams as values.");
+  };
+
+  const KV_TYPES = new Set(["text", "json", "arrayBuffer", "stream"]);
+
+  /** Stored bytes as the type `get` asked for. */
+  const kvValue = (base64, type) => {
+    const bytes = fromBase64(base64);
+    switch (type) {
+      case "json":
+        return JSON.parse(new TextDecoder().decode(bytes));
+      case "arrayBuffer":
+        return bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength);
+      case "stream":
+        return new Response(bytes).body;
+      default:
+        return new TextDecoder().decode(bytes);
+    }
+  };
+
+  /** A Workers KV namespace (`kv_namespaces`), kept in stepflare's state. */
+  class KvNamespace {
+    #namespace;
+    constructor(namespace) {
+      this.#namespace = namespace;
+    }
+    async #get(keys, typeOrOptions, withMetadata) {
+      const type = (typeof typeOrOptions === "string" ? typeOrOptions : typeOrOptions?.type) ?? "text";
+      if (!KV_TYPES.has(type)) throw new TypeError(`Unknown response type. Possible types are "text", "arrayBuffer", "json", and "stream".`);
+      const many = Array.isArray(keys);
+      if (many && type !== "text" && type !== "json") {
+        throw new TypeError("Bulk get only supports the \"text\" and \"json\" types.");
+      }
+      const names = (many ? keys : [keys]).map(String);
+      const found = await callBinding({ op: "kvGet", namespace: this.#namespace, keys: names });
+      const read = (entry) => {
+        const value = entry === null ? null : kvValue(entry.value, type);
+        return withMetadata ? { value, metadata: entry?.metadata ?? null, cacheStatus: null } : value;
+      };
+      if (!many) return read(found[0]);
+      return new Map(names.map((name, index) => [name, read(found[index])]));
+    }
+    get(key, typeOrOptions) {
+      return this.#get(key, typeOrOptions, false);
+    }
+    getWithMetadata(key, typeOrOptions) {
+      return this.#get(key, typeOrOptions, true);
+    }
+    async put(key, value, options) {
+      const bytes = await kvBytes(value);
+      await callBinding({
+        op: "kvPut",
+        namespace: this.#namespace,
+        key: String(key),
+        value: toBase64(bytes),
+        metadata: options?.metadata ?? null,
+        expiration: options?.expiration ?? null,
+        expirationTtl: options?.expirationTtl ?? null,
+      });
+    }
+    async delete(key) {
+      await callBinding({ op: "kvDelete", namespace: this.#namespace, key: String(key) });
+    }
+    async list(options) {
+      return callBinding({
+        op: "kvList",
+        namespace: this.#namespace,
+        prefix: options?.prefix ?? null,
+        limit: options?.limit ?? null,
+        cursor: options?.cursor ?? null,
+      });
+    }
+  }
+
   // `ctx.exports`: a `Workflow` per workflow the config declares in `exports`, by class name.
   let workflowExports = {};
 
@@ -634,6 +719,7 @@ import { queueApi } from "stepflare:queues";
     for (const binding of bindings) {
       if (binding.type === "export") exported[binding.className] = new Workflow(binding.workflow);
       else if (binding.type === "queue") env[binding.binding] = new Queue(binding.queue, binding.deliveryDelay);
+      else if (binding.type === "kv") env[binding.binding] = new KvNamespace(binding.namespace);
       else env[binding.binding] = new Workflow(binding.workflow);
     }
     workflowExports = Object.freeze(exported);

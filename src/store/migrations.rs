@@ -22,6 +22,7 @@
 //!    set over REST; `instances` get the retention they were created with and `expires_on`, set
 //!    when they end, with the partial index `instances_by_expiry` over the instances that will
 //!    go, so that finding the next one to go is one seek.
+//! 8. `kv`: the keys of Workers KV namespaces, by namespace and key.
 //!
 //! A migration that was released is never edited: state files out there were made by it.
 
@@ -197,6 +198,16 @@ ALTER TABLE instances ADD COLUMN success_retention_ms INTEGER;
 ALTER TABLE instances ADD COLUMN error_retention_ms INTEGER;
 ALTER TABLE instances ADD COLUMN expires_on INTEGER;
 CREATE INDEX instances_by_expiry ON instances (expires_on) WHERE expires_on IS NOT NULL;
+"#,
+    r#"
+CREATE TABLE kv (
+    namespace  TEXT NOT NULL,
+    key        TEXT NOT NULL,
+    value      BLOB NOT NULL,
+    metadata   TEXT,
+    expiration INTEGER,
+    PRIMARY KEY (namespace, key)
+) WITHOUT ROWID;
 "#,
 ];
 

@@ -22,6 +22,7 @@ mod exports;
 mod guard;
 mod http_input;
 mod instance_control;
+mod kv;
 mod lifecycle;
 mod limits;
 mod node_builtins;

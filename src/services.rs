@@ -1,0 +1,23 @@
+//! The bindings in `env` that are not workflows, behind the one host the engine forwards them
+//! to: queue producers go to `queues`, KV namespaces to `kv`.
+
+use crate::js::{BindingFuture, BindingHost, BindingRequest};
+use crate::kv::Kv;
+use crate::queues::Queues;
+
+pub struct Services {
+    pub queues: Queues,
+    pub kv: Kv,
+}
+
+impl BindingHost for Services {
+    fn call(&self, request: BindingRequest) -> BindingFuture<'_> {
+        match request {
+            BindingRequest::KvGet { .. }
+            | BindingRequest::KvPut { .. }
+            | BindingRequest::KvDelete { .. }
+            | BindingRequest::KvList { .. } => Box::pin(self.kv.answer(request)),
+            other => self.queues.call(other),
+        }
+    }
+}
