@@ -27,6 +27,7 @@ pub mod api;
 pub mod cli;
 pub mod config;
 pub mod cron;
+pub mod d1;
 pub mod engine;
 pub mod ids;
 pub mod js;

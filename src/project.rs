@@ -91,6 +91,9 @@ pub async fn load(path: &Path, store: &Arc<Store>, now_ms: i64) -> Result<Projec
     bindings.extend(
         config.kv_namespaces.iter().map(|kv| EnvBinding::Kv { binding: kv.binding.clone(), namespace: kv.id.clone() }),
     );
+    bindings.extend(
+        config.d1_databases.iter().map(|db| EnvBinding::D1 { binding: db.binding.clone(), database: db.id.clone() }),
+    );
     bindings.extend(config.queues.producers.iter().map(|producer| EnvBinding::Queue {
         binding: producer.binding.clone(),
         queue: producer.queue.clone(),

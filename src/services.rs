@@ -1,6 +1,7 @@
 //! The bindings in `env` that are not workflows, behind the one host the engine forwards them
-//! to: queue producers go to `queues`, KV namespaces to `kv`.
+//! to: queue producers go to `queues`, KV namespaces to `kv`, D1 databases to `d1`.
 
+use crate::d1::D1;
 use crate::js::{BindingFuture, BindingHost, BindingRequest};
 use crate::kv::Kv;
 use crate::queues::Queues;
@@ -8,6 +9,7 @@ use crate::queues::Queues;
 pub struct Services {
     pub queues: Queues,
     pub kv: Kv,
+    pub d1: D1,
 }
 
 impl BindingHost for Services {
@@ -17,6 +19,7 @@ impl BindingHost for Services {
             | BindingRequest::KvPut { .. }
             | BindingRequest::KvDelete { .. }
             | BindingRequest::KvList { .. } => Box::pin(self.kv.answer(request)),
+            BindingRequest::D1Query { .. } | BindingRequest::D1Exec { .. } => Box::pin(self.d1.answer(request)),
             other => self.queues.call(other),
         }
     }

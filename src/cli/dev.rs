@@ -121,7 +121,7 @@ pub async fn run(args: DevArgs) -> Result<(), CliError> {
             store: store.clone(),
             workers: workers.clone(),
         };
-        watch(&projects, state_dir.into_iter().collect(), reloader)
+        watch(&projects, state_dir.iter().cloned().collect(), reloader)
             .inspect_err(|error| tracing::warn!("{error}; changes are not reloaded"))
             .ok()
     };
@@ -131,7 +131,8 @@ pub async fn run(args: DevArgs) -> Result<(), CliError> {
     }
     let queues = crate::queues::Queues::new(engine.clone(), store.clone(), workers.clone());
     let kv = crate::kv::Kv::new(store.clone(), engine.clone());
-    engine.forward_other_bindings(std::sync::Arc::new(crate::services::Services { queues: queues.clone(), kv }));
+    let d1 = crate::d1::D1::new(state_dir.as_deref());
+    engine.forward_other_bindings(std::sync::Arc::new(crate::services::Services { queues: queues.clone(), kv, d1 }));
     queues.start().await?;
     tokio::spawn(crate::schedule::run(engine.clone(), store.clone(), workers.clone(), started));
 
@@ -205,7 +206,7 @@ fn http_timeouts(args: &DevArgs) -> crate::api::HttpTimeouts {
 }
 
 /// The folder of the config found from `path` (a file or a folder to search from).
-fn project_root(path: &std::path::Path) -> PathBuf {
+pub(super) fn project_root(path: &std::path::Path) -> PathBuf {
     crate::config::find_config(path)
         .ok()
         .or_else(|| path.is_file().then(|| path.to_path_buf()))

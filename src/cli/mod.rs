@@ -4,6 +4,7 @@
 //! `output.rs`) is a client of a running server's REST API, mirroring `wrangler workflows`.
 
 mod client;
+mod d1;
 mod dev;
 mod instances;
 mod output;
@@ -31,6 +32,8 @@ pub enum Command {
     Dev(DevArgs),
     /// Manage the workflows and instances of a running `stepflare dev`, as `wrangler workflows` does.
     Workflows(WorkflowsArgs),
+    /// Local D1 databases: `d1 migrations apply <database>`.
+    D1(d1::D1Args),
 }
 
 /// The runtime the commands run on. Its blocking threads are the ones that call the store
@@ -49,6 +52,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
     match cli.command {
         Command::Dev(args) => dev::run(args).await,
         Command::Workflows(args) => Ok(workflows::run(args).await?),
+        Command::D1(args) => d1::run(args),
     }
 }
 
@@ -70,6 +74,12 @@ pub enum CliError {
     Serve(std::io::Error),
     #[error(transparent)]
     Workflows(#[from] WorkflowsError),
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    #[error("no D1 database {database:?} (a binding or database_name) in {}", config.display())]
+    NoSuchDatabase { database: String, config: PathBuf },
+    #[error(transparent)]
+    D1(#[from] crate::d1::D1Error),
 }
 
 /// Everything a `stepflare workflows` command can fail with.

@@ -39,6 +39,8 @@ pub struct ProjectConfig {
     pub queues: QueuesConfig,
     /// `kv_namespaces`: Workers KV bindings.
     pub kv_namespaces: Vec<KvNamespaceConfig>,
+    /// `d1_databases`: D1 bindings.
+    pub d1_databases: Vec<D1DatabaseConfig>,
     /// The Worker's cron triggers (`triggers.crons`).
     pub crons: Vec<CronExpression>,
     /// `limits.cpu_ms`: the CPU one invocation may use, in ms.
@@ -138,6 +140,17 @@ pub struct WorkflowConfig {
     /// Cron expressions; a single string in the config becomes a one-element list.
     pub schedules: Vec<CronExpression>,
     /// Where this binding's object (or `[[workflows]]` header) starts.
+    pub location: SourceLocation,
+}
+
+/// One entry of `d1_databases`: `env[binding]` is the database `id` (`database_id`, else
+/// `database_name`); `migrations_dir` (default `migrations`) holds its `.sql` migrations.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct D1DatabaseConfig {
+    pub binding: String,
+    pub name: String,
+    pub id: String,
+    pub migrations_dir: PathBuf,
     pub location: SourceLocation,
 }
 

@@ -1,11 +1,14 @@
 //! The validation stage: checks the raw tree against wrangler's rules for the
 //! keys stepflare reads and builds the public config types from it.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use super::location::{Position, SourceLocation};
 use super::raw::{RawKind, RawValue};
-use super::{ConfigError, ConfigWarning, KvNamespaceConfig, ProjectConfig, WorkflowConfig, WorkflowLimits, absolute};
+use super::{
+    ConfigError, ConfigWarning, D1DatabaseConfig, KvNamespaceConfig, ProjectConfig, WorkflowConfig, WorkflowLimits,
+    absolute,
+};
 use crate::cron::CronExpression;
 use crate::model::Retention;
 
@@ -35,6 +38,7 @@ pub(crate) fn validate(path: PathBuf, root: &RawValue) -> Result<ProjectConfig, 
     checker.exports(root, &mut workflows)?;
     let queues = checker.queues(root)?;
     let kv_namespaces = checker.kv_namespaces(root)?;
+    let d1_databases = checker.d1_databases(root)?;
     let crons = checker.crons(root)?;
     let cpu_ms = checker.worker_limits(root)?;
     let secrets_required = match root.entry("secrets") {
@@ -68,6 +72,7 @@ pub(crate) fn validate(path: PathBuf, root: &RawValue) -> Result<ProjectConfig, 
         workflows,
         queues,
         kv_namespaces,
+        d1_databases,
         crons,
         cpu_ms,
         vars,
@@ -167,6 +172,51 @@ impl Validator {
         Ok(workflows)
     }
 
+    /// `d1_databases`: `[{binding, database_name, database_id?, migrations_dir?, …}]`.
+    fn d1_databases(&mut self, root: &RawValue) -> Result<Vec<D1DatabaseConfig>, ConfigError> {
+        let Some(entry) = root.entry("d1_databases") else {
+            return Ok(Vec::new());
+        };
+        let RawKind::Array(items) = &entry.value.kind else {
+            return Err(self.wrong_type(&entry.value, "d1_databases", "an array"));
+        };
+        const FIELDS: [&str; 7] = [
+            "binding",
+            "database_name",
+            "database_id",
+            "preview_database_id",
+            "migrations_dir",
+            "migrations_table",
+            "remote",
+        ];
+        let root_dir = self.path.parent().map(Path::to_path_buf).unwrap_or_default();
+        let mut databases: Vec<D1DatabaseConfig> = Vec::new();
+        for (index, item) in items.iter().enumerate() {
+            let at = format!("d1_databases[{index}]");
+            let RawKind::Table(fields) = &item.kind else {
+                return Err(self.wrong_type(item, &at, "an object"));
+            };
+            for field in fields.iter().filter(|f| !FIELDS.contains(&f.key.as_str())) {
+                self.warn(field.key_position, format!("unexpected field {:?} in {at}", field.key));
+            }
+            let (binding, position) = self.identifier(item, &at, "binding")?;
+            if databases.iter().any(|db| db.binding == binding) {
+                return Err(self.error(position, format!("{at}.binding {binding:?} is already used")));
+            }
+            let name = self.string(item, "database_name", &format!("{at}.database_name"))?.map(|(name, _)| name);
+            let id = self.string(item, "database_id", &format!("{at}.database_id"))?.map(|(id, _)| id);
+            let migrations = self.string(item, "migrations_dir", &format!("{at}.migrations_dir"))?;
+            databases.push(D1DatabaseConfig {
+                binding: binding.to_owned(),
+                name: name.unwrap_or(binding).to_owned(),
+                id: id.or(name).unwrap_or(binding).to_owned(),
+                migrations_dir: absolute(&root_dir.join(migrations.map_or("migrations", |(dir, _)| dir))),
+                location: SourceLocation::new(&self.path, item.position),
+            });
+        }
+        Ok(databases)
+    }
+
     /// `kv_namespaces`: `[{binding, id?, preview_id?}]`; a binding's name is used once.
     fn kv_namespaces(&mut self, root: &RawValue) -> Result<Vec<KvNamespaceConfig>, ConfigError> {
         let Some(entry) = root.entry("kv_namespaces") else {
@@ -203,8 +253,7 @@ impl Validator {
     /// will be missing from `env`, so that nothing is left out silently.
     fn report_unemulated_bindings(&mut self, root: &RawValue) {
         // (config key, what it binds, where the binding's name is)
-        const LISTS: [(&str, &str); 12] = [
-            ("d1_databases", "D1 database"),
+        const LISTS: [(&str, &str); 11] = [
             ("r2_buckets", "R2 bucket"),
             ("services", "service binding"),
             ("vectorize", "Vectorize index"),

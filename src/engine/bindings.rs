@@ -397,7 +397,9 @@ impl Engine {
             | BindingRequest::KvGet { .. }
             | BindingRequest::KvPut { .. }
             | BindingRequest::KvDelete { .. }
-            | BindingRequest::KvList { .. }) => match self.inner.other_bindings.get() {
+            | BindingRequest::KvList { .. }
+            | BindingRequest::D1Query { .. }
+            | BindingRequest::D1Exec { .. }) => match self.inner.other_bindings.get() {
                 Some(host) => host.call(request).await,
                 None => Err(refuse("this binding is not available here")),
             },

@@ -23,6 +23,8 @@ pub enum EnvBinding {
     /// `ctx.exports[class_name]` creates and gets instances of `workflow` (a workflow declared
     /// in the config's `exports`); it is not in `env`.
     Export { class_name: String, workflow: String },
+    /// `env[binding]` is the D1 database `database` (its id).
+    D1 { binding: String, database: String },
     /// `env[binding]` is the KV namespace `namespace`.
     Kv { binding: String, namespace: String },
     /// `env[binding]` sends to `queue`, by default `delivery_delay` seconds later.
@@ -36,6 +38,15 @@ pub struct QueueSendMessage {
     pub body: String,
     pub content_type: String,
     pub delay_seconds: u32,
+}
+
+/// One D1 statement as the binding sends it: its SQL and its bound values (`{"blob": base64}`
+/// for bytes).
+#[derive(Debug, Clone, Deserialize)]
+pub struct D1Statement {
+    pub sql: String,
+    #[serde(default)]
+    pub params: Vec<Value>,
 }
 
 /// What the binding API asks (spec §1).
@@ -132,6 +143,16 @@ pub enum BindingRequest {
         prefix: Option<String>,
         limit: Option<f64>,
         cursor: Option<String>,
+    },
+    /// D1 statements (`first`/`all`/`run`/`raw` send one; `batch` several, in a transaction).
+    D1Query {
+        database: String,
+        statements: Vec<D1Statement>,
+        batch: bool,
+    },
+    D1Exec {
+        database: String,
+        sql: String,
     },
 }
 

@@ -21,7 +21,9 @@ pub mod transpile;
 mod watchdog;
 mod worker;
 
-pub use bindings::{BindingError, BindingFuture, BindingHost, BindingRequest, EnvBinding, QueueSendMessage};
+pub use bindings::{
+    BindingError, BindingFuture, BindingHost, BindingRequest, D1Statement, EnvBinding, QueueSendMessage,
+};
 pub use consumer::{DeliveredMessage, MessageDecision, QueueBatch, QueueOutcome, handle_queue};
 pub use host::{
     AttemptOutcome, DELAY_FUNCTION_TIMEOUT_MS, DelayOutcome, HostReply, HostRequest, LogLevel, StepHost, UserConfig,

@@ -706,6 +706,91 @@ import { queueApi } from "stepflare:queues";
     }
   }
 
+  // D1: a bound value as the host takes it (bytes as base64), and a stored value as D1 returns it
+  // (bytes as an array of numbers).
+  const d1Param = (value) => {
+    if (value === undefined) throw new Error("D1_TYPE_ERROR: Type 'undefined' not supported for value 'undefined'");
+    if (value instanceof ArrayBuffer) return { blob: toBase64(new Uint8Array(value)) };
+    if (ArrayBuffer.isView(value)) return { blob: toBase64(viewBytes(value)) };
+    if (typeof value === "bigint") throw new Error(`D1_TYPE_ERROR: Type 'bigint' not supported for value '${value}'`);
+    return value;
+  };
+  const d1Value = (value) => (value !== null && typeof value === "object" ? Array.from(fromBase64(value.blob)) : value);
+  const d1Rows = ({ columns, rows }) =>
+    rows.map((row) => {
+      const object = {};
+      columns.forEach((column, index) => (object[column] = d1Value(row[index])));
+      return object;
+    });
+  const d1Result = (result) => ({ results: d1Rows(result), success: true, meta: result.meta });
+  // What each prepared statement sends: its SQL and bound values, out of the user's sight.
+  const d1Statements = new WeakMap();
+
+  /** A D1 prepared statement: immutable; `bind` makes a new one. */
+  class D1PreparedStatement {
+    #database;
+    constructor(database, sql, params) {
+      this.#database = database;
+      d1Statements.set(this, { sql, params });
+    }
+    bind(...values) {
+      return new D1PreparedStatement(this.#database, d1Statements.get(this).sql, values.map(d1Param));
+    }
+    async #run() {
+      const [result] = await this.#database.__query([d1Statements.get(this)], false);
+      return result;
+    }
+    async first(column) {
+      const result = await this.#run();
+      const [row] = d1Rows(result);
+      if (row === undefined) return null;
+      if (column === undefined) return row;
+      if (!result.columns.includes(column)) throw new Error(`D1_COLUMN_NOTFOUND: Column not found (${column})`);
+      return row[column];
+    }
+    async all() {
+      return d1Result(await this.#run());
+    }
+    async run() {
+      return d1Result(await this.#run());
+    }
+    async raw(options) {
+      const result = await this.#run();
+      const rows = result.rows.map((row) => row.map(d1Value));
+      return options?.columnNames ? [result.columns, ...rows] : rows;
+    }
+  }
+
+  /** A D1 database (`d1_databases`): a SQLite file in stepflare's state. */
+  class D1Database {
+    #database;
+    constructor(database) {
+      this.#database = database;
+    }
+    __query(statements, batch) {
+      return callBinding({ op: "d1Query", database: this.#database, statements, batch });
+    }
+    prepare(sql) {
+      return new D1PreparedStatement(this, String(sql), []);
+    }
+    async batch(statements) {
+      if (!Array.isArray(statements)) throw new TypeError("batch() takes an array of prepared statements");
+      const sent = statements.map((statement) => {
+        const sending = d1Statements.get(statement);
+        if (!sending) throw new TypeError("batch() takes prepared statements of this database");
+        return sending;
+      });
+      return (await this.__query(sent, true)).map(d1Result);
+    }
+    async exec(sql) {
+      return callBinding({ op: "d1Exec", database: this.#database, sql: String(sql) });
+    }
+    /** Sessions (read replication) read and write the one local copy. */
+    withSession() {
+      return { prepare: (sql) => this.prepare(sql), batch: (s) => this.batch(s), getBookmark: () => null };
+    }
+  }
+
   // `ctx.exports`: a `Workflow` per workflow the config declares in `exports`, by class name.
   let workflowExports = {};
 
@@ -720,6 +805,7 @@ import { queueApi } from "stepflare:queues";
       if (binding.type === "export") exported[binding.className] = new Workflow(binding.workflow);
       else if (binding.type === "queue") env[binding.binding] = new Queue(binding.queue, binding.deliveryDelay);
       else if (binding.type === "kv") env[binding.binding] = new KvNamespace(binding.namespace);
+      else if (binding.type === "d1") env[binding.binding] = new D1Database(binding.database);
       else env[binding.binding] = new Workflow(binding.workflow);
     }
     workflowExports = Object.freeze(exported);

@@ -14,6 +14,7 @@ mod config_errors;
 mod config_schema;
 mod containment;
 mod crash;
+mod d1;
 mod deletion;
 mod env_vars;
 mod events;
