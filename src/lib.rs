@@ -37,6 +37,7 @@ pub mod outputs;
 pub mod parity;
 pub mod project;
 pub mod queues;
+pub mod r2;
 pub mod reload;
 pub mod schedule;
 pub mod services;

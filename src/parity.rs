@@ -11,7 +11,7 @@ pub const NOT_REPRODUCED: &[&str] = &[
     "Cron-created instances wait for a concurrency slot; production lets them run up to an hour outside the limit.",
     "Workflow code runs on QuickJS, not V8: CPU time is QuickJS's, and engine-specific behaviour (error stacks, timing) differs.",
     "limits.subrequests is checked, not enforced.",
-    "Durable Objects, R2, service bindings and the other binding types but KV and D1 are not in env (each is reported at start).",
+    "Durable Objects, service bindings and the binding types other than KV, D1 and R2 are not in env (each is reported at start).",
     "Event triggers (/accounts/{id}/triggers/{script}) are not served; version DAGs and graphs are null.",
     "locationHint and location_hint are accepted and ignored: everything runs on this machine.",
 ];

@@ -94,6 +94,12 @@ pub async fn load(path: &Path, store: &Arc<Store>, now_ms: i64) -> Result<Projec
     bindings.extend(
         config.d1_databases.iter().map(|db| EnvBinding::D1 { binding: db.binding.clone(), database: db.id.clone() }),
     );
+    bindings.extend(
+        config
+            .r2_buckets
+            .iter()
+            .map(|(binding, bucket)| EnvBinding::R2 { binding: binding.clone(), bucket: bucket.clone() }),
+    );
     bindings.extend(config.queues.producers.iter().map(|producer| EnvBinding::Queue {
         binding: producer.binding.clone(),
         queue: producer.queue.clone(),

@@ -132,7 +132,13 @@ pub async fn run(args: DevArgs) -> Result<(), CliError> {
     let queues = crate::queues::Queues::new(engine.clone(), store.clone(), workers.clone());
     let kv = crate::kv::Kv::new(store.clone(), engine.clone());
     let d1 = crate::d1::D1::new(state_dir.as_deref());
-    engine.forward_other_bindings(std::sync::Arc::new(crate::services::Services { queues: queues.clone(), kv, d1 }));
+    let r2 = crate::r2::R2::new(store.clone(), engine.clone(), state_dir.as_deref());
+    engine.forward_other_bindings(std::sync::Arc::new(crate::services::Services {
+        queues: queues.clone(),
+        kv,
+        d1,
+        r2,
+    }));
     queues.start().await?;
     tokio::spawn(crate::schedule::run(engine.clone(), store.clone(), workers.clone(), started));
 

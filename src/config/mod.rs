@@ -41,6 +41,8 @@ pub struct ProjectConfig {
     pub kv_namespaces: Vec<KvNamespaceConfig>,
     /// `d1_databases`: D1 bindings.
     pub d1_databases: Vec<D1DatabaseConfig>,
+    /// `r2_buckets`: R2 bindings, `(binding, bucket_name)`.
+    pub r2_buckets: Vec<(String, String)>,
     /// The Worker's cron triggers (`triggers.crons`).
     pub crons: Vec<CronExpression>,
     /// `limits.cpu_ms`: the CPU one invocation may use, in ms.

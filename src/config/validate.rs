@@ -39,6 +39,7 @@ pub(crate) fn validate(path: PathBuf, root: &RawValue) -> Result<ProjectConfig, 
     let queues = checker.queues(root)?;
     let kv_namespaces = checker.kv_namespaces(root)?;
     let d1_databases = checker.d1_databases(root)?;
+    let r2_buckets = checker.r2_buckets(root)?;
     let crons = checker.crons(root)?;
     let cpu_ms = checker.worker_limits(root)?;
     let secrets_required = match root.entry("secrets") {
@@ -73,6 +74,7 @@ pub(crate) fn validate(path: PathBuf, root: &RawValue) -> Result<ProjectConfig, 
         queues,
         kv_namespaces,
         d1_databases,
+        r2_buckets,
         crons,
         cpu_ms,
         vars,
@@ -217,6 +219,30 @@ impl Validator {
         Ok(databases)
     }
 
+    /// `r2_buckets`: `[{binding, bucket_name, …}]` as `(binding, bucket)`.
+    fn r2_buckets(&mut self, root: &RawValue) -> Result<Vec<(String, String)>, ConfigError> {
+        let Some(entry) = root.entry("r2_buckets") else {
+            return Ok(Vec::new());
+        };
+        let RawKind::Array(items) = &entry.value.kind else {
+            return Err(self.wrong_type(&entry.value, "r2_buckets", "an array"));
+        };
+        let mut buckets: Vec<(String, String)> = Vec::new();
+        for (index, item) in items.iter().enumerate() {
+            let at = format!("r2_buckets[{index}]");
+            if !matches!(item.kind, RawKind::Table(_)) {
+                return Err(self.wrong_type(item, &at, "an object"));
+            }
+            let (binding, position) = self.identifier(item, &at, "binding")?;
+            if buckets.iter().any(|(b, _)| b == binding) {
+                return Err(self.error(position, format!("{at}.binding {binding:?} is already used")));
+            }
+            let bucket = self.string(item, "bucket_name", &format!("{at}.bucket_name"))?.map_or(binding, |(b, _)| b);
+            buckets.push((binding.to_owned(), bucket.to_owned()));
+        }
+        Ok(buckets)
+    }
+
     /// `kv_namespaces`: `[{binding, id?, preview_id?}]`; a binding's name is used once.
     fn kv_namespaces(&mut self, root: &RawValue) -> Result<Vec<KvNamespaceConfig>, ConfigError> {
         let Some(entry) = root.entry("kv_namespaces") else {
@@ -253,8 +279,7 @@ impl Validator {
     /// will be missing from `env`, so that nothing is left out silently.
     fn report_unemulated_bindings(&mut self, root: &RawValue) {
         // (config key, what it binds, where the binding's name is)
-        const LISTS: [(&str, &str); 11] = [
-            ("r2_buckets", "R2 bucket"),
+        const LISTS: [(&str, &str); 10] = [
             ("services", "service binding"),
             ("vectorize", "Vectorize index"),
             ("hyperdrive", "Hyperdrive config"),

@@ -399,7 +399,12 @@ impl Engine {
             | BindingRequest::KvDelete { .. }
             | BindingRequest::KvList { .. }
             | BindingRequest::D1Query { .. }
-            | BindingRequest::D1Exec { .. }) => match self.inner.other_bindings.get() {
+            | BindingRequest::D1Exec { .. }
+            | BindingRequest::R2Head { .. }
+            | BindingRequest::R2Get { .. }
+            | BindingRequest::R2Put { .. }
+            | BindingRequest::R2Delete { .. }
+            | BindingRequest::R2List { .. }) => match self.inner.other_bindings.get() {
                 Some(host) => host.call(request).await,
                 None => Err(refuse("this binding is not available here")),
             },

@@ -25,6 +25,8 @@ pub enum EnvBinding {
     Export { class_name: String, workflow: String },
     /// `env[binding]` is the D1 database `database` (its id).
     D1 { binding: String, database: String },
+    /// `env[binding]` is the R2 bucket `bucket`.
+    R2 { binding: String, bucket: String },
     /// `env[binding]` is the KV namespace `namespace`.
     Kv { binding: String, namespace: String },
     /// `env[binding]` sends to `queue`, by default `delivery_delay` seconds later.
@@ -153,6 +155,37 @@ pub enum BindingRequest {
     D1Exec {
         database: String,
         sql: String,
+    },
+    R2Head {
+        bucket: String,
+        key: String,
+    },
+    /// R2 `get`, whole or the range `offset`/`length`, or the last `suffix` bytes.
+    R2Get {
+        bucket: String,
+        key: String,
+        offset: Option<u64>,
+        length: Option<u64>,
+        suffix: Option<u64>,
+    },
+    /// R2 `put`: `body` is base64.
+    R2Put {
+        bucket: String,
+        key: String,
+        body: String,
+        http_metadata: Option<Value>,
+        custom_metadata: Option<Value>,
+    },
+    R2Delete {
+        bucket: String,
+        keys: Vec<String>,
+    },
+    R2List {
+        bucket: String,
+        prefix: Option<String>,
+        cursor: Option<String>,
+        limit: Option<usize>,
+        delimiter: Option<String>,
     },
 }
 

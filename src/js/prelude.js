@@ -791,6 +791,153 @@ import { queueApi } from "stepflare:queues";
     }
   }
 
+  // R2: the HTTP metadata fields, as `R2HTTPMetadata` names them and as headers.
+  const R2_HTTP_FIELDS = [
+    ["contentType", "content-type"],
+    ["contentLanguage", "content-language"],
+    ["contentDisposition", "content-disposition"],
+    ["contentEncoding", "content-encoding"],
+    ["cacheControl", "cache-control"],
+    ["cacheExpiry", "expires"],
+  ];
+  const r2HttpMetadata = (given) => {
+    if (given === undefined || given === null) return {};
+    const read = (name, header) => (typeof given.get === "function" ? given.get(header) : given[name]);
+    const metadata = {};
+    for (const [name, header] of R2_HTTP_FIELDS) {
+      const value = read(name, header);
+      if (value !== undefined && value !== null) metadata[name] = value instanceof Date ? value.toISOString() : String(value);
+    }
+    return metadata;
+  };
+
+  /** What `head` and `list` give: an object's description. */
+  class R2Object {
+    constructor(described, range) {
+      this.key = described.key;
+      this.version = described.version;
+      this.size = described.size;
+      this.etag = described.etag;
+      this.httpEtag = described.httpEtag;
+      this.uploaded = new Date(described.uploaded);
+      this.httpMetadata = { ...described.httpMetadata };
+      if (this.httpMetadata.cacheExpiry) this.httpMetadata.cacheExpiry = new Date(this.httpMetadata.cacheExpiry);
+      this.customMetadata = { ...described.customMetadata };
+      this.checksums = { md5: new Uint8Array(described.etag.match(/../g).map((hex) => parseInt(hex, 16))).buffer };
+      this.storageClass = described.storageClass;
+      if (range) this.range = range;
+    }
+    writeHttpMetadata(headers) {
+      for (const [name, header] of R2_HTTP_FIELDS) {
+        const value = this.httpMetadata[name];
+        if (value !== undefined) headers.set(header, value instanceof Date ? value.toUTCString() : value);
+      }
+    }
+  }
+
+  /** What `get` gives: the description and the bytes, readable once. */
+  class R2ObjectBody extends R2Object {
+    #bytes;
+    #used = false;
+    constructor(described, bytes, range) {
+      super(described, range);
+      this.#bytes = bytes;
+    }
+    #take() {
+      if (this.#used) throw new TypeError("Body has already been used. It can only be used once.");
+      this.#used = true;
+      return this.#bytes;
+    }
+    get body() {
+      return new Response(this.#bytes).body;
+    }
+    get bodyUsed() {
+      return this.#used;
+    }
+    async arrayBuffer() {
+      const bytes = this.#take();
+      return bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength);
+    }
+    async bytes() {
+      return new Uint8Array(this.#take());
+    }
+    async text() {
+      return new TextDecoder().decode(this.#take());
+    }
+    async json() {
+      return JSON.parse(await this.text());
+    }
+    async blob() {
+      return new Blob([this.#take()], { type: this.httpMetadata.contentType ?? "" });
+    }
+  }
+
+  /** An R2 bucket (`r2_buckets`): objects kept as files in stepflare's state. */
+  class R2Bucket {
+    #bucket;
+    constructor(bucket) {
+      this.#bucket = bucket;
+    }
+    async head(key) {
+      const described = await callBinding({ op: "r2Head", bucket: this.#bucket, key: String(key) });
+      return described === null ? null : new R2Object(described);
+    }
+    async get(key, options) {
+      const range = options?.range;
+      let [offset, length, suffix] = [null, null, null];
+      if (range !== undefined && range !== null) {
+        if (typeof range.get === "function") throw new TypeError("get: a range given as Headers is not supported locally");
+        ({ offset = null, length = null, suffix = null } = range);
+      }
+      const got = await callBinding({ op: "r2Get", bucket: this.#bucket, key: String(key), offset, length, suffix });
+      return got === null ? null : new R2ObjectBody(got.object, fromBase64(got.body), got.range);
+    }
+    async put(key, value, options) {
+      let bytes;
+      if (value === null || value === undefined) bytes = new Uint8Array(0);
+      else if (typeof value === "string") bytes = new TextEncoder().encode(value);
+      else if (value instanceof ArrayBuffer) bytes = new Uint8Array(value);
+      else if (ArrayBuffer.isView(value)) bytes = viewBytes(value);
+      else if (typeof value.arrayBuffer === "function" || typeof value.getReader === "function") {
+        bytes = new Uint8Array(await new Response(value).arrayBuffer());
+      } else throw new TypeError("put: the value must be a string, an ArrayBuffer, an ArrayBufferView, a Blob, a ReadableStream or null");
+      const described = await callBinding({
+        op: "r2Put",
+        bucket: this.#bucket,
+        key: String(key),
+        body: toBase64(bytes),
+        httpMetadata: r2HttpMetadata(options?.httpMetadata),
+        customMetadata: options?.customMetadata ?? {},
+      });
+      return new R2Object(described);
+    }
+    async delete(keys) {
+      const list = (Array.isArray(keys) ? keys : [keys]).map(String);
+      await callBinding({ op: "r2Delete", bucket: this.#bucket, keys: list });
+    }
+    async list(options) {
+      const listed = await callBinding({
+        op: "r2List",
+        bucket: this.#bucket,
+        prefix: options?.prefix ?? null,
+        cursor: options?.cursor ?? null,
+        limit: options?.limit ?? null,
+        delimiter: options?.delimiter ?? null,
+      });
+      const include = new Set(options?.include ?? []);
+      const objects = listed.objects.map((described) => {
+        const object = new R2Object(described);
+        // As production: metadata only when `include` asks for it.
+        if (!include.has("httpMetadata")) object.httpMetadata = undefined;
+        if (!include.has("customMetadata")) object.customMetadata = undefined;
+        return object;
+      });
+      const result = { objects, truncated: listed.truncated, delimitedPrefixes: listed.delimitedPrefixes };
+      if (listed.cursor) result.cursor = listed.cursor;
+      return result;
+    }
+  }
+
   // `ctx.exports`: a `Workflow` per workflow the config declares in `exports`, by class name.
   let workflowExports = {};
 
@@ -806,6 +953,7 @@ import { queueApi } from "stepflare:queues";
       else if (binding.type === "queue") env[binding.binding] = new Queue(binding.queue, binding.deliveryDelay);
       else if (binding.type === "kv") env[binding.binding] = new KvNamespace(binding.namespace);
       else if (binding.type === "d1") env[binding.binding] = new D1Database(binding.database);
+      else if (binding.type === "r2") env[binding.binding] = new R2Bucket(binding.bucket);
       else env[binding.binding] = new Workflow(binding.workflow);
     }
     workflowExports = Object.freeze(exported);

@@ -23,6 +23,7 @@
 //!    when they end, with the partial index `instances_by_expiry` over the instances that will
 //!    go, so that finding the next one to go is one seek.
 //! 8. `kv`: the keys of Workers KV namespaces, by namespace and key.
+//! 9. `r2_objects`: the records of R2 buckets' objects (their bytes are files).
 //!
 //! A migration that was released is never edited: state files out there were made by it.
 
@@ -207,6 +208,19 @@ CREATE TABLE kv (
     metadata   TEXT,
     expiration INTEGER,
     PRIMARY KEY (namespace, key)
+) WITHOUT ROWID;
+"#,
+    r#"
+CREATE TABLE r2_objects (
+    bucket          TEXT NOT NULL,
+    key             TEXT NOT NULL,
+    version         TEXT NOT NULL,
+    size            INTEGER NOT NULL,
+    etag            TEXT NOT NULL,
+    uploaded        INTEGER NOT NULL,
+    http_metadata   TEXT NOT NULL,
+    custom_metadata TEXT NOT NULL,
+    PRIMARY KEY (bucket, key)
 ) WITHOUT ROWID;
 "#,
 ];

@@ -11,6 +11,7 @@
 mod kv;
 mod migrations;
 mod queues;
+mod r2;
 mod readers;
 mod rows;
 mod writer;
@@ -24,6 +25,7 @@ use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
 pub use kv::{KvKey, KvValue};
 pub use queues::{NewQueueMessage, QueueBacklog, QueueMessageRow, Settlement};
+pub use r2::R2Record;
 pub use rows::{CronFiringRow, CronOwner};
 pub use writer::WriterStats;
 pub use writes::Write;
@@ -1169,7 +1171,7 @@ mod tests {
         }
         let store = Store::open_in_dir(dir.path()).unwrap();
         let version: i64 = store.read(|conn| Ok(conn.query_row("PRAGMA user_version", [], |row| row.get(0))?)).unwrap();
-        assert_eq!(version, 8, "upgraded to the latest schema");
+        assert_eq!(version, 9, "upgraded to the latest schema");
         let runnable = [workflow_name("wf")];
         assert_eq!(store.next_timer(&runnable).unwrap(), Some(500), "only the waiting instance's timer counts");
         assert_eq!(store.due_instances(1_000, &runnable).unwrap(), [InstanceKey::stored("wf".into(), "asleep".into())]);

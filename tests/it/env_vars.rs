@@ -13,7 +13,7 @@ async fn vars_and_dev_vars_make_env_and_unemulated_bindings_are_reported() {
     let server = Server::start_project(project.path(), persist.path(), &[]);
     server
         .wait_for_log(&[
-            "R2 bucket is not emulated; env.BUCKET is absent",
+            "Hyperdrive config is not emulated; env.POSTGRES is absent",
             "Vectorize index is not emulated; env.VECTORS is absent",
             "Durable Object is not emulated; env.COUNTER is absent",
             "Workers AI is not emulated; env.AI is absent",

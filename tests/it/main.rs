@@ -30,6 +30,7 @@ mod node_builtins;
 mod openapi;
 mod packages;
 mod queues;
+mod r2;
 mod reload;
 mod replay;
 mod retention;
