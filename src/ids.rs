@@ -174,6 +174,8 @@ pub enum StepKind {
     Do,
     Sleep,
     WaitForEvent,
+    /// The rollback handler of the `do` step with the same name and count.
+    Rollback,
 }
 
 impl StepKind {
@@ -183,6 +185,7 @@ impl StepKind {
             StepKind::Do => "do",
             StepKind::Sleep => "sleep",
             StepKind::WaitForEvent => "waitForEvent",
+            StepKind::Rollback => "rollback",
         }
     }
 
@@ -191,6 +194,7 @@ impl StepKind {
             "do" | "step" => Some(StepKind::Do),
             "sleep" => Some(StepKind::Sleep),
             "waitForEvent" => Some(StepKind::WaitForEvent),
+            "rollback" => Some(StepKind::Rollback),
             _ => None,
         }
     }

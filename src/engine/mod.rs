@@ -617,6 +617,33 @@ impl Engine {
         Ok(verdict.to)
     }
 
+    /// `terminate({rollback: true})`: stops the run, then puts the instance in line for a run
+    /// that replays `run()` to register its rollback handlers and runs them, newest start
+    /// first; the instance ends `terminated` after them (at once, when it started no step).
+    pub async fn terminate_with_rollback(
+        &self,
+        workflow: &str,
+        id: &InstanceId,
+    ) -> Result<InstanceStatus, EngineError> {
+        let key = self.key(workflow, id)?;
+        let inner = &self.inner;
+        let _gate = inner.gate(&key).await;
+        let status = self.stop_run(&key).await?;
+        let stored = key.clone();
+        let (row, steps) = inner.with_store(move |store| Ok((store.instance(&stored)?, store.steps(&stored)?))).await?;
+        let row = row.ok_or_else(|| EngineError::InstanceNotFound(key.id.to_string()))?;
+        let started = steps.iter().any(|step| step.key.kind == StepKind::Do);
+        let verdict = decider::terminate_with_rollback(status, row.rollback, started, inner.clock.now_ms())?;
+        inner.commit(&key, verdict.writes).await?;
+        {
+            let mut scheduler = inner.lock_scheduler();
+            scheduler.remove_from_line(&key);
+            inner.act(&mut scheduler, &key, &verdict.actions);
+        }
+        inner.start_ready();
+        Ok(verdict.to)
+    }
+
     /// Runs the instance again from the start, or from step `from` with the steps before it kept.
     pub async fn restart(
         &self,

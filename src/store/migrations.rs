@@ -22,6 +22,8 @@
 //!    set over REST; `instances` get the retention they were created with and `expires_on`, set
 //!    when they end, with the partial index `instances_by_expiry` over the instances that will
 //!    go, so that finding the next one to go is one seek.
+//! 8. `instances.rollback`: the instance's rollback (`model::Rollback` as JSON): its trigger,
+//!    the handlers it runs in order, and its outcome once it ended.
 //!
 //! A migration that was released is never edited: state files out there were made by it.
 
@@ -197,6 +199,9 @@ ALTER TABLE instances ADD COLUMN success_retention_ms INTEGER;
 ALTER TABLE instances ADD COLUMN error_retention_ms INTEGER;
 ALTER TABLE instances ADD COLUMN expires_on INTEGER;
 CREATE INDEX instances_by_expiry ON instances (expires_on) WHERE expires_on IS NOT NULL;
+"#,
+    r#"
+ALTER TABLE instances ADD COLUMN rollback TEXT;
 "#,
 ];
 

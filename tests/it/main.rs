@@ -28,6 +28,7 @@ mod reload;
 mod replay;
 mod retention;
 mod retries;
+mod rollbacks;
 mod schedules;
 mod shutdown;
 mod source_docs;
