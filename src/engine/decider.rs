@@ -1820,6 +1820,233 @@ mod tests {
         assert!(end_of_run(S::Terminated, RunEnd::Completed(None), &run, NOW).is_err(), "a finished instance stays so");
     }
 
+    fn rollback_begin(error: Option<&str>, registered: &[(&str, u32)]) -> HostRequest {
+        HostRequest::RollbackBegin {
+            error: error.map(|message| ErrorInfo::new("Error", message)),
+            steps: registered
+                .iter()
+                .map(|(name, count)| RegisteredRollback { name: (*name).into(), count: *count })
+                .collect(),
+        }
+    }
+
+    fn rollback_step(name: &str, config: Value) -> HostRequest {
+        HostRequest::RollbackStep { name: name.into(), count: 1, config, delay_function: false, missing: false }
+    }
+
+    fn end_rollback(name: &str, attempt: u32, ok: bool) -> HostRequest {
+        let outcome = if ok {
+            AttemptOutcome::Ok { output: None }
+        } else {
+            AttemptOutcome::Err { error: ErrorInfo::new("Error", "undo failed"), non_retryable: false, delay: None }
+        };
+        HostRequest::DoEnd { token: attempt_token(&key(StepKind::Rollback, name, 1)), attempt, outcome }
+    }
+
+    fn plan_of(decision: &Decision) -> Vec<(String, u32)> {
+        match reply_of(decision) {
+            Some(HostReply::RollbackPlan { steps, .. }) => steps.clone(),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn rollback_written(writes: &[Write]) -> Option<Rollback> {
+        writes.iter().find_map(|w| if let Write::SetRollback(r) = w { Some(r.clone()) } else { None }).flatten()
+    }
+
+    /// a, b and c started (c failed); x never started.
+    fn saga_steps() -> Vec<Step> {
+        vec![
+            stored(StepKind::Do, "a", 1, 0, StepState::Succeeded),
+            stored(StepKind::Do, "b", 1, 1, StepState::Succeeded),
+            stored(StepKind::Sleep, "nap", 1, 2, StepState::Succeeded),
+            stored(StepKind::Do, "c", 1, 3, StepState::Failed),
+        ]
+    }
+
+    #[test]
+    fn the_handlers_that_run_are_of_the_registered_started_steps_newest_start_first() {
+        let plan = |names: &[&str]| names.iter().map(|n| ((*n).to_owned(), 1)).collect::<Vec<_>>();
+        // What `run()` registered, and the handlers that run.
+        type Case<'a> = (&'a [(&'a str, u32)], Vec<(String, u32)>);
+        let table: &[Case] = &[
+            (&[("a", 1), ("b", 1)], plan(&["b", "a"])),
+            (&[("b", 1), ("a", 1), ("x", 1)], plan(&["b", "a"])),
+            (&[("c", 1), ("a", 1)], plan(&["c", "a"])),
+            (&[("a", 1), ("a", 1)], plan(&["a"])),
+            (&[("x", 1), ("a", 2)], plan(&[])),
+            (&[], plan(&[])),
+        ];
+        for (registered, expected) in table {
+            let mut run = RunState::new(saga_steps(), Vec::new(), 100);
+            let decision = run.decide(rollback_begin(Some("c broke"), registered), NOW);
+            assert_eq!(&plan_of(&decision), expected, "{registered:?}");
+            if expected.is_empty() {
+                assert!(decision.writes.is_empty(), "no handler, no rollback: {decision:?}");
+                assert!(run.rollback.is_none());
+                continue;
+            }
+            assert_eq!(journal_types(&decision.writes), ["rollback_started"], "{registered:?}");
+            let written = rollback_written(&decision.writes).unwrap();
+            assert_eq!(written.trigger, ErrorInfo::new("Error", "c broke"));
+            assert_eq!((written.steps.as_ref(), written.outcome), (Some(expected), None));
+        }
+    }
+
+    #[test]
+    fn a_handler_is_a_step_with_its_own_retries_and_one_that_gives_up_fails_the_rollback() {
+        let mut run = RunState::new(saga_steps(), Vec::new(), 100);
+        run.decide(rollback_begin(Some("c broke"), &[("a", 1), ("b", 1)]), NOW);
+        let config = json!({ "retries": { "limit": 1, "delay": 0 }, "timeout": 50 });
+        let first = run.decide(rollback_step("b", config.clone()), NOW);
+        let Some(HostReply::RollbackRun { token, attempt: 1, timeout_ms: 50, context, output, .. }) = reply_of(&first)
+        else {
+            panic!("{first:?}")
+        };
+        assert_eq!(step_of_token(token), Some(key(StepKind::Rollback, "b", 1)));
+        assert_eq!(output.as_deref(), Some("\"b#1\""), "the handler gets its step's result");
+        assert_eq!(context["step"], json!({ "name": "b", "count": 1 }));
+        let retried = run.decide(end_rollback("b", 1, false), NOW);
+        assert!(matches!(reply_of(&retried), Some(HostReply::RollbackRun { attempt: 2, .. })), "{retried:?}");
+        assert_eq!(
+            journal_types(&retried.writes),
+            [
+                "rollback_step_started",
+                "rollback_attempt_started",
+                "rollback_attempt_errored",
+                "rollback_attempt_started"
+            ]
+        );
+        let gave_up = run.decide(end_rollback("b", 2, false), NOW);
+        let undo_failed = ErrorInfo::new("Error", "undo failed");
+        assert_eq!(
+            gave_up.then,
+            Then::AttemptEnded { reply: Some(HostReply::Failed { error: undo_failed.clone() }), for_pause: false }
+        );
+        assert_eq!(journal_types(&gave_up.writes), ["rollback_attempt_errored", "rollback_step_errored"]);
+        assert_eq!(run.do_steps, 3, "handlers do not count as steps");
+
+        // The run throws on; the instance ends errored with its own error, the rollback failed.
+        let end = end_of_run(S::Running, RunEnd::Errored(ErrorInfo::new("Error", "thrown on")), &run, NOW).unwrap();
+        assert_eq!(end.to, S::Errored);
+        assert_eq!(journal_types(&end.writes), ["rollback_errored", "workflow_errored"]);
+        let ended = rollback_written(&end.writes).unwrap();
+        assert_eq!((ended.outcome, ended.error), (Some(RollbackOutcome::Failed), Some(undo_failed)));
+        assert!(end.writes.iter().any(|w| matches!(
+            w,
+            Write::Finish { status: S::Errored, error: Some(error), .. } if error.message == "c broke"
+        )));
+    }
+
+    #[test]
+    fn a_handler_waits_out_its_retry_delay_and_a_handler_not_registered_again_fails() {
+        let mut run = RunState::new(saga_steps(), Vec::new(), 100);
+        run.decide(rollback_begin(Some("c broke"), &[("a", 1), ("b", 1)]), NOW);
+        run.decide(rollback_step("b", json!({ "retries": { "limit": 2, "delay": "1 second" } })), NOW);
+        let delayed = run.decide(end_rollback("b", 1, false), NOW);
+        assert_eq!(delayed.then, Then::AttemptEnded { reply: None, for_pause: false });
+        assert_eq!(timer_of(&delayed.writes), TimerChange::Set(NOW + 1_000));
+        assert!(run.should_wake(NOW + 1_000));
+
+        let missing = HostRequest::RollbackStep {
+            name: "a".into(),
+            count: 1,
+            config: Value::Null,
+            delay_function: false,
+            missing: true,
+        };
+        let mut run = RunState::new(saga_steps(), Vec::new(), 100);
+        run.decide(rollback_begin(Some("c broke"), &[("a", 1)]), NOW);
+        let decision = run.decide(missing, NOW);
+        let Some(HostReply::Failed { error }) = reply_of(&decision) else { panic!("{decision:?}") };
+        assert_eq!(error.name, "RollbackMissing");
+        assert_eq!(journal_types(&decision.writes), ["rollback_step_started", "rollback_step_errored"]);
+    }
+
+    #[test]
+    fn a_rollback_resumes_after_a_crash_at_the_next_handler_and_a_finished_one_is_not_run_again() {
+        // Stored when the process died: the rollback began, b's handler completed, a's had not.
+        let mut steps = saga_steps();
+        steps.push(stored(StepKind::Rollback, "b", 1, 4, StepState::Succeeded));
+        let rollback = Rollback {
+            trigger: ErrorInfo::new("Error", "c broke"),
+            terminate: false,
+            steps: Some(vec![("b".into(), 1), ("a".into(), 1)]),
+            outcome: None,
+            error: None,
+        };
+        let mut run = RunState::new(steps, Vec::new(), 100).with_rollback(Some(rollback));
+        // `run()` is replayed to register the handlers: history answers, nothing new runs.
+        type Replayed = (HostRequest, fn(&HostReply) -> bool);
+        let replayed: [Replayed; 5] = [
+            (begin("a", Value::Null), |r| matches!(r, HostReply::Cached { output: Some(_) })),
+            (begin("c", Value::Null), |r| matches!(r, HostReply::Failed { .. })),
+            (begin("new", Value::Null), |r| *r == HostReply::Cached { output: None }),
+            (HostRequest::Sleep { name: "long".into(), duration: json!("1 day") }, |r| *r == HostReply::Done),
+            (wait("w", "go", Value::Null), |r| *r == HostReply::Cached { output: None }),
+        ];
+        for (request, expected) in replayed {
+            let decision = run.decide(request.clone(), NOW);
+            assert!(decision.writes.is_empty(), "{request:?} wrote {decision:?}");
+            assert!(reply_of(&decision).is_some_and(expected), "{request:?}: {decision:?}");
+        }
+        assert_eq!(run.callbacks_running, 0);
+        // Whatever `run()` does now, the order stays the one the rollback began with.
+        let again = run.decide(rollback_begin(None, &[("a", 1), ("b", 1), ("c", 1)]), NOW);
+        assert!(again.writes.is_empty());
+        assert_eq!(plan_of(&again), [("b".to_owned(), 1), ("a".to_owned(), 1)]);
+        let finished = run.decide(rollback_step("b", Value::Null), NOW);
+        assert_eq!(reply_of(&finished), Some(&HostReply::Cached { output: None }), "b's handler does not run again");
+        assert!(finished.writes.is_empty());
+        let next = run.decide(rollback_step("a", Value::Null), NOW);
+        assert!(matches!(reply_of(&next), Some(HostReply::RollbackRun { attempt: 1, .. })), "{next:?}");
+        let done = run.decide(end_rollback("a", 1, true), NOW);
+        assert_eq!(done.then, Then::AttemptEnded { reply: Some(HostReply::Resolved), for_pause: true });
+        let end = end_of_run(S::Running, RunEnd::Errored(ErrorInfo::new("Error", "c broke")), &run, NOW).unwrap();
+        assert_eq!(journal_types(&end.writes), ["rollback_completed", "workflow_errored"]);
+        assert_eq!(rollback_written(&end.writes).unwrap().outcome, Some(RollbackOutcome::Complete));
+        // A suspension (a handler's retry delay) is no end.
+        let suspended = end_of_run(S::Running, RunEnd::Suspended, &run, NOW).unwrap();
+        assert_eq!(suspended.to, S::Waiting);
+    }
+
+    #[test]
+    fn terminate_with_rollback_runs_the_handlers_before_the_instance_ends_terminated() {
+        assert_eq!(terminate_with_rollback(S::Complete, None, true, NOW).unwrap_err(), Refusal::CannotTerminate);
+        let nothing_started = terminate_with_rollback(S::Queued, None, false, NOW).unwrap();
+        assert_eq!(nothing_started.to, S::Terminated, "nothing to undo: at once");
+
+        let verdict = terminate_with_rollback(S::Waiting, None, true, NOW).unwrap();
+        assert_eq!((verdict.to, verdict.actions.as_slice()), (S::Queued, &[Action::Enqueue { woken: true }][..]));
+        let pending = rollback_written(&verdict.writes).unwrap();
+        assert_eq!(
+            (pending.trigger.clone(), pending.terminate, pending.steps.clone()),
+            (terminated_marker(), true, None)
+        );
+
+        // The run that follows replays `run()`, registers a and b, and undoes them.
+        let mut run = RunState::new(saga_steps(), Vec::new(), 100).with_rollback(Some(pending));
+        let begun = run.decide(rollback_begin(None, &[("a", 1), ("b", 1)]), NOW);
+        assert_eq!(journal_types(&begun.writes), ["rollback_started"]);
+        let Some(HostReply::RollbackPlan { error: Some(error), .. }) = reply_of(&begun) else { panic!("{begun:?}") };
+        assert_eq!(error.name, "Terminated");
+        for name in ["b", "a"] {
+            run.decide(rollback_step(name, Value::Null), NOW);
+            run.decide(end_rollback(name, 1, true), NOW);
+        }
+        let end = end_of_run(S::Running, RunEnd::Errored(terminated_marker()), &run, NOW).unwrap();
+        assert_eq!(end.to, S::Terminated);
+        assert_eq!(journal_types(&end.writes), ["rollback_completed", "workflow_terminated"]);
+
+        // No handler registered: it ends terminated with no rollback to report.
+        let pending = rollback_written(&verdict.writes);
+        let mut run = RunState::new(saga_steps(), Vec::new(), 100).with_rollback(pending);
+        assert!(plan_of(&run.decide(rollback_begin(None, &[]), NOW)).is_empty());
+        let end = end_of_run(S::Running, RunEnd::Errored(terminated_marker()), &run, NOW).unwrap();
+        assert_eq!((end.to, journal_types(&end.writes)), (S::Terminated, vec!["workflow_terminated".to_owned()]));
+        assert!(end.writes.iter().any(|w| matches!(w, Write::SetRollback(None))));
+    }
+
     #[test]
     fn a_start_runs_a_queued_or_waiting_instance_and_a_pause_wins_over_it() {
         let first = start(S::Queued, true, "v1", "{\"a\":1}", NOW).unwrap();
