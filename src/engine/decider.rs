@@ -1174,6 +1174,15 @@ pub fn terminate_with_rollback(
     Ok(Verdict { to: InstanceStatus::Queued, writes, actions: vec![Action::Enqueue { woken: true }] })
 }
 
+/// The rows of `do` steps whose first attempt a stop cut (nothing of them is stored yet), so
+/// that a rollback counts them as started.
+pub fn started_steps(cut: Vec<Step>) -> Vec<Write> {
+    cut.into_iter()
+        .filter(|step| step.key.kind == StepKind::Do)
+        .map(|step| Write::SaveStep { step, attempt: None, timer: TimerChange::Keep })
+        .collect()
+}
+
 /// A user's command (pause, resume, terminate, restart) on an instance in `status`. Terminate
 /// and restart are decided once the instance's run (if any) has been stopped, so `status` is
 /// the one it has with nothing running. `from_seq` is where a restart from a step begins.

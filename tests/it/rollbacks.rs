@@ -149,6 +149,17 @@ async fn terminate_with_rollback_undoes_the_steps_and_plain_terminate_does_not()
     let journal = journal_types(&server, &rest).await;
     assert!(journal.ends_with(&["rollback_completed".into(), "workflow_terminated".into()]), "{journal:?}");
 
+    // A step whose first attempt the terminate cut had started: its handler runs, with no output.
+    let scratch = tempfile::tempdir().unwrap();
+    let recorder = Recorder::start(scratch.path());
+    let cut = server.create(WORKFLOW, json!({ "url": recorder.url, "slowCharge": true })).await;
+    server.wait_for(WORKFLOW, &cut, "the charge to start", |_| !recorder.lines().is_empty()).await;
+    server.change_status(WORKFLOW, &cut, json!({ "status": "terminate", "rollback": true })).await;
+    let d = server.wait_for_status(WORKFLOW, &cut, &["terminated"]).await;
+    assert_eq!(d["rollback"]["outcome"], "complete", "{d:#}");
+    assert_eq!(undone(&recorder), ["started", "refund", "release"]);
+    assert_eq!(reports(&recorder)[1]["paymentId"], Value::Null, "charge never returned");
+
     let scratch = tempfile::tempdir().unwrap();
     let recorder = Recorder::start(scratch.path());
     let binding = server.create(WORKFLOW, json!({ "url": recorder.url, "hold": true })).await;
