@@ -1974,7 +1974,7 @@ mod tests {
 
     #[test]
     fn a_rollback_resumes_after_a_crash_at_the_next_handler_and_a_finished_one_is_not_run_again() {
-        // Stored when the process died: the rollback began, b's handler completed, a's had not.
+        // Written when the process died: the rollback began, b's handler completed, a's had not.
         let mut steps = saga_steps();
         steps.push(stored(StepKind::Rollback, "b", 1, 4, StepState::Succeeded));
         let rollback = Rollback {
