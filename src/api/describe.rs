@@ -132,7 +132,8 @@ fn step_details(step: &Step, history: &InstanceHistory) -> Value {
                     StepState::Failed => json!(false),
                     _ => Value::Null,
                 },
-                "error": error,
+                // A handler's result is not kept; its errors are its attempts'.
+                "output": Value::Null,
                 "config": parse_json_text(step.config.as_deref()),
                 "attempts": attempts,
             })

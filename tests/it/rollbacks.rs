@@ -7,6 +7,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::crash::Recorder;
+use crate::openapi::Spec;
 use crate::support::*;
 
 const WORKFLOW: &str = "order";
@@ -65,6 +66,8 @@ async fn a_failed_saga_undoes_its_steps_newest_first_then_errors_with_the_origin
     assert!(rollbacks.iter().all(|s| s["success"] == json!(true)), "{d:#}");
     assert_eq!(rollbacks[1]["config"]["retries"], json!({ "limit": 3, "delay": "1 second", "backoff": "linear" }));
     assert_eq!(rollbacks[0]["config"]["timeout"], json!("10 minutes"), "what rollbackConfig leaves out is the default");
+    let violations = Spec::load().component_violations("InstanceDetails", &d);
+    assert!(violations.is_empty(), "the details are as the published schema says: {violations:#?}");
 
     let journal = journal_types(&server, &id).await;
     let from = journal.iter().position(|t| t == "step_errored").expect("ship failed");
