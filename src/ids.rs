@@ -189,13 +189,21 @@ impl StepKind {
         }
     }
 
+    /// A kind a user may name (`restart({from: {type}})`): a rollback handler is none.
     pub fn parse(value: &str) -> Option<Self> {
         match value {
             "do" | "step" => Some(StepKind::Do),
             "sleep" => Some(StepKind::Sleep),
             "waitForEvent" => Some(StepKind::WaitForEvent),
-            "rollback" => Some(StepKind::Rollback),
             _ => None,
+        }
+    }
+
+    /// A kind as stored, rollback handlers included.
+    pub fn from_stored(value: &str) -> Option<Self> {
+        match value {
+            "rollback" => Some(StepKind::Rollback),
+            other => Self::parse(other),
         }
     }
 }

@@ -929,7 +929,7 @@ fn step_token(key: &StepKey) -> String {
 }
 
 pub(crate) fn parse_kind(text: &str) -> rusqlite::Result<StepKind> {
-    StepKind::parse(text).ok_or_else(|| {
+    StepKind::from_stored(text).ok_or_else(|| {
         rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, format!("step kind {text}").into())
     })
 }
