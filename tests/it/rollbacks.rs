@@ -201,3 +201,19 @@ async fn a_rollback_cut_by_sigkill_goes_on_without_running_a_finished_handler_ag
     let count = |what: &str| journal.iter().filter(|t| *t == what).count();
     assert_eq!((count("rollback_started"), count("rollback_step_completed")), (1, 2), "{journal:?}");
 }
+
+#[tokio::test]
+async fn a_rollback_paused_between_attempts_of_a_handler_goes_on_when_resumed() {
+    let scratch = tempfile::tempdir().unwrap();
+    let recorder = Recorder::start(scratch.path());
+    let server = Server::start("rollbacks");
+    let id = server.create(WORKFLOW, json!({ "url": recorder.url, "flakyRefund": true })).await;
+    server.wait_for(WORKFLOW, &id, "the first refund attempt", |_| undone(&recorder).len() == 1).await;
+    server.change_status(WORKFLOW, &id, json!({ "status": "pause" })).await;
+    let d = server.wait_for_status(WORKFLOW, &id, &["paused"]).await;
+    assert_eq!(d["rollback"], Value::Null, "{d:#}");
+    server.change_status(WORKFLOW, &id, json!({ "status": "resume" })).await;
+    let d = server.wait_for_status(WORKFLOW, &id, &["errored"]).await;
+    assert_eq!(d["rollback"], json!({ "outcome": "complete", "error": null }), "{d:#}");
+    assert_eq!(undone(&recorder), ["refund", "refund", "release"]);
+}
