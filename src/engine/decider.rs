@@ -1174,13 +1174,18 @@ pub fn terminate_with_rollback(
     Ok(Verdict { to: InstanceStatus::Queued, writes, actions: vec![Action::Enqueue { woken: true }] })
 }
 
-/// The rows of `do` steps whose first attempt a stop cut (nothing of them is stored yet), so
-/// that a rollback counts them as started.
-pub fn started_steps(cut: Vec<Step>) -> Vec<Write> {
-    cut.into_iter()
-        .filter(|step| step.key.kind == StepKind::Do)
-        .map(|step| Write::SaveStep { step, attempt: None, timer: TimerChange::Keep })
-        .collect()
+/// The rows of `do` steps whose first attempt a stop cut (nothing of them is stored yet, not
+/// even the journal's `step_started`), so that a rollback counts them as started.
+pub fn started_steps(cut: Vec<Step>, now: i64) -> Vec<Write> {
+    let mut writes = Vec::new();
+    let mut journal = Vec::new();
+    for step in cut.into_iter().filter(|step| step.key.kind == StepKind::Do) {
+        let config = step.config.as_deref().and_then(json_text);
+        journal.push(entry(now, InstanceEvent::StepStarted { step_name: step.key.display_name(), config }));
+        writes.push(Write::SaveStep { step, attempt: None, timer: TimerChange::Keep });
+    }
+    writes.extend(Write::journal(journal));
+    writes
 }
 
 /// A user's command (pause, resume, terminate, restart) on an instance in `status`. Terminate

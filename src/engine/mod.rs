@@ -641,7 +641,7 @@ impl Engine {
         let started = !cut.is_empty() || steps.iter().any(|step| step.key.kind == StepKind::Do);
         let mut verdict = decider::terminate_with_rollback(status, row.rollback, started, inner.clock.now_ms())?;
         if verdict.to != InstanceStatus::Terminated {
-            verdict.writes.extend(decider::started_steps(cut));
+            verdict.writes.extend(decider::started_steps(cut, inner.clock.now_ms()));
         }
         inner.commit(&key, verdict.writes).await?;
         {

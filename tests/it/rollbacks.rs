@@ -162,6 +162,9 @@ async fn terminate_with_rollback_undoes_the_steps_and_plain_terminate_does_not()
     assert_eq!(d["rollback"]["outcome"], "complete", "{d:#}");
     assert_eq!(undone(&recorder), ["started", "refund", "release"]);
     assert_eq!(reports(&recorder)[1]["paymentId"], Value::Null, "charge never returned");
+    let journal = journal_types(&server, &cut).await;
+    let count = |what: &str| journal.iter().filter(|t| *t == what).count();
+    assert_eq!((count("step_started"), count("rollback_step_started")), (2, 2), "{journal:?}");
 
     let scratch = tempfile::tempdir().unwrap();
     let recorder = Recorder::start(scratch.path());
