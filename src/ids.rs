@@ -174,6 +174,8 @@ pub enum StepKind {
     Do,
     Sleep,
     WaitForEvent,
+    /// The rollback handler of the `do` step with the same name and count.
+    Rollback,
 }
 
 impl StepKind {
@@ -183,15 +185,25 @@ impl StepKind {
             StepKind::Do => "do",
             StepKind::Sleep => "sleep",
             StepKind::WaitForEvent => "waitForEvent",
+            StepKind::Rollback => "rollback",
         }
     }
 
+    /// A kind a user may name (`restart({from: {type}})`): a rollback handler is none.
     pub fn parse(value: &str) -> Option<Self> {
         match value {
             "do" | "step" => Some(StepKind::Do),
             "sleep" => Some(StepKind::Sleep),
             "waitForEvent" => Some(StepKind::WaitForEvent),
             _ => None,
+        }
+    }
+
+    /// A kind as stored, rollback handlers included.
+    pub fn from_stored(value: &str) -> Option<Self> {
+        match value {
+            "rollback" => Some(StepKind::Rollback),
+            other => Self::parse(other),
         }
     }
 }

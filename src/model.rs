@@ -7,8 +7,9 @@ use std::fmt;
 
 use crate::ids::StepKey;
 
-/// The statuses of the binding API (spec §1.2). REST adds `rollingBack`, which stepflare never
-/// enters because rollback handlers are not run yet.
+/// The statuses of the binding API (spec §1.2). REST adds `rollingBack`, which is not a status of
+/// its own here: an unfinished instance whose [`Rollback`] has no outcome yet shows it
+/// ([`Instance::rolling_back`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum InstanceStatus {
     Queued,
@@ -124,6 +125,42 @@ pub struct Instance {
     pub retention: Retention,
     /// When it goes, if it has ended and has a retention for how it ended.
     pub expires_on: Option<i64>,
+    /// Its rollback, once one began (or was asked for by `terminate({rollback: true})`).
+    pub rollback: Option<Rollback>,
+}
+
+/// An instance's rollback (workflows-2026 §2): what set it off, the handlers it runs (newest
+/// start first, fixed when it begins) and, once it ended, how.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Rollback {
+    /// The error that failed the instance, or the marker of a terminate with rollback; every
+    /// handler gets it as `error`.
+    pub trigger: ErrorInfo,
+    /// Asked for by `terminate({rollback: true})`: the instance ends `terminated`, not `errored`.
+    pub terminate: bool,
+    /// The `(name, count)` of the `do` steps whose handlers run, in the order they run; `None`
+    /// until a run of the instance has registered its handlers.
+    pub steps: Option<Vec<(String, u32)>>,
+    pub outcome: Option<RollbackOutcome>,
+    /// The error of the handler that failed, when one did.
+    pub error: Option<ErrorInfo>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum RollbackOutcome {
+    Complete,
+    Failed,
+}
+
+impl RollbackOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RollbackOutcome::Complete => "complete",
+            RollbackOutcome::Failed => "failed",
+        }
+    }
 }
 
 /// How long an instance is kept after it ends, in milliseconds: `success` for `complete` and
@@ -198,6 +235,30 @@ impl Instance {
             terminated_by: None,
             retention: Retention::default(),
             expires_on: None,
+            rollback: None,
+        }
+    }
+
+    /// Whether its rollback runs now (or will when it gets a slot): REST shows `rollingBack`,
+    /// the binding `running`.
+    pub fn rolling_back(&self) -> bool {
+        let unfinished = !self.status.is_finished() && self.status != InstanceStatus::Paused;
+        unfinished && self.rollback.as_ref().is_some_and(|rollback| rollback.outcome.is_none())
+    }
+
+    /// The status REST shows: `rollingBack` while its rollback runs.
+    pub fn shown_status(&self) -> &'static str {
+        if self.rolling_back() { "rollingBack" } else { self.status.as_str() }
+    }
+
+    /// The rollback's result as `status()` and REST show it (`null` when none ended).
+    pub fn rollback_result(&self) -> serde_json::Value {
+        match &self.rollback {
+            Some(Rollback { outcome: Some(outcome), error, .. }) => serde_json::json!({
+                "outcome": outcome.as_str(),
+                "error": error.as_ref().map(|e| serde_json::json!({ "name": e.name, "message": e.message })),
+            }),
+            _ => serde_json::Value::Null,
         }
     }
 }

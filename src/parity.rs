@@ -4,7 +4,6 @@
 
 /// Production behaviours stepflare does not reproduce.
 pub const NOT_REPRODUCED: &[&str] = &[
-    "Rollback handlers of step.do are checked but never run: a failed instance ends without compensating, and terminate({rollback: true}) terminates without them.",
     "Persisted state per instance is not limited (production: 1 GB).",
     "A ReadableStream step output is limited to 32 MiB, held in memory whole; production streams it and only the instance's state limit applies.",
     "The account's concurrency is --max-concurrent (default 100), not production's 50,000 running instances.",

@@ -69,7 +69,7 @@ pub(super) fn instance_details(history: &InstanceHistory) -> Value {
         steps.push(json!({ "type": "termination", "trigger": { "source": source } }));
     }
     let mut details = json!({
-        "status": row.status.as_str(),
+        "status": row.shown_status(),
         "params": parse_json_text(Some(&row.params)),
         "trigger": { "source": row.trigger_source },
         "versionId": row.version_id,
@@ -80,8 +80,7 @@ pub(super) fn instance_details(history: &InstanceHistory) -> Value {
         "error": row.error.as_ref().map(|e| json!({ "name": e.name, "message": e.message })),
         "output": outputs::readable(row.output.as_deref()),
         "step_count": history.steps.iter().filter(|s| s.key.kind == StepKind::Do).count(),
-        // Rollback handlers are not run yet, so there is never a rollback to report.
-        "rollback": Value::Null,
+        "rollback": row.rollback_result(),
         "steps": steps,
     });
     if let Some(schedule) = &row.schedule {
@@ -105,18 +104,7 @@ fn step_details(step: &Step, history: &InstanceHistory) -> Value {
                 Some(_) if is_sensitive(step) => json!("[REDACTED]"),
                 other => outputs::readable(other),
             };
-            let attempts: Vec<Value> = history
-                .attempts_of(step)
-                .iter()
-                .map(|a| {
-                    json!({
-                        "start": timestamp(a.started_on),
-                        "end": optional_timestamp(a.ended_on),
-                        "success": a.success,
-                        "error": a.error.as_ref().map(|e| json!({ "name": e.name, "message": e.message })),
-                    })
-                })
-                .collect();
+            let attempts: Vec<Value> = history.attempts_of(step).iter().map(attempt_details).collect();
             json!({
                 "type": "step",
                 "name": step.key.display_name(),
@@ -129,6 +117,24 @@ fn step_details(step: &Step, history: &InstanceHistory) -> Value {
                 },
                 "output": output,
                 "config": config,
+                "attempts": attempts,
+            })
+        }
+        StepKind::Rollback => {
+            let attempts: Vec<Value> = history.attempts_of(step).iter().map(attempt_details).collect();
+            json!({
+                "type": "rollback",
+                "name": step.key.display_name(),
+                "start": timestamp(step.started_on),
+                "end": optional_timestamp(step.ended_on),
+                "success": match step.state {
+                    StepState::Succeeded => json!(true),
+                    StepState::Failed => json!(false),
+                    _ => Value::Null,
+                },
+                // A handler's result is not kept; its errors are its attempts'.
+                "output": Value::Null,
+                "config": parse_json_text(step.config.as_deref()),
                 "attempts": attempts,
             })
         }
@@ -154,6 +160,15 @@ fn step_details(step: &Step, history: &InstanceHistory) -> Value {
             })
         }
     }
+}
+
+fn attempt_details(attempt: &crate::model::Attempt) -> Value {
+    json!({
+        "start": timestamp(attempt.started_on),
+        "end": optional_timestamp(attempt.ended_on),
+        "success": attempt.success,
+        "error": attempt.error.as_ref().map(|e| json!({ "name": e.name, "message": e.message })),
+    })
 }
 
 #[derive(Deserialize)]

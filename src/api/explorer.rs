@@ -57,7 +57,7 @@ pub async fn list_instances(
     let total = state.engine.count(&request.filter).await?;
     let result: Vec<Value> = rows
         .iter()
-        .map(|row| json!({ "id": row.id, "status": row.status.as_str(), "created_on": timestamp(row.created_on) }))
+        .map(|row| json!({ "id": row.id, "status": row.shown_status(), "created_on": timestamp(row.created_on) }))
         .collect();
     Ok(ok_with_info(
         json!(result),

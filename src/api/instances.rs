@@ -221,7 +221,7 @@ pub async fn list(
                 "modified_on": timestamp(row.modified_on),
                 "started_on": optional_timestamp(row.started_on),
                 "ended_on": optional_timestamp(row.ended_on),
-                "status": row.status.as_str(),
+                "status": row.shown_status(),
                 "version_id": row.version_id,
                 "workflow_id": def.workflow_id,
                 "trigger_source": row.trigger_source,

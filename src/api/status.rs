@@ -20,9 +20,8 @@ use crate::model::InstanceStatus;
 pub(super) struct StatusBody {
     #[serde(alias = "action")]
     status: String,
-    /// Rollback handlers are not run yet; the flag is accepted.
+    /// With `terminate`: run the rollback handlers first.
     #[serde(default)]
-    #[allow(dead_code)]
     rollback: Option<bool>,
     #[serde(default)]
     from: Option<FromBody>,
@@ -71,9 +70,15 @@ pub(super) async fn apply(state: &AppState, path: &InstancePath, body: StatusBod
     if body.from.is_some() && body.status != "restart" {
         return Err(ApiError::bad_request("from is only valid with status restart"));
     }
+    let rollback = body.rollback.unwrap_or(false);
+    if body.rollback.is_some() && body.status != "terminate" {
+        // The local explorer API's words.
+        return Err(ApiError::bad_request("'rollback' is only valid when terminating."));
+    }
     Ok(match body.status.as_str() {
         "pause" => engine.pause(workflow, id).await?,
         "resume" => engine.resume(workflow, id).await?,
+        "terminate" if rollback => engine.terminate_with_rollback(workflow, id).await?,
         "terminate" => engine.terminate(workflow, id).await?,
         "restart" => {
             let from = body.from.map(FromBody::into_restart_from).transpose()?;

@@ -332,10 +332,9 @@ impl Engine {
             }
             BindingRequest::Status { workflow, id } => {
                 let row = self.instance(&workflow, &addressed(&id)?).await?;
-                // While rollback runs the binding says "running"; stepflare never rolls back yet,
-                // so `rollback` is null. `error` is left out when there is none (the prelude
-                // makes it undefined), and so is the output (the prelude makes it null).
-                let mut status = json!({ "status": row.status.as_str(), "rollback": null });
+                // While its rollback runs the binding says "running" (REST: `rollingBack`).
+                let shown = if row.rolling_back() { "running" } else { row.status.as_str() };
+                let mut status = json!({ "status": shown, "rollback": row.rollback_result() });
                 if let Some(error) = row.error {
                     status["error"] = json!({ "name": error.name, "message": error.message });
                 }
@@ -353,8 +352,17 @@ impl Engine {
                 self.resume(&workflow, &addressed(&id)?).await?;
                 Ok(Value::Null)
             }
-            BindingRequest::Terminate { workflow, id } => {
-                self.terminate(&workflow, &addressed(&id)?).await?;
+            BindingRequest::Terminate { workflow, id, options } => {
+                let rollback = match options.get("rollback") {
+                    None | Some(Value::Null) => false,
+                    Some(Value::Bool(rollback)) => *rollback,
+                    Some(_) => return Err(refuse("TypeError: options.rollback must be a boolean")),
+                };
+                if rollback {
+                    self.terminate_with_rollback(&workflow, &addressed(&id)?).await?;
+                } else {
+                    self.terminate(&workflow, &addressed(&id)?).await?;
+                }
                 Ok(Value::Null)
             }
             BindingRequest::Restart { workflow, id, options } => {

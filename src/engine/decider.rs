@@ -17,10 +17,11 @@ use super::retry::{RetryDelay, StepConfig};
 use crate::ids::{EventType, StepKey, StepKind, check_step_name};
 use crate::js::{
     AttemptOutcome, DELAY_FUNCTION_TIMEOUT_MS, DelayOutcome, EXCEEDED_CPU, HostReply, HostRequest, InterruptCause,
-    Interruption, UserConfig,
+    Interruption, RegisteredRollback, UserConfig,
 };
 use crate::model::{
-    Attempt, ErrorInfo, InstanceEvent, InstanceStatus, JournalEntry, SentEvent, Step, StepState, json_text,
+    Attempt, ErrorInfo, InstanceEvent, InstanceStatus, JournalEntry, Rollback, RollbackOutcome, SentEvent, Step,
+    StepState, json_text,
 };
 use crate::outputs;
 use crate::store::{TimerChange, Write};
@@ -68,6 +69,11 @@ pub struct RunState {
     fatal: Option<ErrorInfo>,
     /// The run was stopped with work it can go on with at once: back in line.
     rerun: bool,
+    /// The instance's rollback, once one began (or a terminate asked for one).
+    rollback: Option<Rollback>,
+    /// The run started with a rollback under way: it replays `run()` only to register the
+    /// handlers again, so steps answer from history and nothing new runs or waits.
+    replaying: bool,
 }
 
 /// One run's request's decision: the rows to commit, then what to do once they are committed.
@@ -184,15 +190,37 @@ pub fn timed_out(ms: u64) -> ErrorInfo {
     ErrorInfo::new("WorkflowTimeoutError", format!("Execution timed out after {ms}ms"))
 }
 
-/// The token of a `do` step's `Run` reply, which names the step when its attempt ends.
+/// The token of a `do` step's `Run` reply (or a rollback handler's `RollbackRun`, marked `r`),
+/// which names the step when its attempt ends.
 pub fn attempt_token(key: &StepKey) -> String {
-    format!("{}:{}", key.count, key.name)
+    match key.kind {
+        StepKind::Rollback => format!("r{}:{}", key.count, key.name),
+        _ => format!("{}:{}", key.count, key.name),
+    }
 }
 
-/// The `do` step an [`attempt_token`] names.
+/// The `do` step (or rollback handler) an [`attempt_token`] names.
 pub fn step_of_token(token: &str) -> Option<StepKey> {
+    let (kind, token) = match token.strip_prefix('r') {
+        Some(rest) => (StepKind::Rollback, rest),
+        None => (StepKind::Do, token),
+    };
     let (count, name) = token.split_once(':')?;
-    Some(StepKey { kind: StepKind::Do, name: name.to_owned(), count: count.parse().ok()? })
+    Some(StepKey { kind, name: name.to_owned(), count: count.parse().ok()? })
+}
+
+/// What a rollback handler gets as `error` when `terminate({rollback: true})` set it off
+/// (production's local engine's marker; production's own is not documented).
+pub fn terminated_marker() -> ErrorInfo {
+    ErrorInfo::new("Terminated", "Instance terminated during rollback")
+}
+
+/// The journal events of a `do` step's attempts and end, or of a rollback handler's.
+fn attempt_started(key: &StepKey, step_name: String, attempt: u32) -> InstanceEvent {
+    match key.kind {
+        StepKind::Rollback => InstanceEvent::RollbackAttemptStarted { step_name, attempt },
+        _ => InstanceEvent::AttemptStarted { step_name, attempt },
+    }
 }
 
 impl RunState {
@@ -217,7 +245,17 @@ impl RunState {
             draining: false,
             fatal: None,
             rerun: false,
+            rollback: None,
+            replaying: false,
         }
+    }
+
+    /// The state of a run of an instance whose rollback is under way: the run replays `run()`
+    /// to register the handlers, then runs those not done yet.
+    pub fn with_rollback(mut self, rollback: Option<Rollback>) -> Self {
+        self.replaying = rollback.is_some();
+        self.rollback = rollback;
+        self
     }
 
     /// Decides a request of the run at `now`.
@@ -241,6 +279,11 @@ impl RunState {
             }
             HostRequest::WaitForEvent { name, event_type, timeout } => {
                 self.wait_for_event(name, event_type, timeout, now)
+            }
+            HostRequest::RollbackBegin { error, steps } => self.rollback_begin(error, &steps, now),
+            HostRequest::RollbackStep { name, count, config, delay_function, missing } => {
+                let key = StepKey { kind: StepKind::Rollback, name, count };
+                self.rollback_step(key, &UserConfig { config, delay_function }, missing, now)
             }
             HostRequest::Fatal { error } => Decision::fail(error),
         };
@@ -449,6 +492,9 @@ impl RunState {
             return Decision::fail(invalid_format("Rollback config", &name));
         }
         let step_name = key.display_name();
+        if self.replaying {
+            return self.replayed(&key);
+        }
         let attempt = match self.steps.get(&key) {
             Some(row) if row.state == StepState::Succeeded => {
                 return Decision::reply(HostReply::Cached { output: row.output.clone() });
@@ -487,15 +533,50 @@ impl RunState {
         self.pending_journal.push(entry(now, InstanceEvent::AttemptStarted { step_name, attempt }));
         self.attempts_running.insert(key.clone(), now);
         self.callbacks_running += 1;
-        let reply = HostReply::Run {
-            token: attempt_token(&key),
-            count: key.count,
-            attempt,
-            timeout_ms: config.timeout_ms,
-            config: config.context.clone(),
-        };
+        let reply = self.run_reply(&key, attempt, &config);
         self.configs.insert(key, Arc::new(config));
         Decision::reply(reply)
+    }
+
+    /// A step of a run that replays `run()` for a rollback: its result or error if it has one,
+    /// else `undefined`, and nothing runs, waits or is written (production's local engine does
+    /// the same).
+    fn replayed(&self, key: &StepKey) -> Decision {
+        match self.steps.get(key) {
+            Some(row) if row.state == StepState::Failed => {
+                let error = row.error.clone().unwrap_or_else(|| ErrorInfo::new("Error", ""));
+                Decision::reply(HostReply::Failed { error })
+            }
+            Some(row) if row.state == StepState::Succeeded => {
+                Decision::reply(HostReply::Cached { output: row.output.clone() })
+            }
+            _ => Decision::reply(HostReply::Cached { output: None }),
+        }
+    }
+
+    /// The reply that runs attempt `attempt` of a `do` step, or of a rollback handler (which
+    /// also gets its `do` step's `ctx` and result).
+    fn run_reply(&self, key: &StepKey, attempt: u32, config: &StepConfig) -> HostReply {
+        let token = attempt_token(key);
+        let timeout_ms = config.timeout_ms;
+        if key.kind != StepKind::Rollback {
+            return HostReply::Run { token, count: key.count, attempt, timeout_ms, config: config.context.clone() };
+        }
+        let forward_key = StepKey { kind: StepKind::Do, name: key.name.clone(), count: key.count };
+        let forward = self.steps.get(&forward_key);
+        let context = serde_json::json!({
+            "step": { "name": key.name, "count": key.count },
+            "attempt": forward.map_or(0, |row| row.attempts_made),
+            "config": forward.map_or(Value::Null, |row| self.config_of(&forward_key, row).context.clone()),
+        });
+        HostReply::RollbackRun {
+            token,
+            attempt,
+            timeout_ms,
+            config: config.context.clone(),
+            context,
+            output: forward.and_then(|row| row.output.clone()),
+        }
     }
 
     fn config_of(&self, key: &StepKey, row: &Step) -> Arc<StepConfig> {
@@ -524,7 +605,10 @@ impl RunState {
         row.attempts_made = attempt;
         let mut attempt_row =
             Attempt { key: key.clone(), attempt, started_on, ended_on: Some(now), success: Some(true), error: None };
+        let rollback = key.kind == StepKind::Rollback;
         let outcome = match outcome {
+            // A handler returns nothing worth keeping.
+            AttemptOutcome::Ok { .. } if rollback => AttemptOutcome::Ok { output: None },
             AttemptOutcome::Ok { output: Some(output) } if output.len() > result_limit(&output) => {
                 AttemptOutcome::Err {
                     error: ErrorInfo::new(
@@ -546,13 +630,21 @@ impl RunState {
         let mut journal = Vec::with_capacity(2);
         let (then, timer) = match outcome {
             AttemptOutcome::Ok { output } => {
-                journal.push(entry(now, InstanceEvent::AttemptCompleted { step_name: step_name.clone(), attempt }));
-                let shown = if config.sensitive_output {
-                    json_text("\"[REDACTED]\"")
+                if rollback {
+                    journal.push(entry(
+                        now,
+                        InstanceEvent::RollbackAttemptCompleted { step_name: step_name.clone(), attempt },
+                    ));
+                    journal.push(entry(now, InstanceEvent::RollbackStepCompleted { step_name }));
                 } else {
-                    output.as_deref().and_then(outputs::readable_text)
-                };
-                journal.push(entry(now, InstanceEvent::StepCompleted { step_name, output: shown }));
+                    journal.push(entry(now, InstanceEvent::AttemptCompleted { step_name: step_name.clone(), attempt }));
+                    let shown = if config.sensitive_output {
+                        json_text("\"[REDACTED]\"")
+                    } else {
+                        output.as_deref().and_then(outputs::readable_text)
+                    };
+                    journal.push(entry(now, InstanceEvent::StepCompleted { step_name, output: shown }));
+                }
                 row.state = StepState::Succeeded;
                 row.ended_on = Some(now);
                 row.output = output;
@@ -568,18 +660,35 @@ impl RunState {
                     Ok(delay) => (delay, attempt_error.clone()),
                     Err(delay_error) => (None, delay_error),
                 };
+                let (step_name_again, retry_delay_ms) = (step_name.clone(), delay);
                 journal.push(entry(
                     now,
-                    InstanceEvent::AttemptErrored {
-                        step_name: step_name.clone(),
-                        attempt,
-                        retry_delay_ms: delay,
-                        error: attempt_error,
+                    if rollback {
+                        InstanceEvent::RollbackAttemptErrored {
+                            step_name: step_name_again,
+                            attempt,
+                            retry_delay_ms,
+                            error: attempt_error,
+                        }
+                    } else {
+                        InstanceEvent::AttemptErrored {
+                            step_name: step_name_again,
+                            attempt,
+                            retry_delay_ms,
+                            error: attempt_error,
+                        }
                     },
                 ));
                 match delay {
                     None => {
-                        journal.push(entry(now, InstanceEvent::StepErrored { step_name }));
+                        journal.push(entry(
+                            now,
+                            if rollback {
+                                InstanceEvent::RollbackStepErrored { step_name, error: error.clone() }
+                            } else {
+                                InstanceEvent::StepErrored { step_name }
+                            },
+                        ));
                         row.state = StepState::Failed;
                         row.ended_on = Some(now);
                         row.error = Some(error.clone());
@@ -595,16 +704,10 @@ impl RunState {
                     Some(0) => {
                         row.state = StepState::Retrying;
                         row.wake_at = None;
-                        journal.push(entry(now, InstanceEvent::AttemptStarted { step_name, attempt: attempt + 1 }));
+                        journal.push(entry(now, attempt_started(&key, step_name, attempt + 1)));
                         self.attempts_running.insert(key.clone(), now);
                         self.callbacks_running += 1;
-                        let reply = HostReply::Run {
-                            token: attempt_token(&key),
-                            count: key.count,
-                            attempt: attempt + 1,
-                            timeout_ms: config.timeout_ms,
-                            config: config.context.clone(),
-                        };
+                        let reply = self.run_reply(&key, attempt + 1, &config);
                         (Then::AttemptEnded { reply: Some(reply), for_pause: false }, clear_timer)
                     }
                     Some(delay) => {
@@ -629,12 +732,122 @@ impl RunState {
         }
     }
 
+    /// `run()` failed with `error` (or, replaying for a rollback, settled) having registered the
+    /// rollback handlers of `registered`: the handlers to run. The first time, they are the
+    /// registered `do` steps that started, newest start first; the rollback begins (written
+    /// before any handler runs) and keeps that order for good. No handler: no rollback.
+    fn rollback_begin(&mut self, error: Option<ErrorInfo>, registered: &[RegisteredRollback], now: i64) -> Decision {
+        let plan = |rollback: &Rollback| {
+            Decision::reply(HostReply::RollbackPlan {
+                steps: rollback.steps.clone().unwrap_or_default(),
+                error: Some(rollback.trigger.clone()),
+            })
+        };
+        let none = Decision::reply(HostReply::RollbackPlan { steps: Vec::new(), error: None });
+        let (trigger, terminate) = match (&self.rollback, error) {
+            (Some(rollback), _) if rollback.steps.is_some() => return plan(rollback),
+            (Some(rollback), _) => (rollback.trigger.clone(), rollback.terminate),
+            (None, Some(error)) => (error, false),
+            (None, None) => return none,
+        };
+        let mut started: Vec<&Step> = registered
+            .iter()
+            .filter_map(|r| self.steps.get(&StepKey { kind: StepKind::Do, name: r.name.clone(), count: r.count }))
+            .collect();
+        started.sort_by_key(|row| std::cmp::Reverse(row.seq));
+        started.dedup_by_key(|row| row.seq);
+        let steps: Vec<(String, u32)> = started.iter().map(|row| (row.key.name.clone(), row.key.count)).collect();
+        if steps.is_empty() {
+            // Nothing to undo: the run ends as it would have (a terminate still ends it).
+            if let Some(rollback) = &mut self.rollback {
+                rollback.steps = Some(Vec::new());
+            }
+            return none;
+        }
+        let rollback = Rollback { trigger, terminate, steps: Some(steps), outcome: None, error: None };
+        self.rollback = Some(rollback.clone());
+        Decision {
+            writes: vec![
+                Write::SetRollback(Some(rollback.clone())),
+                Write::Journal(vec![entry(now, InstanceEvent::RollbackStarted)]),
+            ],
+            then: plan(&rollback).then,
+        }
+    }
+
+    /// A rollback handler is to run (`missing`: the run registered none for its step): its
+    /// outcome if it has one, else the attempt to run, as a `do` step's, with its own
+    /// `rollbackConfig`.
+    fn rollback_step(&mut self, key: StepKey, config: &UserConfig, missing: bool, now: i64) -> Decision {
+        if self.pause_requested {
+            return Decision::park(true);
+        }
+        if self.draining {
+            return Decision::park(false);
+        }
+        let step_name = key.display_name();
+        let attempt = match self.steps.get(&key) {
+            Some(row) if row.state == StepState::Succeeded => {
+                return Decision::reply(HostReply::Cached { output: None });
+            }
+            Some(row) if row.state == StepState::Failed => {
+                let error = row.error.clone().unwrap_or_else(|| ErrorInfo::new("Error", ""));
+                return Decision::reply(HostReply::Failed { error });
+            }
+            Some(row) if row.wake_at.is_some_and(|due| due > now) => return Decision::park(false),
+            Some(row) => row.attempts_made + 1,
+            None => 1,
+        };
+        // Checked when its `do` step began; a config that changed since falls back to defaults.
+        let config = StepConfig::resolve_rollback(&config.config, config.delay_function)
+            .unwrap_or_else(|_| StepConfig::resolve(&Value::Null, false).expect("defaults are valid"));
+        if attempt == 1 {
+            let mut row = self.new_row(&key, now);
+            row.state = StepState::Retrying;
+            row.config = Some(config.display.to_string());
+            let started = entry(
+                now,
+                InstanceEvent::RollbackStepStarted {
+                    step_name: step_name.clone(),
+                    config: json_text(&config.display.to_string()),
+                },
+            );
+            if missing {
+                // Production's local engine says so when it cannot register a handler again.
+                let error = ErrorInfo::new("RollbackMissing", "Rollback function not available in registry");
+                row.state = StepState::Failed;
+                row.ended_on = Some(now);
+                row.error = Some(error.clone());
+                self.steps.insert(key.clone(), row.clone());
+                let errored = entry(now, InstanceEvent::RollbackStepErrored { step_name, error: error.clone() });
+                return Decision {
+                    writes: vec![
+                        Write::SaveStep { step: row, attempt: None, timer: TimerChange::Keep },
+                        Write::Journal(vec![started, errored]),
+                    ],
+                    then: Then::Reply(HostReply::Failed { error }),
+                };
+            }
+            self.pending_journal.push(started);
+            self.steps.insert(key.clone(), row);
+        }
+        self.pending_journal.push(entry(now, attempt_started(&key, step_name, attempt)));
+        self.attempts_running.insert(key.clone(), now);
+        self.callbacks_running += 1;
+        let reply = self.run_reply(&key, attempt, &config);
+        self.configs.insert(key, Arc::new(config));
+        Decision::reply(reply)
+    }
+
     /// A sleep until `wake_at`, or the replay of one.
     fn sleep_until(&mut self, name: String, wake_at: Option<i64>, now: i64) -> Decision {
         if let Err(error) = check_step_name(&name) {
             return Decision::type_error(error.to_string());
         }
         let key = self.next_key(StepKind::Sleep, &name);
+        if self.replaying {
+            return Decision::reply(HostReply::Done);
+        }
         let step_name = key.display_name();
         let mut journal = Vec::new();
         let mut row = match self.steps.get(&key) {
@@ -696,6 +909,9 @@ impl RunState {
             ));
         };
         let key = self.next_key(StepKind::WaitForEvent, &name);
+        if self.replaying {
+            return self.replayed(&key);
+        }
         let step_name = key.display_name();
         let mut writes = Vec::new();
         let mut journal = Vec::new();
@@ -834,6 +1050,11 @@ pub fn start(
 
 /// A run ended (and was not stopped by the engine, whose stopper decides instead).
 pub fn end_of_run(status: InstanceStatus, end: RunEnd, run: &RunState, now: i64) -> Result<Verdict, Refusal> {
+    if let Some(rollback) = &run.rollback
+        && end != RunEnd::Suspended
+    {
+        return rollback_ended(status, rollback, run, now);
+    }
     match end {
         RunEnd::Completed(output) => {
             transition(status, Command::Complete)?;
@@ -878,6 +1099,93 @@ pub fn end_of_run(status: InstanceStatus, end: RunEnd, run: &RunState, now: i64)
             Ok(Verdict { to: step.to, writes: status_writes(status, step.to, now), actions })
         }
     }
+}
+
+/// The run of an instance with a rollback settled: the rollback's outcome (the first handler,
+/// in the order they run, that did not complete is the one that failed it: the handlers stop
+/// there), then the end the rollback was for, `errored` with the error that set it off, or
+/// `terminated`.
+fn rollback_ended(status: InstanceStatus, rollback: &Rollback, run: &RunState, now: i64) -> Result<Verdict, Refusal> {
+    let (to, command) = if rollback.terminate {
+        (InstanceStatus::Terminated, Command::Terminate)
+    } else {
+        (InstanceStatus::Errored, Command::Fail)
+    };
+    transition(status, command)?;
+    let mut journal = Vec::new();
+    let mut writes = Vec::new();
+    match rollback.steps.as_deref() {
+        Some(steps) if !steps.is_empty() => {
+            let failure = steps.iter().find_map(|(name, count)| {
+                let key = StepKey { kind: StepKind::Rollback, name: name.clone(), count: *count };
+                match run.steps.get(&key) {
+                    Some(row) if row.state == StepState::Succeeded => None,
+                    Some(row) if row.state == StepState::Failed => {
+                        Some(row.error.clone().unwrap_or_else(|| ErrorInfo::new("Error", "")))
+                    }
+                    _ => Some(
+                        run.fatal
+                            .clone()
+                            .unwrap_or_else(|| ErrorInfo::new("Error", "the rollback ended before every handler ran")),
+                    ),
+                }
+            });
+            let (outcome, event) = match failure {
+                Some(_) => (RollbackOutcome::Failed, InstanceEvent::RollbackErrored),
+                None => (RollbackOutcome::Complete, InstanceEvent::RollbackCompleted),
+            };
+            let ended = Rollback { outcome: Some(outcome), error: failure, ..rollback.clone() };
+            writes.push(Write::SetRollback(Some(ended)));
+            journal.push(entry(now, event));
+        }
+        // Nothing was undone: no rollback to report.
+        _ => writes.push(Write::SetRollback(None)),
+    }
+    if rollback.terminate {
+        writes.push(Write::Finish { status: to, output: None, error: None, terminated_by: Some("api".to_owned()) });
+        journal.push(entry(now, InstanceEvent::WorkflowTerminated));
+    } else {
+        let error = rollback.trigger.clone();
+        writes.push(Write::Finish { status: to, output: None, error: Some(error.clone()), terminated_by: None });
+        journal.push(entry(now, InstanceEvent::WorkflowErrored { error }));
+    }
+    writes.push(Write::Journal(journal));
+    Ok(Verdict { to, writes, actions: Vec::new() })
+}
+
+/// `terminate({rollback: true})` on an instance in `status` (its run stopped), whose rollback
+/// so far is `rollback` and which `started` a `do` step or not. Its handlers run first: a run
+/// replays `run()` to register them, runs them, and then the instance ends `terminated`
+/// ([`end_of_run`]). An instance that started no step has nothing to undo and ends at once.
+pub fn terminate_with_rollback(
+    status: InstanceStatus,
+    rollback: Option<Rollback>,
+    started: bool,
+    now: i64,
+) -> Result<Verdict, Refusal> {
+    transition(status, Command::Terminate)?;
+    let rollback = match rollback {
+        Some(rollback) => Rollback { terminate: true, ..rollback },
+        None if !started => return command(status, Command::Terminate, None, now),
+        None => Rollback { trigger: terminated_marker(), terminate: true, steps: None, outcome: None, error: None },
+    };
+    let mut writes = vec![Write::SetRollback(Some(rollback))];
+    writes.extend(status_writes(status, InstanceStatus::Queued, now));
+    Ok(Verdict { to: InstanceStatus::Queued, writes, actions: vec![Action::Enqueue { woken: true }] })
+}
+
+/// The rows of `do` steps whose first attempt a stop cut (nothing of them is stored yet, not
+/// even the journal's `step_started`), so that a rollback counts them as started.
+pub fn started_steps(cut: Vec<Step>, now: i64) -> Vec<Write> {
+    let mut writes = Vec::new();
+    let mut journal = Vec::new();
+    for step in cut.into_iter().filter(|step| step.key.kind == StepKind::Do) {
+        let config = step.config.as_deref().and_then(json_text);
+        journal.push(entry(now, InstanceEvent::StepStarted { step_name: step.key.display_name(), config }));
+        writes.push(Write::SaveStep { step, attempt: None, timer: TimerChange::Keep });
+    }
+    writes.extend(Write::journal(journal));
+    writes
 }
 
 /// A user's command (pause, resume, terminate, restart) on an instance in `status`. Terminate
@@ -1526,6 +1834,233 @@ mod tests {
         let paused = end_of_run(S::WaitingForPause, RunEnd::Suspended, &run, NOW).unwrap();
         assert_eq!((paused.to, journal_types(&paused.writes)), (S::Paused, vec!["workflow_paused".to_owned()]));
         assert!(end_of_run(S::Terminated, RunEnd::Completed(None), &run, NOW).is_err(), "a finished instance stays so");
+    }
+
+    fn rollback_begin(error: Option<&str>, registered: &[(&str, u32)]) -> HostRequest {
+        HostRequest::RollbackBegin {
+            error: error.map(|message| ErrorInfo::new("Error", message)),
+            steps: registered
+                .iter()
+                .map(|(name, count)| RegisteredRollback { name: (*name).into(), count: *count })
+                .collect(),
+        }
+    }
+
+    fn rollback_step(name: &str, config: Value) -> HostRequest {
+        HostRequest::RollbackStep { name: name.into(), count: 1, config, delay_function: false, missing: false }
+    }
+
+    fn end_rollback(name: &str, attempt: u32, ok: bool) -> HostRequest {
+        let outcome = if ok {
+            AttemptOutcome::Ok { output: None }
+        } else {
+            AttemptOutcome::Err { error: ErrorInfo::new("Error", "undo failed"), non_retryable: false, delay: None }
+        };
+        HostRequest::DoEnd { token: attempt_token(&key(StepKind::Rollback, name, 1)), attempt, outcome }
+    }
+
+    fn plan_of(decision: &Decision) -> Vec<(String, u32)> {
+        match reply_of(decision) {
+            Some(HostReply::RollbackPlan { steps, .. }) => steps.clone(),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn rollback_written(writes: &[Write]) -> Option<Rollback> {
+        writes.iter().find_map(|w| if let Write::SetRollback(r) = w { Some(r.clone()) } else { None }).flatten()
+    }
+
+    /// a, b and c started (c failed); x never started.
+    fn saga_steps() -> Vec<Step> {
+        vec![
+            stored(StepKind::Do, "a", 1, 0, StepState::Succeeded),
+            stored(StepKind::Do, "b", 1, 1, StepState::Succeeded),
+            stored(StepKind::Sleep, "nap", 1, 2, StepState::Succeeded),
+            stored(StepKind::Do, "c", 1, 3, StepState::Failed),
+        ]
+    }
+
+    #[test]
+    fn the_handlers_that_run_are_of_the_registered_started_steps_newest_start_first() {
+        let plan = |names: &[&str]| names.iter().map(|n| ((*n).to_owned(), 1)).collect::<Vec<_>>();
+        // What `run()` registered, and the handlers that run.
+        type Case<'a> = (&'a [(&'a str, u32)], Vec<(String, u32)>);
+        let table: &[Case] = &[
+            (&[("a", 1), ("b", 1)], plan(&["b", "a"])),
+            (&[("b", 1), ("a", 1), ("x", 1)], plan(&["b", "a"])),
+            (&[("c", 1), ("a", 1)], plan(&["c", "a"])),
+            (&[("a", 1), ("a", 1)], plan(&["a"])),
+            (&[("x", 1), ("a", 2)], plan(&[])),
+            (&[], plan(&[])),
+        ];
+        for (registered, expected) in table {
+            let mut run = RunState::new(saga_steps(), Vec::new(), 100);
+            let decision = run.decide(rollback_begin(Some("c broke"), registered), NOW);
+            assert_eq!(&plan_of(&decision), expected, "{registered:?}");
+            if expected.is_empty() {
+                assert!(decision.writes.is_empty(), "no handler, no rollback: {decision:?}");
+                assert!(run.rollback.is_none());
+                continue;
+            }
+            assert_eq!(journal_types(&decision.writes), ["rollback_started"], "{registered:?}");
+            let written = rollback_written(&decision.writes).unwrap();
+            assert_eq!(written.trigger, ErrorInfo::new("Error", "c broke"));
+            assert_eq!((written.steps.as_ref(), written.outcome), (Some(expected), None));
+        }
+    }
+
+    #[test]
+    fn a_handler_is_a_step_with_its_own_retries_and_one_that_gives_up_fails_the_rollback() {
+        let mut run = RunState::new(saga_steps(), Vec::new(), 100);
+        run.decide(rollback_begin(Some("c broke"), &[("a", 1), ("b", 1)]), NOW);
+        let config = json!({ "retries": { "limit": 1, "delay": 0 }, "timeout": 50 });
+        let first = run.decide(rollback_step("b", config.clone()), NOW);
+        let Some(HostReply::RollbackRun { token, attempt: 1, timeout_ms: 50, context, output, .. }) = reply_of(&first)
+        else {
+            panic!("{first:?}")
+        };
+        assert_eq!(step_of_token(token), Some(key(StepKind::Rollback, "b", 1)));
+        assert_eq!(output.as_deref(), Some("\"b#1\""), "the handler gets its step's result");
+        assert_eq!(context["step"], json!({ "name": "b", "count": 1 }));
+        let retried = run.decide(end_rollback("b", 1, false), NOW);
+        assert!(matches!(reply_of(&retried), Some(HostReply::RollbackRun { attempt: 2, .. })), "{retried:?}");
+        assert_eq!(
+            journal_types(&retried.writes),
+            [
+                "rollback_step_started",
+                "rollback_attempt_started",
+                "rollback_attempt_errored",
+                "rollback_attempt_started"
+            ]
+        );
+        let gave_up = run.decide(end_rollback("b", 2, false), NOW);
+        let undo_failed = ErrorInfo::new("Error", "undo failed");
+        assert_eq!(
+            gave_up.then,
+            Then::AttemptEnded { reply: Some(HostReply::Failed { error: undo_failed.clone() }), for_pause: false }
+        );
+        assert_eq!(journal_types(&gave_up.writes), ["rollback_attempt_errored", "rollback_step_errored"]);
+        assert_eq!(run.do_steps, 3, "handlers do not count as steps");
+
+        // The run throws on; the instance ends errored with its own error, the rollback failed.
+        let end = end_of_run(S::Running, RunEnd::Errored(ErrorInfo::new("Error", "thrown on")), &run, NOW).unwrap();
+        assert_eq!(end.to, S::Errored);
+        assert_eq!(journal_types(&end.writes), ["rollback_errored", "workflow_errored"]);
+        let ended = rollback_written(&end.writes).unwrap();
+        assert_eq!((ended.outcome, ended.error), (Some(RollbackOutcome::Failed), Some(undo_failed)));
+        assert!(end.writes.iter().any(|w| matches!(
+            w,
+            Write::Finish { status: S::Errored, error: Some(error), .. } if error.message == "c broke"
+        )));
+    }
+
+    #[test]
+    fn a_handler_waits_out_its_retry_delay_and_a_handler_not_registered_again_fails() {
+        let mut run = RunState::new(saga_steps(), Vec::new(), 100);
+        run.decide(rollback_begin(Some("c broke"), &[("a", 1), ("b", 1)]), NOW);
+        run.decide(rollback_step("b", json!({ "retries": { "limit": 2, "delay": "1 second" } })), NOW);
+        let delayed = run.decide(end_rollback("b", 1, false), NOW);
+        assert_eq!(delayed.then, Then::AttemptEnded { reply: None, for_pause: false });
+        assert_eq!(timer_of(&delayed.writes), TimerChange::Set(NOW + 1_000));
+        assert!(run.should_wake(NOW + 1_000));
+
+        let missing = HostRequest::RollbackStep {
+            name: "a".into(),
+            count: 1,
+            config: Value::Null,
+            delay_function: false,
+            missing: true,
+        };
+        let mut run = RunState::new(saga_steps(), Vec::new(), 100);
+        run.decide(rollback_begin(Some("c broke"), &[("a", 1)]), NOW);
+        let decision = run.decide(missing, NOW);
+        let Some(HostReply::Failed { error }) = reply_of(&decision) else { panic!("{decision:?}") };
+        assert_eq!(error.name, "RollbackMissing");
+        assert_eq!(journal_types(&decision.writes), ["rollback_step_started", "rollback_step_errored"]);
+    }
+
+    #[test]
+    fn a_rollback_resumes_after_a_crash_at_the_next_handler_and_a_finished_one_is_not_run_again() {
+        // Written when the process died: the rollback began, b's handler completed, a's had not.
+        let mut steps = saga_steps();
+        steps.push(stored(StepKind::Rollback, "b", 1, 4, StepState::Succeeded));
+        let rollback = Rollback {
+            trigger: ErrorInfo::new("Error", "c broke"),
+            terminate: false,
+            steps: Some(vec![("b".into(), 1), ("a".into(), 1)]),
+            outcome: None,
+            error: None,
+        };
+        let mut run = RunState::new(steps, Vec::new(), 100).with_rollback(Some(rollback));
+        // `run()` is replayed to register the handlers: history answers, nothing new runs.
+        type Replayed = (HostRequest, fn(&HostReply) -> bool);
+        let replayed: [Replayed; 5] = [
+            (begin("a", Value::Null), |r| matches!(r, HostReply::Cached { output: Some(_) })),
+            (begin("c", Value::Null), |r| matches!(r, HostReply::Failed { .. })),
+            (begin("new", Value::Null), |r| *r == HostReply::Cached { output: None }),
+            (HostRequest::Sleep { name: "long".into(), duration: json!("1 day") }, |r| *r == HostReply::Done),
+            (wait("w", "go", Value::Null), |r| *r == HostReply::Cached { output: None }),
+        ];
+        for (request, expected) in replayed {
+            let decision = run.decide(request.clone(), NOW);
+            assert!(decision.writes.is_empty(), "{request:?} wrote {decision:?}");
+            assert!(reply_of(&decision).is_some_and(expected), "{request:?}: {decision:?}");
+        }
+        assert_eq!(run.callbacks_running, 0);
+        // Whatever `run()` does now, the order stays the one the rollback began with.
+        let again = run.decide(rollback_begin(None, &[("a", 1), ("b", 1), ("c", 1)]), NOW);
+        assert!(again.writes.is_empty());
+        assert_eq!(plan_of(&again), [("b".to_owned(), 1), ("a".to_owned(), 1)]);
+        let finished = run.decide(rollback_step("b", Value::Null), NOW);
+        assert_eq!(reply_of(&finished), Some(&HostReply::Cached { output: None }), "b's handler does not run again");
+        assert!(finished.writes.is_empty());
+        let next = run.decide(rollback_step("a", Value::Null), NOW);
+        assert!(matches!(reply_of(&next), Some(HostReply::RollbackRun { attempt: 1, .. })), "{next:?}");
+        let done = run.decide(end_rollback("a", 1, true), NOW);
+        assert_eq!(done.then, Then::AttemptEnded { reply: Some(HostReply::Resolved), for_pause: true });
+        let end = end_of_run(S::Running, RunEnd::Errored(ErrorInfo::new("Error", "c broke")), &run, NOW).unwrap();
+        assert_eq!(journal_types(&end.writes), ["rollback_completed", "workflow_errored"]);
+        assert_eq!(rollback_written(&end.writes).unwrap().outcome, Some(RollbackOutcome::Complete));
+        // A suspension (a handler's retry delay) is no end.
+        let suspended = end_of_run(S::Running, RunEnd::Suspended, &run, NOW).unwrap();
+        assert_eq!(suspended.to, S::Waiting);
+    }
+
+    #[test]
+    fn terminate_with_rollback_runs_the_handlers_before_the_instance_ends_terminated() {
+        assert_eq!(terminate_with_rollback(S::Complete, None, true, NOW).unwrap_err(), Refusal::CannotTerminate);
+        let nothing_started = terminate_with_rollback(S::Queued, None, false, NOW).unwrap();
+        assert_eq!(nothing_started.to, S::Terminated, "nothing to undo: at once");
+
+        let verdict = terminate_with_rollback(S::Waiting, None, true, NOW).unwrap();
+        assert_eq!((verdict.to, verdict.actions.as_slice()), (S::Queued, &[Action::Enqueue { woken: true }][..]));
+        let pending = rollback_written(&verdict.writes).unwrap();
+        assert_eq!(
+            (pending.trigger.clone(), pending.terminate, pending.steps.clone()),
+            (terminated_marker(), true, None)
+        );
+
+        // The run that follows replays `run()`, registers a and b, and undoes them.
+        let mut run = RunState::new(saga_steps(), Vec::new(), 100).with_rollback(Some(pending));
+        let begun = run.decide(rollback_begin(None, &[("a", 1), ("b", 1)]), NOW);
+        assert_eq!(journal_types(&begun.writes), ["rollback_started"]);
+        let Some(HostReply::RollbackPlan { error: Some(error), .. }) = reply_of(&begun) else { panic!("{begun:?}") };
+        assert_eq!(error.name, "Terminated");
+        for name in ["b", "a"] {
+            run.decide(rollback_step(name, Value::Null), NOW);
+            run.decide(end_rollback(name, 1, true), NOW);
+        }
+        let end = end_of_run(S::Running, RunEnd::Errored(terminated_marker()), &run, NOW).unwrap();
+        assert_eq!(end.to, S::Terminated);
+        assert_eq!(journal_types(&end.writes), ["rollback_completed", "workflow_terminated"]);
+
+        // No handler registered: it ends terminated with no rollback to report.
+        let pending = rollback_written(&verdict.writes);
+        let mut run = RunState::new(saga_steps(), Vec::new(), 100).with_rollback(pending);
+        assert!(plan_of(&run.decide(rollback_begin(None, &[]), NOW)).is_empty());
+        let end = end_of_run(S::Running, RunEnd::Errored(terminated_marker()), &run, NOW).unwrap();
+        assert_eq!((end.to, journal_types(&end.writes)), (S::Terminated, vec!["workflow_terminated".to_owned()]));
+        assert!(end.writes.iter().any(|w| matches!(w, Write::SetRollback(None))));
     }
 
     #[test]

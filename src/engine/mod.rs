@@ -651,6 +651,42 @@ impl Engine {
         Ok(verdict.to)
     }
 
+    /// `terminate({rollback: true})`: stops the run, then puts the instance in line for a run
+    /// that replays `run()` to register its rollback handlers and runs them, newest start
+    /// first; the instance ends `terminated` after them (at once, when it started no step).
+    pub async fn terminate_with_rollback(
+        &self,
+        workflow: &str,
+        id: &InstanceId,
+    ) -> Result<InstanceStatus, EngineError> {
+        let key = self.key(workflow, id)?;
+        let inner = &self.inner;
+        let _gate = inner.gate(&key).await;
+        let run = inner.lock_scheduler().host(&key);
+        let status = self.stop_run(&key).await?;
+        // Steps whose attempt the stop cut started too, though a first attempt stores nothing
+        // until it ends: read once the run is stopped, when no attempt can end any more.
+        let cut: Vec<Step> =
+            run.map(|run| run.in_flight().into_iter().map(|(step, _)| step).collect()).unwrap_or_default();
+        let stored = key.clone();
+        let (row, steps) = inner.with_store(move |store| Ok((store.instance(&stored)?, store.steps(&stored)?))).await?;
+        let row = row.ok_or_else(|| EngineError::InstanceNotFound(key.id.to_string()))?;
+        let cut: Vec<Step> = cut.into_iter().filter(|step| !steps.iter().any(|s| s.key == step.key)).collect();
+        let started = !cut.is_empty() || steps.iter().any(|step| step.key.kind == StepKind::Do);
+        let mut verdict = decider::terminate_with_rollback(status, row.rollback, started, inner.clock.now_ms())?;
+        if verdict.to != InstanceStatus::Terminated {
+            verdict.writes.extend(decider::started_steps(cut, inner.clock.now_ms()));
+        }
+        inner.commit(&key, verdict.writes).await?;
+        {
+            let mut scheduler = inner.lock_scheduler();
+            scheduler.remove_from_line(&key);
+            inner.act(&mut scheduler, &key, &verdict.actions);
+        }
+        inner.start_ready();
+        Ok(verdict.to)
+    }
+
     /// Runs the instance again from the start, or from step `from` with the results of the
     /// steps before it kept: that step and every step started after it (of any kind) are
     /// erased. A `from` that matches no step of the history (a step in flight counts) is

@@ -257,7 +257,7 @@ impl Inner {
             self.clone(),
             key.clone(),
             control.clone(),
-            RunState::new(steps, events, def.steps_limit),
+            RunState::new(steps, events, def.steps_limit).with_rollback(row.rollback.clone()),
         ));
         {
             let mut scheduler = self.lock_scheduler();
@@ -277,6 +277,7 @@ impl Inner {
             schedule: row.schedule,
             env: def.env.clone(),
             bindings: def.bindings.clone(),
+            replay_for_rollback: row.rollback.is_some(),
         };
         Ok(Some((host, request)))
     }

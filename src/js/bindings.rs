@@ -84,6 +84,9 @@ pub enum BindingRequest {
     Terminate {
         workflow: String,
         id: String,
+        /// `{rollback?: boolean}`, or null.
+        #[serde(default)]
+        options: Value,
     },
     Restart {
         workflow: String,

@@ -40,10 +40,36 @@ pub enum HostRequest {
         event_type: Value,
         timeout: Value,
     },
+    /// `run()` failed with `error` (or, in a run that replays for a rollback, settled: `None`):
+    /// which rollback handlers run, in order. `steps` are the `do` steps whose rollback options
+    /// the run registered, as `(name, count)`.
+    #[serde(rename = "rollback.begin")]
+    RollbackBegin { error: Option<ErrorInfo>, steps: Vec<RegisteredRollback> },
+    /// The rollback handler of the `do` step `(name, count)` is to run: replay it, or say which
+    /// attempt to run. `config` is its `rollbackConfig` as [`HostRequest::DoBegin`] sends a
+    /// config; `missing` says the run registered no handler for the step. Its attempts end with
+    /// [`HostRequest::DoEnd`].
+    #[serde(rename = "rollback.step", rename_all = "camelCase")]
+    RollbackStep {
+        name: String,
+        count: u32,
+        config: Value,
+        #[serde(default)]
+        delay_function: bool,
+        #[serde(default)]
+        missing: bool,
+    },
     /// The workflow broke a rule that ends the instance whatever it catches (an unserializable
     /// step result).
     #[serde(rename = "fatal")]
     Fatal { error: ErrorInfo },
+}
+
+/// A `do` step that registered rollback options in a run.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct RegisteredRollback {
+    pub name: String,
+    pub count: u32,
 }
 
 /// A step config as the code passed it: its JSON, and whether `retries.delay` was a function
@@ -104,6 +130,13 @@ pub enum HostReply {
     Done,
     /// A wait got its event: `{payload, timestamp (ms), type}`.
     Event { event: Value },
+    /// The rollback handlers to run, in order, as `(name, count)` of their `do` steps (none:
+    /// the instance ends without a rollback), and the error they get.
+    RollbackPlan { steps: Vec<(String, u32)>, error: Option<ErrorInfo> },
+    /// Run attempt `attempt` of a rollback handler, with its rollback `config` (as `ctx.config`
+    /// shows one) and what the handler gets of its `do` step: `context` (the step's `ctx`) and
+    /// `output` (its result as stored).
+    RollbackRun { token: String, attempt: u32, timeout_ms: u64, config: Value, context: Value, output: Option<String> },
 }
 
 /// The engine's side of a run. `None` means "never answer": the host is about to stop the run

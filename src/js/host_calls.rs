@@ -231,7 +231,9 @@ impl<H: StepHost> Caller<H> {
         // commit) counts against the code that comes next.
         self.watchdog.step_boundary();
         let Some(reply) = reply else { return Ok(None) };
-        if let HostReply::Run { token, attempt, timeout_ms, .. } = &reply {
+        if let HostReply::Run { token, attempt, timeout_ms, .. }
+        | HostReply::RollbackRun { token, attempt, timeout_ms, .. } = &reply
+        {
             self.watchdog.attempt_started(token.clone(), *attempt, *timeout_ms);
         }
         let kind = kind_of(&reply);
@@ -259,6 +261,8 @@ fn kind_of(reply: &HostReply) -> &'static str {
         HostReply::Resolved => "resolved",
         HostReply::Done => "done",
         HostReply::Event { .. } => "event",
+        HostReply::RollbackPlan { .. } => "rollbackPlan",
+        HostReply::RollbackRun { .. } => "rollbackRun",
     }
 }
 
@@ -281,6 +285,21 @@ fn write_fields<'js>(
         }
         HostReply::Resolved | HostReply::Done => Ok(()),
         HostReply::Event { event } => put("event", json_to_js(ctx, &event)?),
+        HostReply::RollbackPlan { steps, error } => {
+            put("steps", json_to_js(ctx, &serde_json::json!(steps))?)?;
+            match error {
+                Some(error) => put("error", error_object(ctx, &error)?),
+                None => Ok(()),
+            }
+        }
+        HostReply::RollbackRun { token, attempt, timeout_ms, config, context, output } => {
+            put("token", token.into_js(ctx)?)?;
+            put("attempt", attempt.into_js(ctx)?)?;
+            put("timeoutMs", (timeout_ms as f64).into_js(ctx)?)?;
+            put("config", json_to_js_in_order(ctx, &config, CONFIG_KEY_ORDER)?)?;
+            put("context", json_to_js_in_order(ctx, &context, CONTEXT_KEY_ORDER)?)?;
+            put("output", output.into_js(ctx)?)
+        }
     }
 }
 
@@ -294,6 +313,10 @@ fn error_object<'js>(ctx: &Ctx<'js>, error: &ErrorInfo) -> rquickjs::Result<Valu
 /// The order of a step config's keys in `ctx.config`: production's, which spreads the user's
 /// config over `{retries: {limit, delay, backoff}, timeout}` (a map here keeps keys sorted).
 const CONFIG_KEY_ORDER: &[&str] = &["retries", "limit", "delay", "backoff", "timeout", "sensitive"];
+
+/// The order of a step's `ctx` keys, as the callback gets them, with its config's.
+const CONTEXT_KEY_ORDER: &[&str] =
+    &["step", "name", "count", "attempt", "config", "retries", "limit", "delay", "backoff", "timeout", "sensitive"];
 
 /// A JSON value as `JSON.parse` makes it: numbers that are int32 as such, own data properties.
 fn json_to_js<'js>(ctx: &Ctx<'js>, value: &Json) -> rquickjs::Result<Value<'js>> {

@@ -26,7 +26,8 @@ pub use bindings::{
 };
 pub use consumer::{DeliveredMessage, MessageDecision, QueueBatch, QueueOutcome, handle_queue};
 pub use host::{
-    AttemptOutcome, DELAY_FUNCTION_TIMEOUT_MS, DelayOutcome, HostReply, HostRequest, LogLevel, StepHost, UserConfig,
+    AttemptOutcome, DELAY_FUNCTION_TIMEOUT_MS, DelayOutcome, HostReply, HostRequest, LogLevel, RegisteredRollback,
+    StepHost, UserConfig,
 };
 pub use loader::{LoadError, ProjectCode};
 pub use runtime::{ModuleError, ModuleExports, RunOutcome, RunRequest, inspect_module, run_workflow};

@@ -394,6 +394,16 @@ import { queueApi } from "stepflare:queues";
     if (typeof name !== "string") throw new TypeError(`step.${method}: the step name must be a string`);
   };
 
+  // Where the run is: running `run()`; replaying it only to register rollback handlers again
+  // (its steps answer from history, or `undefined`); or running the rollback handlers, when no
+  // step may be called.
+  let phase = "run";
+  const ROLLBACK_PHASE = "Cannot execute steps during rollback phase";
+  // How many `do` calls each name had, as the host counts them, and the rollback options the
+  // calls registered, by `${count}:${name}`.
+  const doCounts = new Map();
+  const rollbacks = new Map();
+
   /** Ends the instance with `WorkflowFatalError: message`; the host never answers. */
   const fatal = (message) => call({ op: "fatal", error: { name: "WorkflowFatalError", message } });
 
@@ -408,6 +418,7 @@ import { queueApi } from "stepflare:queues";
       const reject = capturedReject;
       try {
         checkName("do", name);
+        if (phase === "rollback") throw new Error(ROLLBACK_PHASE);
         let config = null;
         let callback = configOrCallback;
         let rollbackOptions = maybeCallback;
@@ -424,6 +435,9 @@ import { queueApi } from "stepflare:queues";
           fatal(invalid).catch(reject);
           return promise;
         }
+        const count = (doCounts.get(name) ?? 0) + 1;
+        doCounts.set(name, count);
+        if (rollbackOptions !== undefined) rollbacks.set(`${count}:${name}`, { name, count, options: rollbackOptions });
         // With node:async_hooks loaded, the callback runs in the caller's AsyncLocalStorage frame.
         const asyncContext = globalThis.__stepflare_async_context;
         if (asyncContext) callback = asyncContext.bind(callback);
@@ -445,12 +459,14 @@ import { queueApi } from "stepflare:queues";
 
     async sleep(name, duration) {
       checkName("sleep", name);
+      if (phase === "rollback") throw new Error(ROLLBACK_PHASE);
       const reply = await call({ op: "sleep", name, duration: duration ?? null });
       if (reply.kind === "failed") throw toError(reply.error);
     }
 
     async sleepUntil(name, timestamp) {
       checkName("sleepUntil", name);
+      if (phase === "rollback") throw new Error(ROLLBACK_PHASE);
       const until = timestamp instanceof Date ? timestamp.getTime() : Number(timestamp);
       const reply = await call({ op: "sleepUntil", name, until });
       if (reply.kind === "failed") throw toError(reply.error);
@@ -458,6 +474,7 @@ import { queueApi } from "stepflare:queues";
 
     async waitForEvent(name, options) {
       checkName("waitForEvent", name);
+      if (phase === "rollback") throw new Error(ROLLBACK_PHASE);
       const reply = await call({
         op: "waitForEvent",
         name,
@@ -466,6 +483,8 @@ import { queueApi } from "stepflare:queues";
       });
       if (reply.kind === "failed") throw toError(reply.error);
       if (reply.kind === "cached") {
+        // A wait that never got its event, replayed for a rollback.
+        if (reply.output === undefined) return undefined;
         const event = decode(reply.output);
         return { payload: event.payload, timestamp: new Date(event.timestamp), type: event.type };
       }
@@ -473,6 +492,110 @@ import { queueApi } from "stepflare:queues";
       return { payload: event.payload, timestamp: new Date(event.timestamp), type: event.type };
     }
   }
+
+  /**
+   * Calls `workflow.run(event, step)`; when it fails, the rollback handlers the host names run,
+   * newest start first, each a step of its own, before the error is thrown on (the host then
+   * ends the instance as its rollback says). `replaying`: the instance's rollback is under way,
+   * so `run()` is replayed only to register the handlers again, whatever it does.
+   */
+  const runWorkflow = async (workflow, event, step, replaying) => {
+    phase = replaying ? "replay" : "run";
+    let failure;
+    let failed = false;
+    try {
+      const value = await workflow.run(event, step);
+      if (!replaying) return value;
+    } catch (error) {
+      if (!replaying) {
+        failure = error;
+        failed = true;
+      }
+    }
+    const registered = [];
+    for (const { name, count } of rollbacks.values()) registered.push({ name, count });
+    const plan = await call({ op: "rollback.begin", error: failed ? describeError(failure) : null, steps: registered });
+    if (plan.steps.length === 0) {
+      if (failed) throw failure;
+      throw new Error("the rollback has no handler to run");
+    }
+    phase = "rollback";
+    const error = toError(plan.error);
+    for (const [name, count] of plan.steps) {
+      if (!(await rollBack(rollbacks.get(`${count}:${name}`), name, count, error))) break;
+    }
+    throw error;
+  };
+
+  /**
+   * Runs the rollback handler of the `do` step `(name, count)` (`registered` is what the run
+   * registered for it, if anything) as the host's replies say; whether it completed.
+   */
+  const rollBack = async (registered, name, count, error) => {
+    const rollbackConfig = registered?.options.rollbackConfig;
+    const config = rollbackConfig === undefined ? null : hostConfig(rollbackConfig);
+    const delayFunction = rollbackConfig === undefined ? undefined : delayFunctionFound;
+    let reply = await call({
+      op: "rollback.step",
+      name,
+      count,
+      config,
+      delayFunction: delayFunction !== undefined,
+      missing: registered === undefined,
+    });
+    for (;;) {
+      if (reply.kind === "cached" || reply.kind === "resolved") return true;
+      if (reply.kind === "failed") return false;
+      const { token, attempt, timeoutMs, context } = reply;
+      const input = {
+        ctx: context,
+        error,
+        output: reply.output === undefined ? undefined : decode(reply.output),
+        stepName: `${name}-${count}`,
+      };
+      const outcome = await attemptRollback(registered.options.rollback, input, timeoutMs);
+      if (outcome.returned) {
+        reply = await call({ op: "do.end", token, attempt, outcome: { status: "ok", output: null } });
+        continue;
+      }
+      const thrown = describeError(outcome.error);
+      const nonRetryable = outcome.error instanceof NonRetryableError || outcome.error?.name === "NonRetryableError";
+      let delay = null;
+      if (delayFunction !== undefined && !nonRetryable && attempt <= reply.config.retries.limit) {
+        attemptSettled(token);
+        const ctx = { step: { name, count }, attempt, config: reply.config };
+        delay = await callDelayFunction(delayFunction, { ctx, error: outcome.error });
+      }
+      reply = await call({
+        op: "do.end",
+        token,
+        attempt,
+        outcome: { status: "err", error: thrown, nonRetryable, delay },
+      });
+    }
+  };
+
+  /** One attempt of a rollback handler: `{returned: true}`, or `{returned: false, error}`. */
+  const attemptRollback = (handler, input, timeoutMs) =>
+    new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        const error = new Error(`Execution timed out after ${timeoutMs}ms`);
+        error.name = "WorkflowTimeoutError";
+        resolve({ returned: false, error });
+      }, timeoutMs);
+      const settle = (outcome) => {
+        clearTimeout(timer);
+        resolve(outcome);
+      };
+      try {
+        Promise.resolve(handler(input)).then(
+          () => settle({ returned: true }),
+          (error) => settle({ returned: false, error }),
+        );
+      } catch (error) {
+        settle({ returned: false, error });
+      }
+    });
 
   const format = (value) => {
     if (typeof value === "string") return value;
@@ -1026,6 +1149,7 @@ import { queueApi } from "stepflare:queues";
     makeEnv,
     newMessageBatch,
     newStep: () => new Step(),
+    runWorkflow,
     describeError,
     // The stored form of what `run()` returned; `false` when it cannot be cloned.
     encodeOutput: (value) => {

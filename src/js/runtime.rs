@@ -39,6 +39,9 @@ pub struct RunRequest {
     /// The Worker's vars as a JSON object; `env` is these plus `bindings`.
     pub env: Json,
     pub bindings: Vec<EnvBinding>,
+    /// The instance's rollback is under way: `run()` is replayed only to register its rollback
+    /// handlers again, which then run.
+    pub replay_for_rollback: bool,
 }
 
 /// How `run()` settled.
@@ -100,14 +103,16 @@ async fn call_run<'js, H: StepHost>(
         ));
     };
     let workflow: Object = class.construct((execution_context(ctx)?, env))?;
-    let run: Function = workflow.get("run").map_err(|_| {
+    let _: Function = workflow.get("run").map_err(|_| {
         rquickjs::Exception::throw_type(ctx, &format!("class {} has no run() method", request.class_name))
     })?;
 
     let event = build_event(ctx, request)?;
     let new_step: Function = stepflare.get("newStep")?;
     let step: Object = new_step.call(())?;
-    let returned: Value = run.call((rquickjs::function::This(workflow), event, step))?;
+    // The prelude calls `run()`, and the rollback handlers when it fails.
+    let run_workflow: Function = stepflare.get("runWorkflow")?;
+    let returned: Value = run_workflow.call((workflow, event, step, request.replay_for_rollback))?;
     let settled: Value = match returned.as_promise() {
         Some(promise) => promise.clone().into_future().await?,
         None => returned,

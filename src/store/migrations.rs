@@ -24,6 +24,8 @@
 //!    go, so that finding the next one to go is one seek.
 //! 8. `kv`: the keys of Workers KV namespaces, by namespace and key.
 //! 9. `r2_objects`: the records of R2 buckets' objects (their bytes are files).
+//! 10. `instances.rollback`: the instance's rollback (`model::Rollback` as JSON): its trigger,
+//!     the handlers it runs in order, and its outcome once it ended.
 //!
 //! A migration that was released is never edited: state files out there were made by it.
 
@@ -222,6 +224,9 @@ CREATE TABLE r2_objects (
     custom_metadata TEXT NOT NULL,
     PRIMARY KEY (bucket, key)
 ) WITHOUT ROWID;
+"#,
+    r#"
+ALTER TABLE instances ADD COLUMN rollback TEXT;
 "#,
 ];
 

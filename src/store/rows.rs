@@ -43,7 +43,7 @@ impl Version {
 impl Instance {
     pub(super) const COLUMNS: &'static str = "workflow_name, id, version_id, status, params, trigger_source, schedule,
         created_on, modified_on, started_on, ended_on, output, error_name, error_message, terminated_by,
-        success_retention_ms, error_retention_ms, expires_on";
+        success_retention_ms, error_retention_ms, expires_on, rollback";
 
     pub(super) fn from_row(row: &Row<'_>) -> rusqlite::Result<Self> {
         let status: String = row.get(3)?;
@@ -64,6 +64,7 @@ impl Instance {
             terminated_by: row.get(14)?,
             retention: Retention { success_ms: row.get(15)?, error_ms: row.get(16)? },
             expires_on: row.get(17)?,
+            rollback: row.get::<_, Option<String>>(18)?.and_then(|text| serde_json::from_str(&text).ok()),
         })
     }
 }

@@ -46,6 +46,8 @@ pub enum Write {
         from_seq: Option<u32>,
     },
     ClearTimers,
+    /// The instance's rollback, as it stands now (`None`: it has none).
+    SetRollback(Option<crate::model::Rollback>),
     /// What the writes before mean, for `subscribe` and the history.
     Journal(Vec<JournalEntry>),
 }
@@ -112,6 +114,15 @@ pub(super) fn apply(tx: &Transaction<'_>, workflow: &str, id: &str, writes: &[Wr
             }
             Write::ResetForRestart { from_seq } => reset_for_restart(tx, workflow, id, from_seq.unwrap_or(0), now)?,
             Write::ClearTimers => clear_timers(tx, workflow, id)?,
+            Write::SetRollback(rollback) => {
+                let text = rollback
+                    .as_ref()
+                    .map(serde_json::to_string)
+                    .transpose()
+                    .map_err(|error| super::StoreError::Corrupt(error.to_string()))?;
+                tx.prepare_cached("UPDATE instances SET rollback = ?3 WHERE workflow_name = ?1 AND id = ?2")?
+                    .execute(params![workflow, id, text])?;
+            }
             Write::Journal(entries) => append_journal(tx, workflow, id, entries)?,
         }
     }
@@ -209,7 +220,8 @@ pub(super) fn reset_for_restart(tx: &Transaction<'_>, workflow: &str, id: &str, 
     clear_timers(tx, workflow, id)?;
     tx.execute(
         "UPDATE instances SET status = 'queued', modified_on = ?3, started_on = NULL, ended_on = NULL,
-             output = NULL, error_name = NULL, error_message = NULL, terminated_by = NULL, expires_on = NULL
+             output = NULL, error_name = NULL, error_message = NULL, terminated_by = NULL, expires_on = NULL,
+             rollback = NULL
          WHERE workflow_name = ?1 AND id = ?2",
         params![workflow, id, now],
     )?;

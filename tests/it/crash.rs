@@ -19,13 +19,15 @@ use crate::support::*;
 const STEPS: usize = 40;
 
 /// A tiny HTTP server that appends the body of every `POST /hit` to a file, one line each.
-struct Recorder {
-    url: String,
+/// `GET /count?text=…` answers how many lines contain the (percent-encoded) text, and
+/// `GET /gate` answers `open` once [`Recorder::open_gate`] was called, else `closed`.
+pub(crate) struct Recorder {
+    pub(crate) url: String,
     file: PathBuf,
 }
 
 impl Recorder {
-    fn start(dir: &Path) -> Recorder {
+    pub(crate) fn start(dir: &Path) -> Recorder {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind the recorder");
         let addr = listener.local_addr().unwrap();
         let file = dir.join("hits.log");
@@ -44,8 +46,12 @@ impl Recorder {
         Recorder { url: format!("http://{addr}/hit"), file }
     }
 
-    fn lines(&self) -> Vec<String> {
+    pub(crate) fn lines(&self) -> Vec<String> {
         std::fs::read_to_string(&self.file).unwrap().lines().map(str::to_string).collect()
+    }
+
+    pub(crate) fn open_gate(&self) {
+        std::fs::write(self.file.with_extension("open"), "").unwrap();
     }
 }
 
@@ -91,13 +97,40 @@ fn serve(conn: TcpStream, file: &Path, lock: &Mutex<()>) -> io::Result<()> {
             let _guard = lock.lock().unwrap();
             let mut f = OpenOptions::new().append(true).open(file)?;
             writeln!(f, "{}", line.trim())?;
-            ("200 OK", "ok")
+            ("200 OK", "ok".to_owned())
+        } else if let Some(query) = request_line.strip_prefix("GET /count?text=") {
+            let text = percent_decode(query.split(' ').next().unwrap_or(""));
+            let _guard = lock.lock().unwrap();
+            let count = std::fs::read_to_string(file)?.lines().filter(|line| line.contains(&text)).count();
+            ("200 OK", count.to_string())
+        } else if request_line.starts_with("GET /gate ") {
+            let open = file.with_extension("open").exists();
+            ("200 OK", if open { "open" } else { "closed" }.to_owned())
         } else {
-            ("404 Not Found", "not found")
+            ("404 Not Found", "not found".to_owned())
         };
         write!(out, "HTTP/1.1 {status}\r\ncontent-type: text/plain\r\ncontent-length: {}\r\n\r\n{reply}", reply.len())?;
         out.flush()?;
     }
+}
+
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match (bytes[i], text.get(i + 1..i + 3).and_then(|hex| u8::from_str_radix(hex, 16).ok())) {
+            (b'%', Some(byte)) => {
+                out.push(byte);
+                i += 3;
+            }
+            (byte, _) => {
+                out.push(byte);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 fn read_chunked(reader: &mut impl BufRead) -> io::Result<Vec<u8>> {

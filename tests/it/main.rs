@@ -35,6 +35,7 @@ mod reload;
 mod replay;
 mod retention;
 mod retries;
+mod rollbacks;
 mod schedules;
 mod shutdown;
 mod source_docs;

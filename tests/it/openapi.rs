@@ -38,14 +38,14 @@ fn read(relative: &str) -> String {
 // ---------------------------------------------------------------------------------------------
 // The document
 
-struct Spec {
+pub(crate) struct Spec {
     doc: Value,
     /// `components.schemas` turned into JSON Schema 2020-12.
     schemas: Value,
 }
 
 impl Spec {
-    fn load() -> Spec {
+    pub(crate) fn load() -> Spec {
         let doc: Value =
             serde_json::from_str(&read(DOCUMENT)).unwrap_or_else(|e| panic!("{DOCUMENT} is not JSON: {e}"));
         assert_eq!(doc["openapi"], "3.0.3", "{DOCUMENT}: OpenAPI version");
@@ -153,6 +153,11 @@ impl Spec {
 
     /// Validates `instance` against `schema` (OpenAPI 3.0, `$ref`s into the document's
     /// components); returns one line per violation.
+    /// What of `instance` the component schema `name` does not allow.
+    pub(crate) fn component_violations(&self, name: &str, instance: &Value) -> Vec<String> {
+        self.violations(&json!({ "$ref": format!("#/components/schemas/{name}") }), instance)
+    }
+
     fn violations(&self, schema: &Value, instance: &Value) -> Vec<String> {
         let mut root = match to_json_schema(schema) {
             Value::Object(map) => map,
