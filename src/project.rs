@@ -45,8 +45,8 @@ pub struct Project {
 
 /// Loads the config at `path` (a file or a directory to search from), loads the code, and
 /// records versions in `store`.
-pub async fn load(path: &Path, store: &Arc<Store>, now_ms: i64) -> Result<Project, ProjectError> {
-    let config = config::load(path)?;
+pub async fn load(path: &Path, env: Option<&str>, store: &Arc<Store>, now_ms: i64) -> Result<Project, ProjectError> {
+    let config = config::load_env(path, env)?;
     let local: Vec<_> = config.workflows.iter().filter(|w| is_local(&config, w.script_name.as_deref())).collect();
     let Some(main) = config.main.clone() else {
         warn_of_idle_crons(&config, "there is no `main` module");
@@ -226,10 +226,15 @@ async fn load_code(config: &ProjectConfig, main: &Path) -> Result<(Arc<ProjectCo
 /// Loads several Workers at once (`stepflare dev -c a -c b`), as `wrangler dev` does, and binds
 /// across them: a binding with `script_name` gets the workflow of that name in the Worker whose
 /// `name` is `script_name`. A binding to a Worker that is not loaded is left out, with a warning.
-pub async fn load_all(paths: &[PathBuf], store: &Arc<Store>, now_ms: i64) -> Result<Vec<Project>, ProjectError> {
+pub async fn load_all(
+    paths: &[PathBuf],
+    env: Option<&str>,
+    store: &Arc<Store>,
+    now_ms: i64,
+) -> Result<Vec<Project>, ProjectError> {
     let mut projects = Vec::new();
     for path in paths {
-        projects.push(load(path, store, now_ms).await?);
+        projects.push(load(path, env, store, now_ms).await?);
     }
     let mut seen = std::collections::HashMap::new();
     for project in &projects {

@@ -51,6 +51,8 @@ pub enum WatchError {
 pub struct Reloader {
     /// The configs as given on the command line (files, or folders to search from).
     pub config_paths: Vec<PathBuf>,
+    /// `--env`: the environment of the configs that is loaded.
+    pub env: Option<String>,
     pub engine: Engine,
     /// Where versions are recorded.
     pub store: Arc<Store>,
@@ -127,7 +129,7 @@ impl Reloader {
     /// Loads every config again and, when all load, serves the result. Returns the folders of
     /// the sources loaded, or `None` when the last good set stays.
     async fn reload(&self) -> Option<Vec<PathBuf>> {
-        match project::load_all(&self.config_paths, &self.store, self.engine.now_ms()).await {
+        match project::load_all(&self.config_paths, self.env.as_deref(), &self.store, self.engine.now_ms()).await {
             Ok(projects) => {
                 let folders = source_folders(&projects);
                 self.serve(projects);
@@ -291,8 +293,13 @@ impl Tree {
     }
 }
 
-/// The local secrets files `config::load` reads beside a config.
-const SECRETS_FILE_NAMES: [&str; 3] = [".dev.vars", ".env", ".env.local"];
+/// The local secrets files `config::load` reads beside a config (`.dev.vars`, `.env` and their
+/// `.<env>` and `.local` forms).
+fn is_secrets_file(name: &str) -> bool {
+    [".dev.vars", ".env"]
+        .iter()
+        .any(|stem| name == *stem || name.strip_prefix(stem).is_some_and(|rest| rest.starts_with('.')))
+}
 
 /// Configs, local secrets files and the files a module can be: anything else in the project's folders (logs, data,
 /// a database written while serving) does not cause a reload, so a log file kept in the
@@ -300,9 +307,7 @@ const SECRETS_FILE_NAMES: [&str; 3] = [".dev.vars", ".env", ".env.local"];
 fn can_change_the_project(path: &Path) -> bool {
     let name = path.file_name().and_then(|name| name.to_str()).unwrap_or_default();
     let extension = path.extension().and_then(|extension| extension.to_str()).unwrap_or_default();
-    crate::config::CONFIG_FILE_NAMES.contains(&name)
-        || SECRETS_FILE_NAMES.contains(&name)
-        || SOURCE_EXTENSIONS.contains(&extension)
+    crate::config::CONFIG_FILE_NAMES.contains(&name) || is_secrets_file(name) || SOURCE_EXTENSIONS.contains(&extension)
 }
 
 /// The outermost `node_modules` folder that `folder` lies in (pnpm's store lies in another one).
@@ -383,6 +388,8 @@ mod tests {
             "/p/data.json",
             "/p/.dev.vars",
             "/p/.env",
+            "/p/.dev.vars.staging",
+            "/p/.env.local",
         ] {
             assert!(can_change_the_project(Path::new(path)), "{path}");
         }

@@ -42,11 +42,14 @@ pub struct ApplyArgs {
     /// The state directory `stepflare dev` uses (default: .stepflare beside the config).
     #[arg(long)]
     pub persist_to: Option<PathBuf>,
+    /// The environment of the config whose database this is (`env.<name>`).
+    #[arg(short, long, env = "CLOUDFLARE_ENV")]
+    pub env: Option<String>,
 }
 
 pub fn run(args: D1Args) -> Result<(), CliError> {
     let D1Command::Migrations(MigrationsArgs { command: MigrationsCommand::Apply(args) }) = args.command;
-    let config = crate::config::load(&args.config)?;
+    let config = crate::config::load_env(&args.config, args.env.as_deref())?;
     let database = config
         .d1_databases
         .iter()

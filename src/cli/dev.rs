@@ -42,6 +42,10 @@ pub struct DevArgs {
     /// How many instances may run at once; more wait in `queued`.
     #[arg(long, default_value_t = EngineConfig::default().max_concurrent)]
     pub max_concurrent: usize,
+    /// The environment of the config to run: its `env.<name>` section over the top level, and
+    /// `.dev.vars.<name>` / `.env.<name>` (as `wrangler dev --env`).
+    #[arg(short, long, env = "CLOUDFLARE_ENV")]
+    pub env: Option<String>,
     /// Production parity: enforce Cloudflare's account limits that are off by default (the
     /// creation rate, queued instances per workflow, the account's 7-day default retention),
     /// and list at start what stepflare does not reproduce of production.
@@ -98,7 +102,7 @@ pub async fn run(args: DevArgs) -> Result<(), CliError> {
         Some(dir) => Store::open_in_dir(dir)?,
         None => Store::open_in_memory()?,
     });
-    let projects = crate::project::load_all(&config_paths, &store, clock.now_ms()).await?;
+    let projects = crate::project::load_all(&config_paths, args.env.as_deref(), &store, clock.now_ms()).await?;
     for warning in projects.iter().flat_map(|project| &project.config.warnings) {
         tracing::warn!("{warning}");
     }
@@ -117,6 +121,7 @@ pub async fn run(args: DevArgs) -> Result<(), CliError> {
     } else {
         let reloader = Reloader {
             config_paths: config_paths.clone(),
+            env: args.env.clone(),
             engine: engine.clone(),
             store: store.clone(),
             workers: workers.clone(),

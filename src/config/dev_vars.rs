@@ -11,24 +11,31 @@ use super::location::Position;
 use super::{ConfigError, ConfigWarning, SourceLocation};
 
 /// The files read, most specific first; a key takes the value of the first file that has it.
-/// `.dev.vars` alone when it exists: then `.env` files are not read at all.
-fn files(dir: &Path) -> Vec<std::path::PathBuf> {
-    let dev_vars = dir.join(".dev.vars");
-    if dev_vars.is_file() {
-        return vec![dev_vars];
+/// With an environment, `.dev.vars.<env>` alone when it exists, else `.dev.vars`; when neither
+/// exists, the `.env` files (`.env.<env>.local`, `.env.local`, `.env.<env>`, `.env`), merged.
+fn files(dir: &Path, env: Option<&str>) -> Vec<std::path::PathBuf> {
+    let mut dev_vars: Vec<String> = env.map(|env| format!(".dev.vars.{env}")).into_iter().collect();
+    dev_vars.push(".dev.vars".to_owned());
+    if let Some(found) = dev_vars.iter().map(|name| dir.join(name)).find(|path| path.is_file()) {
+        return vec![found];
     }
-    [".env.local", ".env"].iter().map(|name| dir.join(name)).filter(|path| path.is_file()).collect()
+    let names: Vec<String> = match env {
+        Some(env) => vec![format!(".env.{env}.local"), ".env.local".into(), format!(".env.{env}"), ".env".into()],
+        None => vec![".env.local".into(), ".env".into()],
+    };
+    names.iter().map(|name| dir.join(name)).filter(|path| path.is_file()).collect()
 }
 
 /// The secrets for the Worker whose config is in `dir`, with warnings about required ones that
 /// are missing. A line the dotenv syntax cannot read is an error naming its file and line.
 pub(super) fn read(
     dir: &Path,
+    env: Option<&str>,
     required: Option<&[String]>,
 ) -> Result<(Map<String, Value>, Vec<ConfigWarning>), ConfigError> {
     let mut secrets = Map::new();
     let mut read_from = Vec::new();
-    for path in files(dir) {
+    for path in files(dir, env) {
         let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Io { path: path.clone(), source })?;
         for item in dotenvy::from_read_iter(text.as_bytes()) {
             let (key, value) = item.map_err(|error| syntax_error(&path, &text, error))?;
@@ -81,20 +88,37 @@ mod tests {
     #[test]
     fn dev_vars_win_over_dot_env_which_merge_local_first() {
         let dir = dir_with(&[(".env", "A=from-env\nB=from-env\n"), (".env.local", "B=\"from local\" # comment\n")]);
-        let (secrets, warnings) = read(dir.path(), None).unwrap();
+        let (secrets, warnings) = read(dir.path(), None, None).unwrap();
         assert_eq!(Value::Object(secrets), serde_json::json!({ "A": "from-env", "B": "from local" }));
         assert!(warnings.is_empty());
 
         std::fs::write(dir.path().join(".dev.vars"), "SECRET='s3cret'\nexport OTHER=1\n").unwrap();
-        let (secrets, _) = read(dir.path(), None).unwrap();
+        let (secrets, _) = read(dir.path(), None, None).unwrap();
         assert_eq!(Value::Object(secrets), serde_json::json!({ "SECRET": "s3cret", "OTHER": "1" }), ".env is not read");
+    }
+
+    #[test]
+    fn an_environment_reads_its_own_files_first() {
+        let dir = dir_with(&[(".dev.vars", "A=generic\n"), (".dev.vars.staging", "A=staging\n")]);
+        let (secrets, _) = read(dir.path(), Some("staging"), None).unwrap();
+        assert_eq!(Value::Object(secrets), serde_json::json!({ "A": "staging" }), ".dev.vars.staging alone");
+        let (secrets, _) = read(dir.path(), Some("prod"), None).unwrap();
+        assert_eq!(Value::Object(secrets), serde_json::json!({ "A": "generic" }));
+
+        let dir = dir_with(&[
+            (".env", "A=env\nB=env\nC=env\n"),
+            (".env.staging", "B=staging\nC=staging\n"),
+            (".env.staging.local", "C=local\n"),
+        ]);
+        let (secrets, _) = read(dir.path(), Some("staging"), None).unwrap();
+        assert_eq!(Value::Object(secrets), serde_json::json!({ "A": "env", "B": "staging", "C": "local" }));
     }
 
     #[test]
     fn required_secrets_filter_and_warn() {
         let dir = dir_with(&[(".dev.vars", "KEEP=1\nDROP=2\n")]);
         let required = ["KEEP".to_owned(), "MISSING".to_owned()];
-        let (secrets, warnings) = read(dir.path(), Some(&required)).unwrap();
+        let (secrets, warnings) = read(dir.path(), None, Some(&required)).unwrap();
         assert_eq!(Value::Object(secrets), serde_json::json!({ "KEEP": "1" }));
         assert_eq!(warnings.len(), 1);
         assert!(warnings[0].message.contains("\"MISSING\""), "{}", warnings[0]);
@@ -103,7 +127,7 @@ mod tests {
     #[test]
     fn a_bad_line_names_its_file_and_line() {
         let dir = dir_with(&[(".dev.vars", "GOOD=1\nthis is not dotenv\n")]);
-        let error = read(dir.path(), None).unwrap_err().to_string();
+        let error = read(dir.path(), None, None).unwrap_err().to_string();
         assert!(error.contains(".dev.vars:2:"), "{error}");
     }
 }

@@ -5,6 +5,7 @@
 //! Every error and warning names the file, line and column it is about.
 
 mod dev_vars;
+mod environments;
 mod location;
 mod queues;
 mod raw;
@@ -264,10 +265,16 @@ pub fn find_config(start_dir: &Path) -> Result<PathBuf, ConfigError> {
 /// Reads and validates a config file, or, given a directory, the config file
 /// [`find_config`] finds from it.
 pub fn load(path: &Path) -> Result<ProjectConfig, ConfigError> {
+    load_env(path, None)
+}
+
+/// [`load`] for the environment `env` of the config (`--env`): its `env.<name>` section over
+/// the top level, and its `.dev.vars.<name>` / `.env.<name>` files.
+pub fn load_env(path: &Path, env: Option<&str>) -> Result<ProjectConfig, ConfigError> {
     let path = if path.is_dir() { find_config(path)? } else { absolute(path) };
     let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Io { path: path.clone(), source })?;
-    let mut config = parse(&path, &text)?;
-    let (secrets, warnings) = dev_vars::read(&config.root, config.secrets_required.as_deref())?;
+    let mut config = parse_env(&path, &text, env)?;
+    let (secrets, warnings) = dev_vars::read(&config.root, env, config.secrets_required.as_deref())?;
     config.secrets = secrets;
     config.warnings.extend(warnings);
     Ok(config)
@@ -276,12 +283,21 @@ pub fn load(path: &Path) -> Result<ProjectConfig, ConfigError> {
 /// Parses and validates config text; `path` picks the format (`.toml`, otherwise
 /// JSONC) and is used in locations and to resolve `main`.
 pub fn parse(path: &Path, text: &str) -> Result<ProjectConfig, ConfigError> {
+    parse_env(path, text, None)
+}
+
+/// [`parse`] for the environment `env`, when given.
+pub fn parse_env(path: &Path, text: &str, env: Option<&str>) -> Result<ProjectConfig, ConfigError> {
     let path = absolute(path);
     let lines = location::LineIndex::new(text);
     let is_toml = path.extension().is_some_and(|ext| ext == "toml");
     let parsed = if is_toml { raw::parse_toml(text, &lines) } else { raw::parse_jsonc(text, &lines) };
     let root = parsed
         .map_err(|e| ConfigError::Syntax { location: SourceLocation::new(&path, e.position), message: e.message })?;
+    let root = match env {
+        Some(env) => environments::select(&path, root, env)?,
+        None => root,
+    };
     validate::validate(path, &root)
 }
 

@@ -321,6 +321,40 @@ fn exports_declare_workflows_without_a_binding() {
 }
 
 #[test]
+fn an_environment_overrides_inheritable_keys_and_brings_its_own_bindings() {
+    let text = r#"{
+  "name": "app",
+  "main": "src/index.ts",
+  "compatibility_date": "2026-10-01",
+  "vars": { "MODE": "top" },
+  "workflows": [{ "binding": "W", "name": "top-flow", "class_name": "Flow" }],
+  "env": {
+    "staging": {
+      "vars": { "MODE": "staging" },
+      "workflows": [{ "binding": "W", "name": "staging-flow", "class_name": "Flow" }]
+    },
+    "bare": { "compatibility_date": "2026-11-01" },
+    "named": { "name": "custom", "workflows": [{ "binding": "W", "name": "bad name", "class_name": "Flow" }] }
+  }
+}"#;
+    let path = Path::new("/x/wrangler.jsonc");
+    let top = parse_env(path, text, None).unwrap();
+    assert_eq!((top.name.as_deref(), top.workflows[0].name.as_str()), (Some("app"), "top-flow"));
+    let staging = parse_env(path, text, Some("staging")).unwrap();
+    assert_eq!(staging.name.as_deref(), Some("app-staging"));
+    assert_eq!(staging.workflows[0].name, "staging-flow");
+    assert_eq!(staging.vars["MODE"], "staging");
+    assert_eq!(staging.main.as_deref(), Some(Path::new("/x/src/index.ts")), "main is inherited");
+    let bare = parse_env(path, text, Some("bare")).unwrap();
+    assert!(bare.workflows.is_empty() && bare.vars.is_empty(), "bindings and vars are not inherited");
+    assert_eq!(bare.compatibility_date.as_deref(), Some("2026-11-01"));
+    let error = parse_env(path, text, Some("named")).unwrap_err().to_string();
+    assert!(error.starts_with("/x/wrangler.jsonc:13:74:"), "the error points into the section: {error}");
+    let error = parse_env(path, text, Some("prod")).unwrap_err().to_string();
+    assert!(error.contains(r#"no environment "prod" in env (it has staging, bare, named)"#), "{error}");
+}
+
+#[test]
 fn limits_rules() {
     let with_limits = |limits: &str| jsonc_workflow(&format!("{FIELDS}, \"limits\": {limits}"));
     assert_error_cases(

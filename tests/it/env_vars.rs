@@ -71,3 +71,17 @@ async fn vars_and_dev_vars_make_env_and_unemulated_bindings_are_reported() {
         tokio::time::sleep(POLL).await;
     }
 }
+
+#[tokio::test]
+async fn an_environment_brings_its_own_vars_workflows_and_secrets() {
+    let persist = tempfile::tempdir().unwrap();
+    let server = Server::start_with("env-vars", persist.path(), &["--env", "staging"]);
+    let answer = server.get_ok("/").await;
+    assert_eq!(answer["keys"], json!(["GREETING", "READS_ENV", "SECRET"]), "{answer:#}");
+    assert_eq!(answer["values"], json!({ "GREETING": "hello staging", "SECRET": "staging secret" }));
+    let id = server.create("reads-env-staging", json!({})).await;
+    let d = server.wait_for_status("reads-env-staging", &id, &["complete"]).await;
+    assert_eq!(d["output"]["secret"], json!("staging secret"));
+    let (status, _) = server.request(reqwest::Method::GET, &server.workflow_url("reads-env"), None).await;
+    assert_eq!(status, 404, "the top level's workflow is not the environment's");
+}
