@@ -163,6 +163,19 @@ impl RollbackOutcome {
     }
 }
 
+/// Cloudflare's duration units in milliseconds; a month is 30 days and a year 365, as in the
+/// local engine Cloudflare ships.
+pub const DURATION_UNITS: [(&str, u64); 8] = [
+    ("millisecond", 1),
+    ("second", 1_000),
+    ("minute", 60_000),
+    ("hour", 3_600_000),
+    ("day", 86_400_000),
+    ("week", 604_800_000),
+    ("month", 2_592_000_000),
+    ("year", 31_536_000_000),
+];
+
 /// How long an instance is kept after it ends, in milliseconds: `success` for `complete` and
 /// `terminated`, `error` for `errored` (production's `successRetention` / `errorRetention`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -195,22 +208,14 @@ impl Retention {
     /// `^(\d+)\s+(second|minute|hour|day|week|month|year)s?$`, a month being 30 days and a year
     /// 365, as its engine counts them.
     pub fn parse_text(text: &str) -> Option<u64> {
-        const UNITS: [(&str, u64); 7] = [
-            ("second", 1_000),
-            ("minute", 60_000),
-            ("hour", 3_600_000),
-            ("day", 86_400_000),
-            ("week", 604_800_000),
-            ("month", 2_592_000_000),
-            ("year", 31_536_000_000),
-        ];
         let (number, unit) = text.split_once(|c: char| c.is_whitespace())?;
         let unit = unit.trim_start();
         let unit = unit.strip_suffix('s').unwrap_or(unit);
         if number.is_empty() || !number.bytes().all(|b| b.is_ascii_digit()) {
             return None;
         }
-        let factor = UNITS.iter().find(|(name, _)| *name == unit)?.1;
+        // Retention durations have no milliseconds unit.
+        let factor = DURATION_UNITS[1..].iter().find(|(name, _)| *name == unit)?.1;
         number.parse::<u64>().ok()?.checked_mul(factor)
     }
 }

@@ -110,11 +110,7 @@ fn step_details(step: &Step, history: &InstanceHistory) -> Value {
                 "name": step.key.display_name(),
                 "start": timestamp(step.started_on),
                 "end": optional_timestamp(step.ended_on),
-                "success": match step.state {
-                    StepState::Succeeded => json!(true),
-                    StepState::Failed => json!(false),
-                    _ => Value::Null,
-                },
+                "success": success_of(step.state),
                 "output": output,
                 "config": config,
                 "attempts": attempts,
@@ -127,11 +123,7 @@ fn step_details(step: &Step, history: &InstanceHistory) -> Value {
                 "name": step.key.display_name(),
                 "start": timestamp(step.started_on),
                 "end": optional_timestamp(step.ended_on),
-                "success": match step.state {
-                    StepState::Succeeded => json!(true),
-                    StepState::Failed => json!(false),
-                    _ => Value::Null,
-                },
+                "success": success_of(step.state),
                 // A handler's result is not kept; its errors are its attempts'.
                 "output": Value::Null,
                 "config": parse_json_text(step.config.as_deref()),
@@ -250,4 +242,13 @@ pub async fn step_output(
         result["event_type"] = json!(event_type);
     }
     Ok(ok(result))
+}
+
+/// A step's `success` over REST: whether it ended well, `null` while it has not ended.
+fn success_of(state: StepState) -> Value {
+    match state {
+        StepState::Succeeded => json!(true),
+        StepState::Failed => json!(false),
+        _ => Value::Null,
+    }
 }

@@ -4,17 +4,7 @@
 
 use serde_json::Value;
 
-/// A month is 30 days and a year 365 days, as in the local engine Cloudflare ships.
-const UNITS: [(&str, u64); 8] = [
-    ("millisecond", 1),
-    ("second", 1_000),
-    ("minute", 60_000),
-    ("hour", 3_600_000),
-    ("day", 86_400_000),
-    ("week", 604_800_000),
-    ("month", 2_592_000_000),
-    ("year", 31_536_000_000),
-];
+use crate::model::DURATION_UNITS as UNITS;
 
 /// Parses `"10 seconds"`, `"1 minute"`, `"250"`; returns milliseconds.
 pub fn parse_duration_text(text: &str) -> Option<u64> {

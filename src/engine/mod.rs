@@ -641,11 +641,18 @@ impl Engine {
         let _gate = inner.gate(&key).await;
         let status = self.stop_run(&key).await?;
         let verdict = decider::command(status, Command::Terminate, None, inner.clock.now_ms())?;
-        inner.commit(&key, verdict.writes).await?;
+        self.end_stopped(&key, verdict).await
+    }
+
+    /// Commits a verdict about an instance whose run was stopped, takes it out of line, and
+    /// carries out the verdict's actions.
+    async fn end_stopped(&self, key: &InstanceKey, verdict: decider::Verdict) -> Result<InstanceStatus, EngineError> {
+        let inner = &self.inner;
+        inner.commit(key, verdict.writes).await?;
         {
             let mut scheduler = inner.lock_scheduler();
-            scheduler.remove_from_line(&key);
-            inner.act(&mut scheduler, &key, &verdict.actions);
+            scheduler.remove_from_line(key);
+            inner.act(&mut scheduler, key, &verdict.actions);
         }
         inner.start_ready();
         Ok(verdict.to)
@@ -677,14 +684,7 @@ impl Engine {
         if verdict.to != InstanceStatus::Terminated {
             verdict.writes.extend(decider::started_steps(cut, inner.clock.now_ms()));
         }
-        inner.commit(&key, verdict.writes).await?;
-        {
-            let mut scheduler = inner.lock_scheduler();
-            scheduler.remove_from_line(&key);
-            inner.act(&mut scheduler, &key, &verdict.actions);
-        }
-        inner.start_ready();
-        Ok(verdict.to)
+        self.end_stopped(&key, verdict).await
     }
 
     /// Runs the instance again from the start, or from step `from` with the results of the
