@@ -83,6 +83,11 @@ async fn a_wait_timeout_is_catchable_and_a_later_wait_still_gets_its_event() {
     server.deliver("wait-timeout", &id, "later", payload.clone()).await;
     let d = server.wait_for_status("wait-timeout", &id, &["complete"]).await;
     assert_eq!(d["output"]["first"]["timedOut"], json!(true), "{d:#}");
+    assert_eq!(
+        d["output"]["first"]["error"],
+        json!("WorkflowTimeoutError: Execution timed out after 1000ms"),
+        "the documented timeout error: {d:#}"
+    );
     assert_eq!(d["output"]["mark"], "marked", "{d:#}");
     assert_eq!(d["output"]["second"], payload, "{d:#}");
     assert_eq!(step(&d, "second-1")["finished"], json!(true), "{d:#}");

@@ -70,7 +70,11 @@ pub fn edit(project: &Path, file: &str, from: &str, to: &str) {
 type Buffer = Arc<Mutex<String>>;
 
 /// Copies every line of `pipe` into `buffer` (and into `lines`, while someone listens) until EOF.
-fn drain(pipe: impl Read + Send + 'static, buffer: Buffer, lines: Option<mpsc::Sender<String>>) {
+fn drain(
+    pipe: impl Read + Send + 'static,
+    buffer: Buffer,
+    lines: Option<mpsc::Sender<String>>,
+) -> thread::JoinHandle<()> {
     thread::spawn(move || {
         let mut reader = BufReader::new(pipe);
         let mut raw = Vec::new();
@@ -91,7 +95,7 @@ fn drain(pipe: impl Read + Send + 'static, buffer: Buffer, lines: Option<mpsc::S
                 }
             }
         }
-    });
+    })
 }
 
 /// `stepflare dev` on `config`. Compiled modules are cached under `target/`, shared by the
@@ -160,8 +164,9 @@ impl Server {
             .expect("spawn the stepflare binary");
         let logs = Buffer::default();
         let (tx, rx) = mpsc::channel();
-        drain(child.stdout.take().unwrap(), logs.clone(), Some(tx));
-        drain(child.stderr.take().unwrap(), logs.clone(), None);
+        // The server's readers run as long as it does; nobody waits for them.
+        let _ = drain(child.stdout.take().unwrap(), logs.clone(), Some(tx));
+        let _ = drain(child.stderr.take().unwrap(), logs.clone(), None);
 
         let deadline = Instant::now() + STARTUP;
         let base = loop {
@@ -446,8 +451,10 @@ pub fn run_to_exit(config_dir: &Path) -> Exit {
         .spawn()
         .expect("spawn the stepflare binary");
     let (stdout, stderr) = (Buffer::default(), Buffer::default());
-    drain(child.stdout.take().unwrap(), stdout.clone(), None);
-    drain(child.stderr.take().unwrap(), stderr.clone(), None);
+    let readers = [
+        drain(child.stdout.take().unwrap(), stdout.clone(), None),
+        drain(child.stderr.take().unwrap(), stderr.clone(), None),
+    ];
     let deadline = Instant::now() + STARTUP;
     let status = loop {
         if let Some(status) = child.try_wait().expect("poll the child") {
@@ -465,8 +472,10 @@ pub fn run_to_exit(config_dir: &Path) -> Exit {
         }
         thread::sleep(POLL);
     };
-    // The pipes close with the process; give the drain threads a moment to finish.
-    thread::sleep(Duration::from_millis(200));
+    // The pipes close with the process: the readers end once they have read everything.
+    for reader in readers {
+        let _ = reader.join();
+    }
     let stdout = stdout.lock().unwrap().clone();
     let stderr = stderr.lock().unwrap().clone();
     Exit { status, stderr, stdout }
