@@ -31,13 +31,14 @@ fn refuse(message: impl Into<String>) -> BindingError {
     BindingError(message.into())
 }
 
-fn check_key(key: &str) -> Result<(), BindingError> {
+/// Cloudflare's key rules; `operation` (`PUT`, `DELETE`) names the call in the message.
+fn check_key(operation: &str, key: &str) -> Result<(), BindingError> {
     if key.is_empty() || key == "." || key == ".." {
-        return Err(refuse(format!("KV PUT failed: 400 Invalid key name {key:?}")));
+        return Err(refuse(format!("KV {operation} failed: 400 Invalid key name {key:?}")));
     }
     if key.len() > MAX_KEY_BYTES {
         return Err(refuse(format!(
-            "KV PUT failed: 414 UTF-8 encoded length of {} exceeds key length limit of {MAX_KEY_BYTES}.",
+            "KV {operation} failed: 414 UTF-8 encoded length of {} exceeds key length limit of {MAX_KEY_BYTES}.",
             key.len()
         )));
     }
@@ -78,7 +79,7 @@ impl Kv {
                 ))
             }
             BindingRequest::KvPut { namespace, key, value, metadata, expiration, expiration_ttl } => {
-                check_key(&key)?;
+                check_key("PUT", &key)?;
                 let value = BASE64.decode(value).map_err(|error| refuse(format!("KV PUT failed: {error}")))?;
                 if value.len() > MAX_VALUE_BYTES {
                     return Err(refuse(format!(
@@ -128,7 +129,7 @@ impl Kv {
                 Ok(Value::Null)
             }
             BindingRequest::KvDelete { namespace, key } => {
-                check_key(&key).map_err(|error| refuse(error.0.replace("PUT", "DELETE")))?;
+                check_key("DELETE", &key)?;
                 store.on_blocking_thread(move |store| store.kv_delete(&namespace, &key)).await.map_err(failed)?;
                 Ok(Value::Null)
             }

@@ -34,7 +34,7 @@ impl Validator {
             self.warn(field.key_position, format!("unexpected field {:?} in queues", field.key));
         }
         let mut queues = QueuesConfig::default();
-        for (at, item) in self.items(section, "producers")? {
+        for (at, item) in self.items(section, "queues.", "producers")? {
             let producer = self.producer(&at, item)?;
             if let Some(first) = queues.producers.iter().position(|p| p.binding == producer.binding) {
                 let message =
@@ -43,7 +43,7 @@ impl Validator {
             }
             queues.producers.push(producer);
         }
-        for (at, item) in self.items(section, "consumers")? {
+        for (at, item) in self.items(section, "queues.", "consumers")? {
             let consumer = self.consumer(&at, item)?;
             if let Some(first) = queues.consumers.iter().position(|c| c.queue == consumer.queue) {
                 let message =
@@ -53,31 +53,6 @@ impl Validator {
             queues.consumers.push(consumer);
         }
         Ok(queues)
-    }
-
-    /// The entries of the array `key` of `section`, each with its label.
-    fn items<'v>(&self, section: &'v RawValue, key: &str) -> Result<Vec<(String, &'v RawValue)>, ConfigError> {
-        let Some(entry) = section.entry(key) else {
-            return Ok(Vec::new());
-        };
-        let RawKind::Array(items) = &entry.value.kind else {
-            return Err(self.wrong_type(&entry.value, &format!("queues.{key}"), "an array"));
-        };
-        let labelled = items.iter().enumerate().map(|(i, item)| (format!("queues.{key}[{i}]"), item));
-        labelled
-            .map(|(at, item)| match item.kind {
-                RawKind::Table(_) => Ok((at, item)),
-                _ => Err(self.wrong_type(item, &at, "an object")),
-            })
-            .collect()
-    }
-
-    fn unexpected_fields(&mut self, at: &str, item: &RawValue, known: &[&str]) {
-        if let RawKind::Table(fields) = &item.kind {
-            for field in fields.iter().filter(|f| !known.contains(&f.key.as_str())) {
-                self.warn(field.key_position, format!("unexpected field {:?} in {at}", field.key));
-            }
-        }
     }
 
     fn producer(&mut self, at: &str, item: &RawValue) -> Result<QueueProducerConfig, ConfigError> {

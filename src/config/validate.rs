@@ -174,14 +174,59 @@ impl Validator {
         Ok(workflows)
     }
 
-    /// `d1_databases`: `[{binding, database_name, database_id?, migrations_dir?, …}]`.
-    fn d1_databases(&mut self, root: &RawValue) -> Result<Vec<D1DatabaseConfig>, ConfigError> {
-        let Some(entry) = root.entry("d1_databases") else {
+    /// The entries of the array `key` of `section`, each an object, with its label
+    /// (`<prefix><key>[<i>]`).
+    pub(super) fn items<'v>(
+        &self,
+        section: &'v RawValue,
+        prefix: &str,
+        key: &str,
+    ) -> Result<Vec<(String, &'v RawValue)>, ConfigError> {
+        let Some(entry) = section.entry(key) else {
             return Ok(Vec::new());
         };
         let RawKind::Array(items) = &entry.value.kind else {
-            return Err(self.wrong_type(&entry.value, "d1_databases", "an array"));
+            return Err(self.wrong_type(&entry.value, &format!("{prefix}{key}"), "an array"));
         };
+        let labelled = items.iter().enumerate().map(|(i, item)| (format!("{prefix}{key}[{i}]"), item));
+        labelled
+            .map(|(at, item)| match item.kind {
+                RawKind::Table(_) => Ok((at, item)),
+                _ => Err(self.wrong_type(item, &at, "an object")),
+            })
+            .collect()
+    }
+
+    /// A warning for each field of `item` that is not `known`: wrangler only warns, so a typo
+    /// must not stop the run.
+    pub(super) fn unexpected_fields(&mut self, at: &str, item: &RawValue, known: &[&str]) {
+        if let RawKind::Table(fields) = &item.kind {
+            for field in fields.iter().filter(|f| !known.contains(&f.key.as_str())) {
+                self.warn(field.key_position, format!("unexpected field {:?} in {at}", field.key));
+            }
+        }
+    }
+
+    /// The entries of a top-level binding list (`kv_namespaces`, `d1_databases`, …): each an
+    /// object whose `binding` is a JavaScript identifier no earlier entry of the list uses.
+    fn binding_items<'v>(
+        &self,
+        root: &'v RawValue,
+        key: &str,
+    ) -> Result<Vec<(String, &'v RawValue, &'v str)>, ConfigError> {
+        let mut bound: Vec<(String, &RawValue, &str)> = Vec::new();
+        for (at, item) in self.items(root, "", key)? {
+            let (binding, position) = self.identifier(item, &at, "binding")?;
+            if bound.iter().any(|(_, _, earlier)| *earlier == binding) {
+                return Err(self.error(position, format!("{at}.binding {binding:?} is already used")));
+            }
+            bound.push((at, item, binding));
+        }
+        Ok(bound)
+    }
+
+    /// `d1_databases`: `[{binding, database_name, database_id?, migrations_dir?, …}]`.
+    fn d1_databases(&mut self, root: &RawValue) -> Result<Vec<D1DatabaseConfig>, ConfigError> {
         const FIELDS: [&str; 7] = [
             "binding",
             "database_name",
@@ -192,19 +237,9 @@ impl Validator {
             "remote",
         ];
         let root_dir = self.path.parent().map(Path::to_path_buf).unwrap_or_default();
-        let mut databases: Vec<D1DatabaseConfig> = Vec::new();
-        for (index, item) in items.iter().enumerate() {
-            let at = format!("d1_databases[{index}]");
-            let RawKind::Table(fields) = &item.kind else {
-                return Err(self.wrong_type(item, &at, "an object"));
-            };
-            for field in fields.iter().filter(|f| !FIELDS.contains(&f.key.as_str())) {
-                self.warn(field.key_position, format!("unexpected field {:?} in {at}", field.key));
-            }
-            let (binding, position) = self.identifier(item, &at, "binding")?;
-            if databases.iter().any(|db| db.binding == binding) {
-                return Err(self.error(position, format!("{at}.binding {binding:?} is already used")));
-            }
+        let mut databases = Vec::new();
+        for (at, item, binding) in self.binding_items(root, "d1_databases")? {
+            self.unexpected_fields(&at, item, &FIELDS);
             let name = self.string(item, "database_name", &format!("{at}.database_name"))?.map(|(name, _)| name);
             let id = self.string(item, "database_id", &format!("{at}.database_id"))?.map(|(id, _)| id);
             let migrations = self.string(item, "migrations_dir", &format!("{at}.migrations_dir"))?;
@@ -221,50 +256,19 @@ impl Validator {
 
     /// `r2_buckets`: `[{binding, bucket_name, …}]` as `(binding, bucket)`.
     fn r2_buckets(&mut self, root: &RawValue) -> Result<Vec<(String, String)>, ConfigError> {
-        let Some(entry) = root.entry("r2_buckets") else {
-            return Ok(Vec::new());
-        };
-        let RawKind::Array(items) = &entry.value.kind else {
-            return Err(self.wrong_type(&entry.value, "r2_buckets", "an array"));
-        };
-        let mut buckets: Vec<(String, String)> = Vec::new();
-        for (index, item) in items.iter().enumerate() {
-            let at = format!("r2_buckets[{index}]");
-            if !matches!(item.kind, RawKind::Table(_)) {
-                return Err(self.wrong_type(item, &at, "an object"));
-            }
-            let (binding, position) = self.identifier(item, &at, "binding")?;
-            if buckets.iter().any(|(b, _)| b == binding) {
-                return Err(self.error(position, format!("{at}.binding {binding:?} is already used")));
-            }
+        let mut buckets = Vec::new();
+        for (at, item, binding) in self.binding_items(root, "r2_buckets")? {
             let bucket = self.string(item, "bucket_name", &format!("{at}.bucket_name"))?.map_or(binding, |(b, _)| b);
             buckets.push((binding.to_owned(), bucket.to_owned()));
         }
         Ok(buckets)
     }
 
-    /// `kv_namespaces`: `[{binding, id?, preview_id?}]`; a binding's name is used once.
+    /// `kv_namespaces`: `[{binding, id?, preview_id?}]`.
     fn kv_namespaces(&mut self, root: &RawValue) -> Result<Vec<KvNamespaceConfig>, ConfigError> {
-        let Some(entry) = root.entry("kv_namespaces") else {
-            return Ok(Vec::new());
-        };
-        let RawKind::Array(items) = &entry.value.kind else {
-            return Err(self.wrong_type(&entry.value, "kv_namespaces", "an array"));
-        };
-        let mut namespaces: Vec<KvNamespaceConfig> = Vec::new();
-        for (index, item) in items.iter().enumerate() {
-            let at = format!("kv_namespaces[{index}]");
-            let RawKind::Table(fields) = &item.kind else {
-                return Err(self.wrong_type(item, &at, "an object"));
-            };
-            for field in fields.iter().filter(|f| !["binding", "id", "preview_id", "remote"].contains(&f.key.as_str()))
-            {
-                self.warn(field.key_position, format!("unexpected field {:?} in {at}", field.key));
-            }
-            let (binding, position) = self.identifier(item, &at, "binding")?;
-            if namespaces.iter().any(|ns| ns.binding == binding) {
-                return Err(self.error(position, format!("{at}.binding {binding:?} is already used")));
-            }
+        let mut namespaces = Vec::new();
+        for (at, item, binding) in self.binding_items(root, "kv_namespaces")? {
+            self.unexpected_fields(&at, item, &["binding", "id", "preview_id", "remote"]);
             let id = self.string(item, "id", &format!("{at}.id"))?.map_or(binding, |(id, _)| id);
             namespaces.push(KvNamespaceConfig {
                 binding: binding.to_owned(),

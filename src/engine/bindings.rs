@@ -401,18 +401,9 @@ impl Engine {
                 self.send_event(&workflow, &addressed(&id)?, &event_type, &event.payload).await?;
                 Ok(Value::Null)
             }
-            request @ (BindingRequest::QueueSend { .. }
-            | BindingRequest::KvGet { .. }
-            | BindingRequest::KvPut { .. }
-            | BindingRequest::KvDelete { .. }
-            | BindingRequest::KvList { .. }
-            | BindingRequest::D1Query { .. }
-            | BindingRequest::D1Exec { .. }
-            | BindingRequest::R2Head { .. }
-            | BindingRequest::R2Get { .. }
-            | BindingRequest::R2Put { .. }
-            | BindingRequest::R2Delete { .. }
-            | BindingRequest::R2List { .. }) => match self.inner.other_bindings.get() {
+            // Every other binding (queues, KV, D1, R2) is answered by the host of the services,
+            // which says which request goes where.
+            request => match self.inner.other_bindings.get() {
                 Some(host) => host.call(request).await,
                 None => Err(refuse("this binding is not available here")),
             },

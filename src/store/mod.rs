@@ -611,17 +611,7 @@ impl Store {
     /// existed.
     pub fn delete_instance(&self, key: &InstanceKey) -> Result<bool> {
         let key = key.clone();
-        self.commit(SMALL_WRITE, move |tx| {
-            let (workflow, id) = (key.workflow.as_str(), key.id.as_str());
-            for table in ["steps", "attempts", "events", "timers", "journal"] {
-                tx.execute(
-                    &format!("DELETE FROM {table} WHERE workflow_name = ?1 AND instance_id = ?2"),
-                    [workflow, id],
-                )?;
-            }
-            let deleted = tx.execute("DELETE FROM instances WHERE workflow_name = ?1 AND id = ?2", [workflow, id])?;
-            Ok(deleted > 0)
-        })
+        self.commit(SMALL_WRITE, move |tx| erase_instance(tx, &key))
     }
 
     /// Deletes every instance whose retention ran out by `now`, with all its rows, in one commit;
@@ -633,13 +623,7 @@ impl Store {
                 .query_map([now], |row| Ok(InstanceKey::stored(row.get(0)?, row.get(1)?)))?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
             for key in &expired {
-                let (workflow, id) = (key.workflow.as_str(), key.id.as_str());
-                for table in ["steps", "attempts", "events", "timers", "journal"] {
-                    tx.prepare_cached(&format!("DELETE FROM {table} WHERE workflow_name = ?1 AND instance_id = ?2"))?
-                        .execute([workflow, id])?;
-                }
-                tx.prepare_cached("DELETE FROM instances WHERE workflow_name = ?1 AND id = ?2")?
-                    .execute([workflow, id])?;
+                erase_instance(tx, key)?;
             }
             Ok(expired)
         })
@@ -857,6 +841,19 @@ impl Store {
 /// About how many bytes inserting `row` writes.
 fn instance_bytes(row: &Instance) -> usize {
     SMALL_WRITE + row.params.len()
+}
+
+/// Deletes an instance and every row of it (steps, attempts, events, timers, journal); says
+/// whether it existed.
+fn erase_instance(tx: &rusqlite::Transaction<'_>, key: &InstanceKey) -> Result<bool> {
+    let (workflow, id) = (key.workflow.as_str(), key.id.as_str());
+    for table in ["steps", "attempts", "events", "timers", "journal"] {
+        tx.prepare_cached(&format!("DELETE FROM {table} WHERE workflow_name = ?1 AND instance_id = ?2"))?
+            .execute([workflow, id])?;
+    }
+    let deleted =
+        tx.prepare_cached("DELETE FROM instances WHERE workflow_name = ?1 AND id = ?2")?.execute([workflow, id])?;
+    Ok(deleted > 0)
 }
 
 /// A workflow's row, as [`WorkflowRecord::from_row`] reads it.

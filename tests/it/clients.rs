@@ -287,16 +287,20 @@ fn sdk(recorder: &Recorder, scenario: &str) -> Value {
         .args([scenario, ACCOUNT])
         .env("CLOUDFLARE_BASE_URL", format!("{}/client/v4", recorder.url))
         .env("CLOUDFLARE_API_TOKEN", TOKEN);
-    let ran = run(cmd, &format!("sdk.mjs {scenario}"));
+    report_of(&run(cmd, &format!("sdk.mjs {scenario}")), &format!("sdk.mjs {scenario}"), recorder)
+}
+
+/// The JSON report a client script prints last; fails the test when the script failed.
+fn report_of(ran: &Ran, what: &str, recorder: &Recorder) -> Value {
     let report: Value = ran
         .stdout
         .lines()
         .last()
         .and_then(|line| serde_json::from_str(line).ok())
-        .unwrap_or_else(|| panic!("sdk.mjs {scenario} printed no JSON report\n{ran}"));
+        .unwrap_or_else(|| panic!("{what} printed no JSON report\n{ran}"));
     assert!(
         ran.status.success() && report.get("failed").is_none(),
-        "sdk.mjs {scenario} failed\n{ran}\n--- requests ---\n{}",
+        "{what} failed\n{ran}\n--- requests ---\n{}",
         recorder.dump()
     );
     report
@@ -396,19 +400,7 @@ fn python_sdk(recorder: &Recorder, scenario: &str) -> Value {
         .env("CLOUDFLARE_API_TOKEN", TOKEN)
         .current_dir(root.join("tests").join("clients"))
         .args(["sdk.py", scenario, ACCOUNT]);
-    let ran = run(cmd, &format!("sdk.py {scenario}"));
-    let report: Value = ran
-        .stdout
-        .lines()
-        .last()
-        .and_then(|line| serde_json::from_str(line).ok())
-        .unwrap_or_else(|| panic!("sdk.py {scenario} printed no JSON report\n{ran}"));
-    assert!(
-        ran.status.success() && report.get("failed").is_none(),
-        "sdk.py {scenario} failed\n{ran}\n--- requests ---\n{}",
-        recorder.dump()
-    );
-    report
+    report_of(&run(cmd, &format!("sdk.py {scenario}")), &format!("sdk.py {scenario}"), recorder)
 }
 
 #[tokio::test]

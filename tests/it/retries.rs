@@ -25,10 +25,7 @@ fn assert_gaps_at_least(what: &str, gaps: &[i64], expected: &[i64]) {
 async fn retry_delays(server: &Server, wf: &str, id: &str) -> Vec<Option<i64>> {
     let url = format!("{}/subscribe?filter=attempt_errored", server.instance_url(wf, id));
     let body = reqwest::get(&url).await.unwrap().text().await.unwrap();
-    body.split("\n\n")
-        .filter_map(|message| message.lines().find_map(|line| line.strip_prefix("data: ")))
-        .map(|data| serde_json::from_str::<serde_json::Value>(data).unwrap()["retryDelayMs"].as_i64())
-        .collect()
+    event_stream_data(&body).iter().map(|event| event["retryDelayMs"].as_i64()).collect()
 }
 
 #[tokio::test]

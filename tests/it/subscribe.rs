@@ -25,14 +25,6 @@ async fn follow(server: &Server, query: &str) -> (Vec<Value>, bool) {
     (events, answer["done"] == json!(true))
 }
 
-/// The `data` of every message of a finished `text/event-stream` body.
-fn stream_events(body: &str) -> Vec<Value> {
-    body.split("\n\n")
-        .filter_map(|message| message.lines().find_map(|line| line.strip_prefix("data: ")))
-        .map(|data| serde_json::from_str(data).unwrap())
-        .collect()
-}
-
 #[tokio::test]
 async fn history_then_live_events_after_a_cursor_through_a_filter() {
     let server = Server::start("subscribe");
@@ -64,7 +56,7 @@ async fn history_then_live_events_after_a_cursor_through_a_filter() {
     let content_type = stream.headers()["content-type"].to_str().unwrap().to_owned();
     assert!(content_type.starts_with("text/event-stream"), "{content_type}");
     let mut received = String::new();
-    while !stream_events(&received).iter().any(|e| e["type"] == "wait_started") {
+    while !event_stream_data(&received).iter().any(|e| e["type"] == "wait_started") {
         let chunk = stream.chunk().await.unwrap().expect("the stream ended before the wait");
         received.push_str(&String::from_utf8_lossy(&chunk));
     }
@@ -79,7 +71,7 @@ async fn history_then_live_events_after_a_cursor_through_a_filter() {
     while let Some(chunk) = stream.chunk().await.unwrap() {
         received.push_str(&String::from_utf8_lossy(&chunk));
     }
-    let streamed_live = stream_events(&received);
+    let streamed_live = event_stream_data(&received);
     assert_eq!(types(&streamed_live).last(), Some(&"workflow_completed"), "{received}");
     assert!(types(&streamed_live).contains(&"wait_completed"), "{received}");
     let answer = live.await.unwrap();
@@ -100,11 +92,11 @@ async fn history_then_live_events_after_a_cursor_through_a_filter() {
 
     // The REST stream, live or replayed, says the same, and ends.
     assert_eq!(streamed_live, all, "the live REST stream and subscribe() disagree");
-    let streamed = stream_events(&reqwest::get(&url).await.unwrap().text().await.unwrap());
+    let streamed = event_stream_data(&reqwest::get(&url).await.unwrap().text().await.unwrap());
     assert_eq!(streamed, all, "the REST stream and subscribe() disagree");
     let filtered =
         reqwest::get(format!("{url}?cursor={cursor}&filter=workflow_completed,wait_completed")).await.unwrap();
-    let filtered = stream_events(&filtered.text().await.unwrap());
+    let filtered = event_stream_data(&filtered.text().await.unwrap());
     assert_eq!(types(&filtered), ["wait_completed", "workflow_completed"]);
 }
 

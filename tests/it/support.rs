@@ -481,6 +481,14 @@ pub fn run_to_exit(config_dir: &Path) -> Exit {
     Exit { status, stderr, stdout }
 }
 
+/// The `data` of every message of a `text/event-stream` body (an instance's events, as JSON).
+pub fn event_stream_data(body: &str) -> Vec<Value> {
+    body.split("\n\n")
+        .filter_map(|message| message.lines().find_map(|line| line.strip_prefix("data: ")))
+        .map(|data| serde_json::from_str(data).unwrap_or_else(|e| panic!("an event that is not JSON ({e}): {data}")))
+        .collect()
+}
+
 /// The `status` field of an instance description.
 pub fn status(d: &Value) -> &str {
     d["status"].as_str().unwrap_or_else(|| panic!("no status string in {d:#}"))
