@@ -48,6 +48,9 @@ pub struct RunState {
     /// Resolved configs of the `do` steps seen in this run, so an attempt's end does not parse
     /// the stored config again.
     configs: HashMap<StepKey, Arc<StepConfig>>,
+    /// The config the last `do` call passed, resolved: a loop of steps usually passes the same
+    /// one (or none) each time, and comparing is cheaper than resolving.
+    last_config: Option<(UserConfig, Arc<StepConfig>)>,
     occurrences: HashMap<(StepKind, String), u32>,
     next_seq: u32,
     /// `do` steps whose attempt runs now, with when it started.
@@ -231,6 +234,7 @@ impl RunState {
         RunState {
             steps: stored.into_iter().map(|row| (row.key.clone(), row)).collect(),
             configs: HashMap::new(),
+            last_config: None,
             occurrences: HashMap::new(),
             next_seq,
             attempts_running: HashMap::new(),
@@ -483,7 +487,7 @@ impl RunState {
             return Decision::park(false);
         }
         let key = self.next_key(StepKind::Do, &name);
-        let Ok(config) = StepConfig::resolve(&config.config, config.delay_function) else {
+        let Ok(config) = self.resolve(config) else {
             return Decision::fail(invalid_format("Step config", &name));
         };
         if let Some(rollback) = rollback
@@ -517,13 +521,10 @@ impl RunState {
                 }
                 let mut row = self.new_row(&key, now);
                 row.state = StepState::Retrying;
-                row.config = Some(config.display.to_string());
+                row.config = Some(config.display_text.get().to_owned());
                 self.pending_journal.push(entry(
                     now,
-                    InstanceEvent::StepStarted {
-                        step_name: step_name.clone(),
-                        config: json_text(&config.display.to_string()),
-                    },
+                    InstanceEvent::StepStarted { step_name: step_name.clone(), config: Some(config.display_text.clone()) },
                 ));
                 self.steps.insert(key.clone(), row);
                 self.do_steps += 1;
@@ -534,8 +535,21 @@ impl RunState {
         self.attempts_running.insert(key.clone(), now);
         self.callbacks_running += 1;
         let reply = self.run_reply(&key, attempt, &config);
-        self.configs.insert(key, Arc::new(config));
+        self.configs.insert(key, config);
         Decision::reply(reply)
+    }
+
+    /// `config` resolved, or the reason it is invalid; the same config as the last call's is
+    /// not resolved again.
+    fn resolve(&mut self, config: &UserConfig) -> Result<Arc<StepConfig>, String> {
+        if let Some((last, resolved)) = &self.last_config
+            && last == config
+        {
+            return Ok(resolved.clone());
+        }
+        let resolved = Arc::new(StepConfig::resolve(&config.config, config.delay_function)?);
+        self.last_config = Some((config.clone(), resolved.clone()));
+        Ok(resolved)
     }
 
     /// A step of a run that replays `run()` for a rollback: its result or error if it has one,

@@ -44,7 +44,7 @@ pub enum RetryDelay {
 }
 
 /// A step's configuration after defaults were merged in and every value was checked.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct StepConfig {
     pub retry_limit: u32,
     pub retry_delay: RetryDelay,
@@ -57,6 +57,8 @@ pub struct StepConfig {
     /// What the callback's `ctx.config` is: `display`, without `retries.delay` when it is a
     /// function (a function cannot be handed back, and production leaves the key out).
     pub context: Value,
+    /// `display` as JSON text, made once: every new step's row and journal entry show it.
+    pub display_text: Box<serde_json::value::RawValue>,
 }
 
 impl StepConfig {
@@ -116,7 +118,8 @@ impl StepConfig {
         if delay_function && let Some(retries) = context["retries"].as_object_mut() {
             retries.remove("delay");
         }
-        Ok(StepConfig { retry_limit, retry_delay, backoff, timeout_ms, sensitive_output, display, context })
+        let display_text = serde_json::value::to_raw_value(&display).map_err(|error| error.to_string())?;
+        Ok(StepConfig { retry_limit, retry_delay, backoff, timeout_ms, sensitive_output, display, context, display_text })
     }
 
     /// A step's `rollbackConfig`: the step config's `retries` and `timeout`, nothing else
@@ -167,6 +170,16 @@ impl StepConfig {
             Backoff::Linear => base.saturating_mul(u64::from(attempts_made)),
             Backoff::Exponential => base.saturating_mul(1u64 << (attempts_made.saturating_sub(1)).min(62)),
         }
+    }
+}
+
+impl PartialEq for StepConfig {
+    /// `display_text` is `display` written out, so it is left out.
+    fn eq(&self, other: &Self) -> bool {
+        (self.retry_limit, self.retry_delay, self.backoff, self.timeout_ms, self.sensitive_output)
+            == (other.retry_limit, other.retry_delay, other.backoff, other.timeout_ms, other.sensitive_output)
+            && self.display == other.display
+            && self.context == other.context
     }
 }
 

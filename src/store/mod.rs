@@ -148,27 +148,32 @@ struct Checkpointer {
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
-/// What the checkpointer does on one tick.
+/// What the checkpointer does after a tick's passive checkpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Round {
     Rest,
-    /// Copy what it can without making anyone wait.
-    Passive,
-    /// The log outgrew its limit ([`WAL_LIMIT`]). Passive checkpoints never restart a log that
-    /// is written all the time (a writer restarts it only when it finds every frame copied), so
-    /// under steady load it grows without end: a passive checkpoint copies what it can, then
-    /// TRUNCATE waits for the writer, copies the rest and empties the file.
-    PassiveThenTruncate,
+    /// The log holds more than [`RESTART_FRAMES`]: wait for the writer, copy the rest, and have
+    /// the next write start the log from its beginning again. Passive checkpoints never restart
+    /// a log that is written all the time (a writer restarts it only when it finds every frame
+    /// copied), so under steady load it grew, and every frame appended past the file's end cost
+    /// the kernel a new page; a restarted log overwrites pages it already has.
+    Restart,
+    /// The file outgrew its limit ([`WAL_LIMIT`]) all the same (a restart was held off by
+    /// readers): TRUNCATE waits for the writer, copies the rest and empties the file.
+    Truncate,
 }
 
+/// Frames (pages) the log may hold before the checkpointer restarts it: 4 MiB of 4 KiB pages.
+const RESTART_FRAMES: i64 = 1024;
+
 impl Round {
-    /// The round for a tick, given the size of the `-wal` file and whether a passive checkpoint
-    /// is due by the clock.
-    fn plan(wal_bytes: u64, limit: u64, passive_due: bool) -> Self {
+    /// The round after a passive checkpoint that found `log_frames` frames in the log, given the
+    /// size of the `-wal` file.
+    fn plan(wal_bytes: u64, limit: u64, log_frames: i64) -> Self {
         if wal_bytes > limit {
-            Round::PassiveThenTruncate
-        } else if passive_due {
-            Round::Passive
+            Round::Truncate
+        } else if log_frames > RESTART_FRAMES {
+            Round::Restart
         } else {
             Round::Rest
         }
@@ -176,11 +181,10 @@ impl Round {
 }
 
 impl Checkpointer {
-    /// How often the log's size is looked at: under full load a tick's writes are a few MiB,
-    /// which is how far past its limit the log can get before it is emptied.
+    /// How often a passive checkpoint runs: under full load a tick's writes are a few MiB, which
+    /// is how far past [`RESTART_FRAMES`] the log can get before it is restarted. A passive
+    /// checkpoint that finds nothing new to copy only reads the log's index.
     const TICK: std::time::Duration = std::time::Duration::from_millis(100);
-    /// A passive checkpoint every fifth tick, twice a second.
-    const TICKS_PER_PASSIVE: u32 = 5;
 
     /// Starts checkpointing the database at `path`, keeping its log under about `wal_limit`.
     fn start(path: &Path, wal_limit: u64) -> Result<Self> {
@@ -192,28 +196,25 @@ impl Checkpointer {
         let thread = std::thread::Builder::new()
             .name("sqlite-checkpoint".into())
             .spawn(move || {
-                let mut ticks = 0;
                 while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(Self::TICK) {
-                    ticks += 1;
-                    let wal_bytes = std::fs::metadata(&wal).map_or(0, |meta| meta.len());
-                    let round = Round::plan(wal_bytes, wal_limit, ticks >= Self::TICKS_PER_PASSIVE);
-                    if round == Round::Rest {
-                        continue;
-                    }
-                    ticks = 0;
                     // PASSIVE never blocks the writer; a failed round is tried again later.
-                    if let Err(error) = checkpoint(&conn, "PASSIVE") {
-                        tracing::debug!("checkpoint: {error}");
-                        continue;
-                    }
-                    if round == Round::PassiveThenTruncate {
-                        match checkpoint(&conn, "TRUNCATE") {
-                            Ok(true) => {}
-                            Ok(false) => {
-                                tracing::debug!("the log of {wal_bytes} bytes stays: readers or a writer held on")
-                            }
-                            Err(error) => tracing::debug!("checkpoint: {error}"),
+                    let log_frames = match checkpoint(&conn, "PASSIVE") {
+                        Ok(outcome) => outcome.log_frames,
+                        Err(error) => {
+                            tracing::debug!("checkpoint: {error}");
+                            continue;
                         }
+                    };
+                    let wal_bytes = std::fs::metadata(&wal).map_or(0, |meta| meta.len());
+                    let mode = match Round::plan(wal_bytes, wal_limit, log_frames) {
+                        Round::Rest => continue,
+                        Round::Restart => "RESTART",
+                        Round::Truncate => "TRUNCATE",
+                    };
+                    match checkpoint(&conn, mode) {
+                        Ok(outcome) if outcome.finished => {}
+                        Ok(_) => tracing::debug!("the log of {wal_bytes} bytes stays: readers or a writer held on"),
+                        Err(error) => tracing::debug!("checkpoint: {error}"),
                     }
                 }
             })
@@ -234,9 +235,17 @@ impl Drop for Checkpointer {
 
 /// Runs `PRAGMA wal_checkpoint(mode)`; says whether it finished (SQLite reports a checkpoint
 /// that readers or a writer kept from finishing as busy, not as an error).
-fn checkpoint(conn: &Connection, mode: &str) -> Result<bool> {
-    let busy: i64 = conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |row| row.get(0))?;
-    Ok(busy == 0)
+fn checkpoint(conn: &Connection, mode: &str) -> Result<Checkpoint> {
+    let (busy, log_frames): (i64, i64) =
+        conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |row| Ok((row.get(0)?, row.get(1)?)))?;
+    Ok(Checkpoint { finished: busy == 0, log_frames })
+}
+
+/// What a checkpoint reported.
+struct Checkpoint {
+    finished: bool,
+    /// The frames in the log when it ran.
+    log_frames: i64,
 }
 
 /// SQLite's name for the write-ahead log of the database at `path`.
@@ -1191,12 +1200,35 @@ mod tests {
     }
 
     #[test]
-    fn the_log_is_copied_twice_a_second_and_emptied_past_its_limit() {
-        assert_eq!(Round::plan(0, WAL_LIMIT, false), Round::Rest);
-        assert_eq!(Round::plan(WAL_LIMIT, WAL_LIMIT, false), Round::Rest);
-        assert_eq!(Round::plan(WAL_LIMIT, WAL_LIMIT, true), Round::Passive);
-        assert_eq!(Round::plan(WAL_LIMIT + 1, WAL_LIMIT, false), Round::PassiveThenTruncate);
-        assert_eq!(Round::plan(WAL_LIMIT + 1, WAL_LIMIT, true), Round::PassiveThenTruncate);
+    fn the_log_is_restarted_past_its_frames_and_emptied_past_its_limit() {
+        assert_eq!(Round::plan(0, WAL_LIMIT, 0), Round::Rest);
+        assert_eq!(Round::plan(WAL_LIMIT, WAL_LIMIT, RESTART_FRAMES), Round::Rest);
+        assert_eq!(Round::plan(WAL_LIMIT, WAL_LIMIT, RESTART_FRAMES + 1), Round::Restart);
+        assert_eq!(Round::plan(WAL_LIMIT + 1, WAL_LIMIT, 0), Round::Truncate);
+        assert_eq!(Round::plan(WAL_LIMIT + 1, WAL_LIMIT, RESTART_FRAMES + 1), Round::Truncate);
+    }
+
+    #[test]
+    fn the_log_starts_over_under_writes_that_never_stop() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_in_dir(dir.path()).unwrap();
+        let wal = wal_path(&dir.path().join("state.sqlite"));
+        let params = format!("\"{}\"", "x".repeat(8 * 1024));
+        let (mut written, mut n) = (0u64, 0);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        // A log that is never restarted only grows (to WAL_LIMIT, far past what is written
+        // here): once the file is a third of what went through it, it was started over.
+        loop {
+            let row = Instance::queued("wf".into(), format!("i{n}"), "v1".into(), params.clone(), n);
+            store.insert_instance(&row, &[]).unwrap();
+            n += 1;
+            written += params.len() as u64;
+            let size = std::fs::metadata(&wal).map_or(0, |meta| meta.len());
+            if written > 16 * 1024 * 1024 && size < written / 3 {
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "a log of {size} bytes after {written} bytes written");
+        }
     }
 
     #[test]

@@ -278,7 +278,7 @@ fn serve(mut conn: Connection, requests: &mpsc::Receiver<Request>, counters: &Co
         };
         match request {
             Request::EmptyLog(reply) => {
-                let _ = reply.send(checkpoint(&conn, "TRUNCATE"));
+                let _ = reply.send(checkpoint(&conn, "TRUNCATE").map(|outcome| outcome.finished));
             }
             Request::Write { job, bytes } => {
                 let mut group = vec![job];
