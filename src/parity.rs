@@ -10,7 +10,7 @@ pub const NOT_REPRODUCED: &[&str] = &[
     "Cron-created instances wait for a concurrency slot; production lets them run up to an hour outside the limit.",
     "Workflow code runs on QuickJS, not V8: CPU time is QuickJS's, and engine-specific behaviour (error stacks, timing) differs.",
     "limits.subrequests is checked, not enforced.",
-    "Durable Objects, service bindings and the binding types other than KV, D1 and R2 are not in env (each is reported at start).",
+    "Durable Objects and the binding types other than KV, D1, R2, queues and services are not in env (each is reported at start).",
     "Event triggers (/accounts/{id}/triggers/{script}) are not served; version DAGs and graphs are null.",
     "locationHint and location_hint are accepted and ignored: everything runs on this machine.",
 ];

@@ -105,6 +105,11 @@ pub async fn load(path: &Path, env: Option<&str>, store: &Arc<Store>, now_ms: i6
         queue: producer.queue.clone(),
         delivery_delay: producer.delivery_delay_seconds,
     }));
+    bindings.extend(config.services.iter().map(|service| EnvBinding::Service {
+        binding: service.binding.clone(),
+        service: service.service.clone(),
+        entrypoint: service.entrypoint.clone(),
+    }));
     let script_name = config.name.clone().unwrap_or_else(|| "worker".to_owned());
     let mut names = Vec::new();
     for workflow in &local {
@@ -148,9 +153,13 @@ pub async fn load(path: &Path, env: Option<&str>, store: &Arc<Store>, now_ms: i6
         }
     }
     let crons = if has_scheduled { distinct(&config.crons) } else { Vec::new() };
-    let worker = (!exports.handlers.is_empty()).then(|| WorkerCode {
+    // A Worker is reachable when its default export handles something, or when it exports a
+    // class that is not one of its workflows (a `WorkerEntrypoint` a service binding may name).
+    let entrypoint_classes = classes.iter().any(|class| !local.iter().any(|w| &w.class_name == class));
+    let worker = (!exports.handlers.is_empty() || entrypoint_classes).then(|| WorkerCode {
         name: script_name.clone(),
         served: false,
+        handlers: exports.handlers.clone(),
         code: code.clone(),
         vars: env.clone(),
         bindings,
@@ -248,6 +257,7 @@ pub async fn load_all(
             }
         }
     }
+    warn_of_unreachable_services(&projects);
     let remote: Vec<Vec<EnvBinding>> = projects.iter().map(|project| remote_bindings(project, &projects)).collect();
     for (project, remote) in projects.iter_mut().zip(remote) {
         if let Some(worker) = &mut project.worker {
@@ -260,13 +270,31 @@ pub async fn load_all(
     Ok(projects)
 }
 
+/// One warning per service binding whose Worker is not among the loaded ones: its calls fail
+/// until that Worker is loaded too.
+fn warn_of_unreachable_services(projects: &[Project]) {
+    let reachable = |service: &str| {
+        projects.iter().any(|p| p.worker.is_some() && p.config.name.as_deref().unwrap_or("worker") == service)
+    };
+    for service in projects.iter().flat_map(|project| &project.config.services) {
+        if !reachable(&service.service) {
+            tracing::warn!(
+                "{}: service binding {} names the Worker {:?}, which is not loaded; its calls fail (load it too, with another -c <its config>)",
+                service.location,
+                service.binding,
+                service.service
+            );
+        }
+    }
+}
+
 /// The Workers of loaded projects, for [`Workers::replace`](crate::workers::Workers::replace). As
 /// with `wrangler dev`, the first config's Worker is the one served over HTTP.
 pub fn worker_codes(projects: Vec<Project>) -> Vec<WorkerCode> {
     let mut workers = Vec::new();
     for (index, project) in projects.into_iter().enumerate() {
         if let Some(mut worker) = project.worker {
-            worker.served = index == 0;
+            worker.served = index == 0 && !worker.handlers.is_empty();
             workers.push(worker);
         }
     }

@@ -1,18 +1,30 @@
 //! The bindings in `env` that are not workflows, behind the one host the engine forwards them
 //! to: queue producers go to `queues`, KV namespaces to `kv`, D1 databases to `d1`, R2 buckets
-//! to `r2`.
+//! to `r2`, and service bindings to the Worker they name, among the loaded ones.
+
+use std::sync::Arc;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use serde_json::{Value, json};
 
 use crate::d1::D1;
-use crate::js::{BindingFuture, BindingHost, BindingRequest};
+use crate::js::{self, BindingError, BindingFuture, BindingHost, BindingRequest, HttpRequest, ResponseBody};
 use crate::kv::Kv;
+use crate::model::ErrorInfo;
 use crate::queues::Queues;
 use crate::r2::R2;
+use crate::workers::Workers;
 
 pub struct Services {
     pub queues: Queues,
     pub kv: Kv,
     pub d1: D1,
     pub r2: R2,
+    /// The loaded Workers, which service bindings reach.
+    pub workers: Workers,
+    /// What the `env` of a Worker reached through a service binding answers to.
+    pub bindings: Arc<dyn BindingHost>,
 }
 
 impl BindingHost for Services {
@@ -28,7 +40,84 @@ impl BindingHost for Services {
             | BindingRequest::R2Put { .. }
             | BindingRequest::R2Delete { .. }
             | BindingRequest::R2List { .. } => Box::pin(self.r2.answer(request)),
+            BindingRequest::ServiceFetch { service, entrypoint, method, url, headers, body } => {
+                Box::pin(self.service_fetch(service, entrypoint, method, url, headers, body))
+            }
+            BindingRequest::ServiceCall { service, entrypoint, method, args } => {
+                Box::pin(self.service_call(service, entrypoint, method, args))
+            }
             other => self.queues.call(other),
         }
     }
+}
+
+impl Services {
+    /// The loaded Worker a service binding names, or why it cannot be reached.
+    fn service(&self, service: &str) -> Result<Arc<js::WorkerCode>, BindingError> {
+        self.workers.named(service).ok_or_else(|| {
+            BindingError(format!(
+                "Service {service:?} is not running: no loaded Worker is named {service:?} (start it with another -c <its config>)"
+            ))
+        })
+    }
+
+    /// A service binding's `fetch`: `{status, headers, body}` (base64, or null for none), or
+    /// `{error}` when the handler threw.
+    async fn service_fetch(
+        &self,
+        service: String,
+        entrypoint: Option<String>,
+        method: String,
+        url: String,
+        headers: Vec<(String, String)>,
+        body: Option<String>,
+    ) -> Result<Value, BindingError> {
+        let worker = self.service(&service)?;
+        let body = match body {
+            Some(text) => BASE64.decode(text).map_err(|e| BindingError(format!("invalid request body: {e}")))?,
+            None => Vec::new(),
+        };
+        let request = HttpRequest { method, url, headers, body: body.into() };
+        let response = match js::handle_fetch_at(worker, entrypoint, request, self.bindings.clone()).await {
+            Ok(response) => response,
+            Err(js::FetchError::Threw(error)) => return Ok(thrown(&error)),
+            Err(error @ js::FetchError::ExceededCpu) => return Ok(thrown(&ErrorInfo::new("Error", error.to_string()))),
+        };
+        let bytes = match response.body {
+            ResponseBody::Full(bytes) => bytes.to_vec(),
+            ResponseBody::Stream(mut chunks) => {
+                let mut bytes = Vec::new();
+                while let Some(chunk) = chunks.recv().await {
+                    match chunk {
+                        Ok(chunk) => bytes.extend_from_slice(&chunk),
+                        Err(error) => return Ok(thrown(&ErrorInfo::new("Error", error.to_string()))),
+                    }
+                }
+                bytes
+            }
+        };
+        let body = (!bytes.is_empty()).then(|| BASE64.encode(&bytes));
+        Ok(json!({ "status": response.status, "headers": response.headers, "body": body }))
+    }
+
+    /// An RPC call on a service binding: `{result}` (`stepflare:clone` text, or null for
+    /// `undefined`), or `{error}` when the method threw.
+    async fn service_call(
+        &self,
+        service: String,
+        entrypoint: Option<String>,
+        method: String,
+        args: String,
+    ) -> Result<Value, BindingError> {
+        let worker = self.service(&service)?;
+        match js::handle_rpc(worker, entrypoint, method, args, self.bindings.clone()).await {
+            Ok(result) => Ok(json!({ "result": result })),
+            Err(error) => Ok(thrown(&error)),
+        }
+    }
+}
+
+/// What the callee threw, for the caller to throw again.
+fn thrown(error: &ErrorInfo) -> Value {
+    json!({ "error": { "name": error.name, "message": error.message } })
 }

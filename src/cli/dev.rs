@@ -143,6 +143,8 @@ pub async fn run(args: DevArgs) -> Result<(), CliError> {
         kv,
         d1,
         r2,
+        workers: workers.clone(),
+        bindings: std::sync::Arc::new(engine.clone()),
     }));
     queues.start().await?;
     tokio::spawn(crate::schedule::run(engine.clone(), store.clone(), workers.clone(), started));

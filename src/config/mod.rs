@@ -44,6 +44,8 @@ pub struct ProjectConfig {
     pub d1_databases: Vec<D1DatabaseConfig>,
     /// `r2_buckets`: R2 bindings, `(binding, bucket_name)`.
     pub r2_buckets: Vec<(String, String)>,
+    /// `services`: bindings to other Workers (or this one).
+    pub services: Vec<ServiceBindingConfig>,
     /// The Worker's cron triggers (`triggers.crons`).
     pub crons: Vec<CronExpression>,
     /// `limits.cpu_ms`: the CPU one invocation may use, in ms.
@@ -163,6 +165,16 @@ pub struct D1DatabaseConfig {
 pub struct KvNamespaceConfig {
     pub binding: String,
     pub id: String,
+    pub location: SourceLocation,
+}
+
+/// One entry of `services`: `env[binding]` reaches the Worker named `service`, at its default
+/// export or at the `WorkerEntrypoint` class exported as `entrypoint`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceBindingConfig {
+    pub binding: String,
+    pub service: String,
+    pub entrypoint: Option<String>,
     pub location: SourceLocation,
 }
 

@@ -609,3 +609,30 @@ fn compatibility_flags_must_be_strings() {
         "{error}"
     );
 }
+
+#[test]
+fn service_bindings_are_read_and_checked() {
+    let config = jsonc(
+        r#"{
+  "services": [
+    { "binding": "A", "service": "accounts" },
+    { "binding": "B", "service": "accounts", "entrypoint": "Admin" },
+    { "binding": "C", "service": "accounts", "entrypoint": "default" }
+  ]
+}"#,
+    )
+    .unwrap();
+    let read: Vec<_> =
+        config.services.iter().map(|s| (s.binding.as_str(), s.service.as_str(), s.entrypoint.as_deref())).collect();
+    assert_eq!(read, [("A", "accounts", None), ("B", "accounts", Some("Admin")), ("C", "accounts", None)]);
+    assert!(config.warnings.is_empty(), "service bindings are emulated: {:?}", config.warnings);
+    assert_error_cases(
+        jsonc,
+        &[
+            r#"{"services": [{"binding": "A"}]} | 1:15 | services[0].service is required"#,
+            r#"{"services": [{"binding": "A", "service": ""}]} | 1:43 | services[0].service must not be empty"#,
+            r#"{"services": [{"binding": "A", "service": 1}]} | 1:43 | services[0].service must be a string (got a number)"#,
+            r#"{"services": [{"binding": "A", "service": "s"}, {"binding": "A", "service": "t"}]} | 1:61 | services[1].binding "A" is already used"#,
+        ],
+    );
+}

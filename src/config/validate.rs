@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use super::location::{Position, SourceLocation};
 use super::raw::{RawKind, RawValue};
 use super::{
-    ConfigError, ConfigWarning, D1DatabaseConfig, KvNamespaceConfig, ProjectConfig, WorkflowConfig, WorkflowLimits,
-    absolute,
+    ConfigError, ConfigWarning, D1DatabaseConfig, KvNamespaceConfig, ProjectConfig, ServiceBindingConfig,
+    WorkflowConfig, WorkflowLimits, absolute,
 };
 use crate::cron::CronExpression;
 use crate::model::Retention;
@@ -40,6 +40,7 @@ pub(crate) fn validate(path: PathBuf, root: &RawValue) -> Result<ProjectConfig, 
     let kv_namespaces = checker.kv_namespaces(root)?;
     let d1_databases = checker.d1_databases(root)?;
     let r2_buckets = checker.r2_buckets(root)?;
+    let services = checker.services(root)?;
     let crons = checker.crons(root)?;
     let cpu_ms = checker.worker_limits(root)?;
     let secrets_required = match root.entry("secrets") {
@@ -75,6 +76,7 @@ pub(crate) fn validate(path: PathBuf, root: &RawValue) -> Result<ProjectConfig, 
         kv_namespaces,
         d1_databases,
         r2_buckets,
+        services,
         crons,
         cpu_ms,
         vars,
@@ -279,12 +281,36 @@ impl Validator {
         Ok(namespaces)
     }
 
+    /// `services`: `[{binding, service, entrypoint?}]`.
+    fn services(&mut self, root: &RawValue) -> Result<Vec<ServiceBindingConfig>, ConfigError> {
+        let mut services = Vec::new();
+        for (at, item, binding) in self.binding_items(root, "services")? {
+            self.unexpected_fields(&at, item, &["binding", "service", "entrypoint", "environment", "remote", "props"]);
+            let service = match self.string(item, "service", &format!("{at}.service"))? {
+                Some(("", position)) => return Err(self.error(position, format!("{at}.service must not be empty"))),
+                Some((service, _)) => service.to_owned(),
+                None => return Err(self.error(item.position, format!("{at}.service is required"))),
+            };
+            let entrypoint = match self.string(item, "entrypoint", &format!("{at}.entrypoint"))? {
+                Some(("", position)) => return Err(self.error(position, format!("{at}.entrypoint must not be empty"))),
+                Some(("default", _)) | None => None,
+                Some((entrypoint, _)) => Some(entrypoint.to_owned()),
+            };
+            services.push(ServiceBindingConfig {
+                binding: binding.to_owned(),
+                service,
+                entrypoint,
+                location: SourceLocation::new(&self.path, item.position),
+            });
+        }
+        Ok(services)
+    }
+
     /// Bindings of kinds stepflare does not emulate: one warning each, naming the binding that
     /// will be missing from `env`, so that nothing is left out silently.
     fn report_unemulated_bindings(&mut self, root: &RawValue) {
         // (config key, what it binds, where the binding's name is)
-        const LISTS: [(&str, &str); 10] = [
-            ("services", "service binding"),
+        const LISTS: [(&str, &str); 9] = [
             ("vectorize", "Vectorize index"),
             ("hyperdrive", "Hyperdrive config"),
             ("analytics_engine_datasets", "Analytics Engine dataset"),

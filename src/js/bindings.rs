@@ -31,6 +31,9 @@ pub enum EnvBinding {
     Kv { binding: String, namespace: String },
     /// `env[binding]` sends to `queue`, by default `delivery_delay` seconds later.
     Queue { binding: String, queue: String, delivery_delay: u32 },
+    /// `env[binding]` reaches the Worker named `service` (its default export, or the class
+    /// exported as `entrypoint`): `fetch` and RPC method calls.
+    Service { binding: String, service: String, entrypoint: Option<String> },
 }
 
 /// A message as a producer sends it: the body encoded by content type (by `stepflare:queues`).
@@ -189,6 +192,23 @@ pub enum BindingRequest {
         cursor: Option<String>,
         limit: Option<usize>,
         delimiter: Option<String>,
+    },
+    /// A service binding's `fetch`: the request as the target Worker gets it, its body base64.
+    ServiceFetch {
+        service: String,
+        entrypoint: Option<String>,
+        method: String,
+        url: String,
+        headers: Vec<(String, String)>,
+        body: Option<String>,
+    },
+    /// An RPC call on a service binding: `method` of the target's entrypoint, with `args` (an
+    /// array) in their stored form (`stepflare:clone`).
+    ServiceCall {
+        service: String,
+        entrypoint: Option<String>,
+        method: String,
+        args: String,
     },
 }
 

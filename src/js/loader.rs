@@ -28,6 +28,9 @@ const CLONE_SOURCE: &str = include_str!("clone.js");
 /// Cloudflare Queues' producer binding and message batches; the prelude imports it.
 const QUEUES: &str = "stepflare:queues";
 const QUEUES_SOURCE: &str = include_str!("queues.js");
+/// Service bindings, evaluated before the prelude where `env` has one.
+pub(super) const SERVICES: &str = "stepflare:services";
+const SERVICES_SOURCE: &str = include_str!("services.js");
 /// The web streams, evaluated on first use of one of their globals.
 pub(super) const STREAMS: &str = "stepflare:streams";
 const STREAMS_SOURCE: &str = include_str!("streams.js");
@@ -178,6 +181,7 @@ fn builtin_source(name: &str) -> Option<&'static str> {
         PRELUDE => PRELUDE_SOURCE,
         CLONE => CLONE_SOURCE,
         QUEUES => QUEUES_SOURCE,
+        SERVICES => SERVICES_SOURCE,
         STREAMS => STREAMS_SOURCE,
         WEB => WEB_SOURCE,
         CLOUDFLARE_WORKERS => CLOUDFLARE_WORKERS_SOURCE,

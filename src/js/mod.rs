@@ -34,5 +34,5 @@ pub use runtime::{ModuleError, ModuleExports, RunOutcome, RunRequest, inspect_mo
 pub use watchdog::{InterruptCause, InterruptedAttempt, Interruption};
 pub use worker::{
     BodyStreamError, EXCEEDED_CPU, FetchError, HttpRequest, HttpResponse, ResponseBody, WorkerCode, handle_fetch,
-    handle_scheduled,
+    handle_fetch_at, handle_rpc, handle_scheduled,
 };

@@ -3,7 +3,9 @@
 // export and the `WorkflowStep` handed to `run()`. Every decision is the host's: this code only
 // runs callbacks, checks that results can be stored, and follows the host's replies.
 import {
+  decodeClone,
   decodeStored as decode,
+  encodeClone,
   encodeStored as encode,
   fromBase64,
   InvalidStreamOutput,
@@ -21,6 +23,9 @@ import { queueApi } from "stepflare:queues";
   delete globalThis.__stepflare_log;
   const bindingHost = globalThis.__stepflare_binding;
   delete globalThis.__stepflare_binding;
+  // Makers of the bindings whose modules are evaluated only where `env` has one (`services.js`).
+  const bindingMakers = globalThis.__stepflare_binding_makers ?? {};
+  delete globalThis.__stepflare_binding_makers;
 
   // The host's side of the steps (see `host_calls.rs`): the `do` calls, and `request` for the rest.
   const { doBegin, attemptOk, attemptErr, attemptErrDelayed, attemptSettled, request: requestJson, now } = host;
@@ -1077,7 +1082,8 @@ import { queueApi } from "stepflare:queues";
       else if (binding.type === "kv") env[binding.binding] = new KvNamespace(binding.namespace);
       else if (binding.type === "d1") env[binding.binding] = new D1Database(binding.database);
       else if (binding.type === "r2") env[binding.binding] = new R2Bucket(binding.bucket);
-      else env[binding.binding] = new Workflow(binding.workflow);
+      else if (binding.type === "workflow") env[binding.binding] = new Workflow(binding.workflow);
+      else env[binding.binding] = bindingMakers[binding.type](binding);
     }
     workflowExports = Object.freeze(exported);
     return env;
@@ -1151,6 +1157,14 @@ import { queueApi } from "stepflare:queues";
     newStep: () => new Step(),
     runWorkflow,
     describeError,
+    // An RPC call of a service binding: `target[method](...args)`, the arguments and the
+    // result as `stepflare:clone` text (the result `null` when it is `undefined`).
+    rpcCall: async (target, method, args) => {
+      const implemented = method !== "constructor" && method !== "fetch" && typeof target[method] === "function";
+      if (!implemented) throw new TypeError(`The RPC receiver does not implement the method "${method}".`);
+      const result = await target[method](...decodeClone(args));
+      return result === undefined ? null : encodeClone(result);
+    },
     // The stored form of what `run()` returned; `false` when it cannot be cloned.
     encodeOutput: (value) => {
       try {

@@ -16,7 +16,7 @@ use super::bindings::{BindingHost, EnvBinding};
 use super::commonjs;
 use super::host::{HostRequest, LogLevel, StepHost};
 use super::host_calls;
-use super::loader::{PRELUDE, ProjectCode, ProjectLoader, ProjectResolver, STREAMS, WEB};
+use super::loader::{PRELUDE, ProjectCode, ProjectLoader, ProjectResolver, SERVICES, STREAMS, WEB};
 use super::memory::{LimitedAllocator, MEMORY_LIMIT};
 use super::threads;
 use super::timers;
@@ -163,6 +163,9 @@ pub(super) async fn prepare_context<'js, H: StepHost>(
         commonjs::require_builtin(ctx, code, "node:async_hooks")?;
     }
     Module::import(ctx, WEB)?.into_future::<Value>().await?;
+    if bindings.iter().any(|binding| matches!(binding, EnvBinding::Service { .. })) {
+        Module::import(ctx, SERVICES)?.into_future::<Value>().await?;
+    }
     Module::import(ctx, PRELUDE)?.into_future::<Value>().await?;
     let stepflare: Object = ctx.globals().get("__stepflare")?;
     let make_env: Function = stepflare.get("makeEnv")?;

@@ -29,8 +29,11 @@ use crate::model::ErrorInfo;
 pub struct WorkerCode {
     /// The Worker's `name` from its config (`worker` when it has none).
     pub name: String,
-    /// Whether this Worker answers HTTP on the server's port (the first config's does).
+    /// Whether this Worker answers HTTP on the server's port (the first config's does, when its
+    /// default export has handlers).
     pub served: bool,
+    /// Which of `fetch`, `scheduled` and `queue` its default export has.
+    pub handlers: Vec<String>,
     pub code: Arc<ProjectCode>,
     pub vars: Json,
     pub bindings: Vec<EnvBinding>,
@@ -101,6 +104,17 @@ pub async fn handle_fetch(
     request: HttpRequest,
     bindings: Arc<dyn BindingHost>,
 ) -> Result<HttpResponse, FetchError> {
+    handle_fetch_at(worker, None, request, bindings).await
+}
+
+/// [`handle_fetch`] at an entrypoint: the default export (`None`) or the `WorkerEntrypoint`
+/// class exported under that name (a service binding's `entrypoint`).
+pub async fn handle_fetch_at(
+    worker: Arc<WorkerCode>,
+    entrypoint: Option<String>,
+    request: HttpRequest,
+    bindings: Arc<dyn BindingHost>,
+) -> Result<HttpResponse, FetchError> {
     let (answer, answered) = oneshot::channel();
     let watchdog = Watchdog::new(worker.code.cpu_limit());
     let stopped = watchdog.clone();
@@ -118,7 +132,10 @@ pub async fn handle_fetch(
                 let env = prepare(&ctx, &worker, bindings, &host_watchdog).await?;
                 let js_request = build_request(&ctx, &request)?;
                 let execution_context = execution_context(&ctx)?;
-                let returned = call_handler(&ctx, &worker, env, "fetch", js_request, execution_context.clone()).await?;
+                let entrypoint = entrypoint.as_deref();
+                let returned =
+                    call_entrypoint(&ctx, &worker, entrypoint, env, "fetch", js_request, execution_context.clone())
+                        .await?;
                 Ok::<_, rquickjs::Error>((read_response(&ctx, returned)?, execution_context))
             };
             match handled.await.catch(&ctx) {
@@ -193,6 +210,68 @@ async fn scheduled_in_fresh_context(
     .await
 }
 
+/// Calls the RPC method `method` of the Worker's entrypoint (see [`handle_fetch_at`]) with
+/// `args`, an array as `stepflare:clone` text, in a fresh context, as a service binding's RPC
+/// call does. The result is `stepflare:clone` text, or `None` for `undefined`; `ctx.waitUntil`
+/// work goes on after it, as after a response.
+pub async fn handle_rpc(
+    worker: Arc<WorkerCode>,
+    entrypoint: Option<String>,
+    method: String,
+    args: String,
+    bindings: Arc<dyn BindingHost>,
+) -> Result<Option<String>, ErrorInfo> {
+    let (answer, answered) = oneshot::channel();
+    let watchdog = Watchdog::new(worker.code.cpu_limit());
+    let stopped = watchdog.clone();
+    threads::spawn_on_js_thread(&watchdog, async move {
+        let (_runtime, context) = match fresh_context(&worker, &stopped).await {
+            Ok(fresh) => fresh,
+            Err(error) => {
+                let _ = answer.send(Err(error));
+                return;
+            }
+        };
+        let host_watchdog = stopped.clone();
+        let handled = async_with!(context => |ctx| {
+            let handled = async {
+                let env = prepare(&ctx, &worker, bindings, &host_watchdog).await?;
+                let execution_context = execution_context(&ctx)?;
+                let export = entrypoint_export(&ctx, &worker, entrypoint.as_deref()).await?;
+                let Some(class) = export.as_constructor() else {
+                    let message = format!("The RPC receiver does not implement the method {method:?}.");
+                    return Err(rquickjs::Exception::throw_type(&ctx, &message));
+                };
+                let target: Object = class.construct((execution_context.clone(), env))?;
+                let stepflare: Object = ctx.globals().get("__stepflare")?;
+                let rpc_call: Function = stepflare.get("rpcCall")?;
+                let returned: Promise = rpc_call.call((target, method.as_str(), args.as_str()))?;
+                let result: Option<String> = returned.into_future().await?;
+                Ok::<_, rquickjs::Error>((result, execution_context))
+            };
+            match handled.await.catch(&ctx) {
+                Ok((result, execution_context)) => {
+                    let _ = answer.send(Ok(result));
+                    let _ = tokio::time::timeout(WAIT_UNTIL_LIMIT, drain_wait_until(&execution_context)).await;
+                }
+                Err(_) if host_watchdog.interruption().is_some() => {
+                    let _ = answer.send(Err(ErrorInfo::new("Error", EXCEEDED_CPU)));
+                }
+                Err(caught) => {
+                    let _ = answer.send(Err(error_info(&ctx, caught)));
+                }
+            }
+        });
+        let _ = stopped.unless_interrupted(handled).await;
+    });
+    answered.await.unwrap_or_else(|_| {
+        Err(match watchdog.interruption() {
+            Some(_) => ErrorInfo::new("Error", EXCEEDED_CPU),
+            None => ErrorInfo::new("Error", "the Worker stopped without answering"),
+        })
+    })
+}
+
 pub(super) async fn fresh_context(
     worker: &WorkerCode,
     watchdog: &Watchdog,
@@ -231,11 +310,43 @@ pub(super) async fn call_handler<'js>(
     argument: Value<'js>,
     execution_context: Object<'js>,
 ) -> rquickjs::Result<Value<'js>> {
+    call_entrypoint(ctx, worker, None, env, handler, argument, execution_context).await
+}
+
+/// The class exported as `entrypoint`, or the default export (`None`).
+async fn entrypoint_export<'js>(
+    ctx: &Ctx<'js>,
+    worker: &WorkerCode,
+    entrypoint: Option<&str>,
+) -> rquickjs::Result<Value<'js>> {
     let main = worker.code.main().display().to_string();
     let namespace: Object = Module::import(ctx, main.clone())?.into_future().await?;
-    let default: Value = namespace.get("default")?;
-    let missing =
-        || rquickjs::Exception::throw_type(ctx, &format!("the default export of {main} has no {handler} handler"));
+    let Some(name) = entrypoint else {
+        return namespace.get("default");
+    };
+    let export: Value = namespace.get(name)?;
+    if !export.is_constructor() {
+        let message =
+            format!("Worker {:?} has no entrypoint named {name:?} ({main} exports no such class)", worker.name);
+        return Err(rquickjs::Exception::throw_type(ctx, &message));
+    }
+    Ok(export)
+}
+
+/// [`call_handler`] at an entrypoint (see [`handle_fetch_at`]).
+async fn call_entrypoint<'js>(
+    ctx: &Ctx<'js>,
+    worker: &WorkerCode,
+    entrypoint: Option<&str>,
+    env: Value<'js>,
+    handler: &str,
+    argument: Value<'js>,
+    execution_context: Object<'js>,
+) -> rquickjs::Result<Value<'js>> {
+    let default = entrypoint_export(ctx, worker, entrypoint).await?;
+    let main = worker.code.main().display().to_string();
+    let export = entrypoint.map_or_else(|| "the default export".to_owned(), |name| format!("the export {name:?}"));
+    let missing = || rquickjs::Exception::throw_type(ctx, &format!("{export} of {main} has no {handler} handler"));
     let returned: Value = match default.as_constructor() {
         Some(class) => {
             let entrypoint: Object = class.construct((execution_context, env))?;

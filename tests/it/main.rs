@@ -37,6 +37,7 @@ mod retention;
 mod retries;
 mod rollbacks;
 mod schedules;
+mod services;
 mod shutdown;
 mod source_docs;
 mod state_file;
