@@ -28,6 +28,9 @@ const CLONE_SOURCE: &str = include_str!("clone.js");
 /// Cloudflare Queues' producer binding and message batches; the prelude imports it.
 const QUEUES: &str = "stepflare:queues";
 const QUEUES_SOURCE: &str = include_str!("queues.js");
+/// KV, D1 and R2 bindings, evaluated before the prelude where `env` has one of them.
+pub(super) const STORAGE: &str = "stepflare:storage";
+const STORAGE_SOURCE: &str = include_str!("storage.js");
 /// Service bindings, evaluated before the prelude where `env` has one.
 pub(super) const SERVICES: &str = "stepflare:services";
 const SERVICES_SOURCE: &str = include_str!("services.js");
@@ -182,6 +185,7 @@ fn builtin_source(name: &str) -> Option<&'static str> {
         CLONE => CLONE_SOURCE,
         QUEUES => QUEUES_SOURCE,
         SERVICES => SERVICES_SOURCE,
+        STORAGE => STORAGE_SOURCE,
         STREAMS => STREAMS_SOURCE,
         WEB => WEB_SOURCE,
         CLOUDFLARE_WORKERS => CLOUDFLARE_WORKERS_SOURCE,

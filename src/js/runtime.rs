@@ -16,7 +16,7 @@ use super::bindings::{BindingHost, EnvBinding};
 use super::commonjs;
 use super::host::{HostRequest, LogLevel, StepHost};
 use super::host_calls;
-use super::loader::{PRELUDE, ProjectCode, ProjectLoader, ProjectResolver, SERVICES, STREAMS, WEB};
+use super::loader::{PRELUDE, ProjectCode, ProjectLoader, ProjectResolver, SERVICES, STORAGE, STREAMS, WEB};
 use super::memory::{LimitedAllocator, MEMORY_LIMIT};
 use super::threads;
 use super::timers;
@@ -163,8 +163,8 @@ pub(super) async fn prepare_context<'js, H: StepHost>(
         commonjs::require_builtin(ctx, code, "node:async_hooks")?;
     }
     Module::import(ctx, WEB)?.into_future::<Value>().await?;
-    if bindings.iter().any(|binding| matches!(binding, EnvBinding::Service { .. })) {
-        Module::import(ctx, SERVICES)?.into_future::<Value>().await?;
+    for module in binding_modules(bindings) {
+        Module::import(ctx, module)?.into_future::<Value>().await?;
     }
     Module::import(ctx, PRELUDE)?.into_future::<Value>().await?;
     let stepflare: Object = ctx.globals().get("__stepflare")?;
@@ -174,6 +174,20 @@ pub(super) async fn prepare_context<'js, H: StepHost>(
     stepflare.set("env", env.clone())?;
     stepflare.set("vars", ctx.json_parse(vars.to_string())?)?;
     Ok((stepflare, env))
+}
+
+/// The modules of the binding kinds in `bindings` that have one (most contexts, a workflow's
+/// runs above all, have none of them, and do not pay for evaluating them).
+fn binding_modules(bindings: &[EnvBinding]) -> Vec<&'static str> {
+    let has = |kind: fn(&EnvBinding) -> bool| bindings.iter().any(kind);
+    let mut modules = Vec::new();
+    if has(|b| matches!(b, EnvBinding::Kv { .. } | EnvBinding::D1 { .. } | EnvBinding::R2 { .. })) {
+        modules.push(STORAGE);
+    }
+    if has(|b| matches!(b, EnvBinding::Service { .. })) {
+        modules.push(SERVICES);
+    }
+    modules
 }
 
 /// The globals the LLRT modules define, set up together: `URL`, `URLSearchParams`,
