@@ -380,6 +380,33 @@ pub type JsonText = Box<serde_json::value::RawValue>;
 
 /// The JSON text `text` as a [`JsonText`]; `None` when it is not JSON (the journal then leaves
 /// the value out rather than store something a reader cannot parse).
+/// The order of a step config's keys where code sees it (`ctx.config`): production's, which
+/// spreads the user's config over `{retries: {limit, delay, backoff}, timeout}` (a JSON map here
+/// keeps its keys sorted).
+pub const STEP_CONFIG_KEY_ORDER: &[&str] = &["retries", "limit", "delay", "backoff", "timeout", "sensitive"];
+
+/// `value` as JSON text with the keys of every object that are in `order` first, in that order
+/// (the others after them, sorted).
+pub fn json_text_in_order(value: &serde_json::Value, order: &[&str]) -> String {
+    use serde_json::Value;
+    match value {
+        Value::Array(items) => {
+            let items: Vec<String> = items.iter().map(|item| json_text_in_order(item, order)).collect();
+            format!("[{}]", items.join(","))
+        }
+        Value::Object(map) => {
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort_by_key(|key| order.iter().position(|known| known == key).unwrap_or(order.len()));
+            let fields: Vec<String> = keys
+                .into_iter()
+                .map(|key| format!("{}:{}", Value::String(key.clone()), json_text_in_order(&map[key], order)))
+                .collect();
+            format!("{{{}}}", fields.join(","))
+        }
+        other => other.to_string(),
+    }
+}
+
 pub fn json_text(text: &str) -> Option<JsonText> {
     serde_json::value::RawValue::from_string(text.to_owned()).ok()
 }

@@ -524,7 +524,10 @@ impl RunState {
                 row.config = Some(config.display_text.get().to_owned());
                 self.pending_journal.push(entry(
                     now,
-                    InstanceEvent::StepStarted { step_name: step_name.clone(), config: Some(config.display_text.clone()) },
+                    InstanceEvent::StepStarted {
+                        step_name: step_name.clone(),
+                        config: Some(config.display_text.clone()),
+                    },
                 ));
                 self.steps.insert(key.clone(), row);
                 self.do_steps += 1;
@@ -574,7 +577,8 @@ impl RunState {
         let token = attempt_token(key);
         let timeout_ms = config.timeout_ms;
         if key.kind != StepKind::Rollback {
-            return HostReply::Run { token, count: key.count, attempt, timeout_ms, config: config.context.clone() };
+            let config = config.context_text.clone();
+            return HostReply::Run { token, count: key.count, attempt, timeout_ms, config };
         }
         let forward_key = StepKey { kind: StepKind::Do, name: key.name.clone(), count: key.count };
         let forward = self.steps.get(&forward_key);
@@ -1421,6 +1425,7 @@ mod tests {
             let mut run = RunState::new(vec![row], Vec::new(), 100);
             let decision = run.decide(begin_dynamic("s", config), NOW);
             let Some(HostReply::Run { config: context, .. }) = reply_of(&decision) else { panic!("{decision:?}") };
+            let context: Value = serde_json::from_str(context).unwrap();
             assert_eq!(context["retries"], json!({ "limit": 5, "backoff": backoff }), "no delay in ctx.config");
             let decision = run.decide(end_err_delayed("s", attempt, Some(DelayOutcome::Returned(returned))), NOW);
             assert_eq!(timer_of(&decision.writes), TimerChange::Set(NOW + expected), "{backoff} after {attempt}");
@@ -1445,7 +1450,11 @@ mod tests {
         assert_eq!(journal[0]["type"], "step_started");
         assert_eq!(journal[0]["config"]["retries"]["delay"], "[dynamic]");
         let Some(HostReply::Run { attempt: 2, config, .. }) = reply_of(&decision) else { panic!("{decision:?}") };
-        assert_eq!(config["retries"], json!({ "limit": 1, "backoff": "constant" }));
+        assert_eq!(
+            config.as_ref(),
+            r#"{"retries":{"limit":1,"backoff":"constant"},"timeout":"10 minutes"}"#,
+            "production's key order"
+        );
         // The last attempt's failure asks nothing of the function: whatever it did is ignored.
         let last = run.decide(end_err_delayed("s", 2, Some(DelayOutcome::Threw("unused".into()))), NOW);
         assert_eq!(reply_of(&last), Some(&HostReply::Failed { error: ErrorInfo::new("Error", "nope") }));

@@ -6,6 +6,7 @@
 use serde_json::{Map, Value, json};
 
 use super::duration::parse_duration_value;
+use crate::model::{STEP_CONFIG_KEY_ORDER, json_text_in_order};
 
 /// Documented production defaults (spec §2.2): 5 retries, 10 s, exponential, 10 minutes.
 pub const DEFAULT_RETRY_LIMIT: u32 = 5;
@@ -59,6 +60,9 @@ pub struct StepConfig {
     pub context: Value,
     /// `display` as JSON text, made once: every new step's row and journal entry show it.
     pub display_text: Box<serde_json::value::RawValue>,
+    /// `context` as JSON text in production's key order, made once: every attempt's callback
+    /// gets it, and JavaScript parses it only when the callback reads `ctx.config`.
+    pub context_text: std::sync::Arc<str>,
 }
 
 impl StepConfig {
@@ -119,7 +123,17 @@ impl StepConfig {
             retries.remove("delay");
         }
         let display_text = serde_json::value::to_raw_value(&display).map_err(|error| error.to_string())?;
-        Ok(StepConfig { retry_limit, retry_delay, backoff, timeout_ms, sensitive_output, display, context, display_text })
+        Ok(StepConfig {
+            retry_limit,
+            retry_delay,
+            backoff,
+            timeout_ms,
+            sensitive_output,
+            display,
+            context_text: json_text_in_order(&context, STEP_CONFIG_KEY_ORDER).into(),
+            context,
+            display_text,
+        })
     }
 
     /// A step's `rollbackConfig`: the step config's `retries` and `timeout`, nothing else

@@ -122,8 +122,9 @@ pub enum HostReply {
     Cached { output: Option<String> },
     /// The step already failed for good: throw this.
     Failed { error: ErrorInfo },
-    /// Run attempt `attempt` of the callback.
-    Run { token: String, count: u32, attempt: u32, timeout_ms: u64, config: Value },
+    /// Run attempt `attempt` of the callback. `config` is what `ctx.config` shows, as JSON text
+    /// (JavaScript parses it only if the callback reads it).
+    Run { token: String, count: u32, attempt: u32, timeout_ms: u64, config: std::sync::Arc<str> },
     /// The attempt's result was committed: resolve with it.
     Resolved,
     /// A sleep ended.

@@ -24,7 +24,7 @@ use serde_json::Value as Json;
 
 use super::host::{AttemptOutcome, DelayOutcome, HostReply, HostRequest, StepHost, UserConfig};
 use super::watchdog::Watchdog;
-use crate::model::ErrorInfo;
+use crate::model::{ErrorInfo, STEP_CONFIG_KEY_ORDER};
 
 /// Defines `__stepflare_host`, which the prelude captures and removes from the global scope:
 ///
@@ -281,7 +281,7 @@ fn write_fields<'js>(
             put("count", count.into_js(ctx)?)?;
             put("attempt", attempt.into_js(ctx)?)?;
             put("timeoutMs", (timeout_ms as f64).into_js(ctx)?)?;
-            put("config", json_to_js_in_order(ctx, &config, CONFIG_KEY_ORDER)?)
+            put("configText", config.as_ref().into_js(ctx)?)
         }
         HostReply::Resolved | HostReply::Done => Ok(()),
         HostReply::Event { event } => put("event", json_to_js(ctx, &event)?),
@@ -310,9 +310,8 @@ fn error_object<'js>(ctx: &Ctx<'js>, error: &ErrorInfo) -> rquickjs::Result<Valu
     Ok(object.into_value())
 }
 
-/// The order of a step config's keys in `ctx.config`: production's, which spreads the user's
-/// config over `{retries: {limit, delay, backoff}, timeout}` (a map here keeps keys sorted).
-const CONFIG_KEY_ORDER: &[&str] = &["retries", "limit", "delay", "backoff", "timeout", "sensitive"];
+/// The order of a step config's keys in `ctx.config` (production's).
+const CONFIG_KEY_ORDER: &[&str] = STEP_CONFIG_KEY_ORDER;
 
 /// The order of a step's `ctx` keys, as the callback gets them, with its config's.
 const CONTEXT_KEY_ORDER: &[&str] =

@@ -214,7 +214,7 @@ import { queueApi } from "stepflare:queues";
       this.count = 0;
       this.attempt = 0;
       this.timeoutMs = 0;
-      this.config = null;
+      this.configText = "";
       this.output = undefined;
       this.error = undefined;
       // The attempt running now: a number no other attempt of any step has (this object serves
@@ -244,7 +244,7 @@ import { queueApi } from "stepflare:queues";
     /** The call settled: let go of what it holds, and keep the object for another. */
     finish() {
       this.callback = this.resolve = this.reject = this.delayFunction = this.rollbackOptions = undefined;
-      this.config = this.output = this.error = this.result = this.resultStored = this.context = undefined;
+      this.output = this.error = this.result = this.resultStored = this.context = undefined;
       if (spareSteps.length < SPARE_STEPS) spareSteps.push(this);
     }
 
@@ -293,7 +293,7 @@ import { queueApi } from "stepflare:queues";
       this.deadline = now() + this.timeoutMs;
       running.add(this);
       if (this.deadline < timerAt) watchUntil(this.deadline);
-      this.context = { step: { name: this.name, count: this.count }, attempt: this.attempt, config: this.config };
+      this.context = stepContext(this.name, this.count, this.attempt, this.configText);
       queueMicrotask(this.runCallbackNow);
     }
 
@@ -368,18 +368,38 @@ import { queueApi } from "stepflare:queues";
       const { name, message } = describeError(error);
       const nonRetryable = error instanceof NonRetryableError || error?.name === "NonRetryableError";
       const delayFunction = this.delayFunction;
-      if (delayFunction === undefined || nonRetryable || !(this.attempt <= this.config.retries.limit)) {
+      if (delayFunction === undefined || nonRetryable || !(this.attempt <= JSON.parse(this.configText).retries.limit)) {
         this.follow(attemptErr(this, this.token, this.attempt, name, message, nonRetryable));
         return;
       }
       const { token, attempt } = this;
       attemptSettled(token);
-      const ctx = { step: { name: this.name, count: this.count }, attempt, config: this.config };
+      const ctx = stepContext(this.name, this.count, attempt, this.configText);
       callDelayFunction(delayFunction, { ctx, error }).then((delay) =>
         this.guarded(() => this.follow(attemptErrDelayed(this, token, attempt, name, message, delay))),
       );
     }
   }
+
+  /**
+   * The `ctx` of a step's callback (or delay function): `config` comes as the host's JSON text
+   * and is parsed when first read, as most callbacks never read it; it is an own enumerable
+   * property all the same, so keys, spreading and `JSON.stringify` see it.
+   */
+  const stepContext = (name, count, attempt, configText) => ({
+    step: { name, count },
+    attempt,
+    get config() {
+      return ownConfig(this, JSON.parse(configText));
+    },
+    set config(value) {
+      ownConfig(this, value);
+    },
+  });
+  const ownConfig = (ctx, value) => {
+    Object.defineProperty(ctx, "config", { value, writable: true, enumerable: true, configurable: true });
+    return value;
+  };
 
   // Finished `DoStep`s, for the steps to come.
   const spareSteps = [];
