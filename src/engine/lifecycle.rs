@@ -117,17 +117,151 @@ mod tests {
         assert_eq!(S::parse("rollingBack"), None);
     }
 
+    /// What `transition` must answer: the status and effects it goes to, or its refusal.
+    fn go(to: InstanceStatus, effects: &[Effect]) -> Result<Transition, Refusal> {
+        Ok(Transition { to, effects: effects.to_vec() })
+    }
+
+    /// The whole lifecycle, written out: one row per status, one column per command in the
+    /// order of [`COMMANDS`]. Changing any transition must change this table.
+    fn expected() -> Vec<(InstanceStatus, [Result<Transition, Refusal>; 9])> {
+        let same = |s: InstanceStatus| go(s, &[]);
+        let no = |s: InstanceStatus| Err(Refusal::NotApplicable(s));
+        let terminate = || go(S::Terminated, &[E::CancelRun, E::ClearTimers]);
+        let restart = || go(S::Queued, &[E::CancelRun, E::ClearTimers, E::ClearSteps, E::Enqueue]);
+        let finished = |s: InstanceStatus| {
+            [
+                no(s),
+                no(s),
+                no(s),
+                no(s),
+                no(s),
+                Err(Refusal::CannotPause),
+                same(s),
+                Err(Refusal::CannotTerminate),
+                restart(),
+            ]
+        };
+        // Each row: Start, Suspend, PauseReached, Complete, Fail, Pause, Resume, Terminate, Restart.
+        vec![
+            (
+                S::Queued,
+                [
+                    same(S::Running),
+                    no(S::Queued),
+                    no(S::Queued),
+                    no(S::Queued),
+                    same(S::Errored),
+                    same(S::Paused),
+                    same(S::Queued),
+                    terminate(),
+                    restart(),
+                ],
+            ),
+            (
+                S::Running,
+                [
+                    same(S::Running),
+                    same(S::Waiting),
+                    same(S::Running),
+                    same(S::Complete),
+                    same(S::Errored),
+                    go(S::WaitingForPause, &[E::RequestPause]),
+                    same(S::Running),
+                    terminate(),
+                    restart(),
+                ],
+            ),
+            (
+                S::Paused,
+                [
+                    same(S::Paused),
+                    no(S::Paused),
+                    no(S::Paused),
+                    no(S::Paused),
+                    no(S::Paused),
+                    same(S::Paused),
+                    go(S::Queued, &[E::Enqueue]),
+                    terminate(),
+                    restart(),
+                ],
+            ),
+            (S::Errored, finished(S::Errored)),
+            (S::Terminated, finished(S::Terminated)),
+            (S::Complete, finished(S::Complete)),
+            (
+                S::Waiting,
+                [
+                    same(S::Running),
+                    no(S::Waiting),
+                    no(S::Waiting),
+                    no(S::Waiting),
+                    same(S::Errored),
+                    same(S::Paused),
+                    same(S::Waiting),
+                    terminate(),
+                    restart(),
+                ],
+            ),
+            (
+                S::WaitingForPause,
+                [
+                    same(S::Paused),
+                    same(S::Paused),
+                    same(S::Paused),
+                    same(S::Complete),
+                    same(S::Errored),
+                    same(S::WaitingForPause),
+                    go(S::Running, &[E::WithdrawPause]),
+                    terminate(),
+                    restart(),
+                ],
+            ),
+            (
+                S::Unknown,
+                [
+                    no(S::Unknown),
+                    no(S::Unknown),
+                    no(S::Unknown),
+                    no(S::Unknown),
+                    no(S::Unknown),
+                    no(S::Unknown),
+                    same(S::Unknown),
+                    terminate(),
+                    restart(),
+                ],
+            ),
+        ]
+    }
+
     #[test]
-    fn every_pair_is_decided_and_finished_states_only_leave_by_restart() {
-        for status in S::ALL {
+    fn every_pair_is_decided_as_the_table_says() {
+        let table = expected();
+        let rows: Vec<InstanceStatus> = table.iter().map(|(status, _)| *status).collect();
+        assert_eq!(rows, S::ALL, "the table has one row per status, in order");
+        let mut wrong = Vec::new();
+        for (status, row) in table {
+            for (command, want) in COMMANDS.into_iter().zip(row) {
+                let got = transition(status, command);
+                if got != want {
+                    wrong.push(format!("({status}, {command:?}): got {got:?}, want {want:?}"));
+                }
+            }
+        }
+        assert!(wrong.is_empty(), "transitions differ from the table:\n{}", wrong.join("\n"));
+    }
+
+    #[test]
+    fn finished_states_only_leave_by_restart() {
+        for status in S::ALL.into_iter().filter(|s| s.is_finished()) {
             for command in COMMANDS {
-                let result = transition(status, command);
-                if status.is_finished() {
-                    match (command, &result) {
-                        (C::Restart, Ok(t)) => assert_eq!(t.to, S::Queued),
-                        (_, Ok(t)) => assert_eq!(t.to, status, "{status} left by {command:?}"),
-                        (_, Err(_)) => {}
+                match (command, transition(status, command)) {
+                    (C::Restart, Ok(t)) => assert_eq!(t.to, S::Queued),
+                    (C::Restart, Err(refusal)) => panic!("{status} cannot restart: {refusal}"),
+                    (_, Ok(t)) => {
+                        assert_eq!(t, Transition { to: status, effects: vec![] }, "{status} left by {command:?}")
                     }
+                    (_, Err(_)) => {}
                 }
             }
         }

@@ -1,5 +1,6 @@
 //! The REST API's answers to bad requests, route by route: the HTTP status, Cloudflare's error
-//! envelope with a code, and a database left as it was. Also the routes beyond the basic
+//! envelope with a code, and everything the API shows (every workflow, version, setting and
+//! instance describe) left as it was. Also the routes beyond the basic
 //! lifecycle: batch create and delete, terminate-all, versions, the `/step` output, workflow
 //! PUT/DELETE, settings, and `--api-token`.
 
@@ -8,34 +9,62 @@ use serde_json::{Value, json};
 
 use crate::support::*;
 
-/// Every instance of `wf` with its status: what "the database is unchanged" is checked against.
-async fn snapshot(server: &Server, wf: &str) -> Vec<(String, String)> {
+/// The ids of every instance of `wf`, sorted.
+async fn instance_ids(server: &Server, wf: &str) -> Vec<String> {
     let (status, body) =
         server.request(Method::GET, &format!("{}/instances?per_page=100", server.workflow_url(wf)), None).await;
     assert_eq!(status, 200, "{body:#}");
-    let mut rows: Vec<(String, String)> = body["result"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|i| (i["id"].as_str().unwrap().to_owned(), i["status"].as_str().unwrap().to_owned()))
-        .collect();
-    rows.sort();
-    rows
+    let list = body["result"].as_array().unwrap_or_else(|| panic!("no list: {body:#}"));
+    assert!(list.len() < 100, "more instances than one page holds: {body:#}");
+    let mut ids: Vec<String> = list.iter().map(|i| i["id"].as_str().unwrap().to_owned()).collect();
+    ids.sort();
+    ids
+}
+
+/// Everything the API shows: the workflow listing (counts by status, timestamps), the account
+/// settings, and per workflow its versions (with the default retention a PUT sets) and every
+/// instance's whole describe (status, steps and their attempts, output, error). What "the
+/// database is left as it was" is checked against; the tests take it with every instance
+/// finished, so nothing in it moves on its own.
+async fn snapshot(server: &Server) -> Value {
+    let account = format!("{}/client/v4/accounts/{ACCOUNT}/workflows", server.base());
+    let workflows = get_json(server, &format!("{account}?per_page=100")).await;
+    let list = workflows["result"].as_array().unwrap_or_else(|| panic!("no workflows: {workflows:#}"));
+    assert!(list.len() < 100, "more workflows than one page holds: {workflows:#}");
+    let settings = get_json(server, &format!("{account}/settings")).await;
+    let mut each = serde_json::Map::new();
+    for workflow in list {
+        let wf = workflow["name"].as_str().unwrap();
+        let versions = get_json(server, &format!("{}/versions?per_page=100", server.workflow_url(wf))).await;
+        let mut instances = serde_json::Map::new();
+        for id in instance_ids(server, wf).await {
+            instances.insert(id.clone(), server.describe(wf, &id).await);
+        }
+        each.insert(wf.to_owned(), json!({ "versions": versions, "instances": instances }));
+    }
+    json!({ "workflows": workflows, "settings": settings, "each": each })
+}
+
+async fn get_json(server: &Server, url: &str) -> Value {
+    let (status, body) = server.request(Method::GET, url, None).await;
+    assert_eq!(status, 200, "GET {url}: {body:#}");
+    body
 }
 
 /// A refused request: method, URL, raw body, expected HTTP status and error code.
 type Refusal<'a> = (Method, String, Option<&'a str>, u16, Option<i64>);
 
 /// Sends each `(method, url, body)` and checks the status, the envelope, the code when given,
-/// and that nothing changed.
-async fn assert_refused(server: &Server, wf: &str, cases: &[Refusal<'_>]) {
-    let before = snapshot(server, wf).await;
+/// and that nothing the API shows changed.
+async fn assert_refused(server: &Server, cases: &[Refusal<'_>]) {
+    let before = snapshot(server).await;
     for (method, url, body, http, code) in cases {
         let what = format!("{method} {url} {}", body.unwrap_or(""));
         let response = server.raw(method.clone(), url, *body, None).await;
         assert_api_error(&what, response, *http, *code);
+        let after = snapshot(server).await;
+        assert!(after == before, "{what} was refused but changed the state:\nbefore {before:#}\nafter {after:#}");
     }
-    assert_eq!(snapshot(server, wf).await, before, "a refused request changed the database");
 }
 
 #[tokio::test]
@@ -49,7 +78,6 @@ async fn bad_creates_are_refused_and_create_nothing() {
     let too_many = serde_json::to_string(&too_many).unwrap();
     assert_refused(
         &server,
-        "event-info",
         &[
             (Method::POST, url.clone(), Some("{not json"), 400, Some(10002)),
             (Method::POST, url.clone(), Some(r#"{"instance_id": 5}"#), 400, Some(10002)),
@@ -113,7 +141,7 @@ async fn bad_list_queries_are_refused() {
     .iter()
     .map(|q| (Method::GET, format!("{url}?{q}"), None, 400, Some(10002)))
     .collect();
-    assert_refused(&server, "event-info", &cases).await;
+    assert_refused(&server, &cases).await;
 }
 
 #[tokio::test]
@@ -162,7 +190,6 @@ async fn bad_instance_requests_are_refused() {
     let batch_delete = format!("{}/instances/batch/delete", server.workflow_url("event-info"));
     assert_refused(
         &server,
-        "event-info",
         &[
             (Method::GET, server.instance_url("event-info", "semi;colon"), None, 400, Some(10002)),
             (Method::GET, missing.clone(), None, 404, Some(10400)),
@@ -189,6 +216,102 @@ async fn bad_instance_requests_are_refused() {
             (Method::GET, format!("{step}?name=info-9&type=step"), None, 404, Some(10401)),
             (Method::POST, batch_delete.clone(), Some("{}"), 400, Some(10002)),
             (Method::POST, batch_delete.clone(), Some(r#"{"instances": []}"#), 400, Some(10002)),
+        ],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn bad_workflow_version_and_settings_requests_are_refused() {
+    let server = Server::start("basic");
+    server.create_with_id("event-info", "kept", json!({ "n": 1 })).await;
+    server.wait_for_status("event-info", "kept", &["complete"]).await;
+    server.create_with_id("always-fails", "failed", json!({ "limit": 0, "delay": 1 })).await;
+    server.wait_for_status("always-fails", "failed", &["errored"]).await;
+    let wf = server.workflow_url("event-info");
+    let missing = server.workflow_url("not-configured");
+    let workflows = format!("{}/client/v4/accounts/{ACCOUNT}/workflows", server.base());
+    let settings = format!("{workflows}/settings");
+    let (_, versions) = server.request(Method::GET, &format!("{wf}/versions"), None).await;
+    let vid = versions["result"][0]["id"].as_str().unwrap_or_else(|| panic!("no version: {versions:#}")).to_owned();
+    let too_many: Vec<Value> = (0..201).map(|_| json!({ "cron": "* * * * *" })).collect();
+    let too_many = json!({ "schedules": too_many }).to_string();
+    let long_cron = json!({ "schedules": [{ "cron": "*".repeat(257) }] }).to_string();
+    assert_refused(
+        &server,
+        &[
+            // PUT a workflow: the body is checked whole before anything is set.
+            (Method::PUT, wf.clone(), Some("{not json"), 400, Some(10002)),
+            (Method::PUT, wf.clone(), Some(r#"{"colour": "red"}"#), 400, Some(10002)),
+            (Method::PUT, wf.clone(), Some(r#"{"class_name": 5}"#), 400, Some(10002)),
+            (
+                Method::PUT,
+                wf.clone(),
+                Some(r#"{"class_name": "Other", "default_retention": {"error_retention": "1 day"}}"#),
+                400,
+                Some(10002),
+            ),
+            (
+                Method::PUT,
+                wf.clone(),
+                Some(r#"{"script_name": "elsewhere", "default_retention": {"error_retention": "1 day"}}"#),
+                400,
+                Some(10002),
+            ),
+            (
+                Method::PUT,
+                wf.clone(),
+                Some(r#"{"default_retention": {"error_retention": "1 day", "success_retention": "forever"}}"#),
+                400,
+                Some(10002),
+            ),
+            (Method::PUT, wf.clone(), Some(r#"{"default_retention": {"keep": 1}}"#), 400, Some(10002)),
+            (
+                Method::PUT,
+                wf.clone(),
+                Some(r#"{"limits": {"steps": 0}, "default_retention": {"error_retention": 1000}}"#),
+                400,
+                Some(10002),
+            ),
+            (Method::PUT, wf.clone(), Some(&too_many), 400, Some(10002)),
+            (Method::PUT, wf.clone(), Some(&long_cron), 400, Some(10002)),
+            (Method::PUT, wf.clone(), Some(r#"{"schedules": [{"cron": ""}]}"#), 400, Some(10002)),
+            (Method::PUT, missing.clone(), Some("{}"), 404, Some(10200)),
+            // DELETE a workflow that is not configured deletes nothing.
+            (Method::DELETE, missing.clone(), None, 404, Some(10200)),
+            (Method::DELETE, server.workflow_url("Event-Info"), None, 404, Some(10200)),
+            // Versions.
+            (Method::GET, format!("{missing}/versions"), None, 404, Some(10200)),
+            (Method::GET, format!("{wf}/versions?per_page=0"), None, 400, Some(10002)),
+            (Method::GET, format!("{wf}/versions?per_page=101"), None, 400, Some(10002)),
+            (Method::GET, format!("{wf}/versions?page=0"), None, 400, Some(10002)),
+            (Method::GET, format!("{wf}/versions?page=two"), None, 400, Some(10002)),
+            (Method::GET, format!("{wf}/versions/nope"), None, 404, Some(10300)),
+            (Method::GET, format!("{wf}/versions/nope/dag"), None, 404, Some(10300)),
+            (Method::GET, format!("{wf}/versions/nope/graph"), None, 404, Some(10300)),
+            (Method::GET, format!("{missing}/versions/{vid}"), None, 404, Some(10200)),
+            (Method::GET, format!("{}/versions/{vid}", server.workflow_url("always-fails")), None, 404, Some(10300)),
+            // The workflow listing's paging.
+            (Method::GET, format!("{workflows}?per_page=0"), None, 400, Some(10002)),
+            (Method::GET, format!("{workflows}?page=0"), None, 400, Some(10002)),
+            // Account settings.
+            (Method::PATCH, settings.clone(), Some("{"), 400, Some(10002)),
+            (Method::PATCH, settings.clone(), Some(r#"{"retention": "7 days"}"#), 400, Some(10002)),
+            (
+                Method::PATCH,
+                settings.clone(),
+                Some(r#"{"default_retention": {"error_retention": "7 weeks!"}}"#),
+                400,
+                Some(10002),
+            ),
+            (
+                Method::PATCH,
+                settings.clone(),
+                Some(r#"{"default_retention": {"error_retention": -5}}"#),
+                400,
+                Some(10002),
+            ),
+            (Method::PATCH, settings.clone(), Some(r#"{"default_retention": []}"#), 400, Some(10002)),
         ],
     )
     .await;
@@ -222,7 +345,7 @@ async fn delete_and_batch_delete_remove_instances() {
     assert_eq!(body["result"]["deleted"], json!([{ "id": "d2" }, { "id": "d3" }]), "{body:#}");
     assert_eq!(body["result"]["errors"][0]["id"], "d1", "{body:#}");
     assert_eq!(body["result"]["errors"][0]["code"], 10400, "{body:#}");
-    assert!(snapshot(&server, "event-info").await.is_empty());
+    assert!(instance_ids(&server, "event-info").await.is_empty());
 }
 
 #[tokio::test]
@@ -321,7 +444,7 @@ async fn workflows_versions_and_settings() {
 
     let (status, body) = server.request(Method::DELETE, &wf, None).await;
     assert_eq!((status, body["result"].clone()), (200, json!({ "status": "ok", "success": true })), "{body:#}");
-    assert!(snapshot(&server, "event-info").await.is_empty(), "deleting a workflow deletes its instances");
+    assert!(instance_ids(&server, "event-info").await.is_empty(), "deleting a workflow deletes its instances");
 }
 
 #[tokio::test]

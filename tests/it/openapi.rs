@@ -3,6 +3,7 @@
 //! document gives for that path, method and HTTP status. It also checks that the document lists
 //! exactly the routes of `src/api/mod.rs`, that every operation answered 200 at least once, and
 //! that no documented route was answered with "no route" (7003) or "method not allowed" (7001).
+//! The same answers are then checked against Cloudflare's own document (`cloudflare.rs`).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -12,6 +13,8 @@ use reqwest::Method;
 use serde_json::{Map, Value, json};
 
 use crate::support::*;
+
+mod cloudflare;
 
 const DOCUMENT: &str = "schema/openapi.json";
 const ROUTES_SOURCE: &str = "src/api/mod.rs";
@@ -39,6 +42,8 @@ fn read(relative: &str) -> String {
 // The document
 
 pub(crate) struct Spec {
+    /// The document's path in the repository, for messages.
+    name: &'static str,
     doc: Value,
     /// `components.schemas` turned into JSON Schema 2020-12.
     schemas: Value,
@@ -46,20 +51,29 @@ pub(crate) struct Spec {
 
 impl Spec {
     pub(crate) fn load() -> Spec {
+        Spec::read(DOCUMENT)
+    }
+
+    /// The OpenAPI 3.0.3 document at `relative` (from the repository's root).
+    fn read(relative: &'static str) -> Spec {
         let doc: Value =
-            serde_json::from_str(&read(DOCUMENT)).unwrap_or_else(|e| panic!("{DOCUMENT} is not JSON: {e}"));
-        assert_eq!(doc["openapi"], "3.0.3", "{DOCUMENT}: OpenAPI version");
+            serde_json::from_str(&read(relative)).unwrap_or_else(|e| panic!("{relative} is not JSON: {e}"));
+        Spec::new(relative, doc)
+    }
+
+    fn new(name: &'static str, doc: Value) -> Spec {
+        assert_eq!(doc["openapi"], "3.0.3", "{name}: OpenAPI version");
         let schemas = doc["components"]["schemas"]
             .as_object()
-            .unwrap_or_else(|| panic!("{DOCUMENT} has no components.schemas"))
+            .unwrap_or_else(|| panic!("{name} has no components.schemas"))
             .iter()
             .map(|(name, schema)| (name.clone(), to_json_schema(schema)))
             .collect::<Map<_, _>>();
-        Spec { doc, schemas: Value::Object(schemas) }
+        Spec { name, doc, schemas: Value::Object(schemas) }
     }
 
     fn paths(&self) -> &Map<String, Value> {
-        self.doc["paths"].as_object().unwrap_or_else(|| panic!("{DOCUMENT} has no paths"))
+        self.doc["paths"].as_object().unwrap_or_else(|| panic!("{} has no paths", self.name))
     }
 
     fn operations(&self) -> BTreeSet<Operation> {
@@ -112,7 +126,7 @@ impl Spec {
         match value.get("$ref").and_then(Value::as_str) {
             Some(pointer) => {
                 let pointer = pointer.strip_prefix('#').unwrap_or_else(|| panic!("non-local $ref {pointer}"));
-                self.doc.pointer(pointer).unwrap_or_else(|| panic!("{DOCUMENT}: dangling $ref #{pointer}"))
+                self.doc.pointer(pointer).unwrap_or_else(|| panic!("{}: dangling $ref #{pointer}", self.name))
             }
             None => value,
         }
@@ -170,7 +184,7 @@ impl Spec {
             .with_draft(jsonschema::Draft::Draft202012)
             .should_validate_formats(true)
             .build(&root)
-            .unwrap_or_else(|e| panic!("{DOCUMENT}: a schema does not compile: {e}\n{schema:#}"));
+            .unwrap_or_else(|e| panic!("{}: a schema does not compile: {e}\n{schema:#}", self.name));
         validator
             .iter_errors(instance)
             .map(|error| {
@@ -224,7 +238,7 @@ fn to_json_schema(schema: &Value) -> Value {
                     values.push(Value::Null);
                 }
             }
-            Some(other) => panic!("{DOCUMENT}: `nullable` beside a `type` that is not a string: {other}"),
+            Some(other) => panic!("an OpenAPI schema has `nullable` beside a `type` that is not a string: {other}"),
             None if out.keys().all(|k| is_annotation(k)) => {}
             None => return json!({ "anyOf": [Value::Object(out), { "type": "null" }] }),
         }
@@ -365,9 +379,18 @@ fn route_methods(handlers: &str) -> Vec<&'static str> {
 // ---------------------------------------------------------------------------------------------
 // A session that checks every answer
 
-/// HTTP statuses seen per operation, over every server of the test.
+/// HTTP statuses seen per operation, over every server of the test, and every answer.
 #[derive(Default)]
-struct Coverage(Mutex<BTreeMap<Operation, BTreeSet<u16>>>);
+struct Coverage(Mutex<BTreeMap<Operation, BTreeSet<u16>>>, Mutex<Vec<Answer>>);
+
+/// One answer of the session: the request's method and path (without the query), the HTTP
+/// status and the body.
+pub(crate) struct Answer {
+    method: Method,
+    path: String,
+    status: u16,
+    body: Value,
+}
 
 struct Session<'a> {
     server: &'a Server,
@@ -416,6 +439,8 @@ impl Session<'_> {
             );
         }
         self.coverage.0.lock().unwrap().entry(key).or_default().insert(status);
+        let path = path_and_query.split_once('?').map_or(path_and_query, |(path, _)| path).to_owned();
+        self.coverage.1.lock().unwrap().push(Answer { method, path, status, body: answer.clone() });
         (status, answer)
     }
 
@@ -551,6 +576,9 @@ async fn the_server_answers_as_its_openapi_document_says() {
     assert!(never.is_empty(), "operations of {DOCUMENT} the session never called: {never:#?}");
     let never_ok: Vec<_> = seen.iter().filter(|(_, statuses)| !statuses.contains(&200)).collect();
     assert!(never_ok.is_empty(), "operations that never answered 200 (their 200 schema is unchecked): {never_ok:#?}");
+
+    // The same answers, against Cloudflare's own document.
+    cloudflare::check(&coverage.1.into_inner().unwrap());
 }
 
 /// Calls every operation of the document on a server of the `basic` fixture.

@@ -1,6 +1,7 @@
 //! Local queues: producer bindings in a Worker and in a workflow step, a consumer's `queue`
 //! handler creating workflow instances, retries with attempts counted, the dead letter queue,
-//! batching, message bodies of every content type, and messages surviving `kill -9`.
+//! batching, message bodies of every content type, and a batch in flight at `kill -9` delivered
+//! again.
 
 use std::time::Instant;
 
@@ -130,17 +131,48 @@ async fn bad_sends_throw_and_store_nothing() {
     assert_eq!(list["result"].as_array().map(Vec::len), Some(1), "{list:#}");
 }
 
+/// A producer's `delivery_delay` holds a message back, and the stored message outlives a
+/// `kill -9` that comes before its delivery.
 #[tokio::test]
-async fn a_sent_message_survives_kill_9() {
+async fn a_delayed_message_waits_its_delay_and_survives_kill_9() {
     let dir = tempfile::tempdir().unwrap();
     let mut server = Server::start_with("queues", dir.path(), &[]);
-    // LATER delays delivery by a second; the process dies before that.
+    let sent = now_ms();
+    // LATER delays delivery by a second.
     let (status, _) = post(&server, "/send?queue=later", json!({ "id": "survivor" })).await;
     assert_eq!(status, 200);
     server.kill9();
     let server = Server::start_with("queues", dir.path(), &[]);
     let d = wait_for_ingested(&server, "survivor").await;
     assert_eq!(d["output"]["attempts"], 1, "{d:#}");
+    assert!(iso_ms(&d["queued"]) >= sent + 1000, "delivered before its delay: sent at {sent}, {d:#}");
+}
+
+/// A batch in flight when the process dies is delivered again at the next start, with the
+/// attempt counted: the consumer records each delivery, then holds the first one unacked, and
+/// the process is killed only once that delivery is seen.
+#[tokio::test]
+async fn a_batch_in_flight_at_kill_9_is_delivered_again_with_its_attempt_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Server::start_with("queues", dir.path(), &[]);
+    let (status, _) = post(&server, "/send?queue=held", json!({ "id": "survivor", "hold": true })).await;
+    assert_eq!(status, 200);
+    let first = wait_for_ingested(&server, "survivor-attempt-1").await;
+    assert_eq!(first["output"], json!({ "body": { "id": "survivor", "hold": true }, "attempts": 1 }), "{first:#}");
+    // The handler now waits with the batch unacked; only a second delivery could make this.
+    assert!(!ingested(&server, "survivor-attempt-2").await, "delivered twice before the kill");
+    server.kill9();
+
+    let server = Server::start_with("queues", dir.path(), &[]);
+    let again = wait_for_ingested(&server, "survivor-attempt-2").await;
+    assert_eq!(again["output"], json!({ "body": { "id": "survivor", "hold": true }, "attempts": 2 }), "{again:#}");
+    server.wait_for_log(&["1 message(s) were being delivered when stepflare stopped"]).await;
+    assert!(!server.logs().contains("the queue handler threw"), "a delivery failed:\n{}", server.logs());
+    // The second delivery returned, which acks: a message sent after it is delivered (the queue
+    // delivers one batch at a time, and a retried one would come back first) and it is not.
+    post(&server, "/send?queue=held", json!({ "id": "next" })).await;
+    wait_for_ingested(&server, "next-attempt-1").await;
+    assert!(!ingested(&server, "survivor-attempt-3").await, "the second delivery was not acked");
 }
 
 #[tokio::test]

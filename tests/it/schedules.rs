@@ -180,8 +180,9 @@ async fn schedules_added_and_removed_by_an_edit_take_effect_without_a_restart() 
     let project = copy_fixture("schedules");
     let schedules = r#""schedules": ["* * * * *", "*/2 * * * *"],"#;
     edit(project.path(), "wrangler.jsonc", schedules, "");
-    // Three seconds before 00:01: time enough to load, edit and reload.
-    let server = start_at(project.path(), persist.path(), MINUTE - 3_000);
+    // Five seconds before 00:01, so that on an idle machine the reload is done before the minute
+    // turns; on a loaded one it may not be, and the test then waits for the minute after.
+    let server = start_at(project.path(), persist.path(), MINUTE - 5_000);
     assert_eq!(listed_crons(&server, "ticker").await, Vec::<Value>::new());
 
     edit(
@@ -190,13 +191,62 @@ async fn schedules_added_and_removed_by_an_edit_take_effect_without_a_restart() 
         r#""class_name": "Ticker","#,
         r#""class_name": "Ticker", "schedules": "* * * * *","#,
     );
-    wait_for_crons(&server, "ticker", json!([{ "cron": EVERY_MINUTE, "next_instance": "2030-01-01T00:01:00.000Z" }]))
-        .await;
-    let d = wait_complete(&server, "ticker", &fired(EVERY_MINUTE, MINUTE)).await;
+    let listed = wait_for_listed_cron(&server, "ticker", EVERY_MINUTE).await;
+    // The added expression counts from the moment the cron task saw it. `listed` was read after
+    // that moment, so its next firing was not yet due then: the first firing is that one, or
+    // (when the task planned after the listing's minute had turned) the one a minute later.
+    let next = iso_ms(&listed["next_instance"]);
+    assert!([1, 2, 3].map(|m| T0 + m * MINUTE).contains(&next), "next firing on the shifted clock: {listed:#}");
+    let first = wait_first_instance(&server, "ticker").await;
+    let candidates = [fired(EVERY_MINUTE, next - T0), fired(EVERY_MINUTE, next + MINUTE - T0)];
+    assert!(candidates.contains(&first), "first firing {first:?}, listed next {listed:#}");
+    let d = wait_complete(&server, "ticker", &first).await;
     assert_eq!(d["trigger"]["source"], "cron", "{d:#}");
+    assert_eq!(d["schedule"]["cron"], EVERY_MINUTE, "{d:#}");
+    // No earlier minute fired: the expression did not exist before the edit.
+    let ids = instance_ids(&server, "ticker").await;
+    assert!(ids.iter().all(|id| id.as_str() >= first.as_str()), "{ids:?} has a firing before {first:?}");
 
     edit(project.path(), "wrangler.jsonc", r#" "schedules": "* * * * *","#, "");
     wait_for_crons(&server, "ticker", json!([])).await;
+}
+
+/// Polls until `GET workflow` lists exactly `cron` (after a reload), and returns its entry.
+async fn wait_for_listed_cron(server: &Server, workflow: &str, cron: &str) -> Value {
+    let deadline = std::time::Instant::now() + PATIENCE;
+    loop {
+        let listed = listed_crons(server, workflow).await;
+        if let [only] = listed.as_slice()
+            && only["cron"] == cron
+        {
+            return only.clone();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{workflow} lists {listed:?}, not just {cron:?}\n{}",
+            server.logs()
+        );
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+/// Polls until `workflow` has an instance and returns the id of the only one. A firing can be two
+/// minutes away on the clock, so the deadline is that beyond [`PATIENCE`].
+async fn wait_first_instance(server: &Server, workflow: &str) -> String {
+    let deadline = std::time::Instant::now() + PATIENCE + std::time::Duration::from_millis(2 * MINUTE as u64);
+    loop {
+        let ids = instance_ids(server, workflow).await;
+        if let Some(first) = ids.first() {
+            assert_eq!(ids.len(), 1, "more than one firing at once: {ids:?}");
+            return first.clone();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no instance of {workflow} after two minutes and {PATIENCE:?}\n{}",
+            server.logs()
+        );
+        tokio::time::sleep(POLL).await;
+    }
 }
 
 #[tokio::test]
