@@ -6,9 +6,9 @@
 //! (`run.rs` for a run's requests, `mod.rs` for the rest) do, in that order: decide, commit the
 //! writes, then act.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
+use rustc_hash::FxHashMap as HashMap;
 use serde_json::Value;
 
 use super::duration::parse_duration_value;
@@ -233,11 +233,11 @@ impl RunState {
         let do_steps = stored.iter().filter(|s| s.key.kind == StepKind::Do).count();
         RunState {
             steps: stored.into_iter().map(|row| (row.key.clone(), row)).collect(),
-            configs: HashMap::new(),
+            configs: HashMap::default(),
             last_config: None,
-            occurrences: HashMap::new(),
+            occurrences: HashMap::default(),
             next_seq,
-            attempts_running: HashMap::new(),
+            attempts_running: HashMap::default(),
             do_steps,
             steps_limit,
             buffered,
