@@ -2,7 +2,8 @@
 //! describe-instance and create-instance, and of the Worker's fetch handler from Cloudflare's
 //! guide (create an instance through the binding, then read its status), stepflare side by side
 //! with `wrangler dev` (its local explorer API and its Worker) on the same project
-//! (`fixtures/bench`), measured by `wrk` on loopback.
+//! (`fixtures/bench`), measured by `wrk` on loopback. Both sides answer the same routes: those of
+//! the local explorer API (wrangler dev's own, which stepflare serves too).
 //!
 //! `cargo bench --bench api`. Needs `wrk` (Debian package `wrk`); the reference (wrangler
 //! 4.164.0 on Node 22, from npm) is installed into `target/bench-reference` on first use.
@@ -29,7 +30,7 @@ struct Server {
 impl Server {
     fn new(process: reference::Process) -> Self {
         Server {
-            instances_url: format!("{}/steps/instances", process.workflows_url),
+            instances_url: format!("{}/steps/instances", process.explorer_url),
             worker_url: process.worker_url.clone(),
             _process: process,
         }

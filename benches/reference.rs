@@ -11,9 +11,14 @@ use std::time::{Duration, Instant};
 const REFERENCE_PACKAGES: [&str; 2] = ["wrangler@4.164.0", "node@22"];
 
 /// A server process, the base URL of its workflows API and that of its Worker; dropping it
-/// kills the process.
+/// kills the process. Each benchmark reads the URLs it needs of it.
+#[allow(dead_code)]
 pub struct Process {
     pub workflows_url: String,
+    /// The workflows route of the local explorer API (wrangler dev's own API, which stepflare
+    /// serves too): where a comparison with wrangler drives both sides, so that both answer the
+    /// same kind of route.
+    pub explorer_url: String,
     pub worker_url: String,
     child: Child,
 }
@@ -63,6 +68,7 @@ pub fn start_stepflare_binary(binary: &Path, fixture: &Path, state: &Path) -> Pr
     };
     Process {
         workflows_url: format!("{base}/client/v4/accounts/bench/workflows"),
+        explorer_url: format!("{base}/cdn-cgi/local/explorer/api/workflows"),
         worker_url: format!("{base}/"),
         child,
     }
@@ -91,6 +97,7 @@ pub fn start_wrangler(root: &Path, fixture: &Path, state: &Path) -> Result<Proce
         .map_err(|e| format!("cannot start wrangler: {e}"))?;
     let process = Process {
         workflows_url: format!("http://127.0.0.1:{port}/cdn-cgi/local/explorer/api/workflows"),
+        explorer_url: format!("http://127.0.0.1:{port}/cdn-cgi/local/explorer/api/workflows"),
         worker_url: format!("http://127.0.0.1:{port}/"),
         child,
     };

@@ -2,6 +2,10 @@
 //! on the same project (`fixtures/bench`): a 10-step and a 1,000-step instance, each step
 //! returning its index and, under stepflare, committed to the SQLite file before it resolves.
 //!
+//! Both sides are driven through the same routes, those of the local explorer API (wrangler
+//! dev's own, which stepflare serves too), and see completion the same way: the instance listing
+//! read until the instance shows `complete`.
+//!
 //! `cargo bench --bench steps`. The reference (wrangler 4.164.0 on Node 22, both from npm) is
 //! installed into `target/bench-reference` on first use.
 
@@ -37,8 +41,8 @@ async fn run() {
     eprintln!("stepflare: API at {}, Worker at {}", process.workflows_url, process.worker_url);
     let stepflare = Target {
         name: "stepflare",
-        instances_url: format!("{}/steps/instances", process.workflows_url),
-        create_body: |id, params| json!({ "instance_id": id, "params": params }),
+        instances_url: format!("{}/steps/instances", process.explorer_url),
+        create_body: |id, params| json!({ "id": id, "params": params }),
         _process: process,
     };
     let ours: Vec<Duration> = measure_all(&client, &stepflare, &cases).await;
@@ -48,7 +52,7 @@ async fn run() {
         Ok(process) => {
             let target = Target {
                 name: "wrangler dev",
-                instances_url: format!("{}/steps/instances", process.workflows_url),
+                instances_url: format!("{}/steps/instances", process.explorer_url),
                 create_body: |id, params| json!({ "id": id, "params": params }),
                 _process: process,
             };
