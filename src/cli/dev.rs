@@ -116,6 +116,7 @@ pub async fn run(args: DevArgs) -> Result<(), CliError> {
     engine.set_workflows(workflows);
     engine.start().await?;
     let workers = Workers::default();
+    let durable = crate::durable::DurableObjects::new(state_dir.as_deref(), store.clone(), engine.clone())?;
     let _watching = if args.no_watch {
         None
     } else {
@@ -125,11 +126,14 @@ pub async fn run(args: DevArgs) -> Result<(), CliError> {
             engine: engine.clone(),
             store: store.clone(),
             workers: workers.clone(),
+            durable: durable.clone(),
         };
         watch(&projects, state_dir.iter().cloned().collect(), reloader)
             .inspect_err(|error| tracing::warn!("{error}; changes are not reloaded"))
             .ok()
     };
+    let (classes, renamed) = crate::project::durable_classes(&projects);
+    durable.replace(classes, &renamed);
     workers.replace(crate::project::worker_codes(projects));
     if workers.served().is_some() {
         tracing::info!("the Worker's fetch handler serves every other route");
@@ -143,7 +147,9 @@ pub async fn run(args: DevArgs) -> Result<(), CliError> {
         kv,
         d1,
         r2,
+        durable: durable.clone(),
     }));
+    durable.start_alarms();
     queues.start().await?;
     tokio::spawn(crate::schedule::run(engine.clone(), store.clone(), workers.clone(), started));
 

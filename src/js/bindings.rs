@@ -31,6 +31,9 @@ pub enum EnvBinding {
     Kv { binding: String, namespace: String },
     /// `env[binding]` sends to `queue`, by default `delivery_delay` seconds later.
     Queue { binding: String, queue: String, delivery_delay: u32 },
+    /// `env[binding]` is the namespace of the Durable Object class `class_name` of the Worker
+    /// named `script`.
+    DurableObject { binding: String, script: String, class_name: String },
 }
 
 /// A message as a producer sends it: the body encoded by content type (by `stepflare:queues`).
@@ -182,6 +185,17 @@ pub enum BindingRequest {
     R2Delete {
         bucket: String,
         keys: Vec<String>,
+    },
+    /// A call to one Durable Object (`stub.fetch(…)`, an RPC method, as `durable.js` encodes
+    /// it), answered with what the object's handler returned or threw.
+    DurableObjectCall {
+        script: String,
+        class_name: String,
+        /// 64 hex digits.
+        id: String,
+        /// The name the id was made from, when it was.
+        name: Option<String>,
+        call: Value,
     },
     R2List {
         bucket: String,

@@ -28,6 +28,10 @@ const CLONE_SOURCE: &str = include_str!("clone.js");
 /// Cloudflare Queues' producer binding and message batches; the prelude imports it.
 const QUEUES: &str = "stepflare:queues";
 const QUEUES_SOURCE: &str = include_str!("queues.js");
+/// Durable Objects: namespaces, ids, stubs, and an object's `ctx` and storage; loaded only in
+/// contexts whose `env` binds a namespace and in an object's own runtime.
+pub(super) const DURABLE: &str = "stepflare:durable";
+const DURABLE_SOURCE: &str = include_str!("durable.js");
 /// The web streams, evaluated on first use of one of their globals.
 pub(super) const STREAMS: &str = "stepflare:streams";
 const STREAMS_SOURCE: &str = include_str!("streams.js");
@@ -178,6 +182,7 @@ fn builtin_source(name: &str) -> Option<&'static str> {
         PRELUDE => PRELUDE_SOURCE,
         CLONE => CLONE_SOURCE,
         QUEUES => QUEUES_SOURCE,
+        DURABLE => DURABLE_SOURCE,
         STREAMS => STREAMS_SOURCE,
         WEB => WEB_SOURCE,
         CLOUDFLARE_WORKERS => CLOUDFLARE_WORKERS_SOURCE,

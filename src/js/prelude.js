@@ -1077,6 +1077,8 @@ import { queueApi } from "stepflare:queues";
       else if (binding.type === "kv") env[binding.binding] = new KvNamespace(binding.namespace);
       else if (binding.type === "d1") env[binding.binding] = new D1Database(binding.database);
       else if (binding.type === "r2") env[binding.binding] = new R2Bucket(binding.bucket);
+      // `stepflare:durable`, loaded by the host when `env` binds a namespace.
+      else if (binding.type === "durableObject") env[binding.binding] = globalThis.__stepflare.durable.namespace(binding);
       else env[binding.binding] = new Workflow(binding.workflow);
     }
     workflowExports = Object.freeze(exported);
@@ -1147,6 +1149,7 @@ import { queueApi } from "stepflare:queues";
     WorkflowEvent,
     env: {},
     makeEnv,
+    callBinding,
     newMessageBatch,
     newStep: () => new Step(),
     runWorkflow,

@@ -8,6 +8,7 @@
 //! ([`Store::write`], [`Store::save_step_async`]). Reads run on the caller's thread, on a small
 //! pool of read-only connections (`readers.rs`).
 
+mod durable;
 mod kv;
 mod migrations;
 mod queues;
@@ -23,6 +24,7 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
+pub use durable::DurableAlarm;
 pub use kv::{KvKey, KvValue};
 pub use queues::{NewQueueMessage, QueueBacklog, QueueMessageRow, Settlement};
 pub use r2::R2Record;
