@@ -1170,7 +1170,7 @@ mod tests {
         }
         let store = Store::open_in_dir(dir.path()).unwrap();
         let version: i64 = store.read(|conn| Ok(conn.query_row("PRAGMA user_version", [], |row| row.get(0))?)).unwrap();
-        assert_eq!(version, 10, "upgraded to the latest schema");
+        assert_eq!(version, 11, "upgraded to the latest schema");
         let runnable = [workflow_name("wf")];
         assert_eq!(store.next_timer(&runnable).unwrap(), Some(500), "only the waiting instance's timer counts");
         assert_eq!(store.due_instances(1_000, &runnable).unwrap(), [InstanceKey::stored("wf".into(), "asleep".into())]);
