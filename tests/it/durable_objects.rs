@@ -173,20 +173,26 @@ async fn an_alarm_fires_and_is_retried_while_its_handler_throws() {
 }
 
 #[tokio::test]
-async fn storage_and_alarms_survive_kill_9() {
+async fn storage_alarms_and_the_workflow_interplay_survive_kill_9() {
     let persist = tempfile::tempdir().unwrap();
     let mut server = Server::start_with(FIXTURE, persist.path(), &[]);
     assert_eq!(get(&server, "/hit?name=durable").await["count"], json!(1));
     assert_eq!(get(&server, "/hit?name=durable").await["count"], json!(2));
     rpc(&server, "durable", "scheduleAlarm", json!([4_000, 0])).await;
     assert_eq!(rpc(&server, "durable", "alarmState", json!([])).await["fired"], json!([]));
+    // A workflow the object started sleeps before its step calls the object back.
+    let id = get(&server, "/tally?name=durable&pause=2000").await["id"].as_str().unwrap().to_owned();
+    server.wait_for_status("tally", &id, &["waiting"]).await;
     server.kill9();
 
     let server = Server::start_with(FIXTURE, persist.path(), &[]);
     // The alarm set before the crash fires after the restart, from the store's table.
     let state = wait_for_alarms(&server, "durable", |s| !s["fired"].as_array().unwrap().is_empty()).await;
     assert_eq!(state["fired"], json!([{ "retry_count": 0, "is_retry": 0 }]), "{state:#}");
-    assert_eq!(get(&server, "/hit?name=durable").await["count"], json!(3));
+    // The workflow wakes after the restart and its step reaches the object's stored count.
+    let done = server.wait_for_status("tally", &id, &["complete"]).await;
+    assert_eq!(done["output"], json!({ "count": 3 }), "{done:#}");
+    assert_eq!(get(&server, "/hit?name=durable").await["count"], json!(4));
 }
 
 #[tokio::test]
@@ -216,8 +222,11 @@ async fn a_hot_reload_runs_new_code_on_the_same_storage() {
         assert!(Instant::now() < deadline, "the new code never ran (calls {calls})\n{}", server.logs());
         tokio::time::sleep(POLL * 5).await;
     }
-    // Its storage is the same.
+    // Its storage is the same, and the workflow it starts calls the new code.
     assert_eq!(get(&server, "/hit?name=r").await["count"], json!(2));
+    let id = get(&server, "/tally?name=r").await["id"].as_str().unwrap().to_owned();
+    let done = server.wait_for_status("tally", &id, &["complete"]).await;
+    assert_eq!(done["output"], json!({ "count": 3 }), "{done:#}");
 }
 
 /// `LINE:COL` (1-based) of the first `needle` in `text`.
