@@ -192,6 +192,7 @@ pub async fn run(args: DevArgs) -> Result<(), CliError> {
     let _ = tokio::time::timeout_at(deadline, server).await;
     // Tasks and JS threads may still hold the store when the process exits, so it is never
     // dropped: empty the log here, or a clean stop leaves it full beside the database.
+    durable.close();
     if let Err(error) = store.close() {
         tracing::warn!("{error}");
     }

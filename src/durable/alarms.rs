@@ -92,7 +92,7 @@ impl Alarms {
 
     /// Runs the handler once and records what follows: done, or the next retry.
     async fn fire(&self, host: &DurableObjects, alarm: &DurableAlarm, key: &ObjectKey) {
-        let call = json!({ "kind": "alarm", "retryCount": alarm.retries });
+        let call = json!({ "kind": "alarm", "retryCount": alarm.retries, "scheduledAt": alarm.scheduled_at });
         let outcome = host.call(key.clone(), None, call).await;
         let failure = match &outcome {
             Ok(answer) if answer.get("threw").is_none() => None,
@@ -133,16 +133,7 @@ impl Alarms {
             }
         };
         if done {
-            let storage = host.clone();
-            let key = key.clone();
-            let finished = store
-                .on_blocking_thread(move |store| {
-                    if let Ok(object) = storage.storage(&key) {
-                        let _ = object.clear_alarm_at(alarm.scheduled_at);
-                    }
-                    store.finish_durable_alarm(&alarm)
-                })
-                .await;
+            let finished = store.on_blocking_thread(move |store| store.finish_durable_alarm(&alarm)).await;
             if let Err(error) = finished {
                 tracing::error!("cannot delete a fired alarm: {error}");
             }

@@ -60,8 +60,8 @@ struct Inner {
     live: Mutex<HashMap<ObjectKey, mpsc::Sender<ObjectCall>>>,
     storages: Mutex<HashMap<ObjectKey, Arc<ObjectStore>>>,
     dir: PathBuf,
-    /// With `--in-memory`, the folder the objects' files live in while the process does.
-    _temporary: Option<tempfile::TempDir>,
+    /// With `--in-memory`, the folder the objects' files live in until [`DurableObjects::close`].
+    temporary: Mutex<Option<tempfile::TempDir>>,
     engine: Engine,
     bindings: OnceLock<Arc<dyn BindingHost>>,
     alarms: Alarms,
@@ -92,7 +92,7 @@ impl DurableObjects {
                 live: Mutex::default(),
                 storages: Mutex::default(),
                 dir,
-                _temporary: temporary,
+                temporary: Mutex::new(temporary),
                 engine,
                 bindings: OnceLock::new(),
                 alarms,
@@ -116,6 +116,16 @@ impl DurableObjects {
         let classes = classes.into_iter().map(|c| ((c.script.clone(), c.class_name.clone()), Arc::new(c))).collect();
         *self.inner.classes.write().unwrap_or_else(|p| p.into_inner()) = classes;
         self.inner.live.lock().unwrap_or_else(|p| p.into_inner()).clear();
+    }
+
+    /// At a clean stop: removes the temporary folder of `--in-memory` (the host itself is never
+    /// dropped, as objects' runtimes may still hold it when the process exits).
+    pub fn close(&self) {
+        if let Some(folder) = self.inner.temporary.lock().unwrap_or_else(|p| p.into_inner()).take()
+            && let Err(error) = folder.close()
+        {
+            tracing::warn!("cannot remove the Durable Objects' temporary folder: {error}");
+        }
     }
 
     /// Starts the alarm task, on the engine's clock.

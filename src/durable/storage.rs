@@ -65,6 +65,11 @@ enum Request {
         time: i64,
     },
     DeleteAlarm,
+    /// The handler of the alarm set for `time` starts: the alarm is no longer set in the file
+    /// (the store's row stays until the handler succeeded or its retries ran out).
+    AlarmStarted {
+        time: i64,
+    },
     Begin,
     Commit,
     Rollback,
@@ -91,15 +96,6 @@ impl ObjectStore {
 
     fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
         self.conn.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// Clears the alarm if it is still the one at `time` (an alarm handler that ran to its end).
-    pub fn clear_alarm_at(&self, time: i64) -> Result<bool, String> {
-        let conn = self.conn();
-        let deleted = conn
-            .execute("DELETE FROM _cf_METADATA WHERE key = 'alarm' AND value = ?1", params![time])
-            .map_err(|e| e.to_string())?;
-        Ok(deleted > 0)
     }
 
     fn answer(&self, request: Request) -> Result<Value, String> {
@@ -206,6 +202,11 @@ impl ObjectStore {
             Request::DeleteAlarm => {
                 conn.execute("DELETE FROM _cf_METADATA WHERE key = 'alarm'", []).map_err(sql_error)?;
                 self.alarms.set(&self.key, None).map_err(|e| e.to_string())?;
+                json!({})
+            }
+            Request::AlarmStarted { time } => {
+                conn.execute("DELETE FROM _cf_METADATA WHERE key = 'alarm' AND value = ?1", params![time])
+                    .map_err(sql_error)?;
                 json!({})
             }
             Request::Begin => {

@@ -119,7 +119,14 @@ const makeStub = (script, className, id) => {
       if (key in target) return target[key];
       // A stub is not a thenable, and symbols are no method names.
       if (typeof key === "symbol" || key === "then") return undefined;
-      return async (...args) => decodeClone(await call({ kind: "rpc", method: key, args: encodeClone(args) }));
+      // Calling it calls the method; awaiting it reads the property, as production's stubs do.
+      const method = async (...args) =>
+        decodeClone(await call({ kind: "rpc", method: key, args: encodeClone(args) }));
+      method.then = (resolve, reject) =>
+        call({ kind: "get", property: key })
+          .then(decodeClone)
+          .then(resolve, reject);
+      return method;
     },
   });
 };
@@ -217,8 +224,7 @@ class SqlStorageCursor {
   }
 }
 
-const makeStorage = (host, sqlite) => {
-  const ask = (request) => JSON.parse(host(JSON.stringify(request)));
+const makeStorage = (ask, sqlite) => {
   const get = (keys) => {
     const found = new Map(ask({ op: "get", keys }).entries.map(([key, text]) => [key, decodeClone(text)]));
     return found;
@@ -350,9 +356,10 @@ const makeStorage = (host, sqlite) => {
 const serve = (Class, env, hex, name, sqlite, storageHost) => {
   const blockers = [];
   const pending = [];
+  const ask = (request) => JSON.parse(storageHost(JSON.stringify(request)));
   const ctx = {
     id: new DurableObjectId(hex, name ?? undefined),
-    storage: makeStorage(storageHost, sqlite),
+    storage: makeStorage(ask, sqlite),
     blockConcurrencyWhile(callback) {
       const blocked = Promise.resolve().then(callback);
       blockers.push(blocked.catch(() => {}));
@@ -377,9 +384,16 @@ const serve = (Class, env, hex, name, sqlite, storageHost) => {
       return { status: response.status, headers: [...response.headers], body: bytes.length ? toBase64(bytes) : null };
     }
     if (call.kind === "alarm") {
+      // While its handler runs, the alarm is no longer set (`getAlarm()` is null) unless the
+      // handler sets another.
+      ask({ op: "alarmStarted", time: call.scheduledAt });
       if (typeof object.alarm !== "function") return null;
       await object.alarm({ retryCount: call.retryCount, isRetry: call.retryCount > 0 });
       return null;
+    }
+    if (call.kind === "get") {
+      const value = RESERVED.has(call.property) ? undefined : object[call.property];
+      return encodeClone(typeof value === "function" ? undefined : value);
     }
     const method = RESERVED.has(call.method) ? undefined : object[call.method];
     if (typeof method !== "function") {

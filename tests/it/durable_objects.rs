@@ -107,6 +107,9 @@ async fn an_object_serves_one_call_at_a_time_and_keeps_its_fields() {
     assert_eq!(rpc(&server, "mem", "memory", json!([])).await, json!({ "calls": 1, "ready": true }));
     assert_eq!(rpc(&server, "mem", "memory", json!([])).await, json!({ "calls": 2, "ready": true }));
     assert_eq!(rpc(&server, "other", "memory", json!([])).await, json!({ "calls": 1, "ready": true }));
+    // Awaiting a property of a stub reads it from the object.
+    assert_eq!(get(&server, "/prop?name=mem&property=calls").await, json!({ "value": 2 }));
+    assert_eq!(get(&server, "/prop?name=mem&property=nothing").await, json!({}));
 }
 
 #[tokio::test]
@@ -169,7 +172,13 @@ async fn an_alarm_fires_and_is_retried_while_its_handler_throws() {
     let state =
         wait_for_alarms(&server, "alarm", |s| s["pending"].is_null() && s["fired"].as_array().unwrap().len() == 2)
             .await;
-    assert_eq!(state["fired"], json!([{ "retry_count": 0, "is_retry": 0 }, { "retry_count": 1, "is_retry": 1 }]));
+    assert_eq!(
+        state["fired"],
+        json!([
+            { "retry_count": 0, "is_retry": 0, "pending": null },
+            { "retry_count": 1, "is_retry": 1, "pending": null },
+        ])
+    );
 }
 
 #[tokio::test]
@@ -188,7 +197,7 @@ async fn storage_alarms_and_the_workflow_interplay_survive_kill_9() {
     let server = Server::start_with(FIXTURE, persist.path(), &[]);
     // The alarm set before the crash fires after the restart, from the store's table.
     let state = wait_for_alarms(&server, "durable", |s| !s["fired"].as_array().unwrap().is_empty()).await;
-    assert_eq!(state["fired"], json!([{ "retry_count": 0, "is_retry": 0 }]), "{state:#}");
+    assert_eq!(state["fired"], json!([{ "retry_count": 0, "is_retry": 0, "pending": null }]), "{state:#}");
     // The workflow wakes after the restart and its step reaches the object's stored count.
     let done = server.wait_for_status("tally", &id, &["complete"]).await;
     assert_eq!(done["output"], json!({ "count": 3 }), "{done:#}");
