@@ -190,6 +190,7 @@ pub async fn load(path: &Path, env: Option<&str>, store: &Arc<Store>, now_ms: i6
                 script: script_name.clone(),
                 class_name: class_name.to_owned(),
                 sqlite: config.durable_objects.is_sqlite(class_name),
+                delete_all_deletes_alarm: config.compatibility_date.as_deref().is_some_and(|date| date >= "2026-02-24"),
                 code: code.clone(),
                 vars: env.clone(),
                 bindings: bindings.clone(),

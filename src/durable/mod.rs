@@ -36,6 +36,8 @@ pub struct DurableClass {
     pub class_name: String,
     /// Listed in `new_sqlite_classes` (directly or through renames): `ctx.storage.sql` works.
     pub sqlite: bool,
+    /// `deleteAll()` deletes the alarm too (compatibility date 2026-02-24 or later).
+    pub delete_all_deletes_alarm: bool,
     pub code: Arc<ProjectCode>,
     pub vars: Value,
     pub bindings: Vec<EnvBinding>,
@@ -203,6 +205,7 @@ impl DurableObjects {
                 .await
                 .map_err(|e| BindingError(format!("opening a Durable Object's storage failed: {e}")))??
         };
+        storage.set_delete_all_deletes_alarm(class.delete_all_deletes_alarm);
         let bindings = self.bindings();
         let mut live = self.inner.live.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(mailbox) = live.get(key).filter(|mailbox| !mailbox.is_closed()) {

@@ -5,6 +5,7 @@
 //! the requests `durable.js` sends.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use base64::Engine as _;
@@ -34,6 +35,8 @@ pub enum StorageError {
 /// mailbox), so the lock is never contended but by a leftover of an evicted runtime.
 pub struct ObjectStore {
     conn: Mutex<Connection>,
+    /// Follows the class's code (its compatibility date), which a reload may change.
+    delete_all_deletes_alarm: AtomicBool,
     key: ObjectKey,
     alarms: Alarms,
 }
@@ -91,7 +94,16 @@ impl ObjectStore {
         conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;")
             .and_then(|_| conn.execute_batch(SCHEMA))
             .map_err(|e| failed(e.to_string()))?;
-        Ok(Arc::new(ObjectStore { conn: Mutex::new(conn), key, alarms }))
+        Ok(Arc::new(ObjectStore {
+            conn: Mutex::new(conn),
+            delete_all_deletes_alarm: AtomicBool::new(false),
+            key,
+            alarms,
+        }))
+    }
+
+    pub fn set_delete_all_deletes_alarm(&self, deletes: bool) {
+        self.delete_all_deletes_alarm.store(deletes, Ordering::Relaxed);
     }
 
     fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
@@ -186,6 +198,10 @@ impl ObjectStore {
                 for table in tables {
                     conn.execute(&format!("DROP TABLE IF EXISTS \"{}\"", table.replace('"', "\"\"")), [])
                         .map_err(sql_error)?;
+                }
+                if self.delete_all_deletes_alarm.load(Ordering::Relaxed) {
+                    conn.execute("DELETE FROM _cf_METADATA WHERE key = 'alarm'", []).map_err(sql_error)?;
+                    self.alarms.set(&self.key, None).map_err(|e| e.to_string())?;
                 }
                 json!({})
             }

@@ -132,6 +132,8 @@ async fn the_storage_key_value_api_lists_with_options_and_runs_transactions() {
             "transactionError": "undo",
             "afterTransactions": ["d/1", "d/2", "e", "kept"],
             "afterDeleteAll": [],
+            // From the 2026-02-24 compatibility date, deleteAll deletes the alarm too.
+            "alarmAfterDeleteAll": null,
         })
     );
     // A key-value-backed class has the same API but no SQL.
