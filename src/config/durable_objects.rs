@@ -40,6 +40,12 @@ impl Validator {
                 let message = format!("{at}.class_name {class_name:?} names a class that a migration deleted");
                 return Err(self.error(class_position, message));
             }
+            if script_name.is_none() && !config.classes.iter().any(|(c, _)| c == class_name) {
+                let message = format!(
+                    "{at}: no migration creates class {class_name:?}; production requires one (add it to new_sqlite_classes of a migration); it runs here with key-value storage"
+                );
+                self.warn(item.position, message);
+            }
             config.bindings.push(DurableObjectBinding {
                 name: name.to_owned(),
                 class_name: class_name.to_owned(),

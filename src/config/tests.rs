@@ -503,7 +503,7 @@ fn duplicate_names_and_bindings_error_at_the_second() {
 #[test]
 fn main_is_required_for_local_workflows() {
     let text = format!("{{ \"workflows\": [{{ {FIELDS} }}] }}");
-    let message = "main is required: it names the module that exports the workflow classes";
+    let message = "main is required: it names the module that exports the workflow and Durable Object classes";
     assert_error(jsonc(&text), "1:1", message);
     assert_eq!(toml("name = \"w\"\n").unwrap().main, None);
 }
@@ -657,5 +657,23 @@ fn durable_object_config_errors_name_line_and_column() {
             r#"{"migrations": [{"tag": "v1", "new_classes": ["A", "B"], "renamed_classes": [{"from": "A", "to": "B"}]}]} | 1:98 | migrations[0].renamed_classes[0].to: class "B" already exists"#,
             r#"{"migrations": [{"new_classes": ["A"]}]} | 1:17 | migrations[0] is missing required field "tag""#,
         ],
+    );
+}
+
+#[test]
+fn a_durable_object_binding_without_a_migration_is_a_warning_and_without_main_an_error() {
+    let config =
+        jsonc("{\"main\": \"i.js\", \"durable_objects\": {\"bindings\": [{\"name\": \"A\", \"class_name\": \"C\"}]}}")
+            .unwrap();
+    let warnings: Vec<String> = config.warnings.iter().map(ToString::to_string).collect();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(
+        warnings[0].contains("1:51: warning: durable_objects.bindings[0]: no migration creates class \"C\""),
+        "{warnings:?}"
+    );
+    assert_error(
+        jsonc("{\"durable_objects\": {\"bindings\": [{\"name\": \"A\", \"class_name\": \"C\"}]}}"),
+        "1:1",
+        "main is required: it names the module that exports the workflow and Durable Object classes",
     );
 }

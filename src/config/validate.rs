@@ -58,8 +58,10 @@ pub(crate) fn validate(path: PathBuf, root: &RawValue) -> Result<ProjectConfig, 
     let main = match main {
         Some(("", position)) => return Err(checker.error(position, "main must not be empty")),
         Some((main, _)) => Some(absolute(&root_dir.join(main))),
-        None if workflows.iter().any(|w| w.script_name.is_none()) => {
-            let message = "main is required: it names the module that exports the workflow classes";
+        None if workflows.iter().any(|w| w.script_name.is_none())
+            || durable_objects.bindings.iter().any(|b| b.script_name.is_none()) =>
+        {
+            let message = "main is required: it names the module that exports the workflow and Durable Object classes";
             return Err(checker.error(Position::START, message));
         }
         None => None,

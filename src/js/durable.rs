@@ -184,6 +184,85 @@ fn hex(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::NodeCompat;
+    use crate::js::BindingRequest;
+
+    /// Storage that answers every request with an empty object.
+    struct NoStorage;
+
+    impl ObjectStorage for NoStorage {
+        fn storage(&self, _request: &str) -> Result<String, String> {
+            Ok("{}".into())
+        }
+        fn call_ended(&self) {}
+    }
+
+    struct NoBindings;
+
+    impl BindingHost for NoBindings {
+        fn call(&self, _request: BindingRequest) -> crate::js::BindingFuture<'_> {
+            Box::pin(async { Err(crate::js::BindingError("no bindings here".into())) })
+        }
+    }
+
+    /// A project whose `Counter` counts its calls in a field, and whose `Broken` throws when
+    /// constructed.
+    fn project(dir: &std::path::Path) -> ObjectSpec {
+        std::fs::write(dir.join("wrangler.json"), "{}").unwrap();
+        std::fs::write(
+            dir.join("index.js"),
+            "export class Counter { constructor(ctx) { this.n = 0; this.id = ctx.id.toString(); } bump() { return ++this.n; } }\n\
+             export class Broken { constructor() { throw new RangeError('no way'); } }\n",
+        )
+        .unwrap();
+        let code = ProjectCode::new(
+            dir.join("index.js"),
+            NodeCompat::None,
+            dir.join("wrangler.json"),
+            false,
+            Duration::from_secs(30),
+        );
+        ObjectSpec {
+            code,
+            class_name: "Counter".into(),
+            vars: Json::Object(Default::default()),
+            bindings: Vec::new(),
+            id: "a".repeat(64),
+            name: None,
+            sqlite: false,
+        }
+    }
+
+    async fn bump(mailbox: &mpsc::Sender<ObjectCall>) -> Result<Json, ErrorInfo> {
+        let (reply, answer) = oneshot::channel();
+        let args = r#"["a",[]]"#;
+        let call = serde_json::json!({ "kind": "rpc", "method": "bump", "args": args });
+        mailbox.send(ObjectCall { call, reply }).await.expect("the object is alive");
+        answer.await.expect("an answer")
+    }
+
+    #[tokio::test]
+    async fn an_object_keeps_its_fields_between_calls_and_goes_when_idle() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mailbox, calls) = mpsc::channel(8);
+        start_object(project(dir.path()), Arc::new(NoStorage), Arc::new(NoBindings), calls, Duration::from_millis(300));
+        assert_eq!(bump(&mailbox).await.unwrap(), serde_json::json!({ "ok": "1" }));
+        assert_eq!(bump(&mailbox).await.unwrap(), serde_json::json!({ "ok": "2" }));
+        // With no calls for longer than its idle time, the object ends and its mailbox closes.
+        let closed = tokio::time::timeout(Duration::from_secs(20), mailbox.closed()).await;
+        assert!(closed.is_ok(), "the idle object did not go");
+    }
+
+    #[tokio::test]
+    async fn a_constructor_that_throws_fails_the_calls_waiting() {
+        let dir = tempfile::tempdir().unwrap();
+        let spec = ObjectSpec { class_name: "Broken".into(), ..project(dir.path()) };
+        let (mailbox, calls) = mpsc::channel(8);
+        start_object(spec, Arc::new(NoStorage), Arc::new(NoBindings), calls, Duration::from_secs(60));
+        let error = bump(&mailbox).await.expect_err("the constructor threw");
+        assert_eq!((error.name.as_str(), error.message.as_str()), ("RangeError", "no way"));
+        assert!(mailbox.is_closed(), "an object that cannot be constructed takes no more calls");
+    }
 
     #[test]
     fn ids_are_64_hex_digits_and_names_give_the_same_id() {
