@@ -51,6 +51,9 @@ pub struct ObjectKey {
     pub id: String,
 }
 
+/// Held by whoever starts an object's runtime; holds the signal that the last one is gone.
+type StartGate = tokio::sync::Mutex<Option<oneshot::Receiver<()>>>;
+
 /// Cheap to clone: every clone is the same host.
 #[derive(Clone)]
 pub struct DurableObjects {
@@ -60,6 +63,9 @@ pub struct DurableObjects {
 struct Inner {
     classes: RwLock<HashMap<(String, String), Arc<DurableClass>>>,
     live: Mutex<HashMap<ObjectKey, mpsc::Sender<ObjectCall>>>,
+    /// Per object: one starter at a time, and the signal that its last runtime is gone (a
+    /// mailbox closes before its runtime has answered the calls already in it).
+    starts: Mutex<HashMap<ObjectKey, Arc<StartGate>>>,
     storages: Mutex<HashMap<ObjectKey, Arc<ObjectStore>>>,
     dir: PathBuf,
     /// With `--in-memory`, the folder the objects' files live in until [`DurableObjects::close`].
@@ -92,6 +98,7 @@ impl DurableObjects {
             inner: Arc::new(Inner {
                 classes: RwLock::default(),
                 live: Mutex::default(),
+                starts: Mutex::default(),
                 storages: Mutex::default(),
                 dir,
                 temporary: Mutex::new(temporary),
@@ -207,10 +214,17 @@ impl DurableObjects {
         };
         storage.set_delete_all_deletes_alarm(class.delete_all_deletes_alarm);
         let bindings = self.bindings();
-        let mut live = self.inner.live.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(mailbox) = live.get(key).filter(|mailbox| !mailbox.is_closed()) {
-            return Ok(mailbox.clone());
+        let start = self.inner.starts.lock().unwrap_or_else(|p| p.into_inner()).entry(key.clone()).or_default().clone();
+        let mut previous = start.lock().await;
+        if let Some(mailbox) = self.live_mailbox(key) {
+            return Ok(mailbox);
         }
+        // The runtime before (let go by a reload, or gone idle) answers what it has first.
+        if let Some(ended) = previous.take() {
+            let _ = ended.await;
+        }
+        let (ended, gone) = oneshot::channel();
+        *previous = Some(gone);
         let (mailbox, calls) = mpsc::channel(MAILBOX);
         let spec = ObjectSpec {
             code: class.code.clone(),
@@ -221,8 +235,8 @@ impl DurableObjects {
             name,
             sqlite: class.sqlite,
         };
-        start_object(spec, storage, bindings, calls, IDLE_EVICTION);
-        live.insert(key.clone(), mailbox.clone());
+        start_object(spec, storage, bindings, calls, IDLE_EVICTION, ended);
+        self.inner.live.lock().unwrap_or_else(|p| p.into_inner()).insert(key.clone(), mailbox.clone());
         Ok(mailbox)
     }
 

@@ -53,17 +53,21 @@ pub struct ObjectCall {
 
 /// Starts the object on a JS thread; it serves `calls` until the sender side is dropped or it
 /// has had none for `idle`. Code over the CPU limit in one call stops the whole object (its
-/// pending calls get no answer), as production resets an object that exceeded it.
+/// pending calls get no answer), as production resets an object that exceeded it. `ended` is
+/// dropped once the runtime is gone, so that the host starts no second runtime of the object
+/// before then.
 pub fn start_object(
     spec: ObjectSpec,
     storage: Arc<dyn ObjectStorage>,
     bindings: Arc<dyn BindingHost>,
     calls: mpsc::Receiver<ObjectCall>,
     idle: Duration,
+    ended: oneshot::Sender<()>,
 ) {
     let watchdog = Watchdog::new(spec.code.cpu_limit());
     let stopped = watchdog.clone();
     threads::spawn_on_js_thread(&watchdog, async move {
+        let _ended = ended;
         let mut calls = calls;
         let (_runtime, context) = match runtime::fresh_context(&spec.code, &stopped).await {
             Ok(fresh) => fresh,
@@ -245,12 +249,16 @@ mod tests {
     async fn an_object_keeps_its_fields_between_calls_and_goes_when_idle() {
         let dir = tempfile::tempdir().unwrap();
         let (mailbox, calls) = mpsc::channel(8);
-        start_object(project(dir.path()), Arc::new(NoStorage), Arc::new(NoBindings), calls, Duration::from_millis(300));
+        let (ended, gone) = oneshot::channel();
+        let idle = Duration::from_millis(300);
+        start_object(project(dir.path()), Arc::new(NoStorage), Arc::new(NoBindings), calls, idle, ended);
         assert_eq!(bump(&mailbox).await.unwrap(), serde_json::json!({ "ok": "1" }));
         assert_eq!(bump(&mailbox).await.unwrap(), serde_json::json!({ "ok": "2" }));
         // With no calls for longer than its idle time, the object ends and its mailbox closes.
         let closed = tokio::time::timeout(Duration::from_secs(20), mailbox.closed()).await;
         assert!(closed.is_ok(), "the idle object did not go");
+        let gone = tokio::time::timeout(Duration::from_secs(20), gone).await;
+        assert!(gone.is_ok(), "the idle object's runtime is still there");
     }
 
     #[tokio::test]
@@ -258,7 +266,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let spec = ObjectSpec { class_name: "Broken".into(), ..project(dir.path()) };
         let (mailbox, calls) = mpsc::channel(8);
-        start_object(spec, Arc::new(NoStorage), Arc::new(NoBindings), calls, Duration::from_secs(60));
+        let (ended, _gone) = oneshot::channel();
+        start_object(spec, Arc::new(NoStorage), Arc::new(NoBindings), calls, Duration::from_secs(60), ended);
         let error = bump(&mailbox).await.expect_err("the constructor threw");
         assert_eq!((error.name.as_str(), error.message.as_str()), ("RangeError", "no way"));
         assert!(mailbox.is_closed(), "an object that cannot be constructed takes no more calls");
