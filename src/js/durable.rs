@@ -51,6 +51,9 @@ pub struct ObjectCall {
     pub reply: oneshot::Sender<Result<Json, ErrorInfo>>,
 }
 
+/// What a call gets when the object used more CPU than `limits.cpu_ms` in it.
+const EXCEEDED_CPU: &str = "Durable Object reset because its code exceeded the CPU time limit of one call.";
+
 /// Starts the object on a JS thread; it serves `calls` until the sender side is dropped or it
 /// has had none for `idle`. Code over the CPU limit in one call stops the whole object (its
 /// pending calls get no answer), as production resets an object that exceeded it. `ended` is
@@ -118,6 +121,12 @@ async fn serve<'js>(
         };
         let reply = match answered.await.catch(ctx) {
             Ok(text) => serde_json::from_str(&text).map_err(|e| ErrorInfo::new("Error", e.to_string())),
+            // Stopped over its CPU limit: nothing of this runtime may run again.
+            Err(_) if watchdog.interruption().is_some() => {
+                storage.call_ended();
+                let _ = call.reply.send(Err(ErrorInfo::new("Error", EXCEEDED_CPU)));
+                return;
+            }
             Err(caught) => Err(error_info(ctx, caught)),
         };
         storage.call_ended();

@@ -113,6 +113,21 @@ async fn an_object_serves_one_call_at_a_time_and_keeps_its_fields() {
 }
 
 #[tokio::test]
+async fn the_cpu_limit_counts_per_call_and_going_over_resets_the_object() {
+    let server = Server::start(FIXTURE);
+    rpc(&server, "cpu", "memory", json!([])).await;
+    // Two calls of 1.2 s each stay under the 2 s limit: it counts per call.
+    assert_eq!(rpc(&server, "cpu", "spin", json!([1200])).await, json!(1));
+    assert_eq!(rpc(&server, "cpu", "spin", json!([1200])).await, json!(1));
+    // A call that never ends is stopped, and the object starts over on the next call.
+    let url = format!("{}/rpc?name=cpu&method=spin&args={}", server.base(), percent("[null]"));
+    let (status, stopped) = server.request(Method::GET, &url, None).await;
+    assert_eq!(status, 500, "{stopped:#}");
+    assert!(stopped["error"].as_str().unwrap().contains("Durable Object reset"), "{stopped:#}");
+    assert_eq!(rpc(&server, "cpu", "memory", json!([])).await, json!({ "calls": 1, "ready": true }));
+}
+
+#[tokio::test]
 async fn the_storage_key_value_api_lists_with_options_and_runs_transactions() {
     let server = Server::start(FIXTURE);
     let kv = rpc(&server, "kv", "kv", json!([])).await;
