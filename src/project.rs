@@ -127,7 +127,7 @@ pub async fn load(path: &Path, env: Option<&str>, store: &Arc<Store>, now_ms: i6
     bindings.extend(local_objects.iter().map(|binding| EnvBinding::DurableObject {
         binding: binding.name.clone(),
         script: script_name.clone(),
-        class_name: binding.class_name.clone(),
+        namespace: config.durable_objects.namespace_of(&binding.class_name),
     }));
     let mut names = Vec::new();
     for workflow in &local {
@@ -189,6 +189,7 @@ pub async fn load(path: &Path, env: Option<&str>, store: &Arc<Store>, now_ms: i6
             durable.push(DurableClass {
                 script: script_name.clone(),
                 class_name: class_name.to_owned(),
+                namespace: config.durable_objects.namespace_of(class_name),
                 sqlite: config.durable_objects.is_sqlite(class_name),
                 delete_all_deletes_alarm: config.compatibility_date.as_deref().is_some_and(|date| date >= "2026-02-24"),
                 code: code.clone(),
@@ -316,18 +317,10 @@ pub fn worker_codes(projects: Vec<Project>) -> Vec<WorkerCode> {
     workers
 }
 
-/// The Durable Object classes of loaded projects, and every class rename of their migrations as
-/// `(script, from, to)`, for [`DurableObjects::replace`](crate::durable::DurableObjects::replace).
-pub fn durable_classes(projects: &[Project]) -> (Vec<DurableClass>, Vec<(String, String, String)>) {
-    let classes = projects.iter().flat_map(|project| project.durable.iter().cloned()).collect();
-    let mut renamed = Vec::new();
-    for project in projects {
-        let script = project.config.name.clone().unwrap_or_else(|| "worker".to_owned());
-        for (from, to) in &project.config.durable_objects.renamed_classes {
-            renamed.push((script.clone(), from.clone(), to.clone()));
-        }
-    }
-    (classes, renamed)
+/// The Durable Object classes of loaded projects, for
+/// [`DurableObjects::replace`](crate::durable::DurableObjects::replace).
+pub fn durable_classes(projects: &[Project]) -> Vec<DurableClass> {
+    projects.iter().flat_map(|project| project.durable.iter().cloned()).collect()
 }
 
 /// The bindings of `project` to workflows that other loaded Workers define.
@@ -359,15 +352,16 @@ fn remote_bindings(project: &Project, projects: &[Project]) -> Vec<EnvBinding> {
         else {
             continue;
         };
-        let defined = projects.iter().any(|other| {
-            other.config.name.as_deref() == Some(script)
-                && other.durable.iter().any(|c| c.class_name == entry.class_name)
-        });
-        if defined {
+        let defined = projects
+            .iter()
+            .filter(|other| other.config.name.as_deref() == Some(script))
+            .flat_map(|other| other.durable.iter())
+            .find(|class| class.class_name == entry.class_name);
+        if let Some(class) = defined {
             bindings.push(EnvBinding::DurableObject {
                 binding: entry.name.clone(),
                 script: script.to_owned(),
-                class_name: entry.class_name.clone(),
+                namespace: class.namespace.clone(),
             });
         } else {
             tracing::warn!(

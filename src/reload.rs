@@ -153,8 +153,7 @@ impl Reloader {
         let defs: Vec<WorkflowDef> = projects.iter().flat_map(|project| project.workflows.iter().cloned()).collect();
         log_changes(&before, &defs);
         self.engine.set_workflows(defs);
-        let (classes, renamed) = project::durable_classes(&projects);
-        self.durable.replace(classes, &renamed);
+        self.durable.replace(project::durable_classes(&projects));
         self.workers.replace(project::worker_codes(projects));
     }
 }

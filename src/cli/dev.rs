@@ -132,8 +132,7 @@ pub async fn run(args: DevArgs) -> Result<(), CliError> {
             .inspect_err(|error| tracing::warn!("{error}; changes are not reloaded"))
             .ok()
     };
-    let (classes, renamed) = crate::project::durable_classes(&projects);
-    durable.replace(classes, &renamed);
+    durable.replace(crate::project::durable_classes(&projects));
     workers.replace(crate::project::worker_codes(projects));
     if workers.served().is_some() {
         tracing::info!("the Worker's fetch handler serves every other route");

@@ -183,6 +183,19 @@ pub struct DurableObjectsConfig {
 }
 
 impl DurableObjectsConfig {
+    /// The namespace of `class`: the name a migration created it under, whatever it was
+    /// renamed to since (ids and storage stay with the namespace); a class no migration
+    /// created is its own namespace.
+    pub fn namespace_of(&self, class: &str) -> String {
+        let mut name = class;
+        for (from, to) in self.renamed_classes.iter().rev() {
+            if to == name {
+                name = from;
+            }
+        }
+        name.to_owned()
+    }
+
     /// Whether `class` keeps its storage in SQLite (and so has `ctx.storage.sql`).
     pub fn is_sqlite(&self, class: &str) -> bool {
         self.classes.iter().any(|(name, sqlite)| name == class && *sqlite)

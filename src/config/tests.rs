@@ -640,6 +640,9 @@ deleted_classes = ["Gone"]
     assert!(objects.is_sqlite("Counter"), "a rename keeps the class SQLite-backed");
     assert!(!objects.is_sqlite("Scratch"));
     assert_eq!(objects.renamed_classes, [("Tally".to_owned(), "Counter".to_owned())]);
+    assert_eq!(objects.namespace_of("Counter"), "Tally", "a renamed class keeps the namespace it was created in");
+    assert_eq!(objects.namespace_of("Scratch"), "Scratch");
+    assert_eq!(objects.namespace_of("Unmigrated"), "Unmigrated");
     assert_eq!(objects.deleted_classes, ["Gone"]);
     assert!(config.warnings.is_empty(), "{:?}", config.warnings);
 }

@@ -38,7 +38,7 @@ impl Alarms {
 
     /// Records an object's alarm (or its deletion) and wakes the task. Blocking: it commits.
     pub(super) fn set(&self, key: &ObjectKey, time: Option<i64>) -> Result<(), StoreError> {
-        self.store.set_durable_alarm(&key.script, &key.class_name, &key.id, time)?;
+        self.store.set_durable_alarm(&key.script, &key.namespace, &key.id, time)?;
         self.wake.notify_one();
         Ok(())
     }
@@ -60,7 +60,7 @@ impl Alarms {
             for alarm in alarms {
                 let key = ObjectKey {
                     script: alarm.script.clone(),
-                    class_name: alarm.class_name.clone(),
+                    namespace: alarm.namespace.clone(),
                     id: alarm.object_id.clone(),
                 };
                 if self.firing().contains(&key) {
@@ -107,7 +107,7 @@ impl Alarms {
                 tracing::warn!(
                     "the alarm of Durable Object {} ({}) failed {} times and is dropped: {error}",
                     key.id,
-                    key.class_name,
+                    key.namespace,
                     alarm.retries + 1
                 );
                 true
@@ -117,7 +117,7 @@ impl Alarms {
                 tracing::info!(
                     "the alarm of Durable Object {} ({}) threw; retry {} in {} ms: {error}",
                     key.id,
-                    key.class_name,
+                    key.namespace,
                     alarm.retries + 1,
                     delay
                 );

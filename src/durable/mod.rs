@@ -3,8 +3,8 @@
 //! file per object, `storage.rs`) and their alarms (`alarms.rs`). A stub's call reaches it as a
 //! `DurableObjectCall` binding request through `services.rs`. A reload replaces the classes and
 //! lets every live object go (its next call constructs it again with the new code); storage
-//! stays. **Invariant:** at most one live runtime per object serves calls, one at a time, in the
-//! order they arrived.
+//! stays, with the namespace. **Invariant:** at most one live runtime per object serves calls,
+//! one at a time, in the order they arrived.
 
 mod alarms;
 mod storage;
@@ -34,6 +34,9 @@ pub struct DurableClass {
     /// The Worker's name.
     pub script: String,
     pub class_name: String,
+    /// The name a migration created the class under: ids and storage belong to it, so a rename
+    /// keeps both.
+    pub namespace: String,
     /// Listed in `new_sqlite_classes` (directly or through renames): `ctx.storage.sql` works.
     pub sqlite: bool,
     /// `deleteAll()` deletes the alarm too (compatibility date 2026-02-24 or later).
@@ -43,11 +46,11 @@ pub struct DurableClass {
     pub bindings: Vec<EnvBinding>,
 }
 
-/// One object: its namespace (script and class) and id.
+/// One object: its namespace (a Worker's, see [`DurableClass::namespace`]) and id.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ObjectKey {
     pub script: String,
-    pub class_name: String,
+    pub namespace: String,
     pub id: String,
 }
 
@@ -110,19 +113,9 @@ impl DurableObjects {
     }
 
     /// Replaces the classes (at start and after a reload). Every live object goes once it has
-    /// answered the calls it has; the next call constructs it with the new code. A class that a
-    /// migration renamed takes its objects' storage with it.
-    pub fn replace(&self, classes: Vec<DurableClass>, renamed: &[(String, String, String)]) {
-        for (script, from, to) in renamed {
-            let (old, new) = (self.class_dir(script, from), self.class_dir(script, to));
-            if old.is_dir()
-                && !new.exists()
-                && let Err(error) = std::fs::rename(&old, &new)
-            {
-                tracing::warn!("cannot move the storage of Durable Object class {from} to {to}: {error}");
-            }
-        }
-        let classes = classes.into_iter().map(|c| ((c.script.clone(), c.class_name.clone()), Arc::new(c))).collect();
+    /// answered the calls it has; the next call constructs it with the new code.
+    pub fn replace(&self, classes: Vec<DurableClass>) {
+        let classes = classes.into_iter().map(|c| ((c.script.clone(), c.namespace.clone()), Arc::new(c))).collect();
         *self.inner.classes.write().unwrap_or_else(|p| p.into_inner()) = classes;
         self.inner.live.lock().unwrap_or_else(|p| p.into_inner()).clear();
     }
@@ -143,19 +136,19 @@ impl DurableObjects {
         tokio::spawn(async move { host.inner.alarms.clone().run(host).await });
     }
 
-    fn class_dir(&self, script: &str, class_name: &str) -> PathBuf {
-        self.inner.dir.join(file_name(script)).join(file_name(class_name))
+    fn namespace_dir(&self, script: &str, namespace: &str) -> PathBuf {
+        self.inner.dir.join(file_name(script)).join(file_name(namespace))
     }
 
     /// Answers a `DurableObjectCall`.
     pub async fn answer(&self, request: crate::js::BindingRequest) -> Result<Value, BindingError> {
-        let crate::js::BindingRequest::DurableObjectCall { script, class_name, id, name, call } = request else {
+        let crate::js::BindingRequest::DurableObjectCall { script, namespace, id, name, call } = request else {
             return Err(BindingError("not a Durable Object request".into()));
         };
         if id.len() != 64 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(BindingError("Invalid Durable Object ID: must be 64 hex digits".into()));
         }
-        self.call(ObjectKey { script, class_name, id }, name, call).await
+        self.call(ObjectKey { script, namespace, id }, name, call).await
     }
 
     /// Puts `call` in the object's mailbox (starting the object when it is not alive) and waits
@@ -197,12 +190,12 @@ impl DurableObjects {
             .classes
             .read()
             .unwrap_or_else(|p| p.into_inner())
-            .get(&(key.script.clone(), key.class_name.clone()))
+            .get(&(key.script.clone(), key.namespace.clone()))
             .cloned()
             .ok_or_else(|| {
                 BindingError(format!(
-                    "Durable Object class {:?} of Worker {:?} is not loaded",
-                    key.class_name, key.script
+                    "Durable Object namespace {:?} of Worker {:?} is not loaded",
+                    key.namespace, key.script
                 ))
             })?;
         let storage = {
@@ -251,7 +244,7 @@ impl DurableObjects {
         if let Some(store) = storages.get(key) {
             return Ok(store.clone());
         }
-        let path = self.class_dir(&key.script, &key.class_name).join(format!("{}.sqlite", key.id));
+        let path = self.namespace_dir(&key.script, &key.namespace).join(format!("{}.sqlite", key.id));
         let store = ObjectStore::open(&path, key.clone(), self.inner.alarms.clone())
             .map_err(|error| BindingError(error.to_string()))?;
         storages.insert(key.clone(), store.clone());

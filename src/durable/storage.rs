@@ -1,4 +1,4 @@
-//! One Durable Object's storage: a SQLite file of its own (`do/<script>/<class>/<id>.sqlite`
+//! One Durable Object's storage: a SQLite file of its own (`do/<script>/<namespace>/<id>.sqlite`
 //! under the state folder) holding the key-value API in `_cf_KV` (values as structured clone
 //! text), the alarm in `_cf_METADATA`, and, for SQLite-backed classes, the tables the object's
 //! own SQL creates. Answered synchronously on the object's JS thread (see `js/durable.rs`), with

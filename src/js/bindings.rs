@@ -31,9 +31,9 @@ pub enum EnvBinding {
     Kv { binding: String, namespace: String },
     /// `env[binding]` sends to `queue`, by default `delivery_delay` seconds later.
     Queue { binding: String, queue: String, delivery_delay: u32 },
-    /// `env[binding]` is the namespace of the Durable Object class `class_name` of the Worker
-    /// named `script`.
-    DurableObject { binding: String, script: String, class_name: String },
+    /// `env[binding]` is the Durable Object namespace `namespace` (its class's name when a
+    /// migration created it) of the Worker named `script`.
+    DurableObject { binding: String, script: String, namespace: String },
 }
 
 /// A message as a producer sends it: the body encoded by content type (by `stepflare:queues`).
@@ -190,7 +190,7 @@ pub enum BindingRequest {
     /// it), answered with what the object's handler returned or threw.
     DurableObjectCall {
         script: String,
-        class_name: String,
+        namespace: String,
         /// 64 hex digits.
         id: String,
         /// The name the id was made from, when it was.

@@ -55,14 +55,14 @@ const RESERVED = new Set(["fetch", "alarm", "constructor", "webSocketMessage", "
 
 class DurableObjectNamespace {
   #script;
-  #className;
-  constructor(script, className) {
+  #namespace;
+  constructor(script, namespace) {
     this.#script = script;
-    this.#className = className;
+    this.#namespace = namespace;
   }
   idFromName(name) {
     const text = String(name);
-    return new DurableObjectId(hashName(`${this.#script}/${this.#className}`, text), text);
+    return new DurableObjectId(hashName(`${this.#script}/${this.#namespace}`, text), text);
   }
   idFromString(text) {
     if (typeof text !== "string" || !HEX_ID.test(text)) {
@@ -78,20 +78,20 @@ class DurableObjectNamespace {
   }
   get(id, _options) {
     if (!(id instanceof DurableObjectId)) throw new TypeError("get() expects a DurableObjectId");
-    return makeStub(this.#script, this.#className, id);
+    return makeStub(this.#script, this.#namespace, id);
   }
   getByName(name, options) {
     return this.get(this.idFromName(name), options);
   }
 }
 
-const makeStub = (script, className, id) => {
+const makeStub = (script, namespace, id) => {
   const call = async (body) =>
     settle(
       await callBinding({
         op: "durableObjectCall",
         script,
-        className,
+        namespace,
         id: id.toString(),
         name: id.name ?? null,
         call: body,
@@ -131,7 +131,7 @@ const makeStub = (script, className, id) => {
   });
 };
 
-const namespace = (binding) => new DurableObjectNamespace(binding.script, binding.className);
+const namespace = (binding) => new DurableObjectNamespace(binding.script, binding.namespace);
 
 // ---- an object's own runtime ----
 

@@ -9,7 +9,8 @@ use super::{Result, SMALL_WRITE, Store};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DurableAlarm {
     pub script: String,
-    pub class_name: String,
+    /// The object's namespace (its class's name at creation).
+    pub namespace: String,
     pub object_id: String,
     /// The time the object set, in ms since the epoch.
     pub scheduled_at: i64,
@@ -21,20 +22,20 @@ pub struct DurableAlarm {
 
 impl Store {
     /// Sets (or, with `None`, deletes) an object's alarm; a new alarm starts with no retries.
-    pub fn set_durable_alarm(&self, script: &str, class_name: &str, object_id: &str, time: Option<i64>) -> Result<()> {
-        let (script, class_name, object_id) = (script.to_owned(), class_name.to_owned(), object_id.to_owned());
+    pub fn set_durable_alarm(&self, script: &str, namespace: &str, object_id: &str, time: Option<i64>) -> Result<()> {
+        let (script, namespace, object_id) = (script.to_owned(), namespace.to_owned(), object_id.to_owned());
         self.commit(SMALL_WRITE, move |tx| {
             match time {
                 Some(time) => tx.execute(
-                    "INSERT INTO durable_alarms (script, class_name, object_id, scheduled_at, due_at, retries)
+                    "INSERT INTO durable_alarms (script, namespace, object_id, scheduled_at, due_at, retries)
                      VALUES (?1, ?2, ?3, ?4, ?4, 0)
-                     ON CONFLICT (script, class_name, object_id)
+                     ON CONFLICT (script, namespace, object_id)
                      DO UPDATE SET scheduled_at = ?4, due_at = ?4, retries = 0",
-                    params![script, class_name, object_id, time],
+                    params![script, namespace, object_id, time],
                 )?,
                 None => tx.execute(
-                    "DELETE FROM durable_alarms WHERE script = ?1 AND class_name = ?2 AND object_id = ?3",
-                    params![script, class_name, object_id],
+                    "DELETE FROM durable_alarms WHERE script = ?1 AND namespace = ?2 AND object_id = ?3",
+                    params![script, namespace, object_id],
                 )?,
             };
             Ok(())
@@ -48,8 +49,8 @@ impl Store {
         self.commit(SMALL_WRITE, move |tx| {
             tx.execute(
                 "UPDATE durable_alarms SET due_at = ?5, retries = ?6
-                 WHERE script = ?1 AND class_name = ?2 AND object_id = ?3 AND scheduled_at = ?4",
-                params![alarm.script, alarm.class_name, alarm.object_id, alarm.scheduled_at, due_at, retries],
+                 WHERE script = ?1 AND namespace = ?2 AND object_id = ?3 AND scheduled_at = ?4",
+                params![alarm.script, alarm.namespace, alarm.object_id, alarm.scheduled_at, due_at, retries],
             )?;
             Ok(())
         })
@@ -62,8 +63,8 @@ impl Store {
         self.commit(SMALL_WRITE, move |tx| {
             tx.execute(
                 "DELETE FROM durable_alarms
-                 WHERE script = ?1 AND class_name = ?2 AND object_id = ?3 AND scheduled_at = ?4",
-                params![alarm.script, alarm.class_name, alarm.object_id, alarm.scheduled_at],
+                 WHERE script = ?1 AND namespace = ?2 AND object_id = ?3 AND scheduled_at = ?4",
+                params![alarm.script, alarm.namespace, alarm.object_id, alarm.scheduled_at],
             )?;
             Ok(())
         })
@@ -73,12 +74,12 @@ impl Store {
     pub fn durable_alarms(&self) -> Result<Vec<DurableAlarm>> {
         self.read(|conn| {
             let mut statement = conn.prepare_cached(
-                "SELECT script, class_name, object_id, scheduled_at, due_at, retries FROM durable_alarms ORDER BY due_at",
+                "SELECT script, namespace, object_id, scheduled_at, due_at, retries FROM durable_alarms ORDER BY due_at",
             )?;
             let rows = statement.query_map([], |row| {
                 Ok(DurableAlarm {
                     script: row.get(0)?,
-                    class_name: row.get(1)?,
+                    namespace: row.get(1)?,
                     object_id: row.get(2)?,
                     scheduled_at: row.get(3)?,
                     due_at: row.get(4)?,

@@ -235,12 +235,12 @@ ALTER TABLE instances ADD COLUMN rollback TEXT;
     r#"
 CREATE TABLE durable_alarms (
     script       TEXT NOT NULL,
-    class_name   TEXT NOT NULL,
+    namespace    TEXT NOT NULL,
     object_id    TEXT NOT NULL,
     scheduled_at INTEGER NOT NULL,
     due_at       INTEGER NOT NULL,
     retries      INTEGER NOT NULL DEFAULT 0,
-    PRIMARY KEY (script, class_name, object_id)
+    PRIMARY KEY (script, namespace, object_id)
 ) WITHOUT ROWID;
 "#,
 ];

@@ -255,6 +255,36 @@ async fn a_hot_reload_runs_new_code_on_the_same_storage() {
     assert_eq!(done["output"], json!({ "count": 3 }), "{done:#}");
 }
 
+#[tokio::test]
+async fn a_class_renamed_by_a_migration_keeps_its_objects_ids_and_storage() {
+    let project = copy_fixture(FIXTURE);
+    let server = Server::start_in(project.path());
+    assert_eq!(get(&server, "/notes?name=n&note=first").await["notes"], json!(["first"]));
+    // The config first: until the code exports Journal, no reload loads.
+    edit(project.path(), "wrangler.jsonc", "\"class_name\": \"Notes\"", "\"class_name\": \"Journal\"");
+    edit(
+        project.path(),
+        "wrangler.jsonc",
+        "{ \"from\": \"Notebook\", \"to\": \"Notes\" }] },",
+        "{ \"from\": \"Notebook\", \"to\": \"Notes\" }] },\n    { \"tag\": \"v4\", \"renamed_classes\": [{ \"from\": \"Notes\", \"to\": \"Journal\" }] },",
+    );
+    edit(project.path(), "src/index.js", "export class Notes extends", "export class Journal extends");
+    edit(project.path(), "src/index.js", "return \"notes\";", "return \"journal\";");
+    let deadline = Instant::now() + PATIENCE;
+    let renamed = loop {
+        let answer = get(&server, "/notes?name=n").await;
+        if answer["kind"] == json!("journal") {
+            break answer;
+        }
+        assert!(Instant::now() < deadline, "the renamed class never served: {answer:#}\n{}", server.logs());
+        tokio::time::sleep(POLL * 5).await;
+    };
+    assert_eq!(renamed["notes"], json!(["first"]), "{renamed:#}\n{}", server.logs());
+    // Storage belongs to the namespace, named after the class a migration created (Notebook).
+    assert!(project.path().join(".stepflare/do/durable-objects/Notebook").is_dir());
+    assert!(!project.path().join(".stepflare/do/durable-objects/Journal").exists());
+}
+
 /// `LINE:COL` (1-based) of the first `needle` in `text`.
 fn position_of(text: &str, needle: &str) -> String {
     let offset = text.find(needle).expect("needle in the config");
