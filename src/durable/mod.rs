@@ -146,7 +146,7 @@ impl DurableObjects {
             return Err(BindingError("not a Durable Object request".into()));
         };
         if id.len() != 64 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(BindingError("Invalid Durable Object ID: must be 64 hex digits".into()));
+            return Err(BindingError("Invalid Durable Object ID. Durable Object IDs must be 64 hex digits.".into()));
         }
         self.call(ObjectKey { script, namespace, id }, name, call).await
     }

@@ -66,7 +66,7 @@ class DurableObjectNamespace {
   }
   idFromString(text) {
     if (typeof text !== "string" || !HEX_ID.test(text)) {
-      throw new TypeError("Invalid Durable Object ID: must be 64 hex digits");
+      throw new TypeError("Invalid Durable Object ID. Durable Object IDs must be 64 hex digits.");
     }
     return new DurableObjectId(text);
   }

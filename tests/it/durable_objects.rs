@@ -59,7 +59,10 @@ async fn ids_stubs_fetch_and_rpc_cross_as_structured_clone() {
     assert_eq!(ids["parsedEquals"], json!(true));
     assert_eq!(ids["uniqueDiffers"], json!(true));
     assert_eq!(ids["uniqueLength"], json!(64));
-    assert_eq!(ids["invalid"], json!("TypeError: Invalid Durable Object ID: must be 64 hex digits"));
+    assert_eq!(
+        ids["invalid"],
+        json!("TypeError: Invalid Durable Object ID. Durable Object IDs must be 64 hex digits.")
+    );
     assert_eq!(ids["stubName"], json!("main"));
     // An object reached by a unique id has no name, and its id is the one asked for.
     assert_eq!(ids["viaId"]["name"], Value::Null);
