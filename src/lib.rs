@@ -28,6 +28,7 @@ pub mod cli;
 pub mod config;
 pub mod cron;
 pub mod d1;
+pub mod durable;
 pub mod engine;
 pub mod ids;
 pub mod js;

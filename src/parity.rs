@@ -10,7 +10,9 @@ pub const NOT_REPRODUCED: &[&str] = &[
     "Cron-created instances wait for a concurrency slot; production lets them run up to an hour outside the limit.",
     "Workflow code runs on QuickJS, not V8: CPU time is QuickJS's, and engine-specific behaviour (error stacks, timing) differs.",
     "limits.subrequests is checked, not enforced.",
-    "Durable Objects and the binding types other than KV, D1, R2, queues and services are not in env (each is reported at start).",
+    "The binding types other than KV, D1, R2, queues, service bindings and Durable Objects are not in env (each is reported at start).",
+    "A Durable Object serves one call at a time until the call settles; production's input gate lets another call in while one awaits I/O other than storage, so an object that calls itself (directly or through a workflow it waits for) waits forever here.",
+    "Durable Objects: the WebSocket API (acceptWebSocket, hibernation), stubs and RpcTarget callbacks passed over RPC, and the storage options allowConcurrency, allowUnconfirmed and noCache are not emulated (the options are accepted; every write commits at once).",
     "Event triggers (/accounts/{id}/triggers/{script}) are not served; version DAGs and graphs are null.",
     "locationHint and location_hint are accepted and ignored: everything runs on this machine.",
 ];

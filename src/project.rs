@@ -9,6 +9,7 @@ use serde_json::Value;
 
 use crate::config::{self, ConfigError, ProjectConfig};
 use crate::cron::CronExpression;
+use crate::durable::DurableClass;
 use crate::engine::{DEFAULT_STEPS_LIMIT, WorkflowDef};
 use crate::ids::WorkflowName;
 use crate::js::{self, EnvBinding, ProjectCode, WorkerCode};
@@ -29,6 +30,8 @@ pub enum ProjectError {
         "{location}: workflow {workflow:?} names class_name {class:?}, but {main} exports no class of that name{hint}"
     )]
     MissingClass { location: String, workflow: String, class: String, main: String, hint: String },
+    #[error("{location}: Durable Object binding {binding:?} names class_name {class:?}, but {main_and_hint}")]
+    MissingDurableClass { location: String, binding: String, class: String, main_and_hint: String },
     #[error("workflow {workflow:?} is defined by both {first} and {second}; workflow names are unique in an account")]
     DuplicateWorkflow { workflow: String, first: String, second: String },
     #[error(transparent)]
@@ -41,6 +44,8 @@ pub struct Project {
     pub config: ProjectConfig,
     pub workflows: Vec<WorkflowDef>,
     pub worker: Option<WorkerCode>,
+    /// The Durable Object classes this Worker defines.
+    pub durable: Vec<DurableClass>,
 }
 
 /// Loads the config at `path` (a file or a directory to search from), loads the code, and
@@ -51,7 +56,7 @@ pub async fn load(path: &Path, env: Option<&str>, store: &Arc<Store>, now_ms: i6
     let Some(main) = config.main.clone() else {
         warn_of_idle_crons(&config, "there is no `main` module");
         if local.is_empty() {
-            return Ok(Project { config, workflows: Vec::new(), worker: None });
+            return Ok(Project { config, workflows: Vec::new(), worker: None, durable: Vec::new() });
         }
         return Err(ProjectError::NoMain { config: config.path.display().to_string() });
     };
@@ -66,6 +71,20 @@ pub async fn load(path: &Path, env: Option<&str>, store: &Arc<Store>, now_ms: i6
                 class: workflow.class_name.clone(),
                 main: main.display().to_string(),
                 hint,
+            });
+        }
+    }
+    let script_name = config.name.clone().unwrap_or_else(|| "worker".to_owned());
+    let local_objects: Vec<_> =
+        config.durable_objects.bindings.iter().filter(|b| is_local(&config, b.script_name.as_deref())).collect();
+    for binding in &local_objects {
+        if !classes.contains(&binding.class_name) {
+            let hint = if classes.is_empty() { String::new() } else { format!(" (it exports {})", classes.join(", ")) };
+            return Err(ProjectError::MissingDurableClass {
+                location: binding.location.to_string(),
+                binding: binding.name.clone(),
+                class: binding.class_name.clone(),
+                main_and_hint: format!("{} exports no class of that name{hint}", main.display()),
             });
         }
     }
@@ -110,7 +129,11 @@ pub async fn load(path: &Path, env: Option<&str>, store: &Arc<Store>, now_ms: i6
         service: service.service.clone(),
         entrypoint: service.entrypoint.clone(),
     }));
-    let script_name = config.name.clone().unwrap_or_else(|| "worker".to_owned());
+    bindings.extend(local_objects.iter().map(|binding| EnvBinding::DurableObject {
+        binding: binding.name.clone(),
+        script: script_name.clone(),
+        namespace: config.durable_objects.namespace_of(&binding.class_name),
+    }));
     let mut names = Vec::new();
     for workflow in &local {
         let name = WorkflowName::parse(&workflow.name)
@@ -162,11 +185,29 @@ pub async fn load(path: &Path, env: Option<&str>, store: &Arc<Store>, now_ms: i6
         handlers: exports.handlers.clone(),
         code: code.clone(),
         vars: env.clone(),
-        bindings,
+        bindings: bindings.clone(),
         consumers: if has_handler("queue") { consumers } else { Vec::new() },
         crons,
     });
-    Ok(Project { config, workflows, worker })
+    // A class is a Durable Object class when a migration declares it or a binding names it.
+    let mut durable_names: Vec<&str> = config.durable_objects.classes.iter().map(|(c, _)| c.as_str()).collect();
+    durable_names.extend(local_objects.iter().map(|b| b.class_name.as_str()));
+    let mut durable: Vec<DurableClass> = Vec::new();
+    for class_name in durable_names.into_iter().filter(|c| classes.iter().any(|e| e == c)) {
+        if durable.iter().all(|d| d.class_name != class_name) {
+            durable.push(DurableClass {
+                script: script_name.clone(),
+                class_name: class_name.to_owned(),
+                namespace: config.durable_objects.namespace_of(class_name),
+                sqlite: config.durable_objects.is_sqlite(class_name),
+                delete_all_deletes_alarm: config.compatibility_date.as_deref().is_some_and(|date| date >= "2026-02-24"),
+                code: code.clone(),
+                vars: env.clone(),
+                bindings: bindings.clone(),
+            });
+        }
+    }
+    Ok(Project { config, workflows, worker, durable })
 }
 
 /// Records each workflow `(name, class_name)` of a Worker, and a new version of it when its
@@ -266,6 +307,9 @@ pub async fn load_all(
         for def in &mut project.workflows {
             def.bindings.extend(remote.iter().cloned());
         }
+        for class in &mut project.durable {
+            class.bindings.extend(remote.iter().cloned());
+        }
     }
     Ok(projects)
 }
@@ -301,6 +345,12 @@ pub fn worker_codes(projects: Vec<Project>) -> Vec<WorkerCode> {
     workers
 }
 
+/// The Durable Object classes of loaded projects, for
+/// [`DurableObjects::replace`](crate::durable::DurableObjects::replace).
+pub fn durable_classes(projects: &[Project]) -> Vec<DurableClass> {
+    projects.iter().flat_map(|project| project.durable.iter().cloned()).collect()
+}
+
 /// The bindings of `project` to workflows that other loaded Workers define.
 fn remote_bindings(project: &Project, projects: &[Project]) -> Vec<EnvBinding> {
     let mut bindings = Vec::new();
@@ -320,6 +370,33 @@ fn remote_bindings(project: &Project, projects: &[Project]) -> Vec<EnvBinding> {
                 entry.location,
                 binding,
                 entry.name,
+                script
+            );
+        }
+    }
+    for entry in project.config.durable_objects.bindings.iter() {
+        let Some(script) =
+            entry.script_name.as_deref().filter(|_| !is_local(&project.config, entry.script_name.as_deref()))
+        else {
+            continue;
+        };
+        let defined = projects
+            .iter()
+            .filter(|other| other.config.name.as_deref() == Some(script))
+            .flat_map(|other| other.durable.iter())
+            .find(|class| class.class_name == entry.class_name);
+        if let Some(class) = defined {
+            bindings.push(EnvBinding::DurableObject {
+                binding: entry.name.clone(),
+                script: script.to_owned(),
+                namespace: class.namespace.clone(),
+            });
+        } else {
+            tracing::warn!(
+                "{}: Durable Object binding {} names class {:?} of script {:?}, which is not loaded or defines no such Durable Object class (add its config with another -c); the binding is left out",
+                entry.location,
+                entry.name,
+                entry.class_name,
                 script
             );
         }

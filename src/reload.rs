@@ -57,6 +57,8 @@ pub struct Reloader {
     /// Where versions are recorded.
     pub store: Arc<Store>,
     pub workers: Workers,
+    /// The Durable Object classes: replaced with the Workers, so objects run the new code.
+    pub durable: crate::durable::DurableObjects,
 }
 
 /// Watching goes on while this lives.
@@ -151,6 +153,7 @@ impl Reloader {
         let defs: Vec<WorkflowDef> = projects.iter().flat_map(|project| project.workflows.iter().cloned()).collect();
         log_changes(&before, &defs);
         self.engine.set_workflows(defs);
+        self.durable.replace(project::durable_classes(&projects));
         self.workers.replace(project::worker_codes(projects));
     }
 }

@@ -1,6 +1,7 @@
 //! The bindings in `env` that are not workflows, behind the one host the engine forwards them
 //! to: queue producers go to `queues`, KV namespaces to `kv`, D1 databases to `d1`, R2 buckets
-//! to `r2`, and service bindings to the Worker they name, among the loaded ones.
+//! to `r2`, calls to Durable Objects to `durable`, and service bindings to the Worker they
+//! name, among the loaded ones.
 
 use std::sync::Arc;
 
@@ -9,6 +10,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use serde_json::{Value, json};
 
 use crate::d1::D1;
+use crate::durable::DurableObjects;
 use crate::js::{self, BindingError, BindingFuture, BindingHost, BindingRequest, HttpRequest, ResponseBody};
 use crate::kv::Kv;
 use crate::model::ErrorInfo;
@@ -25,6 +27,8 @@ pub struct Services {
     pub workers: Workers,
     /// What the `env` of a Worker reached through a service binding answers to.
     pub bindings: Arc<dyn BindingHost>,
+    /// Durable Object namespaces, their objects and alarms.
+    pub durable: DurableObjects,
 }
 
 impl BindingHost for Services {
@@ -46,6 +50,7 @@ impl BindingHost for Services {
             BindingRequest::ServiceCall { service, entrypoint, method, args } => {
                 Box::pin(self.service_call(service, entrypoint, method, args))
             }
+            BindingRequest::DurableObjectCall { .. } => Box::pin(self.durable.answer(request)),
             other => self.queues.call(other),
         }
     }

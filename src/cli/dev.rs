@@ -116,6 +116,7 @@ pub async fn run(args: DevArgs) -> Result<(), CliError> {
     engine.set_workflows(workflows);
     engine.start().await?;
     let workers = Workers::default();
+    let durable = crate::durable::DurableObjects::new(state_dir.as_deref(), store.clone(), engine.clone())?;
     let _watching = if args.no_watch {
         None
     } else {
@@ -125,11 +126,13 @@ pub async fn run(args: DevArgs) -> Result<(), CliError> {
             engine: engine.clone(),
             store: store.clone(),
             workers: workers.clone(),
+            durable: durable.clone(),
         };
         watch(&projects, state_dir.iter().cloned().collect(), reloader)
             .inspect_err(|error| tracing::warn!("{error}; changes are not reloaded"))
             .ok()
     };
+    durable.replace(crate::project::durable_classes(&projects));
     workers.replace(crate::project::worker_codes(projects));
     if workers.served().is_some() {
         tracing::info!("the Worker's fetch handler serves every other route");
@@ -145,7 +148,9 @@ pub async fn run(args: DevArgs) -> Result<(), CliError> {
         r2,
         workers: workers.clone(),
         bindings: std::sync::Arc::new(engine.clone()),
+        durable: durable.clone(),
     }));
+    durable.start_alarms();
     queues.start().await?;
     tokio::spawn(crate::schedule::run(engine.clone(), store.clone(), workers.clone(), started));
 
@@ -188,6 +193,7 @@ pub async fn run(args: DevArgs) -> Result<(), CliError> {
     let _ = tokio::time::timeout_at(deadline, server).await;
     // Tasks and JS threads may still hold the store when the process exits, so it is never
     // dropped: empty the log here, or a clean stop leaves it full beside the database.
+    durable.close();
     if let Err(error) = store.close() {
         tracing::warn!("{error}");
     }

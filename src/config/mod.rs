@@ -5,6 +5,7 @@
 //! Every error and warning names the file, line and column it is about.
 
 mod dev_vars;
+mod durable_objects;
 mod environments;
 mod location;
 mod queues;
@@ -38,6 +39,8 @@ pub struct ProjectConfig {
     pub compatibility_flags: Vec<String>,
     pub workflows: Vec<WorkflowConfig>,
     pub queues: QueuesConfig,
+    /// `durable_objects.bindings` and what `migrations` leave.
+    pub durable_objects: DurableObjectsConfig,
     /// `kv_namespaces`: Workers KV bindings.
     pub kv_namespaces: Vec<KvNamespaceConfig>,
     /// `d1_databases`: D1 bindings.
@@ -175,6 +178,49 @@ pub struct ServiceBindingConfig {
     pub binding: String,
     pub service: String,
     pub entrypoint: Option<String>,
+    pub location: SourceLocation,
+}
+
+/// The `durable_objects` bindings, and the classes as `migrations` leave them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DurableObjectsConfig {
+    pub bindings: Vec<DurableObjectBinding>,
+    /// The classes the migrations created and did not delete (under their latest name), each
+    /// with whether its storage is SQLite-backed (`new_sqlite_classes`).
+    pub classes: Vec<(String, bool)>,
+    /// `(from, to)` of every rename, in order.
+    pub renamed_classes: Vec<(String, String)>,
+    /// Classes a migration deleted (and none created again).
+    pub deleted_classes: Vec<String>,
+}
+
+impl DurableObjectsConfig {
+    /// The namespace of `class`: the name a migration created it under, whatever it was
+    /// renamed to since (ids and storage stay with the namespace); a class no migration
+    /// created is its own namespace.
+    pub fn namespace_of(&self, class: &str) -> String {
+        let mut name = class;
+        for (from, to) in self.renamed_classes.iter().rev() {
+            if to == name {
+                name = from;
+            }
+        }
+        name.to_owned()
+    }
+
+    /// Whether `class` keeps its storage in SQLite (and so has `ctx.storage.sql`).
+    pub fn is_sqlite(&self, class: &str) -> bool {
+        self.classes.iter().any(|(name, sqlite)| name == class && *sqlite)
+    }
+}
+
+/// One entry of `durable_objects.bindings`: `env[name]` is the namespace of `class_name`, a
+/// class of this Worker or of the Worker named `script_name`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DurableObjectBinding {
+    pub name: String,
+    pub class_name: String,
+    pub script_name: Option<String>,
     pub location: SourceLocation,
 }
 

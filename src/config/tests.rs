@@ -503,7 +503,7 @@ fn duplicate_names_and_bindings_error_at_the_second() {
 #[test]
 fn main_is_required_for_local_workflows() {
     let text = format!("{{ \"workflows\": [{{ {FIELDS} }}] }}");
-    let message = "main is required: it names the module that exports the workflow classes";
+    let message = "main is required: it names the module that exports the workflow and Durable Object classes";
     assert_error(jsonc(&text), "1:1", message);
     assert_eq!(toml("name = \"w\"\n").unwrap().main, None);
 }
@@ -634,5 +634,76 @@ fn service_bindings_are_read_and_checked() {
             r#"{"services": [{"binding": "A", "service": 1}]} | 1:43 | services[0].service must be a string (got a number)"#,
             r#"{"services": [{"binding": "A", "service": "s"}, {"binding": "A", "service": "t"}]} | 1:61 | services[1].binding "A" is already used"#,
         ],
+    );
+}
+
+#[test]
+fn durable_object_bindings_and_migrations_fold_into_classes() {
+    let config = toml(
+        r#"main = "index.js"
+[[durable_objects.bindings]]
+name = "COUNTER"
+class_name = "Counter"
+[[durable_objects.bindings]]
+name = "REMOTE"
+class_name = "Elsewhere"
+script_name = "other"
+[[migrations]]
+tag = "v1"
+new_sqlite_classes = ["Tally"]
+new_classes = ["Scratch", "Gone"]
+[[migrations]]
+tag = "v2"
+renamed_classes = [{ from = "Tally", to = "Counter" }]
+deleted_classes = ["Gone"]
+"#,
+    )
+    .unwrap();
+    let objects = &config.durable_objects;
+    let bound: Vec<_> =
+        objects.bindings.iter().map(|b| (b.name.as_str(), b.class_name.as_str(), b.script_name.as_deref())).collect();
+    assert_eq!(bound, [("COUNTER", "Counter", None), ("REMOTE", "Elsewhere", Some("other"))]);
+    assert_eq!(objects.classes, [("Scratch".to_owned(), false), ("Counter".to_owned(), true)]);
+    assert!(objects.is_sqlite("Counter"), "a rename keeps the class SQLite-backed");
+    assert!(!objects.is_sqlite("Scratch"));
+    assert_eq!(objects.renamed_classes, [("Tally".to_owned(), "Counter".to_owned())]);
+    assert_eq!(objects.namespace_of("Counter"), "Tally", "a renamed class keeps the namespace it was created in");
+    assert_eq!(objects.namespace_of("Scratch"), "Scratch");
+    assert_eq!(objects.namespace_of("Unmigrated"), "Unmigrated");
+    assert_eq!(objects.deleted_classes, ["Gone"]);
+    assert!(config.warnings.is_empty(), "{:?}", config.warnings);
+}
+
+#[test]
+fn durable_object_config_errors_name_line_and_column() {
+    assert_error_cases(
+        jsonc,
+        &[
+            r#"{"durable_objects": []} | 1:21 | durable_objects must be an object (got an empty array)"#,
+            r#"{"durable_objects": {"bindings": [{"class_name": "A"}]}} | 1:35 | durable_objects.bindings[0] is missing required field "name""#,
+            r#"{"durable_objects": {"bindings": [{"name": "1x", "class_name": "A"}]}} | 1:44 | durable_objects.bindings[0].name must be a valid JavaScript identifier matching ^[A-Za-z_$][A-Za-z0-9_$]*$ (got "1x")"#,
+            r#"{"migrations": [{"tag": "v1", "new_classes": ["A"]}, {"tag": "v2", "new_sqlite_classes": ["A"]}]} | 1:91 | migrations[1].new_sqlite_classes: class "A" already exists (an earlier migration created it)"#,
+            r#"{"migrations": [{"tag": "v1", "deleted_classes": ["A"]}]} | 1:51 | migrations[0].deleted_classes: class "A" does not exist, so it cannot be deleted"#,
+            r#"{"migrations": [{"tag": "v1", "new_classes": ["A", "B"], "renamed_classes": [{"from": "A", "to": "B"}]}]} | 1:98 | migrations[0].renamed_classes[0].to: class "B" already exists"#,
+            r#"{"migrations": [{"new_classes": ["A"]}]} | 1:17 | migrations[0] is missing required field "tag""#,
+        ],
+    );
+}
+
+#[test]
+fn a_durable_object_binding_without_a_migration_is_a_warning_and_without_main_an_error() {
+    let config =
+        jsonc("{\"main\": \"i.js\", \"durable_objects\": {\"bindings\": [{\"name\": \"A\", \"class_name\": \"C\"}]}}")
+            .unwrap();
+    let warnings: Vec<String> = config.warnings.iter().map(ToString::to_string).collect();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(
+        warnings[0].contains("1:51: warning: durable_objects.bindings[0]: no migration creates class \"C\""),
+        "{warnings:?}"
+    );
+    assert_error(
+        jsonc("{\"durable_objects\": {\"bindings\": [{\"name\": \"A\", \"class_name\": \"C\"}]}}"),
+        "1:1",
+        "main is required: it names the module that exports the workflow and Durable Object classes",
     );
 }

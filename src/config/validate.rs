@@ -37,6 +37,7 @@ pub(crate) fn validate(path: PathBuf, root: &RawValue) -> Result<ProjectConfig, 
     let mut workflows = checker.workflows(root)?;
     checker.exports(root, &mut workflows)?;
     let queues = checker.queues(root)?;
+    let durable_objects = checker.durable_objects(root)?;
     let kv_namespaces = checker.kv_namespaces(root)?;
     let d1_databases = checker.d1_databases(root)?;
     let r2_buckets = checker.r2_buckets(root)?;
@@ -58,8 +59,10 @@ pub(crate) fn validate(path: PathBuf, root: &RawValue) -> Result<ProjectConfig, 
     let main = match main {
         Some(("", position)) => return Err(checker.error(position, "main must not be empty")),
         Some((main, _)) => Some(absolute(&root_dir.join(main))),
-        None if workflows.iter().any(|w| w.script_name.is_none()) => {
-            let message = "main is required: it names the module that exports the workflow classes";
+        None if workflows.iter().any(|w| w.script_name.is_none())
+            || durable_objects.bindings.iter().any(|b| b.script_name.is_none()) =>
+        {
+            let message = "main is required: it names the module that exports the workflow and Durable Object classes";
             return Err(checker.error(Position::START, message));
         }
         None => None,
@@ -73,6 +76,7 @@ pub(crate) fn validate(path: PathBuf, root: &RawValue) -> Result<ProjectConfig, 
         compatibility_flags,
         workflows,
         queues,
+        durable_objects,
         kv_namespaces,
         d1_databases,
         r2_buckets,
@@ -345,13 +349,6 @@ impl Validator {
         for (key, kind) in SINGLES {
             if let Some(entry) = root.entry(key) {
                 report(kind, &entry.value, "binding");
-            }
-        }
-        if let Some(RawKind::Array(items)) =
-            root.entry("durable_objects").and_then(|e| e.value.entry("bindings")).map(|e| &e.value.kind)
-        {
-            for item in items {
-                report("Durable Object", item, "name");
             }
         }
     }

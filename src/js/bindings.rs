@@ -34,6 +34,9 @@ pub enum EnvBinding {
     /// `env[binding]` reaches the Worker named `service` (its default export, or the class
     /// exported as `entrypoint`): `fetch` and RPC method calls.
     Service { binding: String, service: String, entrypoint: Option<String> },
+    /// `env[binding]` is the Durable Object namespace `namespace` (its class's name when a
+    /// migration created it) of the Worker named `script`.
+    DurableObject { binding: String, script: String, namespace: String },
 }
 
 /// A message as a producer sends it: the body encoded by content type (by `stepflare:queues`).
@@ -185,6 +188,17 @@ pub enum BindingRequest {
     R2Delete {
         bucket: String,
         keys: Vec<String>,
+    },
+    /// A call to one Durable Object (`stub.fetch(…)`, an RPC method, as `durable.js` encodes
+    /// it), answered with what the object's handler returned or threw.
+    DurableObjectCall {
+        script: String,
+        namespace: String,
+        /// 64 hex digits.
+        id: String,
+        /// The name the id was made from, when it was.
+        name: Option<String>,
+        call: Value,
     },
     R2List {
         bucket: String,

@@ -34,6 +34,10 @@ const STORAGE_SOURCE: &str = include_str!("storage.js");
 /// Service bindings, evaluated before the prelude where `env` has one.
 pub(super) const SERVICES: &str = "stepflare:services";
 const SERVICES_SOURCE: &str = include_str!("services.js");
+/// Durable Objects: namespaces, ids, stubs, and an object's `ctx` and storage; loaded only in
+/// contexts whose `env` binds a namespace and in an object's own runtime.
+pub(super) const DURABLE: &str = "stepflare:durable";
+const DURABLE_SOURCE: &str = include_str!("durable.js");
 /// The web streams, evaluated on first use of one of their globals.
 pub(super) const STREAMS: &str = "stepflare:streams";
 const STREAMS_SOURCE: &str = include_str!("streams.js");
@@ -186,6 +190,7 @@ fn builtin_source(name: &str) -> Option<&'static str> {
         QUEUES => QUEUES_SOURCE,
         SERVICES => SERVICES_SOURCE,
         STORAGE => STORAGE_SOURCE,
+        DURABLE => DURABLE_SOURCE,
         STREAMS => STREAMS_SOURCE,
         WEB => WEB_SOURCE,
         CLOUDFLARE_WORKERS => CLOUDFLARE_WORKERS_SOURCE,

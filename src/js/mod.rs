@@ -6,6 +6,7 @@ mod bindings;
 mod bytecode;
 mod commonjs;
 mod consumer;
+mod durable;
 mod fetch;
 mod host;
 mod host_calls;
@@ -25,6 +26,7 @@ pub use bindings::{
     BindingError, BindingFuture, BindingHost, BindingRequest, D1Statement, EnvBinding, QueueSendMessage,
 };
 pub use consumer::{DeliveredMessage, MessageDecision, QueueBatch, QueueOutcome, handle_queue};
+pub use durable::{ObjectCall, ObjectSpec, ObjectStorage, id_from_name, start_object, unique_id};
 pub use host::{
     AttemptOutcome, DELAY_FUNCTION_TIMEOUT_MS, DelayOutcome, HostReply, HostRequest, LogLevel, RegisteredRollback,
     StepHost, UserConfig,

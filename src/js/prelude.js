@@ -785,6 +785,8 @@ import { queueApi } from "stepflare:queues";
       if (binding.type === "export") exported[binding.className] = new Workflow(binding.workflow);
       else if (binding.type === "queue") env[binding.binding] = new Queue(binding.queue, binding.deliveryDelay);
       else if (binding.type === "workflow") env[binding.binding] = new Workflow(binding.workflow);
+      // `stepflare:durable`, loaded by the host when `env` binds a namespace.
+      else if (binding.type === "durableObject") env[binding.binding] = globalThis.__stepflare.durable.namespace(binding);
       else env[binding.binding] = bindingMakers[binding.type](binding);
     }
     workflowExports = Object.freeze(exported);
@@ -855,6 +857,7 @@ import { queueApi } from "stepflare:queues";
     WorkflowEvent,
     env: {},
     makeEnv,
+    callBinding,
     newMessageBatch,
     newStep: () => new Step(),
     runWorkflow,

@@ -167,6 +167,9 @@ pub(super) async fn prepare_context<'js, H: StepHost>(
         Module::import(ctx, module)?.into_future::<Value>().await?;
     }
     Module::import(ctx, PRELUDE)?.into_future::<Value>().await?;
+    if bindings.iter().any(|binding| matches!(binding, EnvBinding::DurableObject { .. })) {
+        super::durable::load_module(ctx).await?;
+    }
     let stepflare: Object = ctx.globals().get("__stepflare")?;
     let make_env: Function = stepflare.get("makeEnv")?;
     let bindings = ctx.json_parse(serde_json::to_string(bindings).unwrap_or_else(|_| "[]".into()))?;

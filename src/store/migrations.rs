@@ -26,6 +26,10 @@
 //! 9. `r2_objects`: the records of R2 buckets' objects (their bytes are files).
 //! 10. `instances.rollback`: the instance's rollback (`model::Rollback` as JSON): its trigger,
 //!     the handlers it runs in order, and its outcome once it ended.
+//! 11. `durable_alarms`: each Durable Object's alarm (also kept in the object's own file), so
+//!     that the alarms due are found at start without opening every object's file: the time
+//!     the object set, when it fires next (later than that while its handler is retried), and
+//!     how many retries it had.
 //!
 //! A migration that was released is never edited: state files out there were made by it.
 
@@ -227,6 +231,17 @@ CREATE TABLE r2_objects (
 "#,
     r#"
 ALTER TABLE instances ADD COLUMN rollback TEXT;
+"#,
+    r#"
+CREATE TABLE durable_alarms (
+    script       TEXT NOT NULL,
+    namespace    TEXT NOT NULL,
+    object_id    TEXT NOT NULL,
+    scheduled_at INTEGER NOT NULL,
+    due_at       INTEGER NOT NULL,
+    retries      INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (script, namespace, object_id)
+) WITHOUT ROWID;
 "#,
 ];
 

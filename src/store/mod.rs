@@ -8,6 +8,7 @@
 //! ([`Store::write`], [`Store::save_step_async`]). Reads run on the caller's thread, on a small
 //! pool of read-only connections (`readers.rs`).
 
+mod durable;
 mod kv;
 mod migrations;
 mod queues;
@@ -23,6 +24,7 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
+pub use durable::DurableAlarm;
 pub use kv::{KvKey, KvValue};
 pub use queues::{NewQueueMessage, QueueBacklog, QueueMessageRow, Settlement};
 pub use r2::R2Record;
@@ -1177,7 +1179,7 @@ mod tests {
         }
         let store = Store::open_in_dir(dir.path()).unwrap();
         let version: i64 = store.read(|conn| Ok(conn.query_row("PRAGMA user_version", [], |row| row.get(0))?)).unwrap();
-        assert_eq!(version, 10, "upgraded to the latest schema");
+        assert_eq!(version, 11, "upgraded to the latest schema");
         let runnable = [workflow_name("wf")];
         assert_eq!(store.next_timer(&runnable).unwrap(), Some(500), "only the waiting instance's timer counts");
         assert_eq!(store.due_instances(1_000, &runnable).unwrap(), [InstanceKey::stored("wf".into(), "asleep".into())]);

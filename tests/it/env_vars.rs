@@ -15,7 +15,7 @@ async fn vars_and_dev_vars_make_env_and_unemulated_bindings_are_reported() {
         .wait_for_log(&[
             "Hyperdrive config is not emulated; env.POSTGRES is absent",
             "Vectorize index is not emulated; env.VECTORS is absent",
-            "Durable Object is not emulated; env.COUNTER is absent",
+            "Browser Rendering is not emulated; env.BROWSER is absent",
             "Workers AI is not emulated; env.AI is absent",
         ])
         .await;

@@ -16,6 +16,7 @@ mod containment;
 mod crash;
 mod d1;
 mod deletion;
+mod durable_objects;
 mod env_vars;
 mod events;
 mod explorer;

@@ -136,7 +136,7 @@ async fn wait_until_work_goes_on_after_the_response() {
 }
 
 #[tokio::test]
-async fn a_binding_with_script_name_reaches_a_workflow_of_another_loaded_worker() {
+async fn bindings_with_script_name_reach_a_workflow_and_a_durable_object_of_another_loaded_worker() {
     let dir = tempfile::tempdir().unwrap();
     let billing = fixture_dir("multi/billing");
     let server = Server::start_with("multi/frontend", dir.path(), &["--config", billing.to_str().unwrap()]);
@@ -147,4 +147,7 @@ async fn a_binding_with_script_name_reaches_a_workflow_of_another_loaded_worker(
     let d = server.wait_for_status("billing", &id, &["complete"]).await;
     assert_eq!(d["output"], json!({ "charged": 300 }), "{d:#}");
     assert!(server.logs().contains("not-loaded"), "the left-out binding is reported:\n{}", server.logs());
+    // A Durable Object binding with script_name reaches the class of the other Worker.
+    assert_eq!(get(&server, "/ledger?amount=5").await.1, json!({ "total": 5 }));
+    assert_eq!(get(&server, "/ledger?amount=7").await.1, json!({ "total": 12 }));
 }
