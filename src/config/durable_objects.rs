@@ -16,6 +16,7 @@ impl Validator {
     pub(super) fn durable_objects(&mut self, root: &RawValue) -> Result<DurableObjectsConfig, ConfigError> {
         let mut config = DurableObjectsConfig::default();
         self.migrations(root, &mut config)?;
+        self.exported_classes(root, &mut config)?;
         let Some(entry) = root.entry("durable_objects") else {
             return Ok(config);
         };
@@ -100,6 +101,75 @@ impl Validator {
                 config.classes.remove(found);
                 config.deleted_classes.push(class);
             }
+        }
+        Ok(())
+    }
+
+    /// The declarative form of migrations: `exports` entries of type `"durable-object"`, each a
+    /// class that is live (`state` `"created"`, the default, with `storage` `"sqlite"`, the
+    /// default, or `"kv"`), `"deleted"`, or `"renamed"` (`renamed_to` a live class, which keeps
+    /// its objects). A Worker uses them or `migrations`, never both.
+    fn exported_classes(&mut self, root: &RawValue, config: &mut DurableObjectsConfig) -> Result<(), ConfigError> {
+        let Some(RawKind::Table(fields)) = root.entry("exports").map(|e| &e.value.kind) else {
+            return Ok(());
+        };
+        let mut renames = Vec::new();
+        for field in fields {
+            let item = &field.value;
+            if !matches!(item.entry("type").map(|e| &e.value.kind), Some(RawKind::String(kind)) if kind == "durable-object")
+            {
+                continue;
+            }
+            let at = format!("exports.{}", field.key);
+            if let Some(migrations) = root.entry("migrations") {
+                let message =
+                    format!("{at}: a Worker declares its Durable Object classes in exports or in migrations, not both");
+                return Err(self.error(migrations.key_position, message));
+            }
+            self.unexpected_fields(
+                &at,
+                item,
+                &["type", "state", "storage", "renamed_to", "transferred_to", "transferred_from"],
+            );
+            let class = field.key.clone();
+            match self.string(item, "state", &format!("{at}.state"))? {
+                None | Some(("created", _)) => {
+                    let sqlite = match self.string(item, "storage", &format!("{at}.storage"))? {
+                        None | Some(("sqlite", _)) => true,
+                        Some(("kv", _)) => false,
+                        Some((other, position)) => {
+                            let message = format!("{at}.storage must be \"sqlite\" or \"kv\" (got {other:?})");
+                            return Err(self.error(position, message));
+                        }
+                    };
+                    config.classes.push((class, sqlite));
+                }
+                Some(("deleted", _)) => config.deleted_classes.push(class),
+                Some(("renamed", _)) => {
+                    let (to, position) = self.required_string(item, &at, "renamed_to")?;
+                    renames.push((class, to.to_owned(), position));
+                }
+                Some(("transferred", position)) => {
+                    let message =
+                        format!("{at}: a transfer to another Worker is not emulated; {} is left out", field.key);
+                    self.warn(position, message);
+                }
+                Some((other, position)) => {
+                    let message = format!(
+                        "{at}.state must be \"created\", \"deleted\", \"renamed\" or \"transferred\" (got {other:?})"
+                    );
+                    return Err(self.error(position, message));
+                }
+            }
+        }
+        for (from, to, position) in renames {
+            if !config.classes.iter().any(|(c, _)| *c == to) {
+                let message = format!(
+                    "exports.{from}.renamed_to names {to:?}, which exports declares as no live Durable Object class"
+                );
+                return Err(self.error(position, message));
+            }
+            config.renamed_classes.push((from, to));
         }
         Ok(())
     }

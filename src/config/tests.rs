@@ -707,3 +707,31 @@ fn a_durable_object_binding_without_a_migration_is_a_warning_and_without_main_an
         "main is required: it names the module that exports the workflow and Durable Object classes",
     );
 }
+
+#[test]
+fn durable_object_classes_declared_in_exports() {
+    let config = jsonc(
+        r#"{"main": "i.js", "exports": {
+  "Room": { "type": "durable-object", "storage": "sqlite" },
+  "Lobby": { "type": "durable-object", "state": "renamed", "renamed_to": "Room" },
+  "Cache": { "type": "durable-object", "storage": "kv" },
+  "Gone": { "type": "durable-object", "state": "deleted" }
+},
+"durable_objects": {"bindings": [{"name": "ROOM", "class_name": "Room"}]}}"#,
+    )
+    .unwrap();
+    let objects = &config.durable_objects;
+    assert_eq!(objects.classes, [("Room".to_owned(), true), ("Cache".to_owned(), false)]);
+    assert_eq!(objects.namespace_of("Room"), "Lobby", "a renamed class keeps its objects");
+    assert_eq!(objects.deleted_classes, ["Gone"]);
+    assert!(config.warnings.is_empty(), "{:?}", config.warnings);
+    assert_error_cases(
+        jsonc,
+        &[
+            r#"{"exports": {"A": {"type": "durable-object", "storage": "disk"}}} | 1:57 | exports.A.storage must be "sqlite" or "kv" (got "disk")"#,
+            r#"{"exports": {"A": {"type": "durable-object", "state": "renamed", "renamed_to": "B"}}} | 1:80 | exports.A.renamed_to names "B", which exports declares as no live Durable Object class"#,
+            r#"{"exports": {"A": {"type": "durable-object"}}, "migrations": []} | 1:48 | exports.A: a Worker declares its Durable Object classes in exports or in migrations, not both"#,
+            r#"{"exports": {"A": {"type": "durable-object", "state": "deleted"}}, "durable_objects": {"bindings": [{"name": "X", "class_name": "A"}]}} | 1:129 | durable_objects.bindings[0].class_name "A" names a class that a migration deleted"#,
+        ],
+    );
+}

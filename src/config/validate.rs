@@ -375,6 +375,10 @@ impl Validator {
                 return Err(self.wrong_type(item, &at, "an object"));
             };
             let (kind, kind_position) = self.required_string(item, &at, "type")?;
+            if kind == "durable-object" {
+                // Read with the Durable Object classes (`durable_objects.rs`).
+                continue;
+            }
             if kind != "workflow" {
                 let message = format!("{at}: exports of type {kind:?} are not emulated; {} is left out", field.key);
                 self.warn(kind_position, message);

@@ -336,6 +336,34 @@ const makeStorage = (ask, sqlite) => {
       return ask({ op: "databaseSize" }).size;
     },
   };
+  // The synchronous key-value API of SQLite-backed objects (`ctx.storage.kv`): the same keys
+  // as the asynchronous one.
+  const kv = {
+    get(key) {
+      const checked = checkKey(key);
+      return get([checked]).get(checked);
+    },
+    put(key, value) {
+      ask({ op: "put", entries: [[checkKey(key), encodeValue(value)]] });
+    },
+    delete(key) {
+      return ask({ op: "delete", keys: [checkKey(key)] }).count > 0;
+    },
+    list(options = {}) {
+      const request = { op: "list", reverse: Boolean(options.reverse) };
+      for (const field of ["start", "startAfter", "end", "prefix"]) {
+        if (options[field] !== undefined) request[field] = String(options[field]);
+      }
+      if (options.limit !== undefined) request.limit = Number(options.limit);
+      return ask(request).entries.map(([key, text]) => [key, decodeClone(text)])[Symbol.iterator]();
+    },
+  };
+  Object.defineProperty(api, "kv", {
+    get() {
+      if (!sqlite) throw new Error("The synchronous KV API is only available on SQLite-backed Durable Objects.");
+      return kv;
+    },
+  });
   Object.defineProperty(api, "sql", {
     get() {
       if (!sqlite) {

@@ -181,6 +181,8 @@ async fn the_sql_api_gives_cursors_and_the_database_size() {
     // The synchronous transaction that threw left nothing behind.
     assert_eq!(sql["after"], json!(["apple", "pear", "kiwi"]));
     assert!(sql["size"].as_i64().unwrap() > 0, "{sql:#}");
+    // The synchronous key-value API of SQLite-backed objects.
+    assert_eq!(sql["syncKv"], json!({ "got": true, "listed": ["sync"], "deleted": true, "after": null }));
 }
 
 #[tokio::test]
