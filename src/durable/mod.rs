@@ -185,6 +185,14 @@ impl DurableObjects {
         if let Some(mailbox) = self.live_mailbox(key) {
             return Ok(mailbox);
         }
+        // Calls that find the object asleep line up here, before anything that could reorder
+        // them, in the order they were made (tokio's mutex is first come, first served), so
+        // that they reach the new mailbox in that order.
+        let start = self.inner.starts.lock().unwrap_or_else(|p| p.into_inner()).entry(key.clone()).or_default().clone();
+        let mut previous = start.lock().await;
+        if let Some(mailbox) = self.live_mailbox(key) {
+            return Ok(mailbox);
+        }
         let class = self
             .inner
             .classes
@@ -207,11 +215,6 @@ impl DurableObjects {
         };
         storage.set_delete_all_deletes_alarm(class.delete_all_deletes_alarm);
         let bindings = self.bindings();
-        let start = self.inner.starts.lock().unwrap_or_else(|p| p.into_inner()).entry(key.clone()).or_default().clone();
-        let mut previous = start.lock().await;
-        if let Some(mailbox) = self.live_mailbox(key) {
-            return Ok(mailbox);
-        }
         // The runtime before (let go by a reload, or gone idle) answers what it has first.
         if let Some(ended) = previous.take() {
             let _ = ended.await;
