@@ -44,11 +44,8 @@ impl BindingHost for Services {
             | BindingRequest::R2Put { .. }
             | BindingRequest::R2Delete { .. }
             | BindingRequest::R2List { .. } => Box::pin(self.r2.answer(request)),
-            BindingRequest::ServiceFetch { service, entrypoint, method, url, headers, body } => {
-                Box::pin(self.service_fetch(service, entrypoint, method, url, headers, body))
-            }
-            BindingRequest::ServiceCall { service, entrypoint, method, args } => {
-                Box::pin(self.service_call(service, entrypoint, method, args))
+            BindingRequest::ServiceCall { service, entrypoint, call } => {
+                Box::pin(self.service_call(service, entrypoint, call))
             }
             BindingRequest::DurableObjectCall { .. } => Box::pin(self.durable.answer(request)),
             other => self.queues.call(other),
@@ -66,23 +63,30 @@ impl Services {
         })
     }
 
-    /// A service binding's `fetch`: `{status, headers, body}` (base64, or null for none), or
-    /// `{error}` when the handler threw.
-    async fn service_fetch(
+    /// A call on a service binding (see [`BindingRequest::ServiceCall`]), answered as
+    /// `stepflare:rpc` reads answers: `{ok}`, `{threw}` or `{error}`.
+    async fn service_call(
         &self,
         service: String,
         entrypoint: Option<String>,
-        method: String,
-        url: String,
-        headers: Vec<(String, String)>,
-        body: Option<String>,
+        call: Value,
     ) -> Result<Value, BindingError> {
         let worker = self.service(&service)?;
-        let body = match body {
+        if call["kind"] != "fetch" {
+            let call = call.to_string();
+            return Ok(match js::handle_rpc(worker, entrypoint, call, self.bindings.clone()).await {
+                Ok(answer) => answer,
+                Err(error) => thrown(&error),
+            });
+        }
+        let text = |field: &str| call[field].as_str().unwrap_or_default().to_owned();
+        let headers = serde_json::from_value(call["headers"].clone())
+            .map_err(|e| BindingError(format!("invalid request headers: {e}")))?;
+        let body = match call["body"].as_str() {
             Some(text) => BASE64.decode(text).map_err(|e| BindingError(format!("invalid request body: {e}")))?,
             None => Vec::new(),
         };
-        let request = HttpRequest { method, url, headers, body: body.into() };
+        let request = HttpRequest { method: text("method"), url: text("url"), headers, body: body.into() };
         let response = match js::handle_fetch_at(worker, entrypoint, request, self.bindings.clone()).await {
             Ok(response) => response,
             Err(js::FetchError::Threw(error)) => return Ok(thrown(&error)),
@@ -102,23 +106,7 @@ impl Services {
             }
         };
         let body = (!bytes.is_empty()).then(|| BASE64.encode(&bytes));
-        Ok(json!({ "status": response.status, "headers": response.headers, "body": body }))
-    }
-
-    /// An RPC call on a service binding: `{result}` (`stepflare:clone` text, or null for
-    /// `undefined`), or `{error}` when the method threw.
-    async fn service_call(
-        &self,
-        service: String,
-        entrypoint: Option<String>,
-        method: String,
-        args: String,
-    ) -> Result<Value, BindingError> {
-        let worker = self.service(&service)?;
-        match js::handle_rpc(worker, entrypoint, method, args, self.bindings.clone()).await {
-            Ok(result) => Ok(json!({ "result": result })),
-            Err(error) => Ok(thrown(&error)),
-        }
+        Ok(json!({ "ok": { "status": response.status, "headers": response.headers, "body": body } }))
     }
 }
 

@@ -207,22 +207,13 @@ pub enum BindingRequest {
         limit: Option<usize>,
         delimiter: Option<String>,
     },
-    /// A service binding's `fetch`: the request as the target Worker gets it, its body base64.
-    ServiceFetch {
-        service: String,
-        entrypoint: Option<String>,
-        method: String,
-        url: String,
-        headers: Vec<(String, String)>,
-        body: Option<String>,
-    },
-    /// An RPC call on a service binding: `method` of the target's entrypoint, with `args` (an
-    /// array) in their stored form (`stepflare:clone`).
+    /// A call on a service binding: `call` is `{kind: "fetch", method, url, headers, body}` (the
+    /// body base64, or null), `{kind: "rpc", method, args}` or `{kind: "get", property}`
+    /// (`stepflare:rpc` says how values cross).
     ServiceCall {
         service: String,
         entrypoint: Option<String>,
-        method: String,
-        args: String,
+        call: Value,
     },
 }
 

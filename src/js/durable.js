@@ -6,6 +6,7 @@
 // workflow runs without Durable Objects never evaluate it. Storage is answered synchronously by
 // the host (`storage(requestJson) -> answerJson`), as workerd's SQLite is.
 import { decodeClone, encodeClone, fromBase64, toBase64 } from "stepflare:clone";
+import { answerCall, encodeThrown, fetchCall, fetchResponse, rpcStub, settle } from "stepflare:rpc";
 
 const sf = globalThis.__stepflare;
 const callBinding = sf.callBinding;
@@ -38,19 +39,7 @@ class DurableObjectId {
   }
 }
 
-// What crosses from a stub to its object, and back: `{ok}` or `{threw}`, as clone text.
-const encodeThrown = (error) => {
-  try {
-    return encodeClone(error);
-  } catch {
-    return encodeClone(new Error(String(error?.message ?? error)));
-  }
-};
-const settle = (answer) => {
-  if (answer.threw !== undefined) throw decodeClone(answer.threw);
-  return answer.ok;
-};
-
+// An object's members that RPC does not reach.
 const RESERVED = new Set(["fetch", "alarm", "constructor", "webSocketMessage", "webSocketClose", "webSocketError"]);
 
 class DurableObjectNamespace {
@@ -101,34 +90,10 @@ const makeStub = (script, namespace, id) => {
     id,
     name: id.name,
     async fetch(input, init) {
-      const request = new Request(input, init);
-      const body = request.body === null ? null : toBase64(new Uint8Array(await request.arrayBuffer()));
-      const answered = await call({
-        kind: "fetch",
-        method: request.method,
-        url: request.url,
-        headers: [...request.headers],
-        body,
-      });
-      const bytes = answered.body === null ? null : fromBase64(answered.body);
-      return new Response(bytes, { status: answered.status, headers: answered.headers });
+      return fetchResponse(await call(await fetchCall(input, init)));
     },
   };
-  return new Proxy(stub, {
-    get(target, key) {
-      if (key in target) return target[key];
-      // A stub is not a thenable, and symbols are no method names.
-      if (typeof key === "symbol" || key === "then") return undefined;
-      // Calling it calls the method; awaiting it reads the property, as production's stubs do.
-      const method = async (...args) =>
-        decodeClone(await call({ kind: "rpc", method: key, args: encodeClone(args) }));
-      method.then = (resolve, reject) =>
-        call({ kind: "get", property: key })
-          .then(decodeClone)
-          .then(resolve, reject);
-      return method;
-    },
-  });
+  return rpcStub(stub, call);
 };
 
 const namespace = (binding) => new DurableObjectNamespace(binding.script, binding.namespace);
@@ -419,16 +384,7 @@ const serve = (Class, env, hex, name, sqlite, storageHost) => {
       await object.alarm({ retryCount: call.retryCount, isRetry: call.retryCount > 0 });
       return null;
     }
-    if (call.kind === "get") {
-      const value = RESERVED.has(call.property) ? undefined : object[call.property];
-      return encodeClone(typeof value === "function" ? undefined : value);
-    }
-    const method = RESERVED.has(call.method) ? undefined : object[call.method];
-    if (typeof method !== "function") {
-      throw new TypeError(`The RPC receiver does not implement the method "${call.method}".`);
-    }
-    const result = await method.apply(object, decodeClone(call.args));
-    return encodeClone(result);
+    return answerCall(object, call, RESERVED);
   };
   return async (text) => {
     while (blockers.length) await blockers.shift();

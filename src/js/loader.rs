@@ -31,6 +31,10 @@ const QUEUES_SOURCE: &str = include_str!("queues.js");
 /// KV, D1 and R2 bindings, evaluated before the prelude where `env` has one of them.
 pub(super) const STORAGE: &str = "stepflare:storage";
 const STORAGE_SOURCE: &str = include_str!("storage.js");
+/// Calls into another runtime: the stubs of Durable Objects and service bindings, and the
+/// callee's side; imported by those modules, and by the host for a service binding's RPC call.
+pub(super) const RPC: &str = "stepflare:rpc";
+const RPC_SOURCE: &str = include_str!("rpc.js");
 /// Service bindings, evaluated before the prelude where `env` has one.
 pub(super) const SERVICES: &str = "stepflare:services";
 const SERVICES_SOURCE: &str = include_str!("services.js");
@@ -188,6 +192,7 @@ fn builtin_source(name: &str) -> Option<&'static str> {
         PRELUDE => PRELUDE_SOURCE,
         CLONE => CLONE_SOURCE,
         QUEUES => QUEUES_SOURCE,
+        RPC => RPC_SOURCE,
         SERVICES => SERVICES_SOURCE,
         STORAGE => STORAGE_SOURCE,
         DURABLE => DURABLE_SOURCE,

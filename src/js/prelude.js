@@ -3,9 +3,7 @@
 // export and the `WorkflowStep` handed to `run()`. Every decision is the host's: this code only
 // runs callbacks, checks that results can be stored, and follows the host's replies.
 import {
-  decodeClone,
   decodeStored as decode,
-  encodeClone,
   encodeStored as encode,
   InvalidStreamOutput,
   isStream,
@@ -862,14 +860,6 @@ import { queueApi } from "stepflare:queues";
     newStep: () => new Step(),
     runWorkflow,
     describeError,
-    // An RPC call of a service binding: `target[method](...args)`, the arguments and the
-    // result as `stepflare:clone` text (the result `null` when it is `undefined`).
-    rpcCall: async (target, method, args) => {
-      const implemented = method !== "constructor" && method !== "fetch" && typeof target[method] === "function";
-      if (!implemented) throw new TypeError(`The RPC receiver does not implement the method "${method}".`);
-      const result = await target[method](...decodeClone(args));
-      return result === undefined ? null : encodeClone(result);
-    },
     // The stored form of what `run()` returned; `false` when it cannot be cloned.
     encodeOutput: (value) => {
       try {

@@ -17,7 +17,7 @@ use rquickjs::{
 use serde_json::Value as Json;
 
 use super::bindings::{BindingHost, EnvBinding};
-use super::loader::ProjectCode;
+use super::loader::{ProjectCode, RPC};
 use super::runtime::{self, NoSteps, drain_wait_until, error_info, execution_context, prepare_context};
 use super::threads;
 use super::watchdog::Watchdog;
@@ -210,17 +210,17 @@ async fn scheduled_in_fresh_context(
     .await
 }
 
-/// Calls the RPC method `method` of the Worker's entrypoint (see [`handle_fetch_at`]) with
-/// `args`, an array as `stepflare:clone` text, in a fresh context, as a service binding's RPC
-/// call does. The result is `stepflare:clone` text, or `None` for `undefined`; `ctx.waitUntil`
-/// work goes on after it, as after a response.
+/// Answers a service binding's `rpc` or `get` call (`call`, JSON text; see `stepflare:rpc`) on
+/// the Worker's entrypoint (see [`handle_fetch_at`]), a `WorkerEntrypoint` class constructed in a
+/// fresh context, as production does for each call. The answer is `{ok}` (the result as
+/// structured clone text) or `{threw}`; `ctx.waitUntil` work goes on after it, as after a
+/// response. An error is the host's: no such entrypoint, or the code was stopped.
 pub async fn handle_rpc(
     worker: Arc<WorkerCode>,
     entrypoint: Option<String>,
-    method: String,
-    args: String,
+    call: String,
     bindings: Arc<dyn BindingHost>,
-) -> Result<Option<String>, ErrorInfo> {
+) -> Result<Json, ErrorInfo> {
     let (answer, answered) = oneshot::channel();
     let watchdog = Watchdog::new(worker.code.cpu_limit());
     let stopped = watchdog.clone();
@@ -239,19 +239,20 @@ pub async fn handle_rpc(
                 let execution_context = execution_context(&ctx)?;
                 let export = entrypoint_export(&ctx, &worker, entrypoint.as_deref()).await?;
                 let Some(class) = export.as_constructor() else {
-                    let message = format!("The RPC receiver does not implement the method {method:?}.");
-                    return Err(rquickjs::Exception::throw_type(&ctx, &message));
+                    let message = "The RPC receiver is not a WorkerEntrypoint class: its methods cannot be called";
+                    return Err(rquickjs::Exception::throw_type(&ctx, message));
                 };
                 let target: Object = class.construct((execution_context.clone(), env))?;
-                let stepflare: Object = ctx.globals().get("__stepflare")?;
-                let rpc_call: Function = stepflare.get("rpcCall")?;
-                let returned: Promise = rpc_call.call((target, method.as_str(), args.as_str()))?;
-                let result: Option<String> = returned.into_future().await?;
-                Ok::<_, rquickjs::Error>((result, execution_context))
+                let rpc: Object = Module::import(&ctx, RPC)?.into_future().await?;
+                let answer_call: Function = rpc.get("answerEntrypointCall")?;
+                let answered: Promise = answer_call.call((target, call.as_str()))?;
+                let text: String = answered.into_future().await?;
+                Ok::<_, rquickjs::Error>((text, execution_context))
             };
             match handled.await.catch(&ctx) {
-                Ok((result, execution_context)) => {
-                    let _ = answer.send(Ok(result));
+                Ok((text, execution_context)) => {
+                    let parsed = serde_json::from_str(&text).map_err(|e| ErrorInfo::new("Error", e.to_string()));
+                    let _ = answer.send(parsed);
                     let _ = tokio::time::timeout(WAIT_UNTIL_LIMIT, drain_wait_until(&execution_context)).await;
                 }
                 Err(_) if host_watchdog.interruption().is_some() => {

@@ -51,7 +51,11 @@ async fn fetch_and_rpc_reach_the_entrypoints_of_another_worker() {
 
     let (status, body) = get(&server, "/admin").await;
     assert_eq!(status, 200, "{body:#}");
-    assert_eq!(body, json!({ "audit": "audited acct-1", "who": "accounts" }), "the named entrypoint answers");
+    assert_eq!(
+        body,
+        json!({ "audit": "audited acct-1", "who": "accounts", "label": "admin" }),
+        "the named entrypoint answers its methods, and awaiting a property reads it"
+    );
 
     let (status, body) = get(&server, "/self").await;
     assert_eq!(status, 200, "{body:#}");
@@ -64,14 +68,23 @@ async fn what_the_callee_throws_is_thrown_to_the_caller() {
     let server = start(&fixture_dir("services"), persist.path());
     let (status, body) = get(&server, "/errors").await;
     assert_eq!(status, 200, "{body:#}");
-    assert_eq!(body["thrown"], json!({ "name": "Error", "message": "no funds", "isTypeError": false }), "{body:#}");
-    assert_eq!(body["range"]["name"], "RangeError", "{body:#}");
+    assert_eq!(
+        body["thrown"],
+        json!({ "name": "Error", "message": "no funds", "isTypeError": false, "isRangeError": false }),
+        "{body:#}"
+    );
+    assert_eq!(
+        body["range"],
+        json!({ "name": "RangeError", "message": "out of range", "isTypeError": false, "isRangeError": true }),
+        "a built-in error comes back as its own class: {body:#}"
+    );
     assert_eq!(
         body["missing"],
         json!({
             "name": "TypeError",
             "message": "The RPC receiver does not implement the method \"noSuchMethod\".",
-            "isTypeError": true
+            "isTypeError": true,
+            "isRangeError": false
         }),
         "production's error for a method the entrypoint lacks: {body:#}"
     );
