@@ -318,3 +318,34 @@ async fn writes_in_ignored_folders_do_not_reload() {
     server.wait_for_log(&["reloaded: no workflow changed"]).await;
     assert_eq!(reloads(&server), 1, "{}", server.logs());
 }
+
+#[tokio::test]
+async fn a_run_waiting_for_an_event_beside_a_running_callback_keeps_its_code_until_it_suspends_there() {
+    let project = copy_fixture("claims");
+    let server = Server::start_in(project.path());
+    let wf = "versioned-wait";
+    let first = latest_version(&server, wf).await;
+    let id = server.create(wf, json!({})).await;
+    // The run waits for an event while its `held` step's callback runs.
+    server
+        .wait_for(wf, &id, "the wait beside the held step", |d| {
+            status(d) == "running" && find_step(d, "held-1").is_some() && find_step(d, "early-1").is_some()
+        })
+        .await;
+
+    edit(project.path(), "src/version.js", "\"old\"", "\"new\"");
+    wait_for_new_version(&server, wf, &first).await;
+    // The event comes while the callback runs; the run takes it once it has suspended at the
+    // wait, which it does when the callback is done.
+    server.deliver(wf, &id, "early", json!({})).await;
+    assert_eq!(server.get_ok(&format!("/release?id={id}")).await, json!("released"));
+    let d = server
+        .wait_for(wf, &id, "the second wait", |d| status(d) == "waiting" && find_step(d, "go on-1").is_some())
+        .await;
+    assert_eq!(step(&d, "held-1")["output"], json!("old"), "the callback in progress took the new code: {d:#}");
+    assert_eq!(step(&d, "next-1")["output"], json!("new"), "the run past its event wait kept the old code: {d:#}");
+
+    server.deliver(wf, &id, "go", json!({})).await;
+    let d = server.wait_for_status(wf, &id, &["complete"]).await;
+    assert_eq!(d["output"], json!({ "held": "old", "next": "new", "after": "new" }), "{d:#}");
+}
