@@ -1,7 +1,9 @@
 //! Local queues: producer bindings in a Worker and in a workflow step, a consumer's `queue`
 //! handler creating workflow instances, retries with attempts counted, the dead letter queue,
 //! batching, message bodies of every content type, and a batch in flight at `kill -9` delivered
-//! again.
+//! again. With `fixtures/queue-claims`: `max_batch_timeout`, `delaySeconds` and `retry_delay`
+//! holding messages back, one batch per queue at a time, the drop without a dead letter queue,
+//! the batch size and delay limits, and `v8` bodies with what JSON cannot hold.
 
 use std::time::Instant;
 
@@ -190,4 +192,113 @@ async fn a_consumer_added_by_a_reload_receives_what_waited() {
         r#""consumers": [{ "queue": "jobs", "max_batch_timeout": 0 },"#,
     );
     wait_for_ingested(&server, "waited-for-a-consumer").await;
+}
+
+/// When the consumer of `fixtures/queue-claims` recorded the delivery `id` (its clock, in ms).
+async fn delivered_at(server: &Server, id: &str) -> i64 {
+    let d = wait_for_ingested(server, id).await;
+    d["output"]["at"].as_i64().unwrap_or_else(|| panic!("no time in {d:#}"))
+}
+
+/// Sends `body` (with send `options`) to `queue` of `fixtures/queue-claims`; returns when.
+async fn send_at(server: &Server, queue: &str, body: Value, options: Value) -> i64 {
+    let (status, answer) =
+        post(server, &format!("/send?queue={queue}"), json!({ "body": body, "options": options })).await;
+    assert_eq!(status, 200, "{answer:#}\n{}", server.logs());
+    answer["at"].as_i64().unwrap_or_else(|| panic!("{answer:#}"))
+}
+
+#[tokio::test]
+async fn a_partial_batch_waits_max_batch_timeout() {
+    let server = Server::start("queue-claims");
+    // max_batch_size 10, max_batch_timeout 1: one message goes out after a second.
+    let sent = send_at(&server, "timed", json!({ "id": "alone" }), json!({})).await;
+    let at = delivered_at(&server, "timed-alone-1").await;
+    assert!(at - sent >= 1000, "delivered {} ms after the send", at - sent);
+}
+
+#[tokio::test]
+async fn delay_seconds_holds_a_message_and_a_batch_back() {
+    let server = Server::start("queue-claims");
+    let sent = send_at(&server, "fast", json!({ "id": "delayed" }), json!({ "delaySeconds": 1 })).await;
+    let (status, answer) = post(
+        &server,
+        "/send-batch?queue=fast",
+        json!({ "bodies": [{ "id": "batch-delayed" }], "options": { "delaySeconds": 1 } }),
+    )
+    .await;
+    assert_eq!(status, 200, "{answer:#}");
+    let batch_sent = answer["at"].as_i64().unwrap();
+    let at = delivered_at(&server, "fast-delayed-1").await;
+    assert!(at - sent >= 1000, "delivered {} ms after the send", at - sent);
+    let at = delivered_at(&server, "fast-batch-delayed-1").await;
+    assert!(at - batch_sent >= 1000, "delivered {} ms after the sendBatch", at - batch_sent);
+}
+
+#[tokio::test]
+async fn a_retry_without_a_delay_waits_the_consumers_retry_delay() {
+    let server = Server::start("queue-claims");
+    send_at(&server, "flaky", json!({ "id": "m" }), json!({})).await;
+    let first = delivered_at(&server, "flaky-m-1").await;
+    let second = delivered_at(&server, "flaky-m-2").await;
+    assert!(second - first >= 1000, "retried {} ms after the first delivery; retry_delay is 1 s", second - first);
+}
+
+#[tokio::test]
+async fn a_message_out_of_retries_without_a_dead_letter_queue_is_dropped() {
+    let server = Server::start("queue-claims");
+    send_at(&server, "dropped", json!({ "id": "doomed", "fail": true }), json!({})).await;
+    // max_retries 1: two deliveries, then the message is dropped with a warning.
+    wait_for_ingested(&server, "dropped-doomed-2").await;
+    server.wait_for_log(&["failed 2 times and the queue has no dead_letter_queue; it is dropped"]).await;
+    // The queue goes on: a later message is delivered, and the dropped one never again.
+    send_at(&server, "dropped", json!({ "id": "next" }), json!({})).await;
+    wait_for_ingested(&server, "dropped-next-1").await;
+    assert!(!ingested(&server, "dropped-doomed-3").await, "a dropped message came back");
+}
+
+#[tokio::test]
+async fn a_queue_has_one_batch_at_its_consumer_at_a_time() {
+    let server = Server::start("queue-claims");
+    // Batches of one: the first is held at the consumer until released.
+    send_at(&server, "serial", json!({ "id": "first", "hold": true }), json!({})).await;
+    wait_for_ingested(&server, "serial-first-1-start").await;
+    send_at(&server, "serial", json!({ "id": "second" }), json!({})).await;
+    for _ in 0..25 {
+        assert!(!ingested(&server, "serial-second-1-start").await, "a second batch went out beside the first");
+        tokio::time::sleep(POLL).await;
+    }
+    assert_eq!(server.get_ok("/release?id=first").await, json!("released"));
+    let first_end = delivered_at(&server, "serial-first-1-end").await;
+    let second_start = delivered_at(&server, "serial-second-1-start").await;
+    assert!(
+        first_end <= second_start,
+        "the second batch began at {second_start}, before the first ended at {first_end}"
+    );
+}
+
+#[tokio::test]
+async fn sends_over_the_batch_size_and_delay_limits_throw() {
+    let server = Server::start("queue-claims");
+    let errors = server.get_ok("/limits").await;
+    let errors: Vec<&str> = errors.as_array().unwrap().iter().map(|e| e.as_str().unwrap()).collect();
+    // Three bodies of 100 KiB, each with the few bytes of its encoding.
+    let too_big = errors[0];
+    assert!(too_big.starts_with("Error: Queue sendBatch failed: batch of 3072"), "{errors:?}");
+    assert!(too_big.ends_with("bytes exceeds limit of 262144"), "{errors:?}");
+    let delay = "TypeError: delaySeconds must be a whole number from 0 to 43200";
+    assert_eq!(errors[1..5], [delay, delay, delay, delay], "{errors:?}");
+    assert_eq!(errors[5..], ["no error", "no error"], "twelve hours and 200 KiB are allowed: {errors:?}");
+}
+
+#[tokio::test]
+async fn v8_bodies_keep_regexps_sets_bigints_nan_negative_zero_and_errors() {
+    let server = Server::start("queue-claims");
+    assert_eq!(server.get_ok("/bodies").await, json!("sent"));
+    let d = wait_for_ingested(&server, "bodies").await;
+    assert_eq!(
+        d["output"],
+        json!({ "regexp": true, "set": true, "bigint": true, "nan": true, "negativeZero": true, "error": true }),
+        "{d:#}"
+    );
 }

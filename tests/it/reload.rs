@@ -1,7 +1,8 @@
 //! Hot reload: a copy of `fixtures/reload` is served and edited while the server runs. A new
 //! version is recorded, new instances run the new code, a sleeping instance wakes on it, the
 //! Worker answers with it, and an edit that does not load keeps the last good version serving
-//! until the file is fixed.
+//! until the file is fixed. A run in progress keeps its code until its next wait, and writes in
+//! the folders the watcher leaves out reload nothing.
 
 use std::path::Path;
 use std::time::Instant;
@@ -265,4 +266,86 @@ async fn a_reload_that_drops_a_workflow_stops_its_spinning_run_which_goes_on_whe
     }
     let d = server.change_status("spin", "looping", json!({ "status": "terminate" })).await;
     assert_eq!(d["status"], "terminated", "{d:#}");
+}
+
+#[tokio::test]
+async fn a_run_in_progress_keeps_its_code_until_its_next_event_wait() {
+    let project = copy_fixture("claims");
+    let server = Server::start_in(project.path());
+    let first = latest_version(&server, "versioned").await;
+    let id = server.create("versioned", json!({})).await;
+    // The run is inside its first step's callback, held there until released.
+    server
+        .wait_for("versioned", &id, "the held step", |d| status(d) == "running" && find_step(d, "before-1").is_some())
+        .await;
+
+    edit(project.path(), "src/version.js", "\"old\"", "\"new\"");
+    wait_for_new_version(&server, "versioned", &first).await;
+    assert_eq!(server.get_ok("/version").await, json!("new"), "the Worker serves the new code");
+
+    assert_eq!(server.get_ok(&format!("/release?id={id}")).await, json!("released"));
+    let d = server
+        .wait_for("versioned", &id, "the event wait", |d| status(d) == "waiting" && find_step(d, "go on-1").is_some())
+        .await;
+    assert_eq!(step(&d, "before-1")["output"], json!("old"), "the run in progress took the new code: {d:#}");
+    assert_eq!(d["versionId"], json!(first), "{d:#}");
+
+    server.deliver("versioned", &id, "go", json!({})).await;
+    let d = server.wait_for_status("versioned", &id, &["complete"]).await;
+    assert_eq!(d["output"], json!({ "before": "old", "after": "new" }), "the run after the wait: {d:#}");
+}
+
+#[tokio::test]
+async fn writes_in_ignored_folders_do_not_reload() {
+    let project = copy_fixture("claims");
+    let ignored = [".stepflare", ".wrangler/tmp", "node_modules/some-package", ".git/hooks", "target/debug"];
+    for folder in ignored {
+        std::fs::create_dir_all(project.path().join(folder)).unwrap();
+    }
+    // Every reload logs a line at debug level, also one that changes no workflow.
+    let server = Server::start_bare(project.path(), &[], &[("STEPFLARE_LOG", "info,stepflare::reload=debug")]);
+    let reloads = |server: &Server| server.logs().matches("reloaded: ").count();
+    for folder in ignored.iter().chain(&[".wrangler", "node_modules", ".git", "target"]) {
+        write_files(project.path(), &[(&format!("{folder}/extra.js"), "export const x = 1;\n")]);
+    }
+    // Longer than the watcher's longest wait (120 ms), so that a reload the writes above caused
+    // would be one of its own, not one with the write below.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert_eq!(reloads(&server), 0, "a write in an ignored folder reloaded:\n{}", server.logs());
+
+    // A JavaScript file outside them reloads (and, loaded by nothing, changes no workflow).
+    write_files(project.path(), &[("src/unused.js", "export const y = 2;\n")]);
+    server.wait_for_log(&["reloaded: no workflow changed"]).await;
+    assert_eq!(reloads(&server), 1, "{}", server.logs());
+}
+
+#[tokio::test]
+async fn a_run_waiting_for_an_event_beside_a_running_callback_keeps_its_code_until_it_suspends_there() {
+    let project = copy_fixture("claims");
+    let server = Server::start_in(project.path());
+    let wf = "versioned-wait";
+    let first = latest_version(&server, wf).await;
+    let id = server.create(wf, json!({})).await;
+    // The run waits for an event while its `held` step's callback runs.
+    server
+        .wait_for(wf, &id, "the wait beside the held step", |d| {
+            status(d) == "running" && find_step(d, "held-1").is_some() && find_step(d, "early-1").is_some()
+        })
+        .await;
+
+    edit(project.path(), "src/version.js", "\"old\"", "\"new\"");
+    wait_for_new_version(&server, wf, &first).await;
+    // The event comes while the callback runs; the run takes it once it has suspended at the
+    // wait, which it does when the callback is done.
+    server.deliver(wf, &id, "early", json!({})).await;
+    assert_eq!(server.get_ok(&format!("/release?id={id}")).await, json!("released"));
+    let d = server
+        .wait_for(wf, &id, "the second wait", |d| status(d) == "waiting" && find_step(d, "go on-1").is_some())
+        .await;
+    assert_eq!(step(&d, "held-1")["output"], json!("old"), "the callback in progress took the new code: {d:#}");
+    assert_eq!(step(&d, "next-1")["output"], json!("new"), "the run past its event wait kept the old code: {d:#}");
+
+    server.deliver(wf, &id, "go", json!({})).await;
+    let d = server.wait_for_status(wf, &id, &["complete"]).await;
+    assert_eq!(d["output"], json!({ "held": "old", "next": "new", "after": "new" }), "{d:#}");
 }

@@ -77,6 +77,19 @@ async fn rest_shows_cloned_values_as_readable_json() {
         assert_eq!(status, 200, "{body:#}");
         assert_eq!(body["result"]["output"], expected, "{name}: {body:#}");
     }
+
+    // The journal, read through the REST subscribe stream, redacts it too.
+    let url = format!("{}/subscribe", server.instance_url("cloned-results", &id));
+    let journal = event_stream_data(&reqwest::get(&url).await.unwrap().text().await.unwrap());
+    let completed = |name: &str| {
+        journal
+            .iter()
+            .find(|e| e["type"] == "step_completed" && e["stepName"] == name)
+            .unwrap_or_else(|| panic!("no step_completed of {name} in {journal:#?}"))["output"]
+            .clone()
+    };
+    assert_eq!(completed("secret-1"), json!("[REDACTED]"));
+    assert_eq!(completed("map-1"), json!([["a", 1], ["b", 2]]));
 }
 
 #[tokio::test]

@@ -147,21 +147,27 @@ impl Server {
     pub fn start_with_cache(dir: &Path, persist_dir: &Path, cache_dir: &Path) -> Server {
         let mut command = stepflare(dir);
         command.env("STEPFLARE_CACHE_DIR", cache_dir);
-        Self::spawn_command(command, dir, persist_dir, &[])
+        Self::spawn_command(command, dir, Some(persist_dir), &[])
+    }
+
+    /// Serves the project in `dir` with exactly `args` after `--port 0` (no `--persist-to`:
+    /// the state goes where `args` say, by default `dir/.stepflare`) and `envs` set.
+    pub fn start_bare(dir: &Path, args: &[&str], envs: &[(&str, &str)]) -> Server {
+        let mut command = stepflare(dir);
+        command.envs(envs.iter().copied());
+        Self::spawn_command(command, dir, None, args)
     }
 
     fn spawn(config: &Path, persist_dir: &Path, extra_args: &[&str]) -> Server {
-        Self::spawn_command(stepflare(config), config, persist_dir, extra_args)
+        Self::spawn_command(stepflare(config), config, Some(persist_dir), extra_args)
     }
 
-    fn spawn_command(mut command: Command, config: &Path, persist_dir: &Path, extra_args: &[&str]) -> Server {
-        let mut child = command
-            .args(["--port", "0"])
-            .arg("--persist-to")
-            .arg(persist_dir)
-            .args(extra_args)
-            .spawn()
-            .expect("spawn the stepflare binary");
+    fn spawn_command(mut command: Command, config: &Path, persist_dir: Option<&Path>, extra_args: &[&str]) -> Server {
+        command.args(["--port", "0"]);
+        if let Some(persist_dir) = persist_dir {
+            command.arg("--persist-to").arg(persist_dir);
+        }
+        let mut child = command.args(extra_args).spawn().expect("spawn the stepflare binary");
         let logs = Buffer::default();
         let (tx, rx) = mpsc::channel();
         // The server's readers run as long as it does; nobody waits for them.

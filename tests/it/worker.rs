@@ -1,6 +1,7 @@
 //! The project's Worker served on the same port as the API: the example from Cloudflare's
 //! Workflows guide (create an instance from `fetch`, then read its status with `?instanceId=`),
-//! the binding API's errors, a handler that throws, and a workflow that starts a child.
+//! the binding API's errors, a handler that throws, and a workflow that starts a child; a fresh
+//! context per request and the 100 MiB cap on request bodies.
 
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -95,6 +96,11 @@ async fn the_scheduled_route_runs_the_scheduled_handler_which_creates_an_instanc
     assert_eq!(body, json!("Ran scheduled event"));
     let d = server.wait_for_status("workflows-starter", "cron-1786001400000", &["complete"]).await;
     assert_eq!(d["params"]["metadata"], json!({ "cron": "*/5 * * * *", "type": "scheduled" }), "{d:#}");
+
+    // A time of 10^11 or more is milliseconds, taken as it is.
+    let (status, body) = get(&server, "/cdn-cgi/handler/scheduled?cron=*/5+*+*+*+*&time=1786001460123").await;
+    assert_eq!((status, body), (200, json!("Ran scheduled event")));
+    server.wait_for_status("workflows-starter", "cron-1786001460123", &["complete"]).await;
 }
 
 #[tokio::test]
@@ -150,4 +156,33 @@ async fn bindings_with_script_name_reach_a_workflow_and_a_durable_object_of_anot
     // A Durable Object binding with script_name reaches the class of the other Worker.
     assert_eq!(get(&server, "/ledger?amount=5").await.1, json!({ "total": 5 }));
     assert_eq!(get(&server, "/ledger?amount=7").await.1, json!({ "total": 12 }));
+}
+
+#[tokio::test]
+async fn each_request_runs_in_a_fresh_context() {
+    let server = Server::start("claims");
+    for _ in 0..3 {
+        assert_eq!(server.get_ok("/requests").await, json!({ "requests": 1 }), "module state carried over");
+    }
+}
+
+#[tokio::test]
+async fn a_body_of_100_mib_reaches_the_worker_and_one_byte_more_is_refused() {
+    use std::io::{Read, Write};
+    let server = Server::start("claims");
+    let url = format!("{}/requests", server.base());
+    let (status, body) = server.send_typed(Method::POST, &url, None, &"x".repeat(100 << 20)).await;
+    assert_eq!((status, body), (200, json!({ "requests": 1 })));
+
+    let mut stream = std::net::TcpStream::connect(server.address()).expect("connect");
+    let head = format!(
+        "POST /requests HTTP/1.1\r\nHost: {}\r\nContent-Length: {}\r\n\r\n",
+        server.address(),
+        (100u64 << 20) + 1
+    );
+    stream.write_all(head.as_bytes()).expect("send the head");
+    stream.set_read_timeout(Some(PATIENCE)).expect("a read timeout");
+    let mut answer = [0u8; 12];
+    stream.read_exact(&mut answer).expect("an answer before the body");
+    assert_eq!(&answer, b"HTTP/1.1 413");
 }
