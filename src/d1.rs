@@ -10,13 +10,12 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD as BASE64;
-use rusqlite::types::{Value as Sql, ValueRef};
+use rusqlite::types::Value as Sql;
 use rusqlite::{Connection, params_from_iter};
 use serde_json::{Value, json};
 
 use crate::js::{BindingError, BindingRequest, D1Statement};
+use crate::sql_values::{self, Unbindable};
 
 /// Where D1 databases live: their folder, or memory.
 #[derive(Clone)]
@@ -50,31 +49,15 @@ fn query_error(error: rusqlite::Error) -> D1Error {
     }
 }
 
+/// A bound value, with D1's messages for what cannot be bound.
 fn to_sql(value: &Value) -> Result<Sql, D1Error> {
-    Ok(match value {
-        Value::Null => Sql::Null,
-        Value::Bool(flag) => Sql::Integer(i64::from(*flag)),
-        Value::Number(number) => match number.as_i64() {
-            Some(int) => Sql::Integer(int),
-            None => Sql::Real(number.as_f64().unwrap_or(f64::NAN)),
-        },
-        Value::String(text) => Sql::Text(text.clone()),
-        Value::Object(object) => match object.get("blob").and_then(Value::as_str) {
-            Some(base64) => Sql::Blob(BASE64.decode(base64).map_err(|e| D1Error::Query(format!("a bound blob: {e}")))?),
-            None => return Err(D1Error::Query("Type 'object' not supported for value '[object Object]'".into())),
-        },
-        Value::Array(_) => return Err(D1Error::Query("Type 'object' not supported for value (an array)".into())),
+    sql_values::to_sql(value).map_err(|error| match (error, value) {
+        (Unbindable::NotAValue, Value::Array(_)) => {
+            D1Error::Query("Type 'object' not supported for value (an array)".into())
+        }
+        (Unbindable::NotAValue, _) => D1Error::Query("Type 'object' not supported for value '[object Object]'".into()),
+        (blob, _) => D1Error::Query(blob.to_string()),
     })
-}
-
-fn to_json(value: ValueRef<'_>) -> Value {
-    match value {
-        ValueRef::Null => Value::Null,
-        ValueRef::Integer(int) => json!(int),
-        ValueRef::Real(real) => json!(real),
-        ValueRef::Text(text) => json!(String::from_utf8_lossy(text)),
-        ValueRef::Blob(bytes) => json!({ "blob": BASE64.encode(bytes) }),
-    }
 }
 
 /// Runs one statement: its column names and rows, and what it changed.
@@ -95,7 +78,7 @@ fn run_statement(conn: &Connection, statement: &D1Statement) -> Result<Value, D1
     let mut results = Vec::new();
     while let Some(row) = rows.next().map_err(query_error)? {
         results.push(Value::Array(
-            (0..columns.len()).map(|i| row.get_ref(i).map(to_json).unwrap_or(Value::Null)).collect(),
+            (0..columns.len()).map(|i| row.get_ref(i).map(sql_values::to_json).unwrap_or(Value::Null)).collect(),
         ));
     }
     drop(rows);

@@ -42,5 +42,6 @@ pub mod r2;
 pub mod reload;
 pub mod schedule;
 pub mod services;
+pub mod sql_values;
 pub mod store;
 pub mod workers;

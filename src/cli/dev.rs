@@ -116,7 +116,7 @@ pub async fn run(args: DevArgs) -> Result<(), CliError> {
     engine.set_workflows(workflows);
     engine.start().await?;
     let workers = Workers::default();
-    let durable = crate::durable::DurableObjects::new(state_dir.as_deref(), store.clone(), engine.clone())?;
+    let durable = crate::durable::DurableObjects::new(state_dir.as_deref(), store.clone(), engine.clone());
     let _watching = if args.no_watch {
         None
     } else {
@@ -193,7 +193,6 @@ pub async fn run(args: DevArgs) -> Result<(), CliError> {
     let _ = tokio::time::timeout_at(deadline, server).await;
     // Tasks and JS threads may still hold the store when the process exits, so it is never
     // dropped: empty the log here, or a clean stop leaves it full beside the database.
-    durable.close();
     if let Err(error) = store.close() {
         tracing::warn!("{error}");
     }

@@ -80,8 +80,6 @@ pub enum CliError {
     NoSuchDatabase { database: String, config: PathBuf },
     #[error(transparent)]
     D1(#[from] crate::d1::D1Error),
-    #[error(transparent)]
-    Durable(#[from] crate::durable::DurableError),
 }
 
 /// Everything a `stepflare workflows` command can fail with.

@@ -70,46 +70,33 @@ struct Inner {
     /// mailbox closes before its runtime has answered the calls already in it).
     starts: Mutex<HashMap<ObjectKey, Arc<StartGate>>>,
     storages: Mutex<HashMap<ObjectKey, Arc<ObjectStore>>>,
-    dir: PathBuf,
-    /// With `--in-memory`, the folder the objects' files live in until [`DurableObjects::close`].
-    temporary: Mutex<Option<tempfile::TempDir>>,
+    /// Where the objects' files are; `None` with `--in-memory`, where each object's storage is
+    /// a SQLite database in memory (its one connection is the object's for the process's life).
+    dir: Option<PathBuf>,
     engine: Engine,
     bindings: OnceLock<Arc<dyn BindingHost>>,
     alarms: Alarms,
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum DurableError {
-    #[error("cannot make a temporary folder for Durable Objects' storage: {0}")]
-    TempDir(std::io::Error),
-}
-
 impl DurableObjects {
-    /// Objects keep their storage under `state_dir/do`, or in a temporary folder when there is
-    /// no state folder (`--in-memory`). Bindings inside objects go to `engine`.
-    pub fn new(state_dir: Option<&Path>, store: Arc<Store>, engine: Engine) -> Result<Self, DurableError> {
-        let (dir, temporary) = match state_dir {
-            Some(dir) => (dir.join("do"), None),
-            None => {
-                let temporary =
-                    tempfile::Builder::new().prefix("stepflare-do-").tempdir().map_err(DurableError::TempDir)?;
-                (temporary.path().to_path_buf(), Some(temporary))
-            }
-        };
+    /// Objects keep their storage under `state_dir/do`, or in memory when there is no state
+    /// folder (`--in-memory`), so that nothing of theirs outlives the process, even a killed
+    /// one. Bindings inside objects go to `engine`.
+    pub fn new(state_dir: Option<&Path>, store: Arc<Store>, engine: Engine) -> Self {
+        let dir = state_dir.map(|dir| dir.join("do"));
         let alarms = Alarms::new(store);
-        Ok(DurableObjects {
+        DurableObjects {
             inner: Arc::new(Inner {
                 classes: RwLock::default(),
                 live: Mutex::default(),
                 starts: Mutex::default(),
                 storages: Mutex::default(),
                 dir,
-                temporary: Mutex::new(temporary),
                 engine,
                 bindings: OnceLock::new(),
                 alarms,
             }),
-        })
+        }
     }
 
     /// Replaces the classes (at start and after a reload). Every live object goes once it has
@@ -120,24 +107,15 @@ impl DurableObjects {
         self.inner.live.lock().unwrap_or_else(|p| p.into_inner()).clear();
     }
 
-    /// At a clean stop: removes the temporary folder of `--in-memory` (the host itself is never
-    /// dropped, as objects' runtimes may still hold it when the process exits).
-    pub fn close(&self) {
-        if let Some(folder) = self.inner.temporary.lock().unwrap_or_else(|p| p.into_inner()).take()
-            && let Err(error) = folder.close()
-        {
-            tracing::warn!("cannot remove the Durable Objects' temporary folder: {error}");
-        }
-    }
-
     /// Starts the alarm task, on the engine's clock.
     pub fn start_alarms(&self) {
         let host = self.clone();
         tokio::spawn(async move { host.inner.alarms.clone().run(host).await });
     }
 
-    fn namespace_dir(&self, script: &str, namespace: &str) -> PathBuf {
-        self.inner.dir.join(file_name(script)).join(file_name(namespace))
+    /// The folder of a namespace's objects' files (`None` with `--in-memory`).
+    fn namespace_dir(&self, script: &str, namespace: &str) -> Option<PathBuf> {
+        Some(self.inner.dir.as_ref()?.join(file_name(script)).join(file_name(namespace)))
     }
 
     /// Answers a `DurableObjectCall`.
@@ -247,8 +225,8 @@ impl DurableObjects {
         if let Some(store) = storages.get(key) {
             return Ok(store.clone());
         }
-        let path = self.namespace_dir(&key.script, &key.namespace).join(format!("{}.sqlite", key.id));
-        let store = ObjectStore::open(&path, key.clone(), self.inner.alarms.clone())
+        let path = self.namespace_dir(&key.script, &key.namespace).map(|dir| dir.join(format!("{}.sqlite", key.id)));
+        let store = ObjectStore::open(path.as_deref(), key.clone(), self.inner.alarms.clone())
             .map_err(|error| BindingError(error.to_string()))?;
         storages.insert(key.clone(), store.clone());
         Ok(store)

@@ -8,10 +8,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD as BASE64;
 use rusqlite::fallible_iterator::FallibleIterator;
-use rusqlite::types::{Value as Sql, ValueRef};
+use rusqlite::types::Value as Sql;
 use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -19,6 +17,7 @@ use serde_json::{Value, json};
 use super::ObjectKey;
 use super::alarms::Alarms;
 use crate::js::ObjectStorage;
+use crate::sql_values::{self, Unbindable};
 
 const SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS _cf_KV (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
@@ -85,15 +84,22 @@ enum Request {
 }
 
 impl ObjectStore {
-    pub fn open(path: &Path, key: ObjectKey, alarms: Alarms) -> Result<Arc<Self>, StorageError> {
-        let failed = |message: String| StorageError::Open { id: key.id.clone(), path: path.to_owned(), message };
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).map_err(|e| failed(e.to_string()))?;
-        }
-        let conn = Connection::open(path).map_err(|e| failed(e.to_string()))?;
-        conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;")
-            .and_then(|_| conn.execute_batch(SCHEMA))
-            .map_err(|e| failed(e.to_string()))?;
+    pub fn open(path: Option<&Path>, key: ObjectKey, alarms: Alarms) -> Result<Arc<Self>, StorageError> {
+        let shown = path.map_or_else(|| PathBuf::from(":memory:"), Path::to_path_buf);
+        let failed = |message: String| StorageError::Open { id: key.id.clone(), path: shown.clone(), message };
+        let conn = match path {
+            Some(path) => {
+                if let Some(parent) = path.parent() {
+                    std::fs::create_dir_all(parent).map_err(|e| failed(e.to_string()))?;
+                }
+                let conn = Connection::open(path).map_err(|e| failed(e.to_string()))?;
+                conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;")
+                    .map_err(|e| failed(e.to_string()))?;
+                conn
+            }
+            None => Connection::open_in_memory().map_err(|e| failed(e.to_string()))?,
+        };
+        conn.execute_batch(SCHEMA).map_err(|e| failed(e.to_string()))?;
         Ok(Arc::new(ObjectStore {
             conn: Mutex::new(conn),
             delete_all_deletes_alarm: AtomicBool::new(false),
@@ -297,31 +303,12 @@ fn sql_message(error: rusqlite::Error) -> String {
     }
 }
 
+/// A bound value, with the message `sql.exec` gives for what cannot be bound.
 fn to_sql(value: &Value) -> Result<Sql, String> {
-    Ok(match value {
-        Value::Null => Sql::Null,
-        Value::Bool(flag) => Sql::Integer(i64::from(*flag)),
-        Value::Number(number) => match number.as_i64() {
-            Some(int) => Sql::Integer(int),
-            None => Sql::Real(number.as_f64().unwrap_or(f64::NAN)),
-        },
-        Value::String(text) => Sql::Text(text.clone()),
-        Value::Object(object) => match object.get("blob").and_then(Value::as_str) {
-            Some(base64) => Sql::Blob(BASE64.decode(base64).map_err(|e| format!("a bound blob: {e}"))?),
-            None => return Err("Unsupported type for a SQL parameter".into()),
-        },
-        Value::Array(_) => return Err("Unsupported type for a SQL parameter".into()),
+    sql_values::to_sql(value).map_err(|error| match error {
+        Unbindable::NotAValue => "Unsupported type for a SQL parameter".to_owned(),
+        blob => blob.to_string(),
     })
-}
-
-fn to_json(value: ValueRef<'_>) -> Value {
-    match value {
-        ValueRef::Null => Value::Null,
-        ValueRef::Integer(int) => json!(int),
-        ValueRef::Real(real) => json!(real),
-        ValueRef::Text(text) => json!(String::from_utf8_lossy(text)),
-        ValueRef::Blob(bytes) => json!({ "blob": BASE64.encode(bytes) }),
-    }
 }
 
 /// `sql.exec`: every statement of `query` runs in order (all in one savepoint); the cursor is
@@ -346,7 +333,8 @@ fn run_sql(conn: &Connection, query: &str, bindings: &[Value]) -> Result<Value, 
             let mut result =
                 if parameters > 0 { statement.query(params_from_iter(bound.iter()))? } else { statement.query([])? };
             while let Some(row) = result.next()? {
-                let values: Vec<Value> = (0..count).map(|i| row.get_ref(i).map(to_json)).collect::<Result<_, _>>()?;
+                let values: Vec<Value> =
+                    (0..count).map(|i| row.get_ref(i).map(sql_values::to_json)).collect::<Result<_, _>>()?;
                 rows.push(Value::Array(values));
             }
             rows_read += rows.len() as u64;

@@ -27,15 +27,6 @@ fn write_project(dir: &Path, wrangler_jsonc: &str) {
     std::fs::write(dir.join("src/index.js"), WORKFLOW_JS).unwrap();
 }
 
-/// The 1-based `LINE:COL` of the first occurrence of `needle` in `text`.
-fn position_of(text: &str, needle: &str) -> String {
-    let offset = text.find(needle).expect("needle in the config");
-    let before = &text[..offset];
-    let line = before.matches('\n').count() + 1;
-    let col = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
-    format!("{line}:{col}")
-}
-
 /// Runs stepflare on a project with `config`, expecting a failed start that points at `needle`.
 fn assert_reports_position(config: &str, needle: &str) {
     let dir = tempfile::tempdir().unwrap();

@@ -290,15 +290,6 @@ async fn a_class_renamed_by_a_migration_keeps_its_objects_ids_and_storage() {
     assert!(!project.path().join(".stepflare/do/durable-objects/Journal").exists());
 }
 
-/// `LINE:COL` (1-based) of the first `needle` in `text`.
-fn position_of(text: &str, needle: &str) -> String {
-    let offset = text.find(needle).expect("needle in the config");
-    let before = &text[..offset];
-    let line = before.matches('\n').count() + 1;
-    let col = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
-    format!("{line}:{col}")
-}
-
 fn refused(dir: &Path, config: &str) -> String {
     std::fs::create_dir_all(dir.join("src")).unwrap();
     std::fs::write(dir.join("wrangler.jsonc"), config).unwrap();

@@ -616,3 +616,12 @@ fn iso_timestamps_parse_to_epoch_millis() {
     assert_eq!(iso_ms(&json!("2026-08-01T12:34:56.789+00:00")), 1_785_587_696_789);
     assert_iso(&json!("2026-08-01T12:34:56.789Z"));
 }
+
+/// `LINE:COL` (1-based) of the first `needle` in `text`.
+pub fn position_of(text: &str, needle: &str) -> String {
+    let offset = text.find(needle).expect("needle in the config");
+    let before = &text[..offset];
+    let line = before.matches('\n').count() + 1;
+    let col = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+    format!("{line}:{col}")
+}
