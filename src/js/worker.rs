@@ -119,12 +119,10 @@ pub async fn handle_fetch_at(
     let watchdog = Watchdog::new(worker.code.cpu_limit());
     let stopped = watchdog.clone();
     threads::spawn_on_js_thread(&watchdog, async move {
-        let (_runtime, context) = match fresh_context(&worker, &stopped).await {
-            Ok(fresh) => fresh,
-            Err(error) => {
-                let _ = answer.send(Err(FetchError::Threw(error)));
-                return;
-            }
+        let Some((_runtime, context, answer)) =
+            fresh_or_answer(&worker, &stopped, answer, |error| Err(FetchError::Threw(error))).await
+        else {
+            return;
         };
         let host_watchdog = stopped.clone();
         let handled = async_with!(context => |ctx| {
@@ -164,7 +162,7 @@ pub async fn handle_fetch_at(
     answered.await.unwrap_or_else(|_| {
         Err(match watchdog.interruption() {
             Some(_) => FetchError::ExceededCpu,
-            None => FetchError::Threw(ErrorInfo::new("Error", "the Worker stopped without answering")),
+            None => FetchError::Threw(unanswered(&watchdog)),
         })
     })
 }
@@ -225,12 +223,8 @@ pub async fn handle_rpc(
     let watchdog = Watchdog::new(worker.code.cpu_limit());
     let stopped = watchdog.clone();
     threads::spawn_on_js_thread(&watchdog, async move {
-        let (_runtime, context) = match fresh_context(&worker, &stopped).await {
-            Ok(fresh) => fresh,
-            Err(error) => {
-                let _ = answer.send(Err(error));
-                return;
-            }
+        let Some((_runtime, context, answer)) = fresh_or_answer(&worker, &stopped, answer, Err).await else {
+            return;
         };
         let host_watchdog = stopped.clone();
         let handled = async_with!(context => |ctx| {
@@ -265,12 +259,32 @@ pub async fn handle_rpc(
         });
         let _ = stopped.unless_interrupted(handled).await;
     });
-    answered.await.unwrap_or_else(|_| {
-        Err(match watchdog.interruption() {
-            Some(_) => ErrorInfo::new("Error", EXCEEDED_CPU),
-            None => ErrorInfo::new("Error", "the Worker stopped without answering"),
-        })
-    })
+    answered.await.unwrap_or_else(|_| Err(unanswered(&watchdog)))
+}
+
+/// A fresh context of `worker` and the `answer` to send when the handler has answered; when no
+/// context can be made, `answer` gets `failed(error)` and there is nothing to run.
+async fn fresh_or_answer<T>(
+    worker: &WorkerCode,
+    watchdog: &Watchdog,
+    answer: oneshot::Sender<T>,
+    failed: impl FnOnce(ErrorInfo) -> T,
+) -> Option<(AsyncRuntime, AsyncContext, oneshot::Sender<T>)> {
+    match fresh_context(worker, watchdog).await {
+        Ok((runtime, context)) => Some((runtime, context, answer)),
+        Err(error) => {
+            let _ = answer.send(failed(error));
+            None
+        }
+    }
+}
+
+/// Why a handler's work ended without an answer: its code was stopped, or it went away.
+fn unanswered(watchdog: &Watchdog) -> ErrorInfo {
+    match watchdog.interruption() {
+        Some(_) => ErrorInfo::new("Error", EXCEEDED_CPU),
+        None => ErrorInfo::new("Error", "the Worker stopped without answering"),
+    }
 }
 
 pub(super) async fn fresh_context(
