@@ -30,7 +30,13 @@ fn main() {
 
     let rate = |times: &[Duration]| PER_REQUEST as f64 / median(times).as_secs_f64();
     println!();
-    println!("{:<36} {:>18} {:>18} {:>10}", format!("{PER_REQUEST} per request"), "stepflare", "wrangler dev", "speed-up");
+    println!(
+        "{:<36} {:>18} {:>18} {:>10}",
+        format!("{PER_REQUEST} per request"),
+        "stepflare",
+        "wrangler dev",
+        "speed-up"
+    );
     for ((label, _, unit), (ours, theirs)) in CASES.iter().zip(&results) {
         let ours = rate(ours);
         let theirs = theirs.as_deref().map(rate);
