@@ -186,3 +186,27 @@ async fn a_body_of_100_mib_reaches_the_worker_and_one_byte_more_is_refused() {
     stream.read_exact(&mut answer).expect("an answer before the body");
     assert_eq!(&answer, b"HTTP/1.1 413");
 }
+
+#[tokio::test]
+async fn wait_until_work_is_cut_off_after_30_seconds() {
+    let server = Server::start("claims");
+    assert_eq!(get(&server, "/ticks").await.1, json!("ticking"));
+    let ticks = || async { get(&server, "/ticks-read").await.1.as_u64().unwrap_or(0) };
+    // The work ticks once a second for a minute unless it is cut off: wait until it has ticked
+    // a while, then until it stops ticking, and see where it stopped.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
+    while ticks().await < 20 {
+        assert!(std::time::Instant::now() < deadline, "the waitUntil work never ticked 20 times");
+        tokio::time::sleep(POLL).await;
+    }
+    let (mut last, mut since) = (ticks().await, std::time::Instant::now());
+    while since.elapsed() < std::time::Duration::from_secs(4) {
+        let now = ticks().await;
+        if now != last {
+            (last, since) = (now, std::time::Instant::now());
+        }
+        assert!(std::time::Instant::now() < deadline, "the waitUntil work was never cut off (at {now} ticks)");
+        tokio::time::sleep(POLL).await;
+    }
+    assert!((20..=31).contains(&last), "cut off after {last} ticks of a second, not about 30");
+}
