@@ -162,7 +162,6 @@ pub(super) async fn prepare_context<'js, H: StepHost>(
         // Installs what carries AsyncLocalStorage across `await` before any user code runs.
         commonjs::require_builtin(ctx, code, "node:async_hooks")?;
     }
-    Module::import(ctx, WEB)?.into_future::<Value>().await?;
     for module in binding_modules(bindings) {
         Module::import(ctx, module)?.into_future::<Value>().await?;
     }
@@ -245,8 +244,13 @@ fn install_web_platform<'js>(code: &Arc<ProjectCode>, define: &Function<'js>) ->
     })?;
     define_lazily(define, &["DOMException"], |ctx| llrt_exceptions::init(ctx))?;
     // A module without top-level await is evaluated before `import` returns.
-    define_lazily(define, &STREAM_GLOBALS, |ctx| Module::import(ctx, STREAMS).map(|_| ()))
+    define_lazily(define, &STREAM_GLOBALS, |ctx| Module::import(ctx, STREAMS).map(|_| ()))?;
+    // Most workflow runs never fetch: the Fetch API is evaluated when first used too.
+    define_lazily(define, &WEB_GLOBALS, |ctx| Module::import(ctx, WEB).map(|_| ()))
 }
+
+/// The globals of `stepflare:web` (`__stepflare_web` is how the host reads a response's body).
+const WEB_GLOBALS: [&str; 5] = ["Headers", "Request", "Response", "fetch", "__stepflare_web"];
 
 /// Node's globals, which Workers have under the second version of `nodejs_compat`: `process`,
 /// `global`, `setImmediate` and `clearImmediate`, each set up (by loading its built-in) on
