@@ -62,9 +62,10 @@ pub async fn load(path: &Path, env: Option<&str>, store: &Arc<Store>, now_ms: i6
     };
     let (code, exports) = load_code(&config, &main).await?;
     let classes = &exports.classes;
+    // What a missing class's error adds: the classes the module does export.
+    let hint = if classes.is_empty() { String::new() } else { format!(" (it exports {})", classes.join(", ")) };
     for workflow in &local {
         if !classes.contains(&workflow.class_name) {
-            let hint = if classes.is_empty() { String::new() } else { format!(" (it exports {})", classes.join(", ")) };
             return Err(ProjectError::MissingClass {
                 location: workflow.location.to_string(),
                 workflow: workflow.name.clone(),
@@ -79,7 +80,6 @@ pub async fn load(path: &Path, env: Option<&str>, store: &Arc<Store>, now_ms: i6
         config.durable_objects.bindings.iter().filter(|b| is_local(&config, b.script_name.as_deref())).collect();
     for binding in &local_objects {
         if !classes.contains(&binding.class_name) {
-            let hint = if classes.is_empty() { String::new() } else { format!(" (it exports {})", classes.join(", ")) };
             return Err(ProjectError::MissingDurableClass {
                 location: binding.location.to_string(),
                 binding: binding.name.clone(),
@@ -317,9 +317,8 @@ pub async fn load_all(
 /// One warning per service binding whose Worker is not among the loaded ones: its calls fail
 /// until that Worker is loaded too.
 fn warn_of_unreachable_services(projects: &[Project]) {
-    let reachable = |service: &str| {
-        projects.iter().any(|p| p.worker.is_some() && p.config.name.as_deref().unwrap_or("worker") == service)
-    };
+    let reachable =
+        |service: &str| projects.iter().any(|p| p.worker.as_ref().is_some_and(|worker| worker.name == service));
     for service in projects.iter().flat_map(|project| &project.config.services) {
         if !reachable(&service.service) {
             tracing::warn!(

@@ -399,4 +399,5 @@ const serve = (Class, env, hex, name, sqlite, storageHost) => {
   };
 };
 
-sf.durable = { namespace, serve, DurableObjectId, DurableObjectNamespace };
+sf.bindingMakers.durableObject = namespace;
+sf.durable = { serve, DurableObjectId, DurableObjectNamespace };

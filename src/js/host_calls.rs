@@ -296,7 +296,7 @@ fn write_fields<'js>(
             put("token", token.into_js(ctx)?)?;
             put("attempt", attempt.into_js(ctx)?)?;
             put("timeoutMs", (timeout_ms as f64).into_js(ctx)?)?;
-            put("config", json_to_js_in_order(ctx, &config, CONFIG_KEY_ORDER)?)?;
+            put("config", json_to_js_in_order(ctx, &config, STEP_CONFIG_KEY_ORDER)?)?;
             put("context", json_to_js_in_order(ctx, &context, CONTEXT_KEY_ORDER)?)?;
             put("output", output.into_js(ctx)?)
         }
@@ -309,9 +309,6 @@ fn error_object<'js>(ctx: &Ctx<'js>, error: &ErrorInfo) -> rquickjs::Result<Valu
     define(&object, "message", error.message.as_str().into_js(ctx)?)?;
     Ok(object.into_value())
 }
-
-/// The order of a step config's keys in `ctx.config` (production's).
-const CONFIG_KEY_ORDER: &[&str] = STEP_CONFIG_KEY_ORDER;
 
 /// The order of a step's `ctx` keys, as the callback gets them, with its config's.
 const CONTEXT_KEY_ORDER: &[&str] =

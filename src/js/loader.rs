@@ -28,14 +28,14 @@ const CLONE_SOURCE: &str = include_str!("clone.js");
 /// Cloudflare Queues' producer binding and message batches; the prelude imports it.
 const QUEUES: &str = "stepflare:queues";
 const QUEUES_SOURCE: &str = include_str!("queues.js");
-/// KV, D1 and R2 bindings, evaluated before the prelude where `env` has one of them.
+/// KV, D1 and R2 bindings, evaluated after the prelude where `env` has one of them.
 pub(super) const STORAGE: &str = "stepflare:storage";
 const STORAGE_SOURCE: &str = include_str!("storage.js");
 /// Calls into another runtime: the stubs of Durable Objects and service bindings, and the
 /// callee's side; imported by those modules, and by the host for a service binding's RPC call.
 pub(super) const RPC: &str = "stepflare:rpc";
 const RPC_SOURCE: &str = include_str!("rpc.js");
-/// Service bindings, evaluated before the prelude where `env` has one.
+/// Service bindings, evaluated after the prelude where `env` has one.
 pub(super) const SERVICES: &str = "stepflare:services";
 const SERVICES_SOURCE: &str = include_str!("services.js");
 /// Durable Objects: namespaces, ids, stubs, and an object's `ctx` and storage; loaded only in
@@ -45,7 +45,7 @@ const DURABLE_SOURCE: &str = include_str!("durable.js");
 /// The web streams, evaluated on first use of one of their globals.
 pub(super) const STREAMS: &str = "stepflare:streams";
 const STREAMS_SOURCE: &str = include_str!("streams.js");
-/// The Fetch API, evaluated before the prelude.
+/// The Fetch API, evaluated when a context first uses one of its globals.
 pub(super) const WEB: &str = "stepflare:web";
 const WEB_SOURCE: &str = include_str!("web.js");
 const CLOUDFLARE_WORKERS: &str = "cloudflare:workers";

@@ -18,10 +18,10 @@ import { queueApi } from "stepflare:queues";
   delete globalThis.__stepflare_log;
   const bindingHost = globalThis.__stepflare_binding;
   delete globalThis.__stepflare_binding;
-  // Makers of the bindings whose modules are evaluated only where `env` has one (`storage.js`,
-  // `services.js`).
-  const bindingMakers = globalThis.__stepflare_binding_makers ?? {};
-  delete globalThis.__stepflare_binding_makers;
+  // Makers of the bindings of other kinds, by type: their modules (`storage.js`, `services.js`,
+  // `durable.js`) are evaluated after this one, only where `env` has such a binding, and add
+  // theirs here before `makeEnv` runs.
+  const bindingMakers = {};
 
   // The host's side of the steps (see `host_calls.rs`): the `do` calls, and `request` for the rest.
   const { doBegin, attemptOk, attemptErr, attemptErrDelayed, attemptSettled, request: requestJson, now } = host;
@@ -783,8 +783,6 @@ import { queueApi } from "stepflare:queues";
       if (binding.type === "export") exported[binding.className] = new Workflow(binding.workflow);
       else if (binding.type === "queue") env[binding.binding] = new Queue(binding.queue, binding.deliveryDelay);
       else if (binding.type === "workflow") env[binding.binding] = new Workflow(binding.workflow);
-      // `stepflare:durable`, loaded by the host when `env` binds a namespace.
-      else if (binding.type === "durableObject") env[binding.binding] = globalThis.__stepflare.durable.namespace(binding);
       else env[binding.binding] = bindingMakers[binding.type](binding);
     }
     workflowExports = Object.freeze(exported);
@@ -856,6 +854,7 @@ import { queueApi } from "stepflare:queues";
     env: {},
     makeEnv,
     callBinding,
+    bindingMakers,
     newMessageBatch,
     newStep: () => new Step(),
     runWorkflow,

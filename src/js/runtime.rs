@@ -162,10 +162,10 @@ pub(super) async fn prepare_context<'js, H: StepHost>(
         // Installs what carries AsyncLocalStorage across `await` before any user code runs.
         commonjs::require_builtin(ctx, code, "node:async_hooks")?;
     }
+    Module::import(ctx, PRELUDE)?.into_future::<Value>().await?;
     for module in binding_modules(bindings) {
         Module::import(ctx, module)?.into_future::<Value>().await?;
     }
-    Module::import(ctx, PRELUDE)?.into_future::<Value>().await?;
     if bindings.iter().any(|binding| matches!(binding, EnvBinding::DurableObject { .. })) {
         super::durable::load_module(ctx).await?;
     }

@@ -1,18 +1,16 @@
 // Service bindings (`services` in the config), the module `stepflare:services`: `fetch` and RPC
 // on another Worker's entrypoint (or this Worker's), through the stubs of `stepflare:rpc`. It is
-// evaluated before the prelude, and only in contexts whose `env` has a service binding; it adds
-// a maker for the binding to `globalThis.__stepflare_binding_makers`, which the prelude's
-// `makeEnv` uses. The host runs the target's handler in a fresh context of its own.
+// evaluated after the prelude, and only in contexts whose `env` has a service binding; it adds
+// a maker for the binding to the prelude's `bindingMakers`, which its `makeEnv` uses. The host
+// runs the target's handler in a fresh context of its own.
 import { fetchCall, fetchResponse, rpcStub, settle } from "stepflare:rpc";
 
-const bindingHost = globalThis.__stepflare_binding;
+const { callBinding, bindingMakers } = globalThis.__stepflare;
 
 /** `env[binding]`: a `Fetcher` whose other properties are the entrypoint's RPC methods. */
 const serviceBinding = ({ service, entrypoint }) => {
-  const call = async (body) => {
-    const request = { op: "serviceCall", service, entrypoint: entrypoint ?? null, call: body };
-    return settle(JSON.parse(await bindingHost(JSON.stringify(request))));
-  };
+  const call = async (body) =>
+    settle(await callBinding({ op: "serviceCall", service, entrypoint: entrypoint ?? null, call: body }));
   const fetcher = {
     async fetch(input, init) {
       return fetchResponse(await call(await fetchCall(input, init)));
@@ -24,5 +22,4 @@ const serviceBinding = ({ service, entrypoint }) => {
   return rpcStub(fetcher, call);
 };
 
-globalThis.__stepflare_binding_makers ??= {};
-globalThis.__stepflare_binding_makers.service = serviceBinding;
+bindingMakers.service = serviceBinding;

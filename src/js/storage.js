@@ -1,11 +1,10 @@
-// Workers KV, D1 and R2 bindings, the module `stepflare:storage`: evaluated before the prelude,
-// and only in contexts whose `env` has one of them; it adds makers for the bindings to
-// `globalThis.__stepflare_binding_makers`, which the prelude's `makeEnv` uses. Every call goes
-// to the host, which keeps the data in stepflare's state; this side only shapes values.
+// Workers KV, D1 and R2 bindings, the module `stepflare:storage`: evaluated after the prelude,
+// and only in contexts whose `env` has one of them; it adds makers for the bindings to the
+// prelude's `bindingMakers`, which its `makeEnv` uses. Every call goes to the host, which keeps
+// the data in stepflare's state; this side only shapes values.
 import { fromBase64, toBase64, viewBytes } from "stepflare:clone";
 
-const bindingHost = globalThis.__stepflare_binding;
-const callBinding = async (request) => JSON.parse(await bindingHost(JSON.stringify(request)));
+const { callBinding, bindingMakers } = globalThis.__stepflare;
 /** A value as KV stores it: its bytes, from a string, a buffer, a view or a byte stream. */
 const kvBytes = async (value) => {
   if (typeof value === "string") return new TextEncoder().encode(value);
@@ -320,8 +319,7 @@ class R2Bucket {
   }
 }
 
-globalThis.__stepflare_binding_makers ??= {};
-Object.assign(globalThis.__stepflare_binding_makers, {
+Object.assign(bindingMakers, {
   kv: (binding) => new KvNamespace(binding.namespace),
   d1: (binding) => new D1Database(binding.database),
   r2: (binding) => new R2Bucket(binding.bucket),
