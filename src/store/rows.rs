@@ -70,8 +70,10 @@ impl Instance {
 }
 
 impl Step {
+    /// Read from `steps`, whose config is an id in `step_configs`.
     pub(super) const COLUMNS: &'static str = "kind, name, count, seq, state, started_on, ended_on, output,
-        error_name, error_message, config, attempts_made, wake_at, event_type";
+        error_name, error_message, (SELECT config FROM step_configs c WHERE c.id = steps.config_id), attempts_made,
+        wake_at, event_type";
 
     pub(super) fn from_row(row: &Row<'_>) -> rusqlite::Result<Self> {
         let state: String = row.get(4)?;

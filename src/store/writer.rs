@@ -67,6 +67,17 @@ pub(super) struct Writer {
     counters: Arc<Counters>,
 }
 
+/// The number of jobs handed to the writer so far, readable from another thread: the
+/// checkpointer copies the log only when it did not change for a while.
+#[derive(Clone)]
+pub(super) struct WriterActivity(Arc<Counters>);
+
+impl WriterActivity {
+    pub(super) fn jobs(&self) -> u64 {
+        self.0.queued.load(Ordering::Relaxed)
+    }
+}
+
 /// What the writer thread is asked to do, in the order asked.
 enum Request {
     Write {
@@ -231,6 +242,11 @@ impl Writer {
 
     pub(super) fn committed(&self) -> &tokio::sync::Notify {
         &self.counters.committed
+    }
+
+    /// How busy the writer is, for the checkpointer.
+    pub(super) fn activity(&self) -> WriterActivity {
+        WriterActivity(self.counters.clone())
     }
 
     pub(super) fn stats(&self) -> WriterStats {

@@ -142,9 +142,13 @@ pub(super) fn save_step(
     attempt: Option<&Attempt>,
     timer: TimerChange,
 ) -> Result<()> {
+    let config_id = match &step.config {
+        Some(config) => Some(config_id(tx, config)?),
+        None => None,
+    };
     tx.prepare_cached(
         "INSERT OR REPLACE INTO steps (workflow_name, instance_id, kind, name, count, seq, state, started_on,
-             ended_on, output, error_name, error_message, config, attempts_made, wake_at, event_type)
+             ended_on, output, error_name, error_message, config_id, attempts_made, wake_at, event_type)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
     )?
     .execute(params![
@@ -160,7 +164,7 @@ pub(super) fn save_step(
         step.output,
         step.error.as_ref().map(|e| &e.name),
         step.error.as_ref().map(|e| &e.message),
-        step.config,
+        config_id,
         step.attempts_made,
         step.wake_at,
         step.event_type
@@ -238,6 +242,14 @@ pub(super) const JOURNAL_AFTER: &str = "SELECT first_id, events FROM journal
 
 /// Appends `entries` as one row numbered on from the instance's last event: the writer is the
 /// only one, so numbers follow commit order and a reader past event `n` never misses one below.
+/// The id of a step config's text in `step_configs`, adding it the first time it is seen: an
+/// instance's steps mostly share one config, which a step row then names in a few bytes.
+fn config_id(tx: &Transaction<'_>, config: &str) -> Result<i64> {
+    tx.prepare_cached("INSERT INTO step_configs (config) VALUES (?1) ON CONFLICT (config) DO NOTHING")?
+        .execute([config])?;
+    Ok(tx.prepare_cached("SELECT id FROM step_configs WHERE config = ?1")?.query_row([config], |row| row.get(0))?)
+}
+
 pub(super) fn append_journal(tx: &Transaction<'_>, workflow: &str, id: &str, entries: &[JournalEntry]) -> Result<()> {
     if entries.is_empty() {
         return Ok(());
