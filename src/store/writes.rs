@@ -245,9 +245,15 @@ pub(super) const JOURNAL_AFTER: &str = "SELECT first_id, events FROM journal
 /// The id of a step config's text in `step_configs`, adding it the first time it is seen: an
 /// instance's steps mostly share one config, which a step row then names in a few bytes.
 fn config_id(tx: &Transaction<'_>, config: &str) -> Result<i64> {
-    tx.prepare_cached("INSERT INTO step_configs (config) VALUES (?1) ON CONFLICT (config) DO NOTHING")?
-        .execute([config])?;
-    Ok(tx.prepare_cached("SELECT id FROM step_configs WHERE config = ?1")?.query_row([config], |row| row.get(0))?)
+    let known =
+        tx.prepare_cached("SELECT id FROM step_configs WHERE config = ?1")?.query_row([config], |row| row.get(0));
+    match known.optional()? {
+        Some(id) => Ok(id),
+        None => {
+            tx.prepare_cached("INSERT INTO step_configs (config) VALUES (?1)")?.execute([config])?;
+            Ok(tx.last_insert_rowid())
+        }
+    }
 }
 
 pub(super) fn append_journal(tx: &Transaction<'_>, workflow: &str, id: &str, entries: &[JournalEntry]) -> Result<()> {
