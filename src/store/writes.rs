@@ -240,8 +240,6 @@ pub(super) const LAST_JOURNAL_ID: &str =
 pub(super) const JOURNAL_AFTER: &str = "SELECT first_id, events FROM journal
      WHERE workflow_name = ?1 AND instance_id = ?2 AND last_id > ?3 ORDER BY first_id";
 
-/// Appends `entries` as one row numbered on from the instance's last event: the writer is the
-/// only one, so numbers follow commit order and a reader past event `n` never misses one below.
 /// The id of a step config's text in `step_configs`, adding it the first time it is seen: an
 /// instance's steps mostly share one config, which a step row then names in a few bytes.
 fn config_id(tx: &Transaction<'_>, config: &str) -> Result<i64> {
@@ -256,6 +254,8 @@ fn config_id(tx: &Transaction<'_>, config: &str) -> Result<i64> {
     }
 }
 
+/// Appends `entries` as one row numbered on from the instance's last event: the writer is the
+/// only one, so numbers follow commit order and a reader past event `n` never misses one below.
 pub(super) fn append_journal(tx: &Transaction<'_>, workflow: &str, id: &str, entries: &[JournalEntry]) -> Result<()> {
     if entries.is_empty() {
         return Ok(());
