@@ -138,9 +138,10 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// What a write whose size nobody estimated counts for against a group's byte limit.
 const SMALL_WRITE: usize = 256;
 
-/// Past this size the write-ahead log is copied into the database and emptied, even though that
-/// makes writers wait for the copy; `journal_size_limit` is the same, so a log that SQLite
-/// restarts by itself (when no write came during a checkpoint) shrinks to it as well.
+/// Past this size (twice it while the writer is busy) the write-ahead log is copied into the
+/// database and emptied, even though that makes writers wait for the copy; `journal_size_limit`
+/// is the same, so a log that SQLite restarts by itself (when no write came during a checkpoint)
+/// shrinks to it as well.
 const WAL_LIMIT: u64 = 64 * 1024 * 1024;
 
 /// Copies the write-ahead log into the database from a thread of its own, with its own
@@ -200,7 +201,7 @@ impl Checkpointer {
 
     /// Starts checkpointing the database at `path`, keeping its log under about `wal_limit`.
     /// The log is copied in a tick in which the writer got no job (`activity`), or once it
-    /// outgrew `wal_limit`: a checkpoint that runs beside a busy writer, even a passive one, made
+    /// outgrew twice `wal_limit`: a checkpoint that runs beside a busy writer, even a passive one, made
     /// its commits wait (it reads the log the writer appends to, writes the database and syncs
     /// both), which cost 10-30% of the steps per second under load, more than a log that grows
     /// for the length of a burst costs.
