@@ -3,10 +3,11 @@
 
 use std::sync::Arc;
 
-use rquickjs::{CatchResultExt, Function, Object, async_with};
+use rquickjs::{CatchResultExt, Function, Module, Object, Value, async_with};
 use serde::{Deserialize, Serialize};
 
 use super::bindings::BindingHost;
+use super::loader::QUEUES;
 use super::runtime::{drain_wait_until, error_info, execution_context};
 use super::threads;
 use super::watchdog::Watchdog;
@@ -82,6 +83,8 @@ async fn queue_in_fresh_context(
     async_with!(context => |ctx| {
         let delivered = async {
             let env = prepare(&ctx, worker, bindings, watchdog).await?;
+            // The batch's classes are in `stepflare:queues`, which only a producer's `env` loads.
+            Module::import(&ctx, QUEUES)?.into_future::<Value>().await?;
             let stepflare: Object = ctx.globals().get("__stepflare")?;
             let new_batch: Function = stepflare.get("newMessageBatch")?;
             let made: Object = new_batch.call((batch.queue.as_str(), ctx.json_parse(messages)?))?;

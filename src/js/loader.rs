@@ -26,7 +26,7 @@ const PRELUDE_SOURCE: &str = include_str!("prelude.js");
 const CLONE: &str = "stepflare:clone";
 const CLONE_SOURCE: &str = include_str!("clone.js");
 /// Cloudflare Queues' producer binding and message batches; the prelude imports it.
-const QUEUES: &str = "stepflare:queues";
+pub(super) const QUEUES: &str = "stepflare:queues";
 const QUEUES_SOURCE: &str = include_str!("queues.js");
 /// KV, D1 and R2 bindings, evaluated after the prelude where `env` has one of them.
 pub(super) const STORAGE: &str = "stepflare:storage";

@@ -9,7 +9,6 @@ import {
   isStream,
   readStreamStored,
 } from "stepflare:clone";
-import { queueApi } from "stepflare:queues";
 
 (() => {
   const host = globalThis.__stepflare_host;
@@ -18,9 +17,9 @@ import { queueApi } from "stepflare:queues";
   delete globalThis.__stepflare_log;
   const bindingHost = globalThis.__stepflare_binding;
   delete globalThis.__stepflare_binding;
-  // Makers of the bindings of other kinds, by type: their modules (`storage.js`, `services.js`,
-  // `durable.js`) are evaluated after this one, only where `env` has such a binding, and add
-  // theirs here before `makeEnv` runs.
+  // Makers of the bindings of other kinds, by type: their modules (`queues.js`, `storage.js`,
+  // `services.js`, `durable.js`) are evaluated after this one, only where `env` has such a
+  // binding, and add theirs here before `makeEnv` runs.
   const bindingMakers = {};
 
   // The host's side of the steps (see `host_calls.rs`): the `do` calls, and `request` for the rest.
@@ -766,14 +765,12 @@ import { queueApi } from "stepflare:queues";
     }
   }
 
-  const { Queue, newMessageBatch } = queueApi(callBinding);
-
   // `ctx.exports`: a `Workflow` per workflow the config declares in `exports`, by class name.
   let workflowExports = {};
 
   /**
-   * The Worker's `env`: its vars, a `Workflow` per workflow binding, a `Queue` per producer,
-   * and what the binding modules make of the other kinds. Exported workflows go to
+   * The Worker's `env`: its vars, a `Workflow` per workflow binding, and what the binding
+   * modules make of the other kinds (a `Queue` per producer, …). Exported workflows go to
    * `ctx.exports` instead.
    */
   const makeEnv = (vars, bindings) => {
@@ -781,7 +778,6 @@ import { queueApi } from "stepflare:queues";
     const exported = {};
     for (const binding of bindings) {
       if (binding.type === "export") exported[binding.className] = new Workflow(binding.workflow);
-      else if (binding.type === "queue") env[binding.binding] = new Queue(binding.queue, binding.deliveryDelay);
       else if (binding.type === "workflow") env[binding.binding] = new Workflow(binding.workflow);
       else env[binding.binding] = bindingMakers[binding.type](binding);
     }
@@ -855,7 +851,6 @@ import { queueApi } from "stepflare:queues";
     makeEnv,
     callBinding,
     bindingMakers,
-    newMessageBatch,
     newStep: () => new Step(),
     runWorkflow,
     describeError,

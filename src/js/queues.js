@@ -1,7 +1,9 @@
 // The JavaScript half of Cloudflare Queues, the module `stepflare:queues`: the producer binding
 // in `env` (`send`, `sendBatch`) and the `MessageBatch` a consumer's `queue` handler receives.
 // Bodies are encoded here by content type and stored by the host as text; the host decides
-// when batches are delivered and what becomes of retried messages.
+// when batches are delivered and what becomes of retried messages. Evaluated after the prelude,
+// only in contexts whose `env` has a producer and in those that run a consumer: it adds the
+// producer's maker to the prelude's `bindingMakers` and `newMessageBatch` to `__stepflare`.
 import { decodeClone, encodeClone, fromBase64, toBase64, viewBytes } from "stepflare:clone";
 
 const CONTENT_TYPES = ["text", "bytes", "json", "v8"];
@@ -69,7 +71,7 @@ const encodeMessage = (body, contentType, delaySeconds) => {
 };
 
 /** The queue classes, bound to the host's binding call (which the prelude owns). */
-export const queueApi = (callBinding) => {
+const queueApi = (callBinding) => {
   class Queue {
     #queue;
     #deliveryDelay;
@@ -155,3 +157,8 @@ export const queueApi = (callBinding) => {
 
   return { Queue, newMessageBatch };
 };
+
+const stepflare = globalThis.__stepflare;
+const { Queue, newMessageBatch } = queueApi(stepflare.callBinding);
+stepflare.bindingMakers.queue = (binding) => new Queue(binding.queue, binding.deliveryDelay);
+stepflare.newMessageBatch = newMessageBatch;

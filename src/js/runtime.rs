@@ -16,7 +16,7 @@ use super::bindings::{BindingHost, EnvBinding};
 use super::commonjs;
 use super::host::{HostRequest, LogLevel, StepHost};
 use super::host_calls;
-use super::loader::{PRELUDE, ProjectCode, ProjectLoader, ProjectResolver, SERVICES, STORAGE, STREAMS, WEB};
+use super::loader::{PRELUDE, ProjectCode, ProjectLoader, ProjectResolver, QUEUES, SERVICES, STORAGE, STREAMS, WEB};
 use super::memory::{LimitedAllocator, MEMORY_LIMIT};
 use super::threads;
 use super::timers;
@@ -183,6 +183,9 @@ pub(super) async fn prepare_context<'js, H: StepHost>(
 fn binding_modules(bindings: &[EnvBinding]) -> Vec<&'static str> {
     let has = |kind: fn(&EnvBinding) -> bool| bindings.iter().any(kind);
     let mut modules = Vec::new();
+    if has(|b| matches!(b, EnvBinding::Queue { .. })) {
+        modules.push(QUEUES);
+    }
     if has(|b| matches!(b, EnvBinding::Kv { .. } | EnvBinding::D1 { .. } | EnvBinding::R2 { .. })) {
         modules.push(STORAGE);
     }
