@@ -25,7 +25,8 @@ const PRELUDE_SOURCE: &str = include_str!("prelude.js");
 /// Structured clone as text, for queue bodies and step results; the prelude and queues import it.
 const CLONE: &str = "stepflare:clone";
 const CLONE_SOURCE: &str = include_str!("clone.js");
-/// Cloudflare Queues' producer binding and message batches; the prelude imports it.
+/// Cloudflare Queues' producer binding and message batches, evaluated after the prelude where
+/// `env` has a producer, and before a consumer's `queue` handler.
 pub(super) const QUEUES: &str = "stepflare:queues";
 const QUEUES_SOURCE: &str = include_str!("queues.js");
 /// KV, D1 and R2 bindings, evaluated after the prelude where `env` has one of them.

@@ -6,6 +6,9 @@
 // producer's maker to the prelude's `bindingMakers` and `newMessageBatch` to `__stepflare`.
 import { decodeClone, encodeClone, fromBase64, toBase64, viewBytes } from "stepflare:clone";
 
+const stepflare = globalThis.__stepflare;
+const { callBinding, bindingMakers } = stepflare;
+
 const CONTENT_TYPES = ["text", "bytes", "json", "v8"];
 const MAX_MESSAGE_BYTES = 128 * 1024;
 const MAX_BATCH_MESSAGES = 100;
@@ -70,95 +73,88 @@ const encodeMessage = (body, contentType, delaySeconds) => {
   return { body: encoded, contentType: type, delaySeconds: checkDelay(delaySeconds), size };
 };
 
-/** The queue classes, bound to the host's binding call (which the prelude owns). */
-const queueApi = (callBinding) => {
-  class Queue {
-    #queue;
-    #deliveryDelay;
-    constructor(queue, deliveryDelay) {
-      this.#queue = queue;
-      this.#deliveryDelay = deliveryDelay ?? 0;
-    }
-    async send(body, options = {}) {
-      const message = encodeMessage(body, options?.contentType, options?.delaySeconds);
-      await this.#put([message]);
-    }
-    async sendBatch(messages, options = {}) {
-      if (messages === null || typeof messages !== "object" || typeof messages[Symbol.iterator] !== "function") {
-        throw new TypeError("sendBatch expects an iterable of messages");
-      }
-      const list = [...messages];
-      if (list.length === 0) throw new TypeError("sendBatch requires at least one message");
-      if (list.length > MAX_BATCH_MESSAGES) {
-        throw new Error(`Queue sendBatch failed: batch of ${list.length} messages exceeds limit of ${MAX_BATCH_MESSAGES}`);
-      }
-      const batchDelay = checkDelay(options?.delaySeconds);
-      const encoded = list.map((message) =>
-        encodeMessage(message?.body, message?.contentType, message?.delaySeconds ?? batchDelay),
-      );
-      const total = encoded.reduce((sum, message) => sum + message.size, 0);
-      if (total > MAX_BATCH_BYTES) {
-        throw new Error(`Queue sendBatch failed: batch of ${total} bytes exceeds limit of ${MAX_BATCH_BYTES}`);
-      }
-      await this.#put(encoded);
-    }
-    async #put(messages) {
-      const stored = messages.map(({ body, contentType, delaySeconds }) => ({
-        body,
-        contentType,
-        delaySeconds: delaySeconds ?? this.#deliveryDelay,
-      }));
-      await callBinding({ op: "queueSend", queue: this.#queue, messages: stored });
-    }
+class Queue {
+  #queue;
+  #deliveryDelay;
+  constructor(queue, deliveryDelay) {
+    this.#queue = queue;
+    this.#deliveryDelay = deliveryDelay ?? 0;
   }
-
-  /**
-   * The batch for a `queue` handler, and what became of each message. The first decision about
-   * a message wins, as in workerd: an explicit `ack()`/`retry()` before `ackAll()`/`retryAll()`
-   * keeps, and per-message calls after a batch-wide one change nothing.
-   */
-  const newMessageBatch = (queue, rows) => {
-    let batchDecision = null;
-    const decisions = new Map();
-    const messages = rows.map((row) =>
-      Object.freeze({
-        id: row.id,
-        timestamp: new Date(row.timestamp),
-        body: decodeBody(row.body, row.contentType),
-        attempts: row.attempts,
-        ack() {
-          if (batchDecision === null && !decisions.has(row.id)) decisions.set(row.id, { ack: true });
-        },
-        retry(options) {
-          if (batchDecision === null && !decisions.has(row.id)) {
-            decisions.set(row.id, { ack: false, delaySeconds: checkDelay(options?.delaySeconds) });
-          }
-        },
-      }),
+  async send(body, options = {}) {
+    const message = encodeMessage(body, options?.contentType, options?.delaySeconds);
+    await this.#put([message]);
+  }
+  async sendBatch(messages, options = {}) {
+    if (messages === null || typeof messages !== "object" || typeof messages[Symbol.iterator] !== "function") {
+      throw new TypeError("sendBatch expects an iterable of messages");
+    }
+    const list = [...messages];
+    if (list.length === 0) throw new TypeError("sendBatch requires at least one message");
+    if (list.length > MAX_BATCH_MESSAGES) {
+      throw new Error(`Queue sendBatch failed: batch of ${list.length} messages exceeds limit of ${MAX_BATCH_MESSAGES}`);
+    }
+    const batchDelay = checkDelay(options?.delaySeconds);
+    const encoded = list.map((message) =>
+      encodeMessage(message?.body, message?.contentType, message?.delaySeconds ?? batchDelay),
     );
-    const batch = Object.freeze({
-      queue,
-      messages: Object.freeze(messages),
-      ackAll() {
-        if (batchDecision === null) batchDecision = { ack: true };
-      },
-      retryAll(options) {
-        if (batchDecision === null) batchDecision = { ack: false, delaySeconds: checkDelay(options?.delaySeconds) };
-      },
-    });
-    // A handler that threw retries every message it did not decide about.
-    const outcome = (threw) =>
-      rows.map(
-        (row) =>
-          decisions.get(row.id) ?? batchDecision ?? (threw ? { ack: false, delaySeconds: null } : { ack: true }),
-      );
-    return { batch, outcome };
-  };
+    const total = encoded.reduce((sum, message) => sum + message.size, 0);
+    if (total > MAX_BATCH_BYTES) {
+      throw new Error(`Queue sendBatch failed: batch of ${total} bytes exceeds limit of ${MAX_BATCH_BYTES}`);
+    }
+    await this.#put(encoded);
+  }
+  async #put(messages) {
+    const stored = messages.map(({ body, contentType, delaySeconds }) => ({
+      body,
+      contentType,
+      delaySeconds: delaySeconds ?? this.#deliveryDelay,
+    }));
+    await callBinding({ op: "queueSend", queue: this.#queue, messages: stored });
+  }
+}
 
-  return { Queue, newMessageBatch };
+/**
+ * The batch for a `queue` handler, and what became of each message. The first decision about
+ * a message wins, as in workerd: an explicit `ack()`/`retry()` before `ackAll()`/`retryAll()`
+ * keeps, and per-message calls after a batch-wide one change nothing.
+ */
+const newMessageBatch = (queue, rows) => {
+  let batchDecision = null;
+  const decisions = new Map();
+  const messages = rows.map((row) =>
+    Object.freeze({
+      id: row.id,
+      timestamp: new Date(row.timestamp),
+      body: decodeBody(row.body, row.contentType),
+      attempts: row.attempts,
+      ack() {
+        if (batchDecision === null && !decisions.has(row.id)) decisions.set(row.id, { ack: true });
+      },
+      retry(options) {
+        if (batchDecision === null && !decisions.has(row.id)) {
+          decisions.set(row.id, { ack: false, delaySeconds: checkDelay(options?.delaySeconds) });
+        }
+      },
+    }),
+  );
+  const batch = Object.freeze({
+    queue,
+    messages: Object.freeze(messages),
+    ackAll() {
+      if (batchDecision === null) batchDecision = { ack: true };
+    },
+    retryAll(options) {
+      if (batchDecision === null) batchDecision = { ack: false, delaySeconds: checkDelay(options?.delaySeconds) };
+    },
+  });
+  // A handler that threw retries every message it did not decide about.
+  const outcome = (threw) =>
+    rows.map(
+      (row) =>
+        decisions.get(row.id) ?? batchDecision ?? (threw ? { ack: false, delaySeconds: null } : { ack: true }),
+    );
+  return { batch, outcome };
 };
 
-const stepflare = globalThis.__stepflare;
-const { Queue, newMessageBatch } = queueApi(stepflare.callBinding);
-stepflare.bindingMakers.queue = (binding) => new Queue(binding.queue, binding.deliveryDelay);
+bindingMakers.queue = (binding) => new Queue(binding.queue, binding.deliveryDelay);
 stepflare.newMessageBatch = newMessageBatch;
