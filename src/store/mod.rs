@@ -201,10 +201,10 @@ impl Checkpointer {
 
     /// Starts checkpointing the database at `path`, keeping its log under about `wal_limit`.
     /// The log is copied in a tick in which the writer got no job (`activity`), or once it
-    /// outgrew twice `wal_limit`: a checkpoint that runs beside a busy writer, even a passive one, made
-    /// its commits wait (it reads the log the writer appends to, writes the database and syncs
-    /// both), which cost 10-30% of the steps per second under load, more than a log that grows
-    /// for the length of a burst costs.
+    /// outgrew twice `wal_limit`: a checkpoint that runs beside a busy writer, even a passive
+    /// one, made its commits wait (it reads the log the writer appends to, writes the database
+    /// and syncs both), which cost 10-30% of the steps per second under load, more than a log
+    /// that grows for the length of a burst costs.
     fn start(path: &Path, wal_limit: u64, activity: WriterActivity) -> Result<Self> {
         let conn = Connection::open(path)?;
         conn.busy_timeout(BUSY_TIMEOUT)?;
@@ -1181,23 +1181,30 @@ mod tests {
         }
     }
 
-    #[test]
-    fn steps_keyed_by_name_are_kept_in_their_order_when_keyed_by_seq() {
+    /// A store opened on a state file that an older stepflare left: `migrations` applied, then
+    /// `rows` written.
+    fn upgraded_from(migrations: usize, rows: &str) -> (tempfile::TempDir, Store) {
         let dir = tempfile::tempdir().unwrap();
         {
             let mut conn = Connection::open(dir.path().join("state.sqlite")).unwrap();
-            migrations::migrate_to(&mut conn, 11).unwrap();
-            // Two rows with one `seq`, which the old key allowed.
-            conn.execute_batch(
-                "INSERT INTO steps (workflow_name, instance_id, kind, name, count, seq, state, started_on, config)
-                 VALUES ('wf', 'i', 'do', 'step 10', 1, 2, 'succeeded', 1, '{\"a\":1}'),
-                        ('wf', 'i', 'do', 'step 2', 1, 1, 'succeeded', 1, '{\"a\":1}'),
-                        ('wf', 'i', 'do', 'b', 1, 2, 'succeeded', 1, '{\"b\":2}'),
-                        ('wf', 'other', 'sleep', 'nap', 1, 7, 'waiting', 1, NULL);",
-            )
-            .unwrap();
+            migrations::migrate_to(&mut conn, migrations).unwrap();
+            conn.execute_batch(rows).unwrap();
         }
         let store = Store::open_in_dir(dir.path()).unwrap();
+        (dir, store)
+    }
+
+    #[test]
+    fn steps_keyed_by_name_are_kept_in_their_order_when_keyed_by_seq() {
+        // Two rows with one `seq`, which the old key allowed.
+        let (_dir, store) = upgraded_from(
+            11,
+            "INSERT INTO steps (workflow_name, instance_id, kind, name, count, seq, state, started_on, config)
+             VALUES ('wf', 'i', 'do', 'step 10', 1, 2, 'succeeded', 1, '{\"a\":1}'),
+                    ('wf', 'i', 'do', 'step 2', 1, 1, 'succeeded', 1, '{\"a\":1}'),
+                    ('wf', 'i', 'do', 'b', 1, 2, 'succeeded', 1, '{\"b\":2}'),
+                    ('wf', 'other', 'sleep', 'nap', 1, 7, 'waiting', 1, NULL);",
+        );
         let seen = |id: &str| -> Vec<(String, u32, Option<String>)> {
             let steps = store.steps(&instance_key(id)).unwrap();
             steps.into_iter().map(|step| (step.key.name, step.seq, step.config)).collect()
@@ -1216,21 +1223,15 @@ mod tests {
 
     #[test]
     fn a_state_file_of_the_previous_schema_is_upgraded_with_its_timers_armed() {
-        let dir = tempfile::tempdir().unwrap();
-        {
-            let mut conn = Connection::open(dir.path().join("state.sqlite")).unwrap();
-            migrations::migrate_to(&mut conn, 3).unwrap();
-            conn.execute_batch(
-                "INSERT INTO instances (workflow_name, id, version_id, status, params, trigger_source, created_on,
-                     modified_on)
-                 VALUES ('wf', 'asleep', 'v1', 'waiting', '{}', 'api', 1, 1),
-                        ('wf', 'busy', 'v1', 'running', '{}', 'api', 1, 1);
-                 INSERT INTO timers (workflow_name, instance_id, step, due_at)
-                 VALUES ('wf', 'asleep', 'sleep:1:nap', 500), ('wf', 'busy', 'sleep:1:nap', 100);",
-            )
-            .unwrap();
-        }
-        let store = Store::open_in_dir(dir.path()).unwrap();
+        let (_dir, store) = upgraded_from(
+            3,
+            "INSERT INTO instances (workflow_name, id, version_id, status, params, trigger_source, created_on,
+                 modified_on)
+             VALUES ('wf', 'asleep', 'v1', 'waiting', '{}', 'api', 1, 1),
+                    ('wf', 'busy', 'v1', 'running', '{}', 'api', 1, 1);
+             INSERT INTO timers (workflow_name, instance_id, step, due_at)
+             VALUES ('wf', 'asleep', 'sleep:1:nap', 500), ('wf', 'busy', 'sleep:1:nap', 100);",
+        );
         let version: i64 = store.read(|conn| Ok(conn.query_row("PRAGMA user_version", [], |row| row.get(0))?)).unwrap();
         assert_eq!(version, 12, "upgraded to the latest schema");
         let runnable = [workflow_name("wf")];
@@ -1378,19 +1379,13 @@ mod tests {
 
     #[test]
     fn a_journal_of_schema_5_is_kept_by_the_upgrade() {
-        let dir = tempfile::tempdir().unwrap();
-        {
-            let mut conn = Connection::open(dir.path().join("state.sqlite")).unwrap();
-            migrations::migrate_to(&mut conn, 5).unwrap();
-            conn.execute_batch(
-                r#"INSERT INTO journal (workflow_name, instance_id, first_id, last_id, events) VALUES
-                     ('wf', 'a', 1, 1, '[{"timestamp":1,"type":"workflow_queued"}]'),
-                     ('wf', 'a', 2, 3, '[{"timestamp":2,"type":"workflow_running"},{"timestamp":3,"type":"workflow_waiting"}]'),
-                     ('wf', 'b', 1, 1, '[{"timestamp":1,"type":"workflow_queued"}]');"#,
-            )
-            .unwrap();
-        }
-        let store = Store::open_in_dir(dir.path()).unwrap();
+        let (_dir, store) = upgraded_from(
+            5,
+            r#"INSERT INTO journal (workflow_name, instance_id, first_id, last_id, events) VALUES
+                 ('wf', 'a', 1, 1, '[{"timestamp":1,"type":"workflow_queued"}]'),
+                 ('wf', 'a', 2, 3, '[{"timestamp":2,"type":"workflow_running"},{"timestamp":3,"type":"workflow_waiting"}]'),
+                 ('wf', 'b', 1, 1, '[{"timestamp":1,"type":"workflow_queued"}]');"#,
+        );
         let ids: Vec<u64> = store.journal(&instance_key("a"), 1).unwrap().iter().map(|e| e.event_id).collect();
         assert_eq!(ids, [2, 3]);
         store.apply(&instance_key("a"), vec![Write::SetStatus(InstanceStatus::Running)], 4).unwrap();
